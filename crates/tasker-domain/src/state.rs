@@ -1,0 +1,232 @@
+//! Step and task states, with the reference's state names (tasker-core §2).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The state of one workflow step.
+///
+/// Life of a step: `pending` (waiting for dependencies) → `enqueued` (ready, claimable) →
+/// `in_progress` (claimed by a worker, under a lease) → `complete`, or `waiting_for_retry`
+/// (claimable again once its backoff has elapsed), or `error` (permanent). Steps that never
+/// started when their task was cancelled or failed become `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepState {
+    Pending,
+    Enqueued,
+    InProgress,
+    WaitingForRetry,
+    Complete,
+    Error,
+    Cancelled,
+}
+
+impl StepState {
+    pub const ALL: [StepState; 7] = [
+        StepState::Pending,
+        StepState::Enqueued,
+        StepState::InProgress,
+        StepState::WaitingForRetry,
+        StepState::Complete,
+        StepState::Error,
+        StepState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Enqueued => "enqueued",
+            StepState::InProgress => "in_progress",
+            StepState::WaitingForRetry => "waiting_for_retry",
+            StepState::Complete => "complete",
+            StepState::Error => "error",
+            StepState::Cancelled => "cancelled",
+        }
+    }
+
+    /// No further transition is possible.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            StepState::Complete | StepState::Error | StepState::Cancelled
+        )
+    }
+
+    /// Whether `self → to` is a legal step transition.
+    pub fn can_transition_to(self, to: StepState) -> bool {
+        use StepState::*;
+        matches!(
+            (self, to),
+            (Pending, Enqueued)
+                | (Enqueued, InProgress)
+                | (WaitingForRetry, InProgress)
+                // lease expiry or graceful release hands the step back
+                | (InProgress, Enqueued)
+                | (InProgress, Complete)
+                | (InProgress, WaitingForRetry)
+                | (InProgress, Error)
+                | (Pending, Cancelled)
+                | (Enqueued, Cancelled)
+                | (WaitingForRetry, Cancelled)
+                | (InProgress, Cancelled)
+        )
+    }
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StepState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StepState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown step state '{s}'"))
+    }
+}
+
+/// The state of a task.
+///
+/// `pending` (created) → `steps_in_process` → `complete`; `waiting_for_retry` while every
+/// unfinished step waits out a backoff; `error` as soon as one step fails permanently;
+/// `cancelled` on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    Pending,
+    StepsInProcess,
+    WaitingForRetry,
+    Complete,
+    Error,
+    Cancelled,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 6] = [
+        TaskState::Pending,
+        TaskState::StepsInProcess,
+        TaskState::WaitingForRetry,
+        TaskState::Complete,
+        TaskState::Error,
+        TaskState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::StepsInProcess => "steps_in_process",
+            TaskState::WaitingForRetry => "waiting_for_retry",
+            TaskState::Complete => "complete",
+            TaskState::Error => "error",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::Complete | TaskState::Error | TaskState::Cancelled
+        )
+    }
+
+    pub fn can_transition_to(self, to: TaskState) -> bool {
+        use TaskState::*;
+        if self.is_terminal() || self == to {
+            return false;
+        }
+        match to {
+            Pending => false,
+            StepsInProcess => matches!(self, Pending | WaitingForRetry),
+            WaitingForRetry => self == StepsInProcess,
+            Complete => matches!(self, Pending | StepsInProcess),
+            Error => true,
+            Cancelled => true,
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown task state '{s}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in StepState::ALL {
+            assert_eq!(s.as_str().parse::<StepState>(), Ok(s));
+        }
+        for s in TaskState::ALL {
+            assert_eq!(s.as_str().parse::<TaskState>(), Ok(s));
+        }
+        assert!("deferred".parse::<StepState>().is_err());
+    }
+
+    #[test]
+    fn step_transitions_table() {
+        use StepState::*;
+        let legal = [
+            (Pending, Enqueued),
+            (Enqueued, InProgress),
+            (WaitingForRetry, InProgress),
+            (InProgress, Enqueued),
+            (InProgress, Complete),
+            (InProgress, WaitingForRetry),
+            (InProgress, Error),
+            (Pending, Cancelled),
+            (Enqueued, Cancelled),
+            (WaitingForRetry, Cancelled),
+            (InProgress, Cancelled),
+        ];
+        for from in StepState::ALL {
+            for to in StepState::ALL {
+                assert_eq!(
+                    from.can_transition_to(to),
+                    legal.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+        for t in [Complete, Error, Cancelled] {
+            assert!(t.is_terminal());
+        }
+    }
+
+    #[test]
+    fn task_transitions_table() {
+        use TaskState::*;
+        let cases = [
+            (Pending, StepsInProcess, true),
+            (Pending, Complete, true),
+            (StepsInProcess, WaitingForRetry, true),
+            (WaitingForRetry, StepsInProcess, true),
+            (StepsInProcess, Complete, true),
+            (WaitingForRetry, Complete, false),
+            (StepsInProcess, Error, true),
+            (WaitingForRetry, Cancelled, true),
+            (Complete, Error, false),
+            (Error, Cancelled, false),
+            (Cancelled, StepsInProcess, false),
+            (StepsInProcess, Pending, false),
+        ];
+        for (from, to, ok) in cases {
+            assert_eq!(from.can_transition_to(to), ok, "{from} -> {to}");
+        }
+    }
+}

@@ -1,0 +1,683 @@
+//! Template parsing, validation and loading (reference §1).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tasker_domain::{
+    load_templates, parse_template, BackoffKind, HandlerSpec, RetryConfig, StepType, TaskTemplate,
+};
+
+const SRC: &str = "templates/x.yaml";
+
+const DIAMOND: &str = r#"
+name: diamond_calc
+namespace_name: math_ts
+version: 1.0.0
+steps:
+  - name: start
+    handler: { callable: Math.Start, initialization: { op: square } }
+  - name: left
+    dependencies: [start]
+    handler: { callable: Math.Left }
+    retry: { retryable: true, max_attempts: 3 }
+  - name: right
+    dependencies: [start]
+    handler: { callable: Math.Right }
+  - name: finish
+    dependencies: [left, right]            # waits for both (Complete or ResolvedManually)
+    handler: { callable: Math.Finish }
+    timeout_seconds: 30
+environments:
+  test:
+    steps:
+      - name: ALL
+        retry: { max_attempts: 2 }          # replaces retry block of every step
+"#;
+
+const DECISION: &str = r#"
+name: approval_routing
+namespace_name: approvals_ts
+version: 1.0.0
+steps:
+  - name: validate
+    handler: { callable: Approvals.Validate }
+  - name: route
+    type: decision
+    dependencies: [validate]                # decision needs ≥1 dependency
+    handler: { callable: Approvals.Route, initialization: { small: 1000, large: 5000 } }
+    retry: { retryable: false, max_attempts: 1 }   # keep decisions deterministic
+  - name: auto_approve                      # candidate branches: depend on the decision
+    dependencies: [route]
+    handler: { callable: Approvals.Auto }
+  - name: manager_approval
+    dependencies: [route]
+    handler: { callable: Approvals.Manager }
+  - name: finance_review
+    dependencies: [route]
+    handler: { callable: Approvals.Finance }
+  - name: finalize
+    type: deferred_convergence              # waits only for the branches that were actually created
+    dependencies: [auto_approve, manager_approval, finance_review]
+    handler: { callable: Approvals.Finalize }
+"#;
+
+const BATCH: &str = r#"
+name: csv_inventory
+namespace_name: csv_ts
+version: 1.0.0
+steps:
+  - name: analyze_csv
+    type: batchable
+    handler:
+      callable: Csv.Analyzer
+      initialization:
+        worker_template_name: process_csv_batch   # REQUIRED for the NoBatches path (placeholder worker)
+        batch_size: 200
+  - name: process_csv_batch
+    type: batch_worker                      # template only; instances named process_csv_batch_<batch_id>
+    dependencies: [analyze_csv]
+    handler: { callable: Csv.Worker, initialization: { mode: inventory } }
+    batch_config:
+      batch_size: 200
+      parallelism: 5
+      cursor_field: row_number
+      worker_template: process_csv_batch
+      failure_strategy: continue_on_failure
+    retry: { retryable: true, max_attempts: 3 }
+  - name: aggregate_csv
+    type: deferred_convergence
+    dependencies: [process_csv_batch]       # depends on the TEMPLATE name
+    handler: { callable: Csv.Aggregate }
+"#;
+
+fn header() -> &'static str {
+    "name: t\nnamespace_name: ns\nversion: 1.0.0\n"
+}
+
+/// A template with the standard header and the given `steps:` body.
+fn with_steps(steps: &str) -> String {
+    format!("{}steps:\n{steps}", header())
+}
+
+fn err(yaml: &str) -> String {
+    match parse_template(yaml, SRC) {
+        Ok(t) => panic!("expected an error, parsed {t:?}\n{yaml}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn diamond_example_parses() {
+    let t = parse_template(DIAMOND, "examples/diamond.yaml").expect("diamond");
+    assert_eq!(t.key(), "math_ts/diamond_calc@1.0.0");
+    assert_eq!(t.source, "examples/diamond.yaml");
+    assert_eq!(t.description, None);
+    let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["start", "left", "right", "finish"]);
+    let start = t.step("start").expect("start");
+    assert_eq!(
+        start.handler,
+        HandlerSpec {
+            callable: "Math.Start".into(),
+            method: None,
+            resolver: None,
+            initialization: serde_json::json!({"op": "square"}),
+        }
+    );
+    assert_eq!(start.step_type, StepType::Standard);
+    assert!(start.dependencies.is_empty());
+    let finish = t.step("finish").expect("finish");
+    assert_eq!(finish.dependencies, ["left", "right"]);
+    assert_eq!(finish.timeout_seconds, Some(30.0));
+    assert_eq!(finish.timeout_ms(), 30_000);
+    assert_eq!(t.step("right").expect("right").timeout_ms(), 30_000);
+    assert_eq!(
+        t.step("right").expect("right").handler.initialization,
+        serde_json::json!({})
+    );
+    // `environments` is accepted and ignored: retry is the step's own.
+    assert_eq!(t.step("left").expect("left").retry, RetryConfig::default());
+}
+
+#[test]
+fn decision_example_parses() {
+    let t = parse_template(DECISION, SRC).expect("decision");
+    let route = t.step("route").expect("route");
+    assert_eq!(route.step_type, StepType::Decision);
+    assert_eq!(route.dependencies, ["validate"]);
+    assert!(!route.retry.retryable);
+    assert_eq!(route.retry.max_attempts, 1);
+    assert_eq!(
+        route.handler.initialization,
+        serde_json::json!({"small": 1000, "large": 5000})
+    );
+    let finalize = t.step("finalize").expect("finalize");
+    assert_eq!(finalize.step_type, StepType::DeferredConvergence);
+    assert_eq!(finalize.dependencies.len(), 3);
+}
+
+#[test]
+fn batch_example_parses() {
+    let t = parse_template(BATCH, SRC).expect("batch");
+    assert_eq!(
+        t.step("analyze_csv").expect("a").step_type,
+        StepType::Batchable
+    );
+    let worker = t.step("process_csv_batch").expect("worker");
+    assert_eq!(worker.step_type, StepType::BatchWorker);
+    assert_eq!(
+        worker.batch_config,
+        Some(serde_json::json!({
+            "batch_size": 200,
+            "parallelism": 5,
+            "cursor_field": "row_number",
+            "worker_template": "process_csv_batch",
+            "failure_strategy": "continue_on_failure",
+        }))
+    );
+    assert_eq!(
+        t.step("aggregate_csv").expect("agg").step_type,
+        StepType::DeferredConvergence
+    );
+}
+
+#[test]
+fn serialized_form_round_trips() {
+    for yaml in [DIAMOND, DECISION, BATCH] {
+        let t = parse_template(yaml, SRC).expect("parse");
+        let json = serde_json::to_string(&t).expect("to json");
+        let back: TaskTemplate = serde_json::from_str(&json).expect("from json");
+        assert_eq!(back, t);
+    }
+}
+
+#[test]
+fn defaults_and_aliases() {
+    let t = parse_template(
+        &with_steps(
+            "  - name: a\n    handler: { callable: A }\n\
+             \x20 - name: b\n    step_type: decision\n    depends_on: [a]\n    handler: { callable: B, method: run, resolver: r }\n    retry: {}\n\
+             \x20 - name: c\n    depends_on: [b]\n    handler: { callable: C }\n    retry: { backoff: fibonacci, backoff_base_ms: 0, max_backoff_ms: 0 }\n    timeout_seconds: 0.5\n\
+             \x20 - name: d\n    dependencies: ~\n    handler: { callable: D }\n    retry: { retryable: false }\n",
+        ),
+        SRC,
+    )
+    .expect("parse");
+    let default = RetryConfig {
+        retryable: true,
+        max_attempts: 3,
+        backoff: BackoffKind::Exponential,
+        backoff_base_ms: 1000,
+        max_backoff_ms: 30_000,
+    };
+    assert_eq!(RetryConfig::default(), default);
+    assert_eq!(t.steps[0].retry, default);
+    assert_eq!(t.steps[1].retry, default);
+    assert_eq!(t.steps[1].step_type, StepType::Decision);
+    assert_eq!(t.steps[1].dependencies, ["a"]);
+    assert_eq!(t.steps[1].handler.method.as_deref(), Some("run"));
+    assert_eq!(t.steps[1].handler.resolver.as_deref(), Some("r"));
+    assert_eq!(
+        t.steps[2].retry,
+        RetryConfig {
+            backoff: BackoffKind::Fibonacci,
+            backoff_base_ms: 0,
+            max_backoff_ms: 0,
+            ..default.clone()
+        }
+    );
+    assert_eq!(t.steps[2].timeout_ms(), 500);
+    assert!(t.steps[3].dependencies.is_empty());
+    // `retryable: false` without max_attempts means a single attempt.
+    assert_eq!(
+        t.steps[3].retry,
+        RetryConfig {
+            retryable: false,
+            max_attempts: 1,
+            ..default
+        }
+    );
+}
+
+#[test]
+fn ignored_reference_keys_are_accepted() {
+    let yaml = format!(
+        "{}description: demo\nmetadata: {{ author: me, tags: [a] }}\nsystem_dependencies: {{ primary: default }}\n\
+         domain_events: [{{ name: e }}]\ninput_schema: {{ type: object }}\nenvironments: {{}}\n\
+         lifecycle: {{ max_duration_minutes: 10 }}\nsteps:\n\
+         \x20 - name: a\n    description: first\n    handler: {{ callable: A }}\n    publishes_events: [{{ name: e }}]\n\
+         \x20   system_dependency: x\n    result_schema: {{ type: object }}\n    composition: {{}}\n",
+        header()
+    );
+    let t = parse_template(&yaml, SRC).expect("parse");
+    assert_eq!(t.description.as_deref(), Some("demo"));
+    assert_eq!(t.steps[0].description.as_deref(), Some("first"));
+}
+
+#[test]
+fn yaml_anchors_and_merge_keys_work() {
+    let yaml = with_steps(
+        "  - name: a\n    handler: { callable: A }\n    retry: &r { max_attempts: 5, backoff: linear }\n\
+         \x20 - name: b\n    dependencies: [a]\n    handler: { callable: B }\n    retry: { <<: *r, backoff_base_ms: 10 }\n",
+    );
+    let t = parse_template(&yaml, SRC).expect("parse");
+    assert_eq!(t.steps[1].retry.max_attempts, 5);
+    assert_eq!(t.steps[1].retry.backoff, BackoffKind::Linear);
+    assert_eq!(t.steps[1].retry.backoff_base_ms, 10);
+}
+
+/// One valid step `a` followed by the given steps.
+fn after_a(steps: &str) -> String {
+    with_steps(&format!(
+        "  - name: a\n    handler: {{ callable: A }}\n{steps}"
+    ))
+}
+
+#[test]
+fn validation_errors() {
+    let long = "n".repeat(256);
+    let cases: Vec<(String, String)> = vec![
+        // --- top level
+        ("".into(), "templates/x.yaml: the template is empty".into()),
+        ("- a\n".into(), "templates/x.yaml: expected a mapping of template fields, got a list".into()),
+        (
+            "namespace_name: ns\nversion: 1.0.0\nsteps: []\n".into(),
+            "templates/x.yaml: missing required field 'name'".into(),
+        ),
+        (
+            "name: t\nversion: 1.0.0\nsteps: []\n".into(),
+            "templates/x.yaml: missing required field 'namespace_name'".into(),
+        ),
+        (
+            "name: t\nnamespace_name: ns\nsteps: []\n".into(),
+            "templates/x.yaml: missing required field 'version'".into(),
+        ),
+        (
+            "name: ''\nnamespace_name: ns\nversion: 1.0.0\n".into(),
+            "templates/x.yaml: field 'name': must not be empty".into(),
+        ),
+        (
+            format!("name: {long}\nnamespace_name: ns\nversion: 1.0.0\n"),
+            "templates/x.yaml: field 'name': must be at most 255 characters, got 256".into(),
+        ),
+        (
+            format!("name: t\nnamespace_name: ns\nversion: v{}\n", "1".repeat(50)),
+            "templates/x.yaml: field 'version': must be at most 50 characters, got 51".into(),
+        ),
+        (
+            "name: t\nnamespace_name: ns\nversion: 1.5\n".into(),
+            "templates/x.yaml: field 'version': expected a string, got number 1.5 (put the value in quotes)".into(),
+        ),
+        (
+            "name: [t]\nnamespace_name: ns\nversion: 1.0.0\n".into(),
+            "templates/x.yaml: field 'name': expected a string, got a list".into(),
+        ),
+        (format!("{}steps: []\n", header()), "templates/x.yaml: template has no steps".into()),
+        (header().into(), "templates/x.yaml: template has no steps".into()),
+        (
+            format!("{}steps: {{ a: 1 }}\n", header()),
+            "templates/x.yaml: field 'steps': expected a list of steps, got a mapping".into(),
+        ),
+        (
+            format!("{}stepz: []\n", header()),
+            "templates/x.yaml: unknown field 'stepz' (did you mean 'steps'?)".into(),
+        ),
+        (
+            format!("{}owner: me\n", header()),
+            "templates/x.yaml: unknown field 'owner'".into(),
+        ),
+        (
+            format!("{}1: x\n", header()),
+            "templates/x.yaml: unexpected key number 1".into(),
+        ),
+        // --- step shape and unknown keys
+        (
+            with_steps("  - just_a_string\n"),
+            "templates/x.yaml: step #1: expected a mapping of step fields, got string 'just_a_string'".into(),
+        ),
+        (
+            with_steps("  - handler: { callable: A }\n"),
+            "templates/x.yaml: step #1: missing required field 'name'".into(),
+        ),
+        (
+            after_a("  - name: '  '\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step #2: field 'name': must not be empty".into(),
+        ),
+        (
+            after_a("  - name: charge\n    dependecies: [a]\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'charge': unknown field 'dependecies' (did you mean 'dependencies'?)".into(),
+        ),
+        (
+            after_a("  - name: charge\n    lifecycle: {}\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'charge': unknown field 'lifecycle'".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B, initialisation: {} }\n"),
+            "templates/x.yaml: step 'charge': unknown field 'handler.initialisation' (did you mean 'handler.initialization'?)".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { max_attempt: 2 }\n"),
+            "templates/x.yaml: step 'charge': unknown field 'retry.max_attempt' (did you mean 'retry.max_attempts'?)".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { jitter: true }\n"),
+            "templates/x.yaml: step 'charge': unknown field 'retry.jitter'".into(),
+        ),
+        // --- handler
+        (
+            after_a("  - name: charge\n"),
+            "templates/x.yaml: step 'charge': missing required field 'handler'".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: Pay.Charge\n"),
+            "templates/x.yaml: step 'charge': field 'handler': expected a mapping with 'callable', got string 'Pay.Charge'".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { method: run }\n"),
+            "templates/x.yaml: step 'charge': missing required field 'handler.callable'".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: '' }\n"),
+            "templates/x.yaml: step 'charge': field 'handler.callable': must not be empty".into(),
+        ),
+        (
+            after_a(&format!("  - name: charge\n    handler: {{ callable: {} }}\n", "c".repeat(501))),
+            "templates/x.yaml: step 'charge': field 'handler.callable': must be at most 500 characters, got 501".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B, initialization: [1] }\n"),
+            "templates/x.yaml: step 'charge': field 'handler.initialization': expected a mapping, got a list".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    batch_config: [1]\n"),
+            "templates/x.yaml: step 'charge': field 'batch_config': expected a mapping, got a list".into(),
+        ),
+        // --- type
+        (
+            after_a("  - name: join\n    type: deferred\n    dependencies: [a]\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'join': field 'type': unknown step type 'deferred', expected one of standard, decision, deferred_convergence, batchable, batch_worker ('deferred' is spelled 'deferred_convergence')".into(),
+        ),
+        (
+            after_a("  - name: join\n    step_type: Decision\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'join': field 'step_type': unknown step type 'Decision', expected one of standard, decision, deferred_convergence, batchable, batch_worker".into(),
+        ),
+        (
+            after_a("  - name: join\n    type: decision\n    step_type: decision\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'join': fields 'type' and 'step_type' are aliases; use only one".into(),
+        ),
+        // --- dependencies
+        (
+            after_a("  - name: b\n    dependencies: [x]\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'b': field 'dependencies': unknown step 'x'".into(),
+        ),
+        (
+            after_a("  - name: b\n    depends_on: [a, x]\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'b': field 'depends_on': unknown step 'x'".into(),
+        ),
+        (
+            after_a("  - name: b\n    dependencies: [b]\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'b': field 'dependencies': a step cannot depend on itself".into(),
+        ),
+        (
+            after_a("  - name: b\n    dependencies: [a, a]\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'b': field 'dependencies': step 'a' is listed more than once".into(),
+        ),
+        (
+            after_a("  - name: b\n    dependencies: a\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'b': field 'dependencies': expected a list of step names, got string 'a'".into(),
+        ),
+        (
+            after_a("  - name: b\n    dependencies: [[a]]\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'b': field 'dependencies': expected step names, got a list".into(),
+        ),
+        (
+            after_a("  - name: b\n    dependencies: [a]\n    depends_on: [a]\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'b': fields 'dependencies' and 'depends_on' are aliases; use only one".into(),
+        ),
+        (
+            after_a("  - name: b\n    handler: { callable: B }\n  - name: a\n    handler: { callable: C }\n"),
+            "templates/x.yaml: step 'a': duplicate step name (steps #1 and #3)".into(),
+        ),
+        (
+            after_a("  - name: route\n    type: decision\n    handler: { callable: B }\n"),
+            "templates/x.yaml: step 'route': field 'dependencies': a decision step must have at least one dependency".into(),
+        ),
+        // --- cycles: "x -> y" reads "x depends on y"
+        (
+            with_steps(
+                "  - name: a\n    dependencies: [c]\n    handler: { callable: A }\n\
+                 \x20 - name: b\n    dependencies: [a]\n    handler: { callable: B }\n\
+                 \x20 - name: c\n    dependencies: [b]\n    handler: { callable: C }\n",
+            ),
+            "templates/x.yaml: dependency cycle: a -> c -> b -> a".into(),
+        ),
+        (
+            after_a(
+                "  - name: z\n    dependencies: [a, y]\n    handler: { callable: Z }\n\
+                 \x20 - name: y\n    dependencies: [z]\n    handler: { callable: Y }\n",
+            ),
+            "templates/x.yaml: dependency cycle: z -> y -> z".into(),
+        ),
+        // --- retry
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { max_attempts: 0 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_attempts': must be between 1 and 100, got 0".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { max_attempts: 101 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_attempts': must be between 1 and 100, got 101".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { max_attempts: -1 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_attempts': must be between 1 and 100, got -1".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { max_attempts: 2.5 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_attempts': expected a whole number, got number 2.5".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { max_attempts: '3' }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_attempts': expected a whole number, got string '3'".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { backoff: expo }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.backoff': must be one of none, linear, exponential, fibonacci, got 'expo'".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { backoff_base_ms: 3600001 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.backoff_base_ms': must be between 0 and 3600000, got 3600001".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { max_backoff_ms: 4000000 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_backoff_ms': must be between 0 and 3600000, got 4000000".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { backoff_base_ms: 5000, max_backoff_ms: 1000 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_backoff_ms': must be >= retry.backoff_base_ms (5000), got 1000".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { backoff_base_ms: 60000 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_backoff_ms': must be >= retry.backoff_base_ms (60000), got the default 30000; set it explicitly".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { retryable: false, max_attempts: 3 }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.max_attempts': retryable: false means one attempt; set max_attempts: 1 (got 3)".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: { retryable: 'no' }\n"),
+            "templates/x.yaml: step 'charge': field 'retry.retryable': expected true or false, got string 'no'".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    retry: 3\n"),
+            "templates/x.yaml: step 'charge': field 'retry': expected a mapping, got number 3".into(),
+        ),
+        // --- timeout
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    timeout_seconds: 0\n"),
+            "templates/x.yaml: step 'charge': field 'timeout_seconds': must be > 0 and <= 86400, got 0".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    timeout_seconds: -1.5\n"),
+            "templates/x.yaml: step 'charge': field 'timeout_seconds': must be > 0 and <= 86400, got -1.5".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    timeout_seconds: 86400.5\n"),
+            "templates/x.yaml: step 'charge': field 'timeout_seconds': must be > 0 and <= 86400, got 86400.5".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    timeout_seconds: .nan\n"),
+            "templates/x.yaml: step 'charge': field 'timeout_seconds': must be > 0 and <= 86400, got .nan".into(),
+        ),
+        (
+            after_a("  - name: charge\n    handler: { callable: B }\n    timeout_seconds: 30s\n"),
+            "templates/x.yaml: step 'charge': field 'timeout_seconds': expected a number of seconds, got string '30s'".into(),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (yaml, want) in &cases {
+        let got = err(yaml);
+        if &got != want {
+            failures.push(format!("want: {want}\n got: {got}\nyaml:\n{yaml}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn timeout_boundaries_are_accepted() {
+    for t in ["86400", "0.001", "1"] {
+        let yaml = with_steps(&format!(
+            "  - name: a\n    handler: {{ callable: A }}\n    timeout_seconds: {t}\n"
+        ));
+        parse_template(&yaml, SRC).unwrap_or_else(|e| panic!("{t}: {e}"));
+    }
+}
+
+#[test]
+fn yaml_syntax_errors_give_line_and_column() {
+    let msg =
+        err("name: t\nnamespace_name: ns\nversion: 1.0.0\nsteps:\n  - name: a\n   handler: x\n");
+    assert!(msg.starts_with("templates/x.yaml: invalid YAML: "), "{msg}");
+    assert!(msg.contains("line 6 column"), "{msg}");
+}
+
+// ---------------------------------------------------------------- load_templates
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tasker-domain-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn named(name: &str, version: &str) -> String {
+    format!(
+        "name: {name}\nnamespace_name: ns\nversion: {version}\nsteps:\n  - name: a\n    handler: {{ callable: A }}\n"
+    )
+}
+
+fn load_err<P: AsRef<Path>>(paths: &[P]) -> String {
+    match load_templates(paths) {
+        Ok(set) => panic!("expected an error, loaded {set:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn loads_directories_sorted_and_files() {
+    let dir = TempDir::new();
+    let d = dir.path().display().to_string();
+    dir.write("b.yml", &named("b", "1.0.0"));
+    dir.write("a.yaml", &named("a", "1.0.0"));
+    dir.write("c.YAML", &named("c", "1.0.0"));
+    dir.write("notes.txt", "not a template");
+    dir.write("nested/d.yaml", &named("d", "1.0.0")); // not recursive
+    let extra = dir.write("extra/e.tmpl", &named("e", "1.0.0")); // explicit file: any extension
+    let set = load_templates(&[
+        dir.path().to_path_buf(),
+        extra.clone(),
+        dir.path().join("a.yaml"),
+    ])
+    .expect("load");
+    let keys: Vec<String> = set.templates.iter().map(|t| t.key()).collect();
+    // Sorted by file name; a.yaml reached twice is loaded once.
+    assert_eq!(
+        keys,
+        ["ns/a@1.0.0", "ns/b@1.0.0", "ns/c@1.0.0", "ns/e@1.0.0"]
+    );
+    assert_eq!(set.templates[0].source, format!("{d}/a.yaml"));
+    assert!(set.find("ns", "b", "1.0.0").is_some());
+    assert!(set.find("ns", "b", "2.0.0").is_none());
+    assert_eq!(set.namespaces(), ["ns"]);
+    assert_eq!(set.callables().len(), 4);
+}
+
+#[test]
+fn load_errors() {
+    let dir = TempDir::new();
+    let d = dir.path().display().to_string();
+
+    let missing = dir.path().join("nope");
+    assert_eq!(
+        load_err(&[&missing]),
+        format!("{d}/nope: no such file or directory")
+    );
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    dir.write("empty/readme.md", "hi");
+    assert_eq!(
+        load_err(&[&empty]),
+        format!("no task templates (*.yaml, *.yml) found in {d}/empty")
+    );
+    assert_eq!(
+        load_err::<&Path>(&[]),
+        "no task templates (*.yaml, *.yml) found in (no paths given)"
+    );
+
+    dir.write("dup/one.yaml", &named("t", "1.0.0"));
+    dir.write("dup/two.yaml", &named("t", "1.0.0"));
+    dir.write("dup/three.yaml", &named("t", "2.0.0"));
+    assert_eq!(
+        load_err(&[dir.path().join("dup")]),
+        format!("{d}/dup/two.yaml: template ns/t@1.0.0 is already defined in {d}/dup/one.yaml")
+    );
+
+    dir.write("bad/ok.yaml", &named("ok", "1.0.0"));
+    dir.write(
+        "bad/x.yaml",
+        &after_a("  - name: charge\n    dependecies: [a]\n    handler: { callable: B }\n"),
+    );
+    assert_eq!(
+        load_err(&[dir.path().join("bad")]),
+        format!("{d}/bad/x.yaml: step 'charge': unknown field 'dependecies' (did you mean 'dependencies'?)")
+    );
+}

@@ -1,0 +1,478 @@
+//! Claiming ready steps under a lease, renewing and releasing leases, and reclaiming the steps
+//! of workers that stopped renewing theirs.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use serde_json::value::RawValue;
+use tasker_domain::{StepDefinition, StepState, TaskState};
+use tasker_storage::{now_ms, placeholder_list, placeholders, Dialect, Row, Sql, StorageError};
+
+use crate::events::Effect;
+use crate::results::{StepError, StepOutcome};
+use crate::transitions::Work;
+use crate::{Engine, EngineError};
+
+/// A step this worker now owns until it reports a result or its lease runs out.
+#[derive(Debug, Clone)]
+pub struct ClaimedStep {
+    pub step_uuid: String,
+    pub task_uuid: String,
+    pub step_name: String,
+    pub claim_id: String,
+    /// This attempt's number (1 on the first run).
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub timeout_ms: u64,
+    /// JSON of the `StepPayload` handed to the handler runtime.
+    pub payload: String,
+}
+
+struct Picked {
+    step_uuid: String,
+    task_uuid: String,
+    name: String,
+    definition: String,
+    attempts: i64,
+    max_attempts: i64,
+    inputs: String,
+    checkpoint: Option<String>,
+    dep_total: i64,
+    from_state: String,
+}
+
+impl Engine {
+    /// Claim up to `limit` ready steps whose handler callable is in `callables`. Never blocks
+    /// on rows another process is claiming (SKIP LOCKED on PostgreSQL).
+    pub async fn claim(
+        &self,
+        callables: &[String],
+        limit: usize,
+        worker_id: &str,
+        lease_ms: u64,
+    ) -> Result<Vec<ClaimedStep>, EngineError> {
+        if limit == 0 || callables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.dialect();
+        let now = now_ms();
+        let claim_id = uuid::Uuid::new_v4().to_string();
+        let lease_until = now + lease_ms as i64;
+        let callable_list = placeholder_list(6, callables.len());
+        let mut tx = self.db().begin().await?;
+        let picked: Vec<Picked> = match d {
+            Dialect::Postgres => {
+                let sql = format!(
+                    "WITH picked AS (
+                        SELECT step_uuid, state FROM tasker_steps
+                        WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
+                          AND handler_callable IN ({callable_list})
+                        ORDER BY ready_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                     UPDATE tasker_steps s SET state = 'in_progress', attempts = s.attempts + 1,
+                        claim_id = $3, claimed_by = $4, lease_until = $5, updated_at = $1
+                     FROM picked WHERE s.step_uuid = picked.step_uuid
+                     RETURNING s.step_uuid, s.task_uuid, s.name, s.definition, s.attempts,
+                        s.max_attempts, s.inputs, s.checkpoint, s.dep_total, picked.state AS from_state"
+                );
+                let mut q = sqlx::query(&sql)
+                    .bind(now)
+                    .bind(limit as i64)
+                    .bind(&claim_id)
+                    .bind(worker_id)
+                    .bind(lease_until);
+                for c in callables {
+                    q = q.bind(c);
+                }
+                q.fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| picked_from_row(r, None))
+                    .collect::<Result<_, _>>()?
+            }
+            Dialect::Sqlite => {
+                // One connection serialises SQLite transactions: select, then update.
+                let select = placeholders(
+                    d,
+                    &format!(
+                        "SELECT step_uuid, state FROM tasker_steps
+                         WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
+                           AND handler_callable IN ({})
+                         ORDER BY ready_at LIMIT $2",
+                        placeholder_list(3, callables.len())
+                    ),
+                );
+                let mut q = sqlx::query(&select).bind(now).bind(limit as i64);
+                for c in callables {
+                    q = q.bind(c);
+                }
+                let rows = q.fetch_all(&mut *tx).await?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut from: HashMap<String, String> = HashMap::new();
+                for r in &rows {
+                    from.insert(r.try_get("step_uuid")?, r.try_get("state")?);
+                }
+                let update = placeholders(
+                    d,
+                    &format!(
+                        "UPDATE tasker_steps SET state = 'in_progress', attempts = attempts + 1,
+                            claim_id = $2, claimed_by = $3, lease_until = $4, updated_at = $1
+                         WHERE step_uuid IN ({})
+                         RETURNING step_uuid, task_uuid, name, definition, attempts, max_attempts,
+                            inputs, checkpoint, dep_total",
+                        placeholder_list(5, from.len())
+                    ),
+                );
+                let mut q = sqlx::query(&update)
+                    .bind(now)
+                    .bind(&claim_id)
+                    .bind(worker_id)
+                    .bind(lease_until);
+                for uuid in from.keys() {
+                    q = q.bind(uuid.clone());
+                }
+                q.fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| picked_from_row(r, Some(&from)))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut work = Work::default();
+        let mut retried_tasks = Vec::new();
+        for p in &picked {
+            let from = state_name(&p.from_state);
+            if from == StepState::WaitingForRetry.as_str() {
+                retried_tasks.push(p.task_uuid.clone());
+            }
+            work.step(
+                &p.task_uuid,
+                &p.step_uuid,
+                Some(from),
+                StepState::InProgress.as_str(),
+                Some(worker_id),
+                Some(format!("attempt {} of {}", p.attempts, p.max_attempts)),
+            );
+        }
+        work.flush(&mut tx, d, now).await?;
+        tx.commit().await.map_err(StorageError::from)?;
+        if !retried_tasks.is_empty() {
+            self.resume_tasks(&retried_tasks).await?;
+        }
+        self.build_claims(picked, claim_id).await
+    }
+
+    /// Tasks that were waiting out a retry are running again.
+    async fn resume_tasks(&self, task_uuids: &[String]) -> Result<(), EngineError> {
+        let d = self.dialect();
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        let sql = placeholders(
+            d,
+            &format!(
+                "UPDATE tasker_tasks SET state = 'steps_in_process', updated_at = $1
+                 WHERE state = 'waiting_for_retry' AND task_uuid IN ({})
+                 RETURNING task_uuid",
+                placeholder_list(2, task_uuids.len())
+            ),
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for t in task_uuids {
+            q = q.bind(t.clone());
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        let mut work = Work::default();
+        for r in rows {
+            let t: String = r.try_get("task_uuid")?;
+            work.task(
+                &t,
+                Some(TaskState::WaitingForRetry.as_str()),
+                TaskState::StepsInProcess.as_str(),
+                Some("a step is being retried".to_string()),
+            );
+        }
+        work.flush(&mut tx, d, now).await?;
+        tx.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+
+    /// Load what a handler needs: the task's context and every completed ancestor's result.
+    async fn build_claims(
+        &self,
+        picked: Vec<Picked>,
+        claim_id: String,
+    ) -> Result<Vec<ClaimedStep>, EngineError> {
+        let d = self.dialect();
+        let pool = self.db().pool();
+        let mut task_ids: Vec<&str> = picked.iter().map(|p| p.task_uuid.as_str()).collect();
+        task_ids.sort_unstable();
+        task_ids.dedup();
+        let sql = placeholders(
+            d,
+            &format!(
+                "SELECT task_uuid, namespace, name, version, context FROM tasker_tasks
+                 WHERE task_uuid IN ({})",
+                placeholder_list(1, task_ids.len())
+            ),
+        );
+        let mut q = sqlx::query(&sql);
+        for t in &task_ids {
+            q = q.bind(t.to_string());
+        }
+        let mut tasks: HashMap<String, serde_json::Value> = HashMap::new();
+        for r in q.fetch_all(pool).await? {
+            let context: String = r.try_get("context")?;
+            let context = raw(&context)?;
+            let uuid: String = r.try_get("task_uuid")?;
+            tasks.insert(
+                uuid.clone(),
+                json!({
+                    "task_uuid": uuid,
+                    "namespace": r.try_get::<String, _>("namespace")?,
+                    "name": r.try_get::<String, _>("name")?,
+                    "version": r.try_get::<String, _>("version")?,
+                    "context": context,
+                }),
+            );
+        }
+
+        static ANCESTORS: Sql = Sql::new(
+            "WITH RECURSIVE anc (step_uuid) AS (
+                SELECT from_step FROM tasker_step_edges WHERE to_step = $1
+                UNION
+                SELECT e.from_step FROM tasker_step_edges e JOIN anc ON e.to_step = anc.step_uuid)
+             SELECT s.step_uuid, s.name, s.result FROM tasker_steps s JOIN anc ON s.step_uuid = anc.step_uuid
+             WHERE s.state = 'complete'",
+        );
+        let mut claims = Vec::with_capacity(picked.len());
+        for p in picked {
+            let definition: StepDefinition = serde_json::from_str(&p.definition).map_err(|e| {
+                EngineError::InvalidArgument(format!(
+                    "step {} has an unreadable definition: {e}",
+                    p.step_uuid
+                ))
+            })?;
+            let mut deps = serde_json::Map::new();
+            if p.dep_total > 0 {
+                for r in sqlx::query(ANCESTORS.for_dialect(d))
+                    .bind(&p.step_uuid)
+                    .fetch_all(pool)
+                    .await?
+                {
+                    let name: String = r.try_get("name")?;
+                    let result: Option<String> = r.try_get("result")?;
+                    let result = match result {
+                        Some(text) => {
+                            serde_json::to_value(raw(&text)?).unwrap_or(serde_json::Value::Null)
+                        }
+                        None => serde_json::Value::Null,
+                    };
+                    deps.insert(
+                        name.clone(),
+                        json!({
+                            "step_uuid": r.try_get::<String, _>("step_uuid")?,
+                            "name": name,
+                            "success": true,
+                            "result": result,
+                        }),
+                    );
+                }
+            }
+            let task = tasks
+                .get(&p.task_uuid)
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            let timeout_ms = definition.timeout_ms();
+            let payload = json!({
+                "task": task,
+                "step": {
+                    "step_uuid": p.step_uuid,
+                    "name": p.name,
+                    "template_step_name": definition.name,
+                    "step_type": definition.step_type,
+                    "handler_callable": definition.handler.callable,
+                    "handler_initialization": definition.handler.initialization,
+                    "inputs": raw(&p.inputs)?,
+                    "attempts": p.attempts - 1,
+                    "max_attempts": p.max_attempts,
+                    "timeout_ms": timeout_ms,
+                    "checkpoint": match &p.checkpoint { Some(c) => Some(raw(c)?), None => None },
+                },
+                "dependency_results": deps,
+            });
+            claims.push(ClaimedStep {
+                step_uuid: p.step_uuid,
+                task_uuid: p.task_uuid,
+                step_name: p.name,
+                claim_id: claim_id.clone(),
+                attempt: p.attempts,
+                max_attempts: p.max_attempts,
+                timeout_ms,
+                payload: payload.to_string(),
+            });
+        }
+        Ok(claims)
+    }
+
+    /// When the next step for these callables becomes claimable (for timed wake-ups).
+    pub async fn next_ready_at(&self, callables: &[String]) -> Result<Option<i64>, EngineError> {
+        if callables.is_empty() {
+            return Ok(None);
+        }
+        let sql = placeholders(
+            self.dialect(),
+            &format!(
+                "SELECT MIN(ready_at) FROM tasker_steps
+                 WHERE state IN ('enqueued', 'waiting_for_retry') AND handler_callable IN ({})",
+                placeholder_list(1, callables.len())
+            ),
+        );
+        let mut q = sqlx::query_scalar::<_, Option<i64>>(&sql);
+        for c in callables {
+            q = q.bind(c.clone());
+        }
+        Ok(q.fetch_one(self.db().pool()).await?)
+    }
+
+    /// Keep this worker's claims alive.
+    pub async fn renew_leases(&self, worker_id: &str, lease_ms: u64) -> Result<u64, EngineError> {
+        static RENEW: Sql = Sql::new(
+            "UPDATE tasker_steps SET lease_until = $1 WHERE claimed_by = $2 AND state = 'in_progress'",
+        );
+        let r = sqlx::query(RENEW.for_dialect(self.dialect()))
+            .bind(now_ms() + lease_ms as i64)
+            .bind(worker_id)
+            .execute(self.db().pool())
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Hand claimed steps back without counting the attempt (graceful shutdown): another
+    /// worker runs them again at once.
+    pub async fn release(
+        &self,
+        claims: &[(String, String)],
+        worker_id: &str,
+        reason: &str,
+    ) -> Result<usize, EngineError> {
+        static RELEASE: Sql = Sql::new(
+            "UPDATE tasker_steps SET state = 'enqueued', attempts = attempts - 1, claim_id = NULL,
+                claimed_by = NULL, lease_until = NULL, ready_at = $1, updated_at = $1
+             WHERE step_uuid = $2 AND claim_id = $3 AND state = 'in_progress'
+             RETURNING task_uuid",
+        );
+        let d = self.dialect();
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        let mut work = Work::default();
+        for (step_uuid, claim_id) in claims {
+            if let Some(r) = sqlx::query(RELEASE.for_dialect(d))
+                .bind(now)
+                .bind(step_uuid)
+                .bind(claim_id)
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                let task: String = r.try_get("task_uuid")?;
+                work.step(
+                    &task,
+                    step_uuid,
+                    Some(StepState::InProgress.as_str()),
+                    StepState::Enqueued.as_str(),
+                    Some(worker_id),
+                    Some(reason.to_string()),
+                );
+                work.effect(Effect::StepsReady);
+            }
+        }
+        let released = work.transitions.len();
+        work.flush(&mut tx, d, now).await?;
+        tx.commit().await.map_err(StorageError::from)?;
+        self.events().emit(&work.effects);
+        Ok(released)
+    }
+
+    /// Fail the current attempt of every step whose lease ran out (its worker crashed or hung);
+    /// the normal retry rules then apply. Safe to run from every process at once.
+    pub async fn reap_expired_leases(&self) -> Result<usize, EngineError> {
+        let d = self.dialect();
+        let sql = match d {
+            Dialect::Postgres => "SELECT step_uuid, task_uuid, claim_id, claimed_by, attempts, max_attempts FROM tasker_steps
+                 WHERE state = 'in_progress' AND lease_until < $1 ORDER BY lease_until LIMIT 100 FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "SELECT step_uuid, task_uuid, claim_id, claimed_by, attempts, max_attempts FROM tasker_steps
+                 WHERE state = 'in_progress' AND lease_until < ?1 ORDER BY lease_until LIMIT 100",
+        };
+        let rows = sqlx::query(sql)
+            .bind(now_ms())
+            .fetch_all(self.db().pool())
+            .await?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for r in rows {
+            let worker: Option<String> = r.try_get("claimed_by")?;
+            let attempts: i64 = r.try_get("attempts")?;
+            let max: i64 = r.try_get("max_attempts")?;
+            outcomes.push(StepOutcome {
+                step_uuid: r.try_get("step_uuid")?,
+                task_uuid: r.try_get("task_uuid")?,
+                claim_id: r.try_get::<Option<String>, _>("claim_id")?.unwrap_or_default(),
+                success: false,
+                result: None,
+                metadata: None,
+                duration_ms: None,
+                error: Some(StepError {
+                    message: format!(
+                        "lease expired: worker {} stopped renewing its claim during attempt {attempts} of {max} (crashed or hung)",
+                        worker.as_deref().unwrap_or("?")
+                    ),
+                    error_type: "lease_expired".to_string(),
+                    retryable: true,
+                    retry_after_ms: None,
+                    status_code: None,
+                }),
+            });
+        }
+        let n = outcomes.len();
+        if n > 0 {
+            self.record_results(outcomes, "lease-reaper").await?;
+        }
+        Ok(n)
+    }
+}
+
+fn picked_from_row(
+    r: &tasker_storage::AnyRow,
+    from: Option<&HashMap<String, String>>,
+) -> Result<Picked, sqlx::Error> {
+    let step_uuid: String = r.try_get("step_uuid")?;
+    let from_state = match from {
+        Some(map) => map.get(&step_uuid).cloned().unwrap_or_default(),
+        None => r.try_get("from_state")?,
+    };
+    Ok(Picked {
+        task_uuid: r.try_get("task_uuid")?,
+        name: r.try_get("name")?,
+        definition: r.try_get("definition")?,
+        attempts: r.try_get("attempts")?,
+        max_attempts: r.try_get("max_attempts")?,
+        inputs: r.try_get("inputs")?,
+        checkpoint: r.try_get("checkpoint")?,
+        dep_total: r.try_get("dep_total")?,
+        from_state,
+        step_uuid,
+    })
+}
+
+fn state_name(s: &str) -> &'static str {
+    s.parse::<StepState>()
+        .map(StepState::as_str)
+        .unwrap_or("enqueued")
+}
+
+fn raw(text: &str) -> Result<Box<RawValue>, EngineError> {
+    RawValue::from_string(text.to_string())
+        .map_err(|e| EngineError::InvalidArgument(format!("stored JSON is unreadable: {e}")))
+}

@@ -1,0 +1,304 @@
+//! Task creation: the task, its initial steps and their dependency edges in one transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use tasker_domain::{StepDefinition, StepState, StepType, TaskState, TaskTemplate};
+use tasker_storage::{insert_many, now_ms, Sql, StorageError, Val};
+
+use crate::events::Effect;
+use crate::transitions::Work;
+use crate::views::TaskView;
+use crate::{Engine, EngineError};
+
+#[derive(Debug, Clone)]
+pub struct CreateTask {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    /// JSON text of the task context; must be an object.
+    pub context: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// The steps created when a task starts (reference §1.3): every step except batch-worker
+/// templates, deferred convergence steps, and steps downstream of a decision (those are
+/// created later, by the outcomes that choose them).
+pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
+    let mut downstream_of_decision: HashSet<&str> = HashSet::new();
+    let mut frontier: Vec<&str> = template
+        .steps
+        .iter()
+        .filter(|s| s.step_type == StepType::Decision)
+        .map(|s| s.name.as_str())
+        .collect();
+    while let Some(parent) = frontier.pop() {
+        for child in template
+            .steps
+            .iter()
+            .filter(|s| s.dependencies.iter().any(|d| d == parent))
+        {
+            if downstream_of_decision.insert(child.name.as_str()) {
+                frontier.push(child.name.as_str());
+            }
+        }
+    }
+    template
+        .steps
+        .iter()
+        .filter(|s| {
+            !matches!(
+                s.step_type,
+                StepType::BatchWorker | StepType::DeferredConvergence
+            ) && !downstream_of_decision.contains(s.name.as_str())
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Create a task from a registered template. With an idempotency key, a second create with
+    /// the same key returns the first task.
+    pub async fn create_task(&self, req: CreateTask) -> Result<TaskView, EngineError> {
+        let context: Value = serde_json::from_str(&req.context).map_err(|e| {
+            EngineError::InvalidArgument(format!("task context is not valid JSON: {e}"))
+        })?;
+        if !context.is_object() {
+            return Err(EngineError::InvalidArgument(format!(
+                "task context must be a JSON object, got {}",
+                json_kind(&context)
+            )));
+        }
+        // A concurrent create with the same idempotency key loses the unique-index race; the
+        // second pass then finds the winner's task.
+        for _ in 0..3 {
+            match self.try_create(&req).await {
+                Err(EngineError::Storage(e))
+                    if req.idempotency_key.is_some() && e.is_unique_violation() =>
+                {
+                    continue
+                }
+                other => return other,
+            }
+        }
+        Err(EngineError::InvalidArgument(format!(
+            "could not create task {}/{}@{} with idempotency key {:?}: conflicting concurrent creates",
+            req.namespace, req.name, req.version, req.idempotency_key
+        )))
+    }
+
+    async fn try_create(&self, req: &CreateTask) -> Result<TaskView, EngineError> {
+        static TEMPLATE: Sql = Sql::new(
+            "SELECT definition FROM tasker_templates WHERE namespace = $1 AND name = $2 AND version = $3",
+        );
+        static EXISTING: Sql = Sql::new(
+            "SELECT task_uuid FROM tasker_tasks
+             WHERE namespace = $1 AND name = $2 AND version = $3 AND idempotency_key = $4",
+        );
+        let dialect = self.dialect();
+        let mut tx = self.db().begin().await?;
+        let definition: Option<String> = sqlx::query_scalar(TEMPLATE.for_dialect(dialect))
+            .bind(&req.namespace)
+            .bind(&req.name)
+            .bind(&req.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(definition) = definition else {
+            drop(tx);
+            return Err(self.template_not_found(req).await);
+        };
+        let template: TaskTemplate = serde_json::from_str(&definition).map_err(|e| {
+            EngineError::InvalidArgument(format!(
+                "stored template {}/{}@{} is unreadable: {e}",
+                req.namespace, req.name, req.version
+            ))
+        })?;
+        if let Some(key) = &req.idempotency_key {
+            let existing: Option<String> = sqlx::query_scalar(EXISTING.for_dialect(dialect))
+                .bind(&req.namespace)
+                .bind(&req.name)
+                .bind(&req.version)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(task_uuid) = existing {
+                drop(tx);
+                return self.get_task(&task_uuid, false).await?.ok_or_else(|| {
+                    EngineError::TaskNotFound(format!("task {task_uuid} vanished"))
+                });
+            }
+        }
+
+        let now = now_ms();
+        let task_uuid = uuid::Uuid::now_v7().to_string();
+        let steps = initial_steps(&template);
+        let created: HashSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        let uuids: HashMap<&str, String> = steps
+            .iter()
+            .map(|s| (s.name.as_str(), uuid::Uuid::now_v7().to_string()))
+            .collect();
+        let task_state = if steps.is_empty() {
+            TaskState::Complete
+        } else {
+            TaskState::StepsInProcess
+        };
+
+        static INSERT_TASK: Sql = Sql::new(
+            "INSERT INTO tasker_tasks (task_uuid, namespace, name, version, state, context,
+                 idempotency_key, total_steps, completed_steps, created_at, updated_at, completed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10)",
+        );
+        sqlx::query(INSERT_TASK.for_dialect(dialect))
+            .bind(&task_uuid)
+            .bind(&req.namespace)
+            .bind(&req.name)
+            .bind(&req.version)
+            .bind(task_state.as_str())
+            .bind(&req.context)
+            .bind(req.idempotency_key.clone())
+            .bind(steps.len() as i64)
+            .bind(now)
+            .bind((task_state == TaskState::Complete).then_some(now))
+            .execute(&mut *tx)
+            .await?;
+
+        let mut work = Work::default();
+        work.task(&task_uuid, None, TaskState::Pending.as_str(), None);
+        work.task(
+            &task_uuid,
+            Some(TaskState::Pending.as_str()),
+            task_state.as_str(),
+            Some(format!("{} steps created", steps.len())),
+        );
+
+        let mut step_rows = Vec::with_capacity(steps.len());
+        let mut edge_rows = Vec::new();
+        for s in &steps {
+            let step_uuid = &uuids[s.name.as_str()];
+            let deps: Vec<&str> = s
+                .dependencies
+                .iter()
+                .map(String::as_str)
+                .filter(|d| created.contains(d))
+                .collect();
+            for d in &deps {
+                edge_rows.push(vec![
+                    Val::Text(task_uuid.clone()),
+                    Val::Text(uuids[d].clone()),
+                    Val::Text(step_uuid.clone()),
+                ]);
+            }
+            let ready = deps.is_empty();
+            let state = if ready {
+                StepState::Enqueued
+            } else {
+                StepState::Pending
+            };
+            let definition = serde_json::to_string(s)
+                .map_err(|e| EngineError::InvalidArgument(format!("step '{}': {e}", s.name)))?;
+            step_rows.push(vec![
+                Val::Text(step_uuid.clone()),
+                Val::Text(task_uuid.clone()),
+                Val::Text(s.name.clone()),
+                Val::Text(s.name.clone()),
+                Val::Text(s.handler.callable.clone()),
+                Val::Text(definition),
+                Val::Text(state.as_str().to_string()),
+                Val::Int(deps.len() as i64),
+                Val::Int(deps.len() as i64),
+                Val::Int(0),
+                Val::Int(i64::from(s.retry.max_attempts)),
+                Val::OptInt(ready.then_some(now)),
+                Val::Text("{}".to_string()),
+                Val::Int(now),
+                Val::Int(now),
+            ]);
+            work.step(
+                &task_uuid,
+                step_uuid,
+                None,
+                StepState::Pending.as_str(),
+                None,
+                None,
+            );
+            if ready {
+                work.step(
+                    &task_uuid,
+                    step_uuid,
+                    Some(StepState::Pending.as_str()),
+                    StepState::Enqueued.as_str(),
+                    None,
+                    Some("no dependencies".to_string()),
+                );
+                work.effect(Effect::StepsReady);
+            }
+        }
+        insert_many(
+            &mut tx,
+            dialect,
+            "tasker_steps (step_uuid, task_uuid, name, template_step_name, handler_callable,
+                 definition, state, dep_total, pending_deps, attempts, max_attempts, ready_at,
+                 inputs, created_at, updated_at)",
+            &step_rows,
+        )
+        .await?;
+        insert_many(
+            &mut tx,
+            dialect,
+            "tasker_step_edges (task_uuid, from_step, to_step)",
+            &edge_rows,
+        )
+        .await?;
+        if task_state == TaskState::Complete {
+            work.effect(Effect::TaskFinished(task_uuid.clone()));
+        }
+        work.flush(&mut tx, dialect, now).await?;
+        tx.commit().await.map_err(StorageError::from)?;
+        self.events().emit(&work.effects);
+
+        Ok(TaskView::new_created(
+            task_uuid,
+            req,
+            context_value(&req.context),
+            task_state,
+            now,
+        ))
+    }
+
+    async fn template_not_found(&self, req: &CreateTask) -> EngineError {
+        let known: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT namespace, name, version FROM tasker_templates ORDER BY namespace, name, version LIMIT 20",
+        )
+        .fetch_all(self.db().pool())
+        .await
+        .unwrap_or_default();
+        let known = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known
+                .iter()
+                .map(|(ns, n, v)| format!("{ns}/{n}@{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        EngineError::TemplateNotFound(format!(
+            "no task template {}/{}@{} is registered in this database (registered: {known}); \
+             start a worker whose templates include it",
+            req.namespace, req.name, req.version
+        ))
+    }
+}
+
+fn context_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,181 @@
+//! Wake-ups. In-process: a watch counter for "steps may be ready" and broadcasts for finished
+//! and cancelled tasks. Across processes (PostgreSQL): the same events travel as NOTIFY on the
+//! `tasker_events` channel, sent inside the transaction so they arrive only after commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use tasker_storage::{Dialect, Tx};
+
+pub(crate) const CHANNEL: &str = "tasker_events";
+
+/// Something other waiters should hear about once a transaction commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    StepsReady,
+    TaskFinished(String),
+    TaskCancelled(String),
+}
+
+impl Effect {
+    fn encode(&self) -> String {
+        match self {
+            Effect::StepsReady => "ready".to_string(),
+            Effect::TaskFinished(t) => format!("finished:{t}"),
+            Effect::TaskCancelled(t) => format!("cancelled:{t}"),
+        }
+    }
+
+    fn decode(s: &str) -> Option<Effect> {
+        if s == "ready" {
+            Some(Effect::StepsReady)
+        } else if let Some(t) = s.strip_prefix("finished:") {
+            Some(Effect::TaskFinished(t.to_string()))
+        } else {
+            s.strip_prefix("cancelled:")
+                .map(|t| Effect::TaskCancelled(t.to_string()))
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Events {
+    steps_ready: Arc<watch::Sender<u64>>,
+    finished: broadcast::Sender<String>,
+    cancelled: broadcast::Sender<String>,
+    closed: CancellationToken,
+}
+
+impl Events {
+    pub(crate) fn new() -> Events {
+        let (steps_ready, _) = watch::channel(0);
+        let (finished, _) = broadcast::channel(1024);
+        let (cancelled, _) = broadcast::channel(1024);
+        Events {
+            steps_ready: Arc::new(steps_ready),
+            finished,
+            cancelled,
+            closed: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn subscribe_steps_ready(&self) -> watch::Receiver<u64> {
+        self.steps_ready.subscribe()
+    }
+
+    pub(crate) fn subscribe_finished(&self) -> broadcast::Receiver<String> {
+        self.finished.subscribe()
+    }
+
+    pub(crate) fn subscribe_cancellations(&self) -> broadcast::Receiver<String> {
+        self.cancelled.subscribe()
+    }
+
+    /// Deliver effects to this process's waiters (call after commit).
+    pub(crate) fn emit(&self, effects: &[Effect]) {
+        for e in effects {
+            match e {
+                Effect::StepsReady => {
+                    self.steps_ready.send_modify(|v| *v = v.wrapping_add(1));
+                }
+                Effect::TaskFinished(t) => {
+                    let _ = self.finished.send(t.clone());
+                }
+                Effect::TaskCancelled(t) => {
+                    let _ = self.cancelled.send(t.clone());
+                }
+            }
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.cancel();
+    }
+}
+
+/// Queue NOTIFYs for other processes inside the transaction (PostgreSQL only).
+pub(crate) async fn notify_in_tx(
+    tx: &mut Tx,
+    dialect: Dialect,
+    effects: &[Effect],
+) -> Result<(), sqlx::Error> {
+    if dialect != Dialect::Postgres {
+        return Ok(());
+    }
+    let mut sent_ready = false;
+    for e in effects {
+        if *e == Effect::StepsReady {
+            if sent_ready {
+                continue;
+            }
+            sent_ready = true;
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(e.encode())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Listen for other processes' events and re-emit them locally. Reconnects after errors; the
+/// workers' slow fallback poll covers any gap.
+pub(crate) fn spawn_pg_listener(url: String, events: Events) {
+    tokio::spawn(async move {
+        while !events.closed.is_cancelled() {
+            match sqlx::postgres::PgListener::connect(&url).await {
+                Ok(mut listener) => {
+                    if let Err(e) = listener.listen(CHANNEL).await {
+                        tracing::warn!("LISTEN {CHANNEL} failed: {e}");
+                    } else {
+                        // A reconnect may have missed events: wake everyone once.
+                        events.emit(&[Effect::StepsReady]);
+                        loop {
+                            tokio::select! {
+                                _ = events.closed.cancelled() => return,
+                                msg = listener.try_recv() => match msg {
+                                    Ok(Some(n)) => {
+                                        if let Some(e) = Effect::decode(n.payload()) {
+                                            events.emit(&[e]);
+                                        }
+                                    }
+                                    Ok(None) => continue, // connection lost; try_recv reconnects
+                                    Err(e) => {
+                                        tracing::warn!("LISTEN {CHANNEL} error: {e}");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("cannot LISTEN on {CHANNEL}: {e}"),
+            }
+            tokio::select! {
+                _ = events.closed.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effects_round_trip() {
+        for e in [
+            Effect::StepsReady,
+            Effect::TaskFinished("abc".into()),
+            Effect::TaskCancelled("def".into()),
+        ] {
+            assert_eq!(Effect::decode(&e.encode()), Some(e));
+        }
+        assert_eq!(Effect::decode("nonsense"), None);
+    }
+}

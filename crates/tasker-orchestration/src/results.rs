@@ -1,0 +1,560 @@
+//! Recording step results: success evaluates the dependents at once (no timer), failure
+//! applies the step's own retry rules, and the task is finalised in the same transaction.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tasker_domain::{
+    decide_failure, FailureDecision, FailureInput, RetryConfig, StepDefinition, StepState,
+    TaskState,
+};
+use tasker_storage::{now_ms, placeholder_list, placeholders, Dialect, Row, Sql, StorageError, Tx};
+
+use crate::events::Effect;
+use crate::transitions::Work;
+use crate::{Engine, EngineError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepError {
+    pub message: String,
+    pub error_type: String,
+    pub retryable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<i64>,
+}
+
+/// The result of one attempt, as reported by a worker.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub step_uuid: String,
+    pub task_uuid: String,
+    pub claim_id: String,
+    pub success: bool,
+    /// JSON text of the handler's result (success only).
+    pub result: Option<String>,
+    pub error: Option<StepError>,
+    /// JSON text of handler metadata.
+    pub metadata: Option<String>,
+    pub duration_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The result was recorded; the step is now in `state`.
+    Recorded { step_uuid: String, state: StepState },
+    /// The claim was no longer current (timed out, reclaimed, cancelled): ignored.
+    Stale { step_uuid: String },
+}
+
+impl Engine {
+    /// Record a batch of results in one transaction (retried on a deadlock/serialization
+    /// conflict). Results whose claim is no longer current are ignored.
+    pub async fn record_results(
+        &self,
+        mut outcomes: Vec<StepOutcome>,
+        worker_id: &str,
+    ) -> Result<Vec<RecordOutcome>, EngineError> {
+        // One lock order (task, then step) for every transaction that touches both.
+        outcomes.sort_by(|a, b| (&a.task_uuid, &a.step_uuid).cmp(&(&b.task_uuid, &b.step_uuid)));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_record(&outcomes, worker_id).await {
+                Err(EngineError::Storage(e)) if e.is_retryable_conflict() && attempt < 5 => {
+                    tracing::debug!("retrying result batch after conflict: {e}");
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_record(
+        &self,
+        outcomes: &[StepOutcome],
+        worker_id: &str,
+    ) -> Result<Vec<RecordOutcome>, EngineError> {
+        let d = self.dialect();
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        let mut work = Work::default();
+        let mut recorded = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            recorded.push(record_one(&mut tx, d, now, o, worker_id, &mut work).await?);
+        }
+        work.flush(&mut tx, d, now).await?;
+        tx.commit().await.map_err(StorageError::from)?;
+        self.events().emit(&work.effects);
+        Ok(recorded)
+    }
+
+    /// Cancel a task: nothing further is enqueued, and steps not yet finished are cancelled
+    /// (workers running them abort their handlers' signals). Cancelling a finished task
+    /// changes nothing.
+    pub async fn cancel_task(
+        &self,
+        task_uuid: &str,
+        reason: Option<&str>,
+    ) -> Result<crate::TaskView, EngineError> {
+        let d = self.dialect();
+        let now = now_ms();
+        let mut tx = self.db().begin().await?;
+        let Some(state) = lock_task(&mut tx, d, task_uuid).await? else {
+            return Err(EngineError::TaskNotFound(format!(
+                "task {task_uuid} does not exist"
+            )));
+        };
+        if !state.is_terminal() {
+            let reason = reason.unwrap_or("cancelled by request").to_string();
+            let mut work = Work::default();
+            set_task_state(
+                &mut tx,
+                d,
+                now,
+                task_uuid,
+                state,
+                TaskState::Cancelled,
+                reason.clone(),
+                &mut work,
+            )
+            .await?;
+            finish_open_steps(
+                &mut tx,
+                d,
+                now,
+                task_uuid,
+                &["pending", "enqueued", "waiting_for_retry", "in_progress"],
+                &reason,
+                &mut work,
+            )
+            .await?;
+            work.effect(Effect::TaskCancelled(task_uuid.to_string()));
+            work.flush(&mut tx, d, now).await?;
+            tx.commit().await.map_err(StorageError::from)?;
+            self.events().emit(&work.effects);
+        } else {
+            tx.commit().await.map_err(StorageError::from)?;
+        }
+        self.get_task(task_uuid, true)
+            .await?
+            .ok_or_else(|| EngineError::TaskNotFound(format!("task {task_uuid} does not exist")))
+    }
+}
+
+async fn lock_task(
+    tx: &mut Tx,
+    d: Dialect,
+    task_uuid: &str,
+) -> Result<Option<TaskState>, EngineError> {
+    let sql = match d {
+        Dialect::Postgres => "SELECT state FROM tasker_tasks WHERE task_uuid = $1 FOR UPDATE",
+        Dialect::Sqlite => "SELECT state FROM tasker_tasks WHERE task_uuid = ?1",
+    };
+    let state: Option<String> = sqlx::query_scalar(sql)
+        .bind(task_uuid)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(state.map(|s| s.parse::<TaskState>().unwrap_or(TaskState::StepsInProcess)))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn set_task_state(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    task_uuid: &str,
+    from: TaskState,
+    to: TaskState,
+    reason: String,
+    work: &mut Work,
+) -> Result<(), EngineError> {
+    static SET: Sql = Sql::new(
+        "UPDATE tasker_tasks SET state = $2, updated_at = $3,
+            completed_at = CASE WHEN $4 = 1 THEN $3 ELSE completed_at END
+         WHERE task_uuid = $1",
+    );
+    sqlx::query(SET.for_dialect(d))
+        .bind(task_uuid)
+        .bind(to.as_str())
+        .bind(now)
+        .bind(i64::from(to.is_terminal()))
+        .execute(&mut **tx)
+        .await?;
+    work.task(task_uuid, Some(from.as_str()), to.as_str(), Some(reason));
+    if to.is_terminal() {
+        work.effect(Effect::TaskFinished(task_uuid.to_string()));
+    }
+    Ok(())
+}
+
+/// Move the task's steps that are in one of `states` to `cancelled`.
+async fn finish_open_steps(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    task_uuid: &str,
+    states: &[&str],
+    reason: &str,
+    work: &mut Work,
+) -> Result<(), EngineError> {
+    let list = states
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lock = if d == Dialect::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let select = placeholders(
+        d,
+        &format!("SELECT step_uuid, state FROM tasker_steps WHERE task_uuid = $1 AND state IN ({list}){lock}"),
+    );
+    let rows = sqlx::query(&select)
+        .bind(task_uuid)
+        .fetch_all(&mut **tx)
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let update = placeholders(
+        d,
+        &format!(
+            "UPDATE tasker_steps SET state = 'cancelled', claim_id = NULL, claimed_by = NULL,
+                lease_until = NULL, ready_at = NULL, updated_at = $2
+             WHERE task_uuid = $1 AND state IN ({list})"
+        ),
+    );
+    sqlx::query(&update)
+        .bind(task_uuid)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    for r in rows {
+        let step: String = r.try_get("step_uuid")?;
+        let from: String = r.try_get("state")?;
+        let from = from.parse::<StepState>().map(StepState::as_str).ok();
+        work.step(
+            task_uuid,
+            &step,
+            from,
+            StepState::Cancelled.as_str(),
+            None,
+            Some(reason.to_string()),
+        );
+    }
+    Ok(())
+}
+
+async fn record_one(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    o: &StepOutcome,
+    worker_id: &str,
+    work: &mut Work,
+) -> Result<RecordOutcome, EngineError> {
+    let stale = || RecordOutcome::Stale {
+        step_uuid: o.step_uuid.clone(),
+    };
+    let Some(task_state) = lock_task(tx, d, &o.task_uuid).await? else {
+        return Ok(stale());
+    };
+    let select = match d {
+        Dialect::Postgres => {
+            "SELECT name, definition, attempts, max_attempts FROM tasker_steps
+             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress' FOR UPDATE"
+        }
+        Dialect::Sqlite => {
+            "SELECT name, definition, attempts, max_attempts FROM tasker_steps
+             WHERE step_uuid = ?1 AND claim_id = ?2 AND state = 'in_progress'"
+        }
+    };
+    let Some(row) = sqlx::query(select)
+        .bind(&o.step_uuid)
+        .bind(&o.claim_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(stale());
+    };
+    let name: String = row.try_get("name")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    let max_attempts: i64 = row.try_get("max_attempts")?;
+    let definition: String = row.try_get("definition")?;
+    let retry = serde_json::from_str::<StepDefinition>(&definition)
+        .map(|s| s.retry)
+        .unwrap_or_else(|_| RetryConfig::default());
+
+    // A success whose result is not valid JSON (cannot happen through the TS worker, which
+    // serialises with JSON.stringify) is a permanent failure rather than lost data.
+    let invalid_result = o.success
+        && o.result
+            .as_deref()
+            .is_some_and(|r| RawValue::from_string(r.to_string()).is_err());
+    if o.success && !invalid_result {
+        static COMPLETE: Sql = Sql::new(
+            "UPDATE tasker_steps SET state = 'complete', result = $2, metadata = $3, error = NULL,
+                claim_id = NULL, claimed_by = NULL, lease_until = NULL, ready_at = NULL, updated_at = $4
+             WHERE step_uuid = $1",
+        );
+        sqlx::query(COMPLETE.for_dialect(d))
+            .bind(&o.step_uuid)
+            .bind(o.result.clone().unwrap_or_else(|| "{}".to_string()))
+            .bind(o.metadata.clone())
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        let took = o
+            .duration_ms
+            .map(|ms| format!(" in {ms:.1} ms"))
+            .unwrap_or_default();
+        work.step(
+            &o.task_uuid,
+            &o.step_uuid,
+            Some(StepState::InProgress.as_str()),
+            StepState::Complete.as_str(),
+            Some(worker_id),
+            Some(format!(
+                "attempt {attempts} of {max_attempts} succeeded{took}"
+            )),
+        );
+        if !task_state.is_terminal() {
+            enqueue_dependents(tx, d, now, &o.task_uuid, &o.step_uuid, &name, work).await?;
+        }
+        static COUNT: Sql = Sql::new(
+            "UPDATE tasker_tasks SET completed_steps = completed_steps + 1, updated_at = $2
+             WHERE task_uuid = $1 RETURNING completed_steps, total_steps",
+        );
+        let r = sqlx::query(COUNT.for_dialect(d))
+            .bind(&o.task_uuid)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+        let done: i64 = r.try_get("completed_steps")?;
+        let total: i64 = r.try_get("total_steps")?;
+        if done >= total && !task_state.is_terminal() {
+            set_task_state(
+                tx,
+                d,
+                now,
+                &o.task_uuid,
+                task_state,
+                TaskState::Complete,
+                format!("all {total} steps complete"),
+                work,
+            )
+            .await?;
+        }
+        return Ok(RecordOutcome::Recorded {
+            step_uuid: o.step_uuid.clone(),
+            state: StepState::Complete,
+        });
+    }
+
+    let error = match (&o.error, invalid_result) {
+        (_, true) => StepError {
+            message: format!("step '{name}' returned a result that is not valid JSON"),
+            error_type: "serialization_error".to_string(),
+            retryable: false,
+            retry_after_ms: None,
+            status_code: None,
+        },
+        (Some(e), false) => e.clone(),
+        (None, false) => StepError {
+            message: format!("step '{name}' failed without an error message"),
+            error_type: "unknown".to_string(),
+            retryable: true,
+            retry_after_ms: None,
+            status_code: None,
+        },
+    };
+    let decision = decide_failure(&FailureInput {
+        retry: &retry,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        retryable: error.retryable,
+        retry_after_ms: error.retry_after_ms,
+        jitter: rand::random::<f64>(),
+    });
+    let mut stored = serde_json::to_value(&error).unwrap_or_default();
+    if let Some(obj) = stored.as_object_mut() {
+        obj.insert("attempt".into(), attempts.into());
+    }
+    match decision {
+        FailureDecision::Retry { delay_ms } => {
+            static RETRY: Sql = Sql::new(
+                "UPDATE tasker_steps SET state = 'waiting_for_retry', error = $2, metadata = $3,
+                    claim_id = NULL, claimed_by = NULL, lease_until = NULL, ready_at = $4, updated_at = $5
+                 WHERE step_uuid = $1",
+            );
+            sqlx::query(RETRY.for_dialect(d))
+                .bind(&o.step_uuid)
+                .bind(stored.to_string())
+                .bind(o.metadata.clone())
+                .bind(now + delay_ms as i64)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            let why = if error.retry_after_ms.is_some() {
+                " (server-requested delay)"
+            } else {
+                ""
+            };
+            work.step(
+                &o.task_uuid,
+                &o.step_uuid,
+                Some(StepState::InProgress.as_str()),
+                StepState::WaitingForRetry.as_str(),
+                Some(worker_id),
+                Some(format!(
+                    "attempt {attempts} of {max_attempts} failed ({}: {}); retrying in {delay_ms} ms{why}",
+                    error.error_type, error.message
+                )),
+            );
+            work.effect(Effect::StepsReady);
+            if task_state == TaskState::StepsInProcess {
+                static ACTIVE: Sql = Sql::new(
+                    "SELECT COUNT(*) FROM tasker_steps WHERE task_uuid = $1 AND state IN ('enqueued', 'in_progress')",
+                );
+                let active: i64 = sqlx::query_scalar(ACTIVE.for_dialect(d))
+                    .bind(&o.task_uuid)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                if active == 0 {
+                    set_task_state(
+                        tx,
+                        d,
+                        now,
+                        &o.task_uuid,
+                        task_state,
+                        TaskState::WaitingForRetry,
+                        format!(
+                            "step '{name}' waits {delay_ms} ms before attempt {}",
+                            attempts + 1
+                        ),
+                        work,
+                    )
+                    .await?;
+                }
+            }
+            Ok(RecordOutcome::Recorded {
+                step_uuid: o.step_uuid.clone(),
+                state: StepState::WaitingForRetry,
+            })
+        }
+        FailureDecision::Permanent { reason } => {
+            static FAIL: Sql = Sql::new(
+                "UPDATE tasker_steps SET state = 'error', error = $2, metadata = $3,
+                    claim_id = NULL, claimed_by = NULL, lease_until = NULL, ready_at = NULL, updated_at = $4
+                 WHERE step_uuid = $1",
+            );
+            sqlx::query(FAIL.for_dialect(d))
+                .bind(&o.step_uuid)
+                .bind(stored.to_string())
+                .bind(o.metadata.clone())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            work.step(
+                &o.task_uuid,
+                &o.step_uuid,
+                Some(StepState::InProgress.as_str()),
+                StepState::Error.as_str(),
+                Some(worker_id),
+                Some(format!(
+                    "{reason} ({}: {})",
+                    error.error_type, error.message
+                )),
+            );
+            if !task_state.is_terminal() {
+                let why = format!("step '{name}' failed permanently: {}", error.message);
+                set_task_state(
+                    tx,
+                    d,
+                    now,
+                    &o.task_uuid,
+                    task_state,
+                    TaskState::Error,
+                    why.clone(),
+                    work,
+                )
+                .await?;
+                // Steps that have not started never will; running siblings finish and are recorded.
+                finish_open_steps(
+                    tx,
+                    d,
+                    now,
+                    &o.task_uuid,
+                    &["pending", "enqueued", "waiting_for_retry"],
+                    &why,
+                    work,
+                )
+                .await?;
+            }
+            Ok(RecordOutcome::Recorded {
+                step_uuid: o.step_uuid.clone(),
+                state: StepState::Error,
+            })
+        }
+    }
+}
+
+/// A step completed: every dependent whose last dependency this was becomes claimable now.
+async fn enqueue_dependents(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    task_uuid: &str,
+    step_uuid: &str,
+    step_name: &str,
+    work: &mut Work,
+) -> Result<(), EngineError> {
+    static DECREMENT: Sql = Sql::new(
+        "UPDATE tasker_steps SET pending_deps = pending_deps - 1, updated_at = $2
+         WHERE step_uuid IN (SELECT to_step FROM tasker_step_edges WHERE from_step = $1)
+         RETURNING step_uuid, pending_deps, state",
+    );
+    let rows = sqlx::query(DECREMENT.for_dialect(d))
+        .bind(step_uuid)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut ready = Vec::new();
+    for r in rows {
+        let pending: i64 = r.try_get("pending_deps")?;
+        let state: String = r.try_get("state")?;
+        if pending <= 0 && state == StepState::Pending.as_str() {
+            ready.push(r.try_get::<String, _>("step_uuid")?);
+        }
+    }
+    if ready.is_empty() {
+        return Ok(());
+    }
+    let sql = placeholders(
+        d,
+        &format!(
+            "UPDATE tasker_steps SET state = 'enqueued', ready_at = $1, updated_at = $1
+             WHERE state = 'pending' AND step_uuid IN ({})",
+            placeholder_list(2, ready.len())
+        ),
+    );
+    let mut q = sqlx::query(&sql).bind(now);
+    for s in &ready {
+        q = q.bind(s.clone());
+    }
+    q.execute(&mut **tx).await?;
+    for s in &ready {
+        work.step(
+            task_uuid,
+            s,
+            Some(StepState::Pending.as_str()),
+            StepState::Enqueued.as_str(),
+            None,
+            Some(format!("dependencies complete (last: '{step_name}')")),
+        );
+    }
+    work.effect(Effect::StepsReady);
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! One SQL layer over two backends.
+//!
+//! Both backends share one schema (ids are TEXT UUIDs, times are BIGINT milliseconds since the
+//! Unix epoch, JSON is TEXT), so every statement is written once, with `$1`-style placeholders.
+//! The few real differences (row locking, placeholder syntax, connection pooling) live in
+//! [`Dialect`] and in this file.
+
+mod migrations;
+
+pub use migrations::now_ms;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use sqlx::any::{AnyPoolOptions, AnyRow};
+pub use sqlx::{AnyConnection, AnyPool, Row, Transaction};
+
+/// A database transaction on either backend.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unsupported database URL '{0}': use sqlite::memory:, sqlite://path/to/file.db or postgres://user@host/db")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl StorageError {
+    /// A transient conflict between concurrent transactions (PostgreSQL deadlock or
+    /// serialization failure, SQLite busy): the transaction can simply be run again.
+    pub fn is_retryable_conflict(&self) -> bool {
+        match self {
+            StorageError::Sql(sqlx::Error::Database(db)) => matches!(
+                db.code().as_deref(),
+                Some("40P01") | Some("40001") | Some("5") | Some("6")
+            ),
+            _ => false,
+        }
+    }
+
+    /// A unique constraint was violated.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StorageError::Sql(sqlx::Error::Database(db)) => {
+                matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A connected, migrated database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+    url: String,
+}
+
+impl Db {
+    /// Connect and run migrations. `url` is `sqlite::memory:`, `sqlite://path` (created when
+    /// missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db, StorageError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else {
+            return Err(StorageError::UnsupportedUrl(url.to_string()));
+        };
+        let pool = match dialect {
+            // SQLite allows one writer at a time; a single long-lived connection serialises
+            // every transaction in-process (no SQLITE_BUSY) and keeps an in-memory database
+            // alive for as long as the pool lives.
+            Dialect::Sqlite => {
+                let connect_url = sqlite_url_with_create(url);
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect(&connect_url)
+                    .await
+            }
+            Dialect::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+            }
+        }
+        .map_err(|source| StorageError::Connect {
+            url: redact(url),
+            source,
+        })?;
+        if dialect == Dialect::Sqlite {
+            // The pool holds its one connection for its whole life, so these stick.
+            sqlx::raw_sql(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+            )
+            .execute(&pool)
+            .await?;
+        }
+        let db = Db {
+            pool,
+            dialect,
+            url: url.to_string(),
+        };
+        migrations::run(&db).await?;
+        Ok(db)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The URL this database was opened with (credentials included; do not log it).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn begin(&self) -> Result<Tx, StorageError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A statement written once with `$n` placeholders, rewritten once per process for SQLite
+/// (which spells them `?n`).
+pub struct Sql {
+    text: &'static str,
+    sqlite: OnceLock<String>,
+}
+
+impl Sql {
+    pub const fn new(text: &'static str) -> Sql {
+        Sql {
+            text,
+            sqlite: OnceLock::new(),
+        }
+    }
+
+    pub fn for_dialect(&self, dialect: Dialect) -> &str {
+        match dialect {
+            Dialect::Postgres => self.text,
+            Dialect::Sqlite => self
+                .sqlite
+                .get_or_init(|| to_sqlite_placeholders(self.text)),
+        }
+    }
+}
+
+/// Rewrite `$1` placeholders as `?1` (SQLite's numbered form) for statements built at run time.
+pub fn placeholders(dialect: Dialect, text: &str) -> String {
+    match dialect {
+        Dialect::Postgres => text.to_string(),
+        Dialect::Sqlite => to_sqlite_placeholders(text),
+    }
+}
+
+fn to_sqlite_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn sqlite_url_with_create(url: &str) -> String {
+    if url.contains(":memory:") || url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// A URL with any password removed, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `$k, $k+1, …` for `n` values starting at placeholder `start` (for `IN (…)` lists).
+pub fn placeholder_list(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_placeholders_for_sqlite_only() {
+        let q = Sql::new("SELECT a FROM t WHERE b = $1 AND c = $12 AND d = '$'");
+        assert_eq!(
+            q.for_dialect(Dialect::Sqlite),
+            "SELECT a FROM t WHERE b = ?1 AND c = ?12 AND d = '$'"
+        );
+        assert_eq!(q.for_dialect(Dialect::Postgres), q.text);
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://bob:secret@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(placeholder_list(3, 3), "$3, $4, $5");
+        assert_eq!(placeholder_list(1, 0), "");
+    }
+
+    #[tokio::test]
+    async fn rejects_unknown_urls() {
+        let err = Db::connect("mysql://x").await.unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("unsupported database URL 'mysql://x'"));
+    }
+
+    #[tokio::test]
+    async fn migrates_in_memory_sqlite_idempotently() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        migrations::run(&db).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasker_migrations")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, migrations::MIGRATIONS.len() as i64);
+    }
+}
+
+/// One value of a multi-row insert.
+#[derive(Debug, Clone)]
+pub enum Val {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+}
+
+/// `INSERT INTO <head> VALUES (…), (…)` for many rows at once, in chunks that stay well under
+/// both backends' bound-parameter limits. `head` is e.g. `tasker_step_edges (a, b, c)`.
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    head: &str,
+    rows: &[Vec<Val>],
+) -> Result<(), sqlx::Error> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let cols = first.len();
+    let per_chunk = (4000 / cols.max(1)).max(1);
+    for chunk in rows.chunks(per_chunk) {
+        let mut sql = format!("INSERT INTO {head} VALUES ");
+        for (i, _) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholder_list(i * cols + 1, cols));
+            sql.push(')');
+        }
+        let sql = placeholders(dialect, &sql);
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            debug_assert_eq!(row.len(), cols);
+            for v in row {
+                q = match v {
+                    Val::Text(s) => q.bind(s.clone()),
+                    Val::OptText(s) => q.bind(s.clone()),
+                    Val::Int(i) => q.bind(*i),
+                    Val::OptInt(i) => q.bind(*i),
+                };
+            }
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

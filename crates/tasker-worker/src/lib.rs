@@ -1,0 +1,593 @@
+//! The worker core. It claims ready steps (never more than `concurrency` in flight, and only
+//! when a slot is free), hands them to a handler runtime through `poll()`, enforces each
+//! step's timeout, keeps its leases alive, batches results into shared transactions, and
+//! shuts down in two phases: drain within a grace period, then abort and release.
+
+mod error;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use error::WorkerError;
+use tasker_domain::{load_templates, TemplateSet};
+use tasker_orchestration::{now_ms, Engine, StepError, StepOutcome};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub worker_id: String,
+    pub template_paths: Vec<PathBuf>,
+    /// Names of the handlers the runtime can run.
+    pub handler_names: Vec<String>,
+    pub concurrency: usize,
+    pub lease_ms: u64,
+    pub poll_interval_ms: u64,
+}
+
+/// Work for the handler runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerEvent {
+    Step {
+        step_uuid: String,
+        task_uuid: String,
+        claim_id: String,
+        payload: String,
+    },
+    Abort {
+        step_uuid: String,
+        task_uuid: String,
+        claim_id: String,
+        reason: String,
+    },
+}
+
+/// A result reported by the handler runtime.
+#[derive(Debug, Clone)]
+pub struct HandlerResult {
+    pub step_uuid: String,
+    pub claim_id: String,
+    pub success: bool,
+    pub result: Option<String>,
+    pub error: Option<StepError>,
+    pub metadata: Option<String>,
+    pub duration_ms: Option<f64>,
+}
+
+struct InFlight {
+    task_uuid: String,
+    claim_id: String,
+    timer: JoinHandle<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Created,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    config: WorkerConfig,
+    callables: Vec<String>,
+    phase: Mutex<Phase>,
+    inflight: Mutex<HashMap<String, InFlight>>,
+    slot_freed: Notify,
+    events_tx: Mutex<Option<mpsc::UnboundedSender<WorkerEvent>>>,
+    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<WorkerEvent>>,
+    results_tx: mpsc::UnboundedSender<HandlerResult>,
+    results_rx: Mutex<Option<mpsc::UnboundedReceiver<HandlerResult>>>,
+    stop_claiming: CancellationToken,
+    stop_background: CancellationToken,
+    stop_writer: CancellationToken,
+    claim_task: Mutex<Option<JoinHandle<()>>>,
+    background: Mutex<Vec<JoinHandle<()>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+impl Worker {
+    /// Load and validate the templates, check that every handler they name is registered,
+    /// and store the templates in the database.
+    pub async fn create(engine: Arc<Engine>, config: WorkerConfig) -> Result<Worker, WorkerError> {
+        if config.concurrency == 0 {
+            return Err(WorkerError::InvalidArgument(
+                "concurrency must be at least 1".to_string(),
+            ));
+        }
+        if config.lease_ms < 100 {
+            return Err(WorkerError::InvalidArgument(format!(
+                "leaseMs must be at least 100, got {}",
+                config.lease_ms
+            )));
+        }
+        let templates = load_templates(&config.template_paths)
+            .map_err(|e| WorkerError::TemplateInvalid(e.to_string()))?;
+        let callables = check_handlers(&templates, &config.handler_names)?;
+        engine.register_templates(&templates).await?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (results_tx, results_rx) = mpsc::unbounded_channel();
+        Ok(Worker {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                callables,
+                phase: Mutex::new(Phase::Created),
+                inflight: Mutex::new(HashMap::new()),
+                slot_freed: Notify::new(),
+                events_tx: Mutex::new(Some(events_tx)),
+                events_rx: tokio::sync::Mutex::new(events_rx),
+                results_tx,
+                results_rx: Mutex::new(Some(results_rx)),
+                stop_claiming: CancellationToken::new(),
+                stop_background: CancellationToken::new(),
+                stop_writer: CancellationToken::new(),
+                claim_task: Mutex::new(None),
+                background: Mutex::new(Vec::new()),
+                writer: Mutex::new(None),
+            }),
+        })
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.inner.config.worker_id
+    }
+
+    /// Begin claiming. Must be called inside a tokio runtime.
+    pub fn start(&self) -> Result<(), WorkerError> {
+        let inner = &self.inner;
+        {
+            let mut phase = lock(&inner.phase);
+            match *phase {
+                Phase::Created => *phase = Phase::Running,
+                Phase::Running => return Ok(()),
+                Phase::Stopping | Phase::Stopped => {
+                    return Err(WorkerError::Closed(format!(
+                        "worker {} has been shut down; create a new one",
+                        inner.config.worker_id
+                    )))
+                }
+            }
+        }
+        let Some(results_rx) = lock(&inner.results_rx).take() else {
+            return Ok(());
+        };
+        *lock(&inner.writer) = Some(tokio::spawn(write_results(inner.clone(), results_rx)));
+        *lock(&inner.claim_task) = Some(tokio::spawn(claim_loop(inner.clone())));
+        let mut bg = lock(&inner.background);
+        bg.push(tokio::spawn(lease_loop(inner.clone())));
+        bg.push(tokio::spawn(cancellation_loop(inner.clone())));
+        Ok(())
+    }
+
+    /// Wait for work: at least one event, or `None` once the worker has shut down.
+    pub async fn poll(&self) -> Option<Vec<WorkerEvent>> {
+        let mut rx = self.inner.events_rx.lock().await;
+        let first = rx.recv().await?;
+        let mut events = vec![first];
+        while events.len() < 1024 {
+            match rx.try_recv() {
+                Ok(e) => events.push(e),
+                Err(_) => break,
+            }
+        }
+        Some(events)
+    }
+
+    /// Report results. Never blocks; unknown or stale claims are ignored.
+    pub fn complete(&self, results: Vec<HandlerResult>) {
+        for r in results {
+            // The receiver is gone only after shutdown, when results no longer matter.
+            let _ = self.inner.results_tx.send(r);
+        }
+    }
+
+    /// Steps currently handed to the runtime.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.inner.inflight).len()
+    }
+
+    /// Stop claiming; wait up to `grace` for in-flight steps; abort the rest (their runtime
+    /// gets an `Abort` event) and release their claims so another worker runs them; stop.
+    pub async fn shutdown(&self, grace: Duration) -> Result<(), WorkerError> {
+        let inner = &self.inner;
+        {
+            let mut phase = lock(&inner.phase);
+            match *phase {
+                Phase::Stopping | Phase::Stopped => return Ok(()),
+                Phase::Created => {
+                    *phase = Phase::Stopped;
+                    lock(&inner.events_tx).take();
+                    return Ok(());
+                }
+                Phase::Running => *phase = Phase::Stopping,
+            }
+        }
+        inner.stop_claiming.cancel();
+        let claim_task = lock(&inner.claim_task).take();
+        if let Some(t) = claim_task {
+            let _ = t.await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            if lock(&inner.inflight).is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = inner.slot_freed.notified() => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let remaining: Vec<(String, InFlight)> = lock(&inner.inflight).drain().collect();
+        if !remaining.is_empty() {
+            let reason = format!(
+                "worker {} is shutting down; the step was released for another worker",
+                inner.config.worker_id
+            );
+            let mut claims = Vec::with_capacity(remaining.len());
+            for (step_uuid, f) in remaining {
+                f.timer.abort();
+                send_event(
+                    inner,
+                    WorkerEvent::Abort {
+                        step_uuid: step_uuid.clone(),
+                        task_uuid: f.task_uuid,
+                        claim_id: f.claim_id.clone(),
+                        reason: reason.clone(),
+                    },
+                );
+                claims.push((step_uuid, f.claim_id));
+            }
+            if let Err(e) = inner
+                .engine
+                .release(&claims, &inner.config.worker_id, &reason)
+                .await
+            {
+                tracing::warn!(
+                    "could not release claims on shutdown (their leases will expire): {e}"
+                );
+            }
+        }
+        inner.stop_writer.cancel();
+        let writer = lock(&inner.writer).take();
+        if let Some(w) = writer {
+            let _ = w.await;
+        }
+        inner.stop_background.cancel();
+        let background: Vec<JoinHandle<()>> = lock(&inner.background).drain(..).collect();
+        for t in background {
+            let _ = t.await;
+        }
+        lock(&inner.events_tx).take();
+        *lock(&inner.phase) = Phase::Stopped;
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn send_event(inner: &Inner, event: WorkerEvent) {
+    if let Some(tx) = lock(&inner.events_tx).as_ref() {
+        let _ = tx.send(event);
+    }
+}
+
+/// Every callable the templates use must be registered; returns the callables to claim.
+fn check_handlers(
+    templates: &TemplateSet,
+    registered: &[String],
+) -> Result<Vec<String>, WorkerError> {
+    let mut missing = Vec::new();
+    let mut callables: Vec<String> = Vec::new();
+    for (callable, template, step) in templates.callables() {
+        if registered.iter().any(|r| r == callable) {
+            callables.push(callable.to_string());
+        } else {
+            missing.push(format!(
+                "{}: template {} step '{}' uses handler '{callable}', which is not registered",
+                template.source,
+                template.key(),
+                step.name
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        let known = if registered.is_empty() {
+            "none".to_string()
+        } else {
+            registered.join(", ")
+        };
+        return Err(WorkerError::HandlerNotRegistered(format!(
+            "{} (registered handlers: {known})",
+            missing.join("; ")
+        )));
+    }
+    callables.sort();
+    callables.dedup();
+    Ok(callables)
+}
+
+async fn claim_loop(inner: Arc<Inner>) {
+    let cfg = &inner.config;
+    let mut ready = inner.engine.subscribe_steps_ready();
+    loop {
+        if inner.stop_claiming.is_cancelled() {
+            return;
+        }
+        let free = cfg.concurrency.saturating_sub(lock(&inner.inflight).len());
+        if free == 0 {
+            tokio::select! {
+                _ = inner.slot_freed.notified() => continue,
+                _ = inner.stop_claiming.cancelled() => return,
+            }
+        }
+        ready.borrow_and_update();
+        let claimed = match inner
+            .engine
+            .claim(&inner.callables, free, &cfg.worker_id, cfg.lease_ms)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("claim failed (retrying): {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms)) => continue,
+                    _ = inner.stop_claiming.cancelled() => return,
+                }
+            }
+        };
+        let got = claimed.len();
+        for c in claimed {
+            let timer = spawn_timeout(
+                inner.clone(),
+                c.step_uuid.clone(),
+                c.claim_id.clone(),
+                c.step_name.clone(),
+                c.attempt,
+                c.max_attempts,
+                c.timeout_ms,
+            );
+            lock(&inner.inflight).insert(
+                c.step_uuid.clone(),
+                InFlight {
+                    task_uuid: c.task_uuid.clone(),
+                    claim_id: c.claim_id.clone(),
+                    timer,
+                },
+            );
+            send_event(
+                &inner,
+                WorkerEvent::Step {
+                    step_uuid: c.step_uuid,
+                    task_uuid: c.task_uuid,
+                    claim_id: c.claim_id,
+                    payload: c.payload,
+                },
+            );
+        }
+        if got == free {
+            continue; // there may be more
+        }
+        // Nothing more to claim now: sleep until something changes, the next retry is due,
+        // or the slow fallback poll.
+        let now = now_ms();
+        let mut wait = cfg.poll_interval_ms;
+        if let Ok(Some(next)) = inner.engine.next_ready_at(&inner.callables).await {
+            wait = wait.min(u64::try_from(next - now).unwrap_or(0));
+        }
+        if wait == 0 {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            _ = ready.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            _ = inner.stop_claiming.cancelled() => return,
+        }
+    }
+}
+
+/// The step's time limit, enforced here and only here: abort the handler's signal and fail the
+/// attempt as retryable.
+fn spawn_timeout(
+    inner: Arc<Inner>,
+    step_uuid: String,
+    claim_id: String,
+    step_name: String,
+    attempt: i64,
+    max_attempts: i64,
+    timeout_ms: u64,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(timeout_ms)).await;
+        let task_uuid = match lock(&inner.inflight).get(&step_uuid) {
+            Some(f) if f.claim_id == claim_id => f.task_uuid.clone(),
+            _ => return,
+        };
+        let message = format!(
+            "step '{step_name}' timed out after {} (attempt {attempt} of {max_attempts})",
+            human_ms(timeout_ms)
+        );
+        send_event(
+            &inner,
+            WorkerEvent::Abort {
+                step_uuid: step_uuid.clone(),
+                task_uuid,
+                claim_id: claim_id.clone(),
+                reason: message.clone(),
+            },
+        );
+        let _ = inner.results_tx.send(HandlerResult {
+            step_uuid,
+            claim_id,
+            success: false,
+            result: None,
+            metadata: None,
+            duration_ms: Some(timeout_ms as f64),
+            error: Some(StepError {
+                message,
+                error_type: "timeout".to_string(),
+                retryable: true,
+                retry_after_ms: None,
+                status_code: None,
+            }),
+        });
+    })
+}
+
+fn human_ms(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// Batch results into shared transactions: take everything that is waiting, write it once.
+async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<HandlerResult>) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            r = rx.recv() => match r { Some(r) => r, None => return },
+            _ = inner.stop_writer.cancelled() => match rx.try_recv() {
+                Ok(r) => r,
+                Err(_) => return,
+            },
+        };
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        {
+            let mut inflight = lock(&inner.inflight);
+            for r in batch {
+                match inflight.get(&r.step_uuid) {
+                    Some(f) if f.claim_id == r.claim_id => {}
+                    _ => continue, // stale: timed out, cancelled or released already
+                }
+                let Some(f) = inflight.remove(&r.step_uuid) else {
+                    continue;
+                };
+                f.timer.abort();
+                outcomes.push(StepOutcome {
+                    step_uuid: r.step_uuid,
+                    task_uuid: f.task_uuid,
+                    claim_id: r.claim_id,
+                    success: r.success,
+                    result: r.result,
+                    error: r.error,
+                    metadata: r.metadata,
+                    duration_ms: r.duration_ms,
+                });
+            }
+        }
+        if outcomes.is_empty() {
+            continue;
+        }
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match inner
+                .engine
+                .record_results(outcomes.clone(), &inner.config.worker_id)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if tries < 5 => {
+                    tracing::warn!(
+                        "recording {} results failed (retrying): {e}",
+                        outcomes.len()
+                    );
+                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                }
+                Err(e) => {
+                    // The steps stay claimed; their leases expire and they run again.
+                    tracing::error!("could not record {} results; they will be retried after their leases expire: {e}", outcomes.len());
+                    break;
+                }
+            }
+        }
+        for _ in 0..outcomes.len() {
+            inner.slot_freed.notify_one();
+        }
+    }
+}
+
+/// Renew this worker's leases, and reclaim steps whose workers died.
+async fn lease_loop(inner: Arc<Inner>) {
+    let cfg = &inner.config;
+    let period = Duration::from_millis((cfg.lease_ms / 3).max(50));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = inner.stop_background.cancelled() => return,
+        }
+        if !lock(&inner.inflight).is_empty() {
+            if let Err(e) = inner
+                .engine
+                .renew_leases(&cfg.worker_id, cfg.lease_ms)
+                .await
+            {
+                tracing::warn!("lease renewal failed: {e}");
+            }
+        }
+        if let Err(e) = inner.engine.reap_expired_leases().await {
+            tracing::warn!("reaping expired leases failed: {e}");
+        }
+    }
+}
+
+/// Abort the handlers of steps whose task was cancelled (by any process).
+async fn cancellation_loop(inner: Arc<Inner>) {
+    let mut rx = inner.engine.subscribe_cancellations();
+    loop {
+        let task_uuid = tokio::select! {
+            r = rx.recv() => match r {
+                Ok(t) => t,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            },
+            _ = inner.stop_background.cancelled() => return,
+        };
+        let cancelled: Vec<(String, InFlight)> = {
+            let mut inflight = lock(&inner.inflight);
+            let ids: Vec<String> = inflight
+                .iter()
+                .filter(|(_, f)| f.task_uuid == task_uuid)
+                .map(|(s, _)| s.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|s| inflight.remove(&s).map(|f| (s, f)))
+                .collect()
+        };
+        for (step_uuid, f) in cancelled {
+            f.timer.abort();
+            send_event(
+                &inner,
+                WorkerEvent::Abort {
+                    step_uuid,
+                    task_uuid: f.task_uuid,
+                    claim_id: f.claim_id,
+                    reason: "the task was cancelled".to_string(),
+                },
+            );
+            inner.slot_freed.notify_one();
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The napi-rs bridge: typed, thin and internal. It converts between JavaScript and the core
+//! crates and decides nothing; the TypeScript package (`src/*.ts`) is its only caller.
+//!
+//! Null/undefined convention: optional fields are `undefined` in JS when absent. JSON payloads
+//! cross as strings (see `src/native.ts`). Errors carry a stable `code` (see `code()` on the
+//! core error types) that `src/errors.ts` maps to named classes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi_derive::napi;
+use tasker_orchestration::{CreateTask, Engine, EngineError, ListTasks, StepError};
+use tasker_worker::{HandlerResult, Worker, WorkerConfig, WorkerError, WorkerEvent};
+
+type Result<T> = napi::Result<T>;
+
+/// A JS error whose message starts with its stable code in brackets, `[CODE] message`
+/// (napi-rs async functions cannot carry a custom `code`); `src/native.ts` splits it.
+fn coded(code: &str, message: impl std::fmt::Display) -> napi::Error {
+    napi::Error::new(napi::Status::GenericFailure, format!("[{code}] {message}"))
+}
+
+fn engine_error(e: EngineError) -> napi::Error {
+    coded(e.code(), e)
+}
+
+fn worker_error(e: WorkerError) -> napi::Error {
+    coded(e.code(), e)
+}
+
+fn json_string<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| coded("INVALID_ARGUMENT", e))
+}
+
+#[napi(object)]
+pub struct EngineOptions {
+    pub database_url: String,
+}
+
+#[napi(object)]
+pub struct WorkerOptions {
+    pub template_paths: Vec<String>,
+    pub handler_names: Vec<String>,
+    pub concurrency: u32,
+    pub worker_id: String,
+    pub lease_ms: Option<u32>,
+    pub poll_interval_ms: Option<u32>,
+}
+
+#[napi(object)]
+pub struct CreateTaskRequest {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub context: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[napi(object)]
+pub struct ListTasksFilter {
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub state: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[napi(object)]
+pub struct StepEvent {
+    /// `step` or `abort`.
+    pub kind: String,
+    pub step_uuid: String,
+    pub task_uuid: String,
+    pub claim_id: String,
+    pub payload: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[napi(object)]
+pub struct StepErrorInput {
+    pub message: String,
+    pub error_type: String,
+    pub retryable: bool,
+    pub retry_after_ms: Option<f64>,
+    pub status_code: Option<i64>,
+}
+
+#[napi(object)]
+pub struct StepResultInput {
+    pub step_uuid: String,
+    pub claim_id: String,
+    pub success: bool,
+    pub result: Option<String>,
+    pub error: Option<StepErrorInput>,
+    pub metadata: Option<String>,
+    pub duration_ms: f64,
+}
+
+/// Parse and validate templates without a database; returns JSON of the parsed templates.
+#[napi(catch_unwind)]
+pub fn validate_templates(paths: Vec<String>) -> Result<String> {
+    let set = tasker_domain::load_templates(&paths).map_err(|e| coded("TEMPLATE_INVALID", e))?;
+    json_string(&set.templates)
+}
+
+/// Open (and migrate) a database.
+#[napi(catch_unwind)]
+pub async fn open_engine(options: EngineOptions) -> Result<NativeEngine> {
+    let engine = Engine::open(&options.database_url)
+        .await
+        .map_err(engine_error)?;
+    Ok(NativeEngine { engine })
+}
+
+#[napi]
+pub struct NativeEngine {
+    engine: Arc<Engine>,
+}
+
+#[napi]
+impl NativeEngine {
+    #[napi(catch_unwind)]
+    pub async fn create_task(&self, request: CreateTaskRequest) -> Result<String> {
+        let task = self
+            .engine
+            .create_task(CreateTask {
+                namespace: request.namespace,
+                name: request.name,
+                version: request.version,
+                context: request.context,
+                idempotency_key: request.idempotency_key,
+            })
+            .await
+            .map_err(engine_error)?;
+        json_string(&task)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn get_task(&self, task_uuid: String) -> Result<Option<String>> {
+        match self
+            .engine
+            .get_task(&task_uuid, true)
+            .await
+            .map_err(engine_error)?
+        {
+            Some(t) => Ok(Some(json_string(&t)?)),
+            None => Ok(None),
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn list_tasks(&self, filter: ListTasksFilter) -> Result<String> {
+        let tasks = self
+            .engine
+            .list_tasks(&ListTasks {
+                namespace: filter.namespace,
+                name: filter.name,
+                state: filter.state,
+                limit: filter.limit,
+                offset: filter.offset,
+            })
+            .await
+            .map_err(engine_error)?;
+        json_string(&tasks)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn cancel_task(&self, task_uuid: String, reason: Option<String>) -> Result<String> {
+        let task = self
+            .engine
+            .cancel_task(&task_uuid, reason.as_deref())
+            .await
+            .map_err(engine_error)?;
+        json_string(&task)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn wait_for_task(&self, task_uuid: String, timeout_ms: u32) -> Result<String> {
+        let task = self
+            .engine
+            .wait_for_task(&task_uuid, Duration::from_millis(u64::from(timeout_ms)))
+            .await
+            .map_err(engine_error)?;
+        json_string(&task)
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn create_worker(&self, options: WorkerOptions) -> Result<NativeWorker> {
+        let worker = Worker::create(
+            self.engine.clone(),
+            WorkerConfig {
+                worker_id: options.worker_id,
+                template_paths: options
+                    .template_paths
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect(),
+                handler_names: options.handler_names,
+                concurrency: options.concurrency as usize,
+                lease_ms: u64::from(options.lease_ms.unwrap_or(30_000)),
+                poll_interval_ms: u64::from(options.poll_interval_ms.unwrap_or(1_000)),
+            },
+        )
+        .await
+        .map_err(worker_error)?;
+        Ok(NativeWorker { worker })
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn close(&self) -> Result<()> {
+        self.engine.close().await;
+        Ok(())
+    }
+}
+
+#[napi]
+pub struct NativeWorker {
+    worker: Worker,
+}
+
+#[napi]
+impl NativeWorker {
+    #[napi(getter)]
+    pub fn worker_id(&self) -> String {
+        self.worker.worker_id().to_string()
+    }
+
+    /// Begin claiming.
+    #[napi(catch_unwind)]
+    pub async fn start(&self) -> Result<()> {
+        self.worker.start().map_err(worker_error)
+    }
+
+    /// Long poll: at least one event, or `null` once the worker has shut down.
+    #[napi(catch_unwind)]
+    pub async fn poll(&self) -> Result<Option<Vec<StepEvent>>> {
+        Ok(self.worker.poll().await.map(|events| {
+            events
+                .into_iter()
+                .map(|e| match e {
+                    WorkerEvent::Step {
+                        step_uuid,
+                        task_uuid,
+                        claim_id,
+                        payload,
+                    } => StepEvent {
+                        kind: "step".to_string(),
+                        step_uuid,
+                        task_uuid,
+                        claim_id,
+                        payload: Some(payload),
+                        reason: None,
+                    },
+                    WorkerEvent::Abort {
+                        step_uuid,
+                        task_uuid,
+                        claim_id,
+                        reason,
+                    } => StepEvent {
+                        kind: "abort".to_string(),
+                        step_uuid,
+                        task_uuid,
+                        claim_id,
+                        payload: None,
+                        reason: Some(reason),
+                    },
+                })
+                .collect()
+        }))
+    }
+
+    /// Report results; never blocks.
+    #[napi(catch_unwind)]
+    pub fn complete(&self, results: Vec<StepResultInput>) {
+        self.worker.complete(
+            results
+                .into_iter()
+                .map(|r| HandlerResult {
+                    step_uuid: r.step_uuid,
+                    claim_id: r.claim_id,
+                    success: r.success,
+                    result: r.result,
+                    metadata: r.metadata,
+                    duration_ms: Some(r.duration_ms),
+                    error: r.error.map(|e| StepError {
+                        message: e.message,
+                        error_type: e.error_type,
+                        retryable: e.retryable,
+                        retry_after_ms: e
+                            .retry_after_ms
+                            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                            .map(|ms| ms.round() as u64),
+                        status_code: e.status_code,
+                    }),
+                })
+                .collect(),
+        );
+    }
+
+    /// Stop claiming, drain for up to `graceMs`, abort and release the rest, stop.
+    #[napi(catch_unwind)]
+    pub async fn shutdown(&self, grace_ms: u32) -> Result<()> {
+        self.worker
+            .shutdown(Duration::from_millis(u64::from(grace_ms)))
+            .await
+            .map_err(worker_error)
+    }
+}

@@ -1,0 +1,190 @@
+/**
+ * The boundary between TypeScript and the Rust addon. This file is the only place that loads the
+ * addon; everything else imports the types below.
+ *
+ * Conventions at the boundary (style habit 9):
+ * - An absent optional value is `undefined` in both directions, never `null`.
+ * - Object keys are camelCase at the top level (napi-rs converts struct fields); JSON payloads
+ *   (task context, step results, dependency results) cross as JSON *strings* whose keys stay
+ *   snake_case exactly as stored, and are parsed in exactly one place (`worker/dispatch.ts`).
+ * - Rust errors arrive as JS `Error`s whose `code` is one of `NativeErrorCode`; `errors.ts`
+ *   converts them to named classes in one place (`fromNativeError`).
+ */
+
+import * as fs from 'fs';
+import * as path from 'path';
+
+export type NativeErrorCode =
+  | 'TEMPLATE_INVALID' // a template file failed to parse or validate
+  | 'HANDLER_NOT_REGISTERED' // a template names a callable with no registered handler
+  | 'TEMPLATE_NOT_FOUND' // createTask for a (namespace, name, version) nobody registered
+  | 'TASK_NOT_FOUND'
+  | 'INVALID_ARGUMENT' // bad options / bad JSON given to the addon
+  | 'DATABASE' // the database could not be reached or a statement failed
+  | 'TIMEOUT' // waitForTask ran out of time
+  | 'CLOSED'; // the engine or worker was already shut down
+
+export interface NativeEngineOptions {
+  /** `sqlite::memory:`, `sqlite://path/to/file.db`, or `postgres://…`. */
+  databaseUrl: string;
+}
+
+export interface NativeWorkerOptions {
+  /** YAML template files and/or directories of them. */
+  templatePaths: string[];
+  /** Names of the registered handlers; the worker refuses to start if a template needs another. */
+  handlerNames: string[];
+  /** At most this many steps in flight; the worker never claims more. */
+  concurrency: number;
+  workerId: string;
+  /** Claim lease; renewed while the handler runs. Default 30000. */
+  leaseMs?: number;
+  /** Fallback poll interval when no wake-up arrives. Default 1000. */
+  pollIntervalMs?: number;
+}
+
+/** Something for the JS side to do. */
+export interface NativeStepEvent {
+  /** `step`: run a handler. `abort`: abort the signal of a step already handed over. */
+  kind: 'step' | 'abort';
+  stepUuid: string;
+  taskUuid: string;
+  /** Identifies this claim; echo it back in `NativeStepResult.claimId`. */
+  claimId: string;
+  /** For `step`: JSON of `StepPayload` (below). */
+  payload?: string;
+  /** For `abort`: why (timeout, cancel, shutdown). */
+  reason?: string;
+}
+
+/** What `NativeStepEvent.payload` parses to (snake_case JSON). */
+export interface StepPayload {
+  task: {
+    task_uuid: string;
+    namespace: string;
+    name: string;
+    version: string;
+    context: Record<string, unknown>;
+  };
+  step: {
+    step_uuid: string;
+    name: string;
+    template_step_name: string;
+    step_type: string;
+    handler_callable: string;
+    handler_initialization: Record<string, unknown>;
+    inputs: Record<string, unknown>;
+    /** Attempts made before this one (0 on the first run). */
+    attempts: number;
+    max_attempts: number;
+    timeout_ms: number;
+    checkpoint: Record<string, unknown> | null;
+  };
+  /** Results of every completed ancestor step, keyed by step name. */
+  dependency_results: Record<
+    string,
+    { step_uuid: string; name: string; success: boolean; result: unknown }
+  >;
+}
+
+export interface NativeStepError {
+  message: string;
+  /** Free-form classification, e.g. `permanent_error`, `retryable_error`, `timeout`, `TypeError`. */
+  errorType: string;
+  /** Only `false` makes a failure permanent. */
+  retryable: boolean;
+  /** A server-requested delay before the next attempt (Retry-After), honoured by the core. */
+  retryAfterMs?: number;
+  statusCode?: number;
+}
+
+export interface NativeStepResult {
+  stepUuid: string;
+  claimId: string;
+  success: boolean;
+  /** JSON string of the handler's result object, when `success`. */
+  result?: string;
+  error?: NativeStepError;
+  /** JSON string of handler metadata (optional). */
+  metadata?: string;
+  durationMs: number;
+}
+
+export interface NativeCreateTaskRequest {
+  namespace: string;
+  name: string;
+  version: string;
+  /** JSON string of the task context (an object). */
+  context: string;
+  idempotencyKey?: string;
+}
+
+export interface NativeListTasksFilter {
+  namespace?: string;
+  name?: string;
+  state?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * Every `string` returned by these methods is JSON of a `TaskView` (snake_case), or of a
+ * `TaskView[]` for `listTasks`:
+ * `{ task_uuid, namespace, name, version, state, context, idempotency_key|null,
+ *    created_at, updated_at, completed_at|null   (ISO-8601 strings),
+ *    steps?: [{ step_uuid, name, state, attempts, max_attempts, result|null,
+ *               error: {message, error_type, retryable, status_code?}|null,
+ *               created_at, updated_at }],
+ *    transitions?: [{ entity: 'task'|'step', step_name|null, from_state|null, to_state, at,
+ *                     worker_id|null, reason|null }] }`
+ * `getTask` includes `steps` and `transitions`; `listTasks` includes neither.
+ */
+export interface NativeEngine {
+  createTask(request: NativeCreateTaskRequest): Promise<string>;
+  getTask(taskUuid: string): Promise<string | undefined>;
+  listTasks(filter: NativeListTasksFilter): Promise<string>;
+  cancelTask(taskUuid: string, reason?: string): Promise<string>;
+  /** Resolves with the TaskView once the task is complete, error or cancelled. */
+  waitForTask(taskUuid: string, timeoutMs: number): Promise<string>;
+  createWorker(options: NativeWorkerOptions): Promise<NativeWorker>;
+  close(): Promise<void>;
+}
+
+export interface NativeWorker {
+  readonly workerId: string;
+  /** Begin claiming. */
+  start(): void;
+  /** Long poll: resolves with at least one event, or `null` once the worker has shut down. */
+  poll(): Promise<NativeStepEvent[] | null>;
+  /** Report results; never blocks (Rust batches the writes). Stale claims are ignored. */
+  complete(results: NativeStepResult[]): void;
+  /** Stop claiming, wait up to `graceMs` for in-flight steps, abort and release the rest. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+export interface NativeModule {
+  openEngine(options: NativeEngineOptions): Promise<NativeEngine>;
+  /** Parse and validate templates without a database; returns JSON of the parsed templates. */
+  validateTemplates(paths: string[]): string;
+}
+
+let loaded: NativeModule | undefined;
+
+/** The package root: the nearest folder above this file with a package.json (src/ or dist/src/). */
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`tasker-node: cannot find the package root above ${__dirname}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Load the addon once (lazily, so unit tests can run against a mock). */
+export function native(): NativeModule {
+  if (loaded === undefined) {
+    loaded = require(path.join(packageRoot(), 'index.js')) as NativeModule;
+  }
+  return loaded;
+}
