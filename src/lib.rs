@@ -78,6 +78,17 @@ pub struct StepEvent {
 }
 
 #[napi(object)]
+pub struct WorkerStatsView {
+    pub claimed: f64,
+    pub recorded: f64,
+    pub stale: f64,
+    pub in_flight: u32,
+    pub dispatch_p50_us: f64,
+    pub dispatch_p95_us: f64,
+    pub dispatch_samples: u32,
+}
+
+#[napi(object)]
 pub struct StepErrorInput {
     pub message: String,
     pub error_type: String,
@@ -296,6 +307,21 @@ impl NativeWorker {
                 })
                 .collect(),
         );
+    }
+
+    /// Counters of this worker (claims, recorded results, dispatch overhead).
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> WorkerStatsView {
+        let s = self.worker.stats();
+        WorkerStatsView {
+            claimed: s.claimed as f64,
+            recorded: s.recorded as f64,
+            stale: s.stale as f64,
+            in_flight: s.in_flight as u32,
+            dispatch_p50_us: s.dispatch_p50_us,
+            dispatch_p95_us: s.dispatch_p95_us,
+            dispatch_samples: s.dispatch_samples as u32,
+        }
     }
 
     /// Stop claiming, drain for up to `graceMs`, abort and release the rest, stop.

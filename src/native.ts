@@ -7,8 +7,12 @@
  * - Object keys are camelCase at the top level (napi-rs converts struct fields); JSON payloads
  *   (task context, step results, dependency results) cross as JSON *strings* whose keys stay
  *   snake_case exactly as stored, and are parsed in exactly one place (`worker/dispatch.ts`).
- * - Rust errors arrive as JS `Error`s whose `code` is one of `NativeErrorCode`; `errors.ts`
- *   converts them to named classes in one place (`fromNativeError`).
+ * - Rust errors arrive as JS `Error`s whose message starts with the stable code in brackets,
+ *   `[TEMPLATE_INVALID] templates/x.yaml: …` (napi-rs async functions cannot set a custom
+ *   `code`); `splitNativeError` below separates the two, and `errors.ts` converts them to named
+ *   classes in one place (`fromNativeError`).
+ * - The generated `index.d.ts` is the addon's own declaration; the interfaces below must stay
+ *   assignable from it (a test checks the real addon against them).
  */
 
 import * as fs from 'fs';
@@ -141,7 +145,8 @@ export interface NativeListTasksFilter {
  */
 export interface NativeEngine {
   createTask(request: NativeCreateTaskRequest): Promise<string>;
-  getTask(taskUuid: string): Promise<string | undefined>;
+  /** `null` when there is no such task (napi-rs maps a Rust `None` return to `null`). */
+  getTask(taskUuid: string): Promise<string | null>;
   listTasks(filter: NativeListTasksFilter): Promise<string>;
   cancelTask(taskUuid: string, reason?: string): Promise<string>;
   /** Resolves with the TaskView once the task is complete, error or cancelled. */
@@ -150,14 +155,27 @@ export interface NativeEngine {
   close(): Promise<void>;
 }
 
+export interface NativeWorkerStats {
+  claimed: number;
+  recorded: number;
+  stale: number;
+  inFlight: number;
+  /** Rust → JS → Rust overhead per step (handler time excluded), recent samples, µs. */
+  dispatchP50Us: number;
+  dispatchP95Us: number;
+  dispatchSamples: number;
+}
+
 export interface NativeWorker {
   readonly workerId: string;
   /** Begin claiming. */
-  start(): void;
+  start(): Promise<void>;
   /** Long poll: resolves with at least one event, or `null` once the worker has shut down. */
   poll(): Promise<NativeStepEvent[] | null>;
   /** Report results; never blocks (Rust batches the writes). Stale claims are ignored. */
   complete(results: NativeStepResult[]): void;
+  /** Counters: claims, recorded and stale results, dispatch overhead percentiles. */
+  stats(): NativeWorkerStats;
   /** Stop claiming, wait up to `graceMs` for in-flight steps, abort and release the rest. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -168,6 +186,16 @@ export interface NativeModule {
   validateTemplates(paths: string[]): string;
 }
 
+/** Split a native error message `[CODE] text` into its code and text. */
+export function splitNativeError(message: string): {
+  code: NativeErrorCode | undefined;
+  text: string;
+} {
+  const m = /^\[([A-Z_]+)\] ([\s\S]*)$/.exec(message);
+  if (m === null) return { code: undefined, text: message };
+  return { code: m[1] as NativeErrorCode, text: m[2] };
+}
+
 let loaded: NativeModule | undefined;
 
 /** The package root: the nearest folder above this file with a package.json (src/ or dist/src/). */
@@ -175,7 +203,8 @@ function packageRoot(): string {
   let dir = __dirname;
   while (!fs.existsSync(path.join(dir, 'package.json'))) {
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`tasker-node: cannot find the package root above ${__dirname}`);
+    if (parent === dir)
+      throw new Error(`tasker-node: cannot find the package root above ${__dirname}`);
     dir = parent;
   }
   return dir;

@@ -371,13 +371,21 @@ async fn record_one(
             status_code: None,
         },
     };
-    let decision = decide_failure(&FailureInput {
-        retry: &retry,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        retryable: error.retryable,
-        retry_after_ms: error.retry_after_ms,
-        jitter: rand::random::<f64>(),
-    });
+    let decision = if task_state.is_terminal() {
+        // A sibling already failed the task: a step still running then finishes, but a failed
+        // one is not scheduled for another attempt (nothing of a finished task runs again).
+        FailureDecision::Permanent {
+            reason: format!("not retried: the task is already {}", task_state.as_str()),
+        }
+    } else {
+        decide_failure(&FailureInput {
+            retry: &retry,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            retryable: error.retryable,
+            retry_after_ms: error.retry_after_ms,
+            jitter: rand::random::<f64>(),
+        })
+    };
     let mut stored = serde_json::to_value(&error).unwrap_or_default();
     if let Some(obj) = stored.as_object_mut() {
         obj.insert("attempt".into(), attempts.into());

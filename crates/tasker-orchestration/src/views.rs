@@ -132,7 +132,7 @@ impl Engine {
         );
         static STEPS: Sql = Sql::new(
             "SELECT step_uuid, name, state, attempts, max_attempts, result, error, created_at, updated_at
-             FROM tasker_steps WHERE task_uuid = $1 ORDER BY created_at, name",
+             FROM tasker_steps WHERE task_uuid = $1 ORDER BY created_at, step_uuid",
         );
         static TRANSITIONS: Sql = Sql::new(
             "SELECT t.step_uuid, s.name AS step_name, t.from_state, t.to_state, t.at, t.worker_id, t.reason

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::WorkerError;
 use tasker_domain::{load_templates, TemplateSet};
-use tasker_orchestration::{now_ms, Engine, StepError, StepOutcome};
+use tasker_orchestration::{now_ms, Engine, RecordOutcome, StepError, StepOutcome};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -62,6 +62,34 @@ struct InFlight {
     task_uuid: String,
     claim_id: String,
     timer: JoinHandle<()>,
+    dispatched_at: std::time::Instant,
+}
+
+/// Counters of one worker, for operators and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkerStats {
+    /// Steps claimed since start.
+    pub claimed: u64,
+    /// Results written to the database.
+    pub recorded: u64,
+    /// Results ignored because their claim was no longer current.
+    pub stale: u64,
+    pub in_flight: usize,
+    /// Dispatch overhead (Rust → runtime → Rust, handler time excluded) over the last
+    /// `DISPATCH_SAMPLES` steps, in microseconds.
+    pub dispatch_p50_us: f64,
+    pub dispatch_p95_us: f64,
+    pub dispatch_samples: usize,
+}
+
+const DISPATCH_SAMPLES: usize = 10_000;
+
+#[derive(Default)]
+struct Counters {
+    claimed: u64,
+    recorded: u64,
+    stale: u64,
+    dispatch_us: std::collections::VecDeque<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +106,7 @@ struct Inner {
     callables: Vec<String>,
     phase: Mutex<Phase>,
     inflight: Mutex<HashMap<String, InFlight>>,
+    counters: Mutex<Counters>,
     slot_freed: Notify,
     events_tx: Mutex<Option<mpsc::UnboundedSender<WorkerEvent>>>,
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<WorkerEvent>>,
@@ -124,6 +153,7 @@ impl Worker {
                 callables,
                 phase: Mutex::new(Phase::Created),
                 inflight: Mutex::new(HashMap::new()),
+                counters: Mutex::new(Counters::default()),
                 slot_freed: Notify::new(),
                 events_tx: Mutex::new(Some(events_tx)),
                 events_rx: tokio::sync::Mutex::new(events_rx),
@@ -195,6 +225,29 @@ impl Worker {
     /// Steps currently handed to the runtime.
     pub fn in_flight(&self) -> usize {
         lock(&self.inner.inflight).len()
+    }
+
+    pub fn stats(&self) -> WorkerStats {
+        let in_flight = self.in_flight();
+        let c = lock(&self.inner.counters);
+        let mut samples: Vec<f64> = c.dispatch_us.iter().copied().collect();
+        samples.sort_by(f64::total_cmp);
+        let pct = |p: f64| -> f64 {
+            if samples.is_empty() {
+                0.0
+            } else {
+                samples[((samples.len() - 1) as f64 * p).round() as usize]
+            }
+        };
+        WorkerStats {
+            claimed: c.claimed,
+            recorded: c.recorded,
+            stale: c.stale,
+            in_flight,
+            dispatch_p50_us: pct(0.5),
+            dispatch_p95_us: pct(0.95),
+            dispatch_samples: samples.len(),
+        }
     }
 
     /// Stop claiming; wait up to `grace` for in-flight steps; abort the rest (their runtime
@@ -349,6 +402,7 @@ async fn claim_loop(inner: Arc<Inner>) {
             }
         };
         let got = claimed.len();
+        lock(&inner.counters).claimed += got as u64;
         for c in claimed {
             let timer = spawn_timeout(
                 inner.clone(),
@@ -365,6 +419,7 @@ async fn claim_loop(inner: Arc<Inner>) {
                     task_uuid: c.task_uuid.clone(),
                     claim_id: c.claim_id.clone(),
                     timer,
+                    dispatched_at: std::time::Instant::now(),
                 },
             );
             send_event(
@@ -381,11 +436,13 @@ async fn claim_loop(inner: Arc<Inner>) {
             continue; // there may be more
         }
         // Nothing more to claim now: sleep until something changes, the next retry is due,
-        // or the slow fallback poll.
-        let now = now_ms();
+        // or the slow fallback poll. (When this round claimed something, its results will
+        // wake us; only an empty round needs to know when the next retry falls due.)
         let mut wait = cfg.poll_interval_ms;
-        if let Ok(Some(next)) = inner.engine.next_ready_at(&inner.callables).await {
-            wait = wait.min(u64::try_from(next - now).unwrap_or(0));
+        if got == 0 {
+            if let Ok(Some(next)) = inner.engine.next_ready_at(&inner.callables).await {
+                wait = wait.min(u64::try_from(next - now_ms()).unwrap_or(0));
+            }
         }
         if wait == 0 {
             tokio::task::yield_now().await;
@@ -435,7 +492,7 @@ fn spawn_timeout(
             success: false,
             result: None,
             metadata: None,
-            duration_ms: Some(timeout_ms as f64),
+            duration_ms: None,
             error: Some(StepError {
                 message,
                 error_type: "timeout".to_string(),
@@ -474,17 +531,26 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Handle
             }
         }
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut stale = 0;
+        let mut dispatch_us = Vec::new();
         {
             let mut inflight = lock(&inner.inflight);
             for r in batch {
                 match inflight.get(&r.step_uuid) {
                     Some(f) if f.claim_id == r.claim_id => {}
-                    _ => continue, // stale: timed out, cancelled or released already
+                    _ => {
+                        stale += 1; // timed out, cancelled or released already
+                        continue;
+                    }
                 }
                 let Some(f) = inflight.remove(&r.step_uuid) else {
                     continue;
                 };
                 f.timer.abort();
+                if let Some(handler_ms) = r.duration_ms {
+                    let total_us = f.dispatched_at.elapsed().as_secs_f64() * 1e6;
+                    dispatch_us.push((total_us - handler_ms * 1000.0).max(0.0));
+                }
                 outcomes.push(StepOutcome {
                     step_uuid: r.step_uuid,
                     task_uuid: f.task_uuid,
@@ -495,6 +561,16 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Handle
                     metadata: r.metadata,
                     duration_ms: r.duration_ms,
                 });
+            }
+        }
+        {
+            let mut c = lock(&inner.counters);
+            c.stale += stale;
+            for us in dispatch_us {
+                if c.dispatch_us.len() == DISPATCH_SAMPLES {
+                    c.dispatch_us.pop_front();
+                }
+                c.dispatch_us.push_back(us);
             }
         }
         if outcomes.is_empty() {
@@ -508,7 +584,16 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Handle
                 .record_results(outcomes.clone(), &inner.config.worker_id)
                 .await
             {
-                Ok(_) => break,
+                Ok(recorded) => {
+                    let fresh = recorded
+                        .iter()
+                        .filter(|r| matches!(r, RecordOutcome::Recorded { .. }))
+                        .count() as u64;
+                    let mut c = lock(&inner.counters);
+                    c.recorded += fresh;
+                    c.stale += recorded.len() as u64 - fresh;
+                    break;
+                }
                 Err(e) if tries < 5 => {
                     tracing::warn!(
                         "recording {} results failed (retrying): {e}",

@@ -1,0 +1,536 @@
+/**
+ * An in-memory stand-in for the Rust addon (style habit 7), implementing the `NativeModule`
+ * contract of src/native.ts. It records what the TypeScript side sends and lets a test feed
+ * events to the worker. It models the contract, not the orchestration: tasks only change state
+ * when a test says so.
+ */
+import type {
+  NativeCreateTaskRequest,
+  NativeEngine,
+  NativeEngineOptions,
+  NativeErrorCode,
+  NativeListTasksFilter,
+  NativeModule,
+  NativeStepEvent,
+  NativeStepResult,
+  NativeWorker,
+  NativeWorkerOptions,
+  NativeWorkerStats,
+  StepPayload,
+} from '../../src/native';
+import type { StepContext } from '../../src/context/step-context';
+import {
+  StepHandler,
+  type StepHandlerClass,
+  type StepHandlerReturn,
+} from '../../src/handler/step-handler';
+import type { Logger } from '../../src/logger';
+import { openWorker } from '../../src/worker/create-worker';
+import type { WorkerOptions } from '../../src/worker/options';
+import type { Worker } from '../../src/worker/worker';
+
+/** An error shaped like the addon's: an `Error` whose message starts with `[CODE] `. */
+export function nativeError(code: NativeErrorCode, text: string): Error {
+  return new Error(`[${code}] ${text}`);
+}
+
+let counter = 0;
+function nextId(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${String(counter).padStart(4, '0')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step events
+
+export interface StepEventSpec {
+  /** The step's handler_callable. */
+  handler: string;
+  /** Default: the handler name. */
+  stepName?: string;
+  taskUuid?: string;
+  stepUuid?: string;
+  claimId?: string;
+  namespace?: string;
+  taskName?: string;
+  taskVersion?: string;
+  context?: Record<string, unknown>;
+  config?: Record<string, unknown>;
+  inputs?: Record<string, unknown>;
+  attempts?: number;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  checkpoint?: Record<string, unknown> | null;
+  /** Results of ancestor steps by name (wrapped as the core wraps them). */
+  dependencyResults?: Record<string, unknown>;
+}
+
+export function stepPayload(spec: StepEventSpec): StepPayload {
+  const stepName = spec.stepName ?? spec.handler;
+  const dependency_results: StepPayload['dependency_results'] = {};
+  for (const [name, result] of Object.entries(spec.dependencyResults ?? {})) {
+    dependency_results[name] = { step_uuid: nextId('dep'), name, success: true, result };
+  }
+  return {
+    task: {
+      task_uuid: spec.taskUuid ?? 'task-0001',
+      namespace: spec.namespace ?? 'test',
+      name: spec.taskName ?? 'test_task',
+      version: spec.taskVersion ?? '1.0.0',
+      context: spec.context ?? {},
+    },
+    step: {
+      step_uuid: spec.stepUuid ?? nextId('step'),
+      name: stepName,
+      template_step_name: stepName,
+      step_type: 'standard',
+      handler_callable: spec.handler,
+      handler_initialization: spec.config ?? {},
+      inputs: spec.inputs ?? {},
+      attempts: spec.attempts ?? 0,
+      max_attempts: spec.maxAttempts ?? 3,
+      timeout_ms: spec.timeoutMs ?? 30000,
+      checkpoint: spec.checkpoint ?? null,
+    },
+    dependency_results,
+  };
+}
+
+export function stepEvent(spec: StepEventSpec): NativeStepEvent {
+  const payload = stepPayload(spec);
+  return {
+    kind: 'step',
+    stepUuid: payload.step.step_uuid,
+    taskUuid: payload.task.task_uuid,
+    claimId: spec.claimId ?? nextId('claim'),
+    payload: JSON.stringify(payload),
+  };
+}
+
+export function abortEvent(target: NativeStepEvent, reason: string): NativeStepEvent {
+  return {
+    kind: 'abort',
+    stepUuid: target.stepUuid,
+    taskUuid: target.taskUuid,
+    claimId: target.claimId,
+    reason,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker
+
+export class MockWorker implements NativeWorker {
+  readonly workerId: string;
+  startCalls = 0;
+  pollCalls = 0;
+  /** Every `complete()` call, in order. */
+  readonly batches: NativeStepResult[][] = [];
+  readonly shutdownCalls: number[] = [];
+  /** Make the next `complete()` calls throw: each entry is used once (`undefined` = succeed). */
+  readonly completeFailures: (Error | undefined)[] = [];
+  /** Make every `poll()` reject with this. */
+  pollError: Error | undefined;
+  /** Called after each `complete()` call that did not throw. */
+  onComplete: ((results: NativeStepResult[]) => void) | undefined;
+
+  private queue: NativeStepEvent[] = [];
+  private waiting: ((events: NativeStepEvent[] | null) => void) | undefined;
+  private shutDown = false;
+  /** Claims handed to JS and not yet completed. */
+  private readonly outstanding = new Map<string, NativeStepEvent>();
+  private resultWaiters: { count: number; resolve: () => void }[] = [];
+
+  constructor(readonly options: NativeWorkerOptions) {
+    this.workerId = options.workerId;
+  }
+
+  async start(): Promise<void> {
+    if (this.shutDown) throw nativeError('CLOSED', 'worker is shut down');
+    this.startCalls += 1;
+  }
+
+  poll(): Promise<NativeStepEvent[] | null> {
+    this.pollCalls += 1;
+    if (this.pollError !== undefined) return Promise.reject(this.pollError);
+    if (this.waiting !== undefined) throw new Error('mock: poll() called while a poll is pending');
+    if (this.queue.length > 0) return Promise.resolve(this.take());
+    if (this.shutDown) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+
+  complete(results: NativeStepResult[]): void {
+    const failure = this.completeFailures.shift();
+    if (failure !== undefined) throw failure;
+    this.batches.push(results);
+    for (const r of results) this.outstanding.delete(r.claimId);
+    this.onComplete?.(results);
+    const total = this.results.length;
+    this.resultWaiters = this.resultWaiters.filter((w) => {
+      if (total < w.count) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  stats(): NativeWorkerStats {
+    return {
+      claimed: this.pollCalls,
+      recorded: this.results.length,
+      stale: 0,
+      inFlight: this.outstanding.size,
+      dispatchP50Us: 0,
+      dispatchP95Us: 0,
+      dispatchSamples: 0,
+    };
+  }
+
+  /** Like the core: stop, wait up to `graceMs` for outstanding claims, abort the rest, end the poll. */
+  async shutdown(graceMs: number): Promise<void> {
+    this.shutdownCalls.push(graceMs);
+    if (this.shutDown) throw nativeError('CLOSED', 'worker is already shut down');
+    this.shutDown = true;
+    const deadline = Date.now() + graceMs;
+    while (this.outstanding.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const aborts = [...this.outstanding.values()].map((e) => abortEvent(e, 'worker shutting down'));
+    if (aborts.length > 0) this.queue.push(...aborts);
+    this.deliver();
+    if (this.waiting !== undefined && this.queue.length === 0) {
+      const resolve = this.waiting;
+      this.waiting = undefined;
+      resolve(null);
+    }
+  }
+
+  /** Hand events to the worker (as one poll batch if a poll is waiting). */
+  push(...events: NativeStepEvent[]): void {
+    this.queue.push(...events);
+    this.deliver();
+  }
+
+  /** Every result reported so far, flattened. */
+  get results(): NativeStepResult[] {
+    return this.batches.flat();
+  }
+
+  /** Resolves once at least `count` results have been reported in total. */
+  waitForResults(count: number): Promise<NativeStepResult[]> {
+    if (this.results.length >= count) return Promise.resolve(this.results);
+    return new Promise((resolve) => {
+      this.resultWaiters.push({ count, resolve: () => resolve(this.results) });
+    });
+  }
+
+  /** The result reported for one event's claim. */
+  resultFor(event: NativeStepEvent): NativeStepResult | undefined {
+    return this.results.find((r) => r.claimId === event.claimId);
+  }
+
+  private deliver(): void {
+    if (this.waiting === undefined || this.queue.length === 0) return;
+    const resolve = this.waiting;
+    this.waiting = undefined;
+    resolve(this.take());
+  }
+
+  private take(): NativeStepEvent[] {
+    const events = this.queue;
+    this.queue = [];
+    for (const e of events) if (e.kind === 'step') this.outstanding.set(e.claimId, e);
+    return events;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine
+
+/** A snake_case task view, as the core returns it. */
+export interface TaskViewJson {
+  task_uuid: string;
+  namespace: string;
+  name: string;
+  version: string;
+  state: string;
+  context: Record<string, unknown>;
+  idempotency_key: string | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+  steps?: Record<string, unknown>[];
+  transitions?: Record<string, unknown>[];
+}
+
+const TERMINAL = new Set(['complete', 'error', 'cancelled']);
+
+export class MockEngine implements NativeEngine {
+  closeCalls = 0;
+  readonly workers: MockWorker[] = [];
+  readonly createTaskRequests: NativeCreateTaskRequest[] = [];
+  readonly listFilters: NativeListTasksFilter[] = [];
+  readonly cancelCalls: { taskUuid: string; reason: string | undefined }[] = [];
+  readonly waitCalls: { taskUuid: string; timeoutMs: number }[] = [];
+  /** Make `createWorker` reject with this. */
+  createWorkerError: Error | undefined;
+  /** Make `createTask` reject with this. */
+  createTaskError: Error | undefined;
+  /** Called after a task is created. */
+  onTaskCreated: ((view: TaskViewJson) => void) | undefined;
+
+  private readonly tasks = new Map<string, TaskViewJson>();
+  private readonly waiters = new Map<string, (() => void)[]>();
+  private closed = false;
+
+  constructor(readonly options: NativeEngineOptions) {}
+
+  get worker(): MockWorker {
+    const worker = this.workers.at(-1);
+    if (worker === undefined) throw new Error('mock: no worker was created');
+    return worker;
+  }
+
+  async createTask(request: NativeCreateTaskRequest): Promise<string> {
+    this.assertOpen();
+    this.createTaskRequests.push(request);
+    if (this.createTaskError !== undefined) throw this.createTaskError;
+    const now = new Date().toISOString();
+    const view: TaskViewJson = {
+      task_uuid: nextId('task'),
+      namespace: request.namespace,
+      name: request.name,
+      version: request.version,
+      state: 'pending',
+      context: JSON.parse(request.context) as Record<string, unknown>,
+      idempotency_key: request.idempotencyKey ?? null,
+      created_at: now,
+      updated_at: now,
+      completed_at: null,
+      steps: [],
+      transitions: [],
+    };
+    this.tasks.set(view.task_uuid, view);
+    this.onTaskCreated?.(view);
+    return JSON.stringify(view);
+  }
+
+  async getTask(taskUuid: string): Promise<string | null> {
+    this.assertOpen();
+    const view = this.tasks.get(taskUuid);
+    return view === undefined ? null : JSON.stringify(view);
+  }
+
+  async listTasks(filter: NativeListTasksFilter): Promise<string> {
+    this.assertOpen();
+    this.listFilters.push(filter);
+    const views = [...this.tasks.values()]
+      .filter((v) => filter.namespace === undefined || v.namespace === filter.namespace)
+      .filter((v) => filter.name === undefined || v.name === filter.name)
+      .filter((v) => filter.state === undefined || v.state === filter.state)
+      .map(({ steps: _steps, transitions: _transitions, ...rest }) => rest);
+    return JSON.stringify(views);
+  }
+
+  async cancelTask(taskUuid: string, reason?: string): Promise<string> {
+    this.assertOpen();
+    this.cancelCalls.push({ taskUuid, reason });
+    const view = this.requireTask(taskUuid);
+    return JSON.stringify(this.updateTask(taskUuid, { state: 'cancelled' }) ?? view);
+  }
+
+  async waitForTask(taskUuid: string, timeoutMs: number): Promise<string> {
+    this.assertOpen();
+    this.waitCalls.push({ taskUuid, timeoutMs });
+    this.requireTask(taskUuid);
+    const finished = () => TERMINAL.has(this.requireTask(taskUuid).state);
+    if (!finished()) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(nativeError('TIMEOUT', `task ${taskUuid} did not finish within ${timeoutMs}ms`)),
+          timeoutMs,
+        );
+        const list = this.waiters.get(taskUuid) ?? [];
+        list.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        this.waiters.set(taskUuid, list);
+      });
+    }
+    return JSON.stringify(this.requireTask(taskUuid));
+  }
+
+  async createWorker(options: NativeWorkerOptions): Promise<NativeWorker> {
+    this.assertOpen();
+    if (this.createWorkerError !== undefined) throw this.createWorkerError;
+    const worker = new MockWorker(options);
+    this.workers.push(worker);
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    this.closeCalls += 1;
+    this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Put a view in the store directly. */
+  addTask(view: TaskViewJson): void {
+    this.tasks.set(view.task_uuid, view);
+  }
+
+  /** Change a stored task (e.g. finish it); wakes `waitForTask` callers when it becomes terminal. */
+  updateTask(taskUuid: string, patch: Partial<TaskViewJson>): TaskViewJson {
+    const view = { ...this.requireTask(taskUuid), ...patch };
+    this.tasks.set(taskUuid, view);
+    if (TERMINAL.has(view.state)) {
+      for (const wake of this.waiters.get(taskUuid) ?? []) wake();
+      this.waiters.delete(taskUuid);
+    }
+    return view;
+  }
+
+  private requireTask(taskUuid: string): TaskViewJson {
+    const view = this.tasks.get(taskUuid);
+    if (view === undefined) throw nativeError('TASK_NOT_FOUND', `task ${taskUuid} not found`);
+    return view;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw nativeError('CLOSED', 'engine is closed');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Module
+
+export class MockNativeModule implements NativeModule {
+  readonly engines: MockEngine[] = [];
+  /** Make `openEngine` reject with this. */
+  openEngineError: Error | undefined;
+  /** Applied to each engine as it is opened (e.g. to set `createWorkerError`). */
+  configureEngine: ((engine: MockEngine) => void) | undefined;
+
+  async openEngine(options: NativeEngineOptions): Promise<NativeEngine> {
+    if (this.openEngineError !== undefined) throw this.openEngineError;
+    const engine = new MockEngine(options);
+    this.configureEngine?.(engine);
+    this.engines.push(engine);
+    return engine;
+  }
+
+  validateTemplates(_paths: string[]): string {
+    return '[]';
+  }
+
+  /** The engine opened last. */
+  get engine(): MockEngine {
+    const engine = this.engines.at(-1);
+    if (engine === undefined) throw new Error('mock: no engine was opened');
+    return engine;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logger
+
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  fields: Record<string, unknown> | undefined;
+}
+
+/** A logger that records entries instead of printing them. */
+export class RecordingLogger implements Logger {
+  readonly entries: LogEntry[] = [];
+  debug(message: string, fields?: Record<string, unknown>): void {
+    this.entries.push({ level: 'debug', message, fields });
+  }
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.entries.push({ level: 'info', message, fields });
+  }
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.entries.push({ level: 'warn', message, fields });
+  }
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.entries.push({ level: 'error', message, fields });
+  }
+  messages(level?: LogEntry['level']): string[] {
+    return this.entries
+      .filter((e) => level === undefined || e.level === level)
+      .map((e) => e.message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A started worker on the mock
+
+export interface StartedWorker {
+  worker: Worker;
+  native: MockNativeModule;
+  engine: MockEngine;
+  nativeWorker: MockWorker;
+  logger: RecordingLogger;
+}
+
+/** `openWorker` on a fresh mock with a recording logger and a short shutdown grace, started. */
+export async function startWorker(
+  handlers: WorkerOptions['handlers'],
+  options: Partial<WorkerOptions> = {},
+): Promise<StartedWorker> {
+  const mock = new MockNativeModule();
+  const logger = new RecordingLogger();
+  const worker = await openWorker(mock, {
+    templates: 'templates',
+    database: ':memory:',
+    logger,
+    shutdownGraceMs: 100,
+    ...options,
+    handlers,
+  });
+  await worker.start();
+  return { worker, native: mock, engine: mock.engine, nativeWorker: mock.engine.worker, logger };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+/** A StepHandler class with the given name whose `call` runs `impl`. */
+export function defineHandler(name: string, impl: (ctx: StepContext) => unknown): StepHandlerClass {
+  return class extends StepHandler {
+    static override handlerName = name;
+    async call(ctx: StepContext): Promise<StepHandlerReturn> {
+      return (await impl(ctx)) as StepHandlerReturn;
+    }
+  };
+}
+
+/** Run one step (`the_step`, handler `h`) through a fresh worker and return its reported result. */
+export async function runOneStep(
+  impl: (ctx: StepContext) => unknown,
+  spec: Partial<StepEventSpec> = {},
+): Promise<NativeStepResult> {
+  const { worker, nativeWorker } = await startWorker([defineHandler('h', impl)]);
+  try {
+    nativeWorker.push(stepEvent({ handler: 'h', stepName: 'the_step', ...spec }));
+    const [result] = await nativeWorker.waitForResults(1);
+    return result;
+  } finally {
+    await worker.shutdown();
+  }
+}
+
+/** A promise with its resolve function exposed. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}

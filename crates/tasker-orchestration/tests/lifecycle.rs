@@ -1,0 +1,601 @@
+//! Task creation, dependency-driven enqueueing, completion, the audit trail, and the read side
+//! (list_tasks, wait_for_task), on both backends.
+
+#[macro_use]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use tasker_domain::StepState;
+use tasker_orchestration::{CreateTask, ListTasks, RecordOutcome};
+
+backend_tests!(
+    linear_workflow_runs_step_by_step,
+    diamond_join_waits_for_both_branches,
+    idempotent_create_returns_the_same_task,
+    concurrent_idempotent_creates_make_one_task,
+    unknown_template_is_named_with_the_registered_ones,
+    context_must_be_a_json_object,
+    list_tasks_filters_pages_and_validates,
+    wait_for_task_times_out_naming_task_and_state,
+    wait_for_task_wakes_when_the_task_finishes,
+);
+
+const LINEAR_STEPS: [&str; 4] = ["s1", "s2", "s3", "s4"];
+
+async fn linear_workflow_runs_step_by_step(db: TestDb) {
+    let engine = engine(&db, &[("linear.yaml", LINEAR)]).await;
+    let ctx = json!({ "order_id": 42, "items": ["a", "b"] });
+    let created = create(&engine, "linear", ctx.clone()).await;
+    assert_eq!(created.state, "steps_in_process");
+    assert_eq!(created.context, ctx);
+    assert_eq!(created.completed_at, None);
+
+    let t = details(&engine, &created.task_uuid).await;
+    assert_eq!(t.state, "steps_in_process");
+    assert_eq!(
+        step_states(&t),
+        states(&[
+            ("s1", "enqueued"),
+            ("s2", "pending"),
+            ("s3", "pending"),
+            ("s4", "pending")
+        ])
+    );
+
+    let mut ready = engine.subscribe_steps_ready();
+    for (i, name) in LINEAR_STEPS.iter().enumerate() {
+        // Only the next step in the chain is claimable, even when asking for every callable.
+        let c = claim_one(&engine, LINEAR_CALLABLES, "w1").await;
+        assert_eq!(c.step_name, *name);
+        assert_eq!(c.task_uuid, created.task_uuid);
+        assert_eq!((c.attempt, c.max_attempts), (1, 3));
+        assert_eq!(c.timeout_ms, 30_000);
+        let p = payload(&c);
+        assert_eq!(p["task"]["task_uuid"], json!(created.task_uuid));
+        assert_eq!(p["task"]["name"], json!("linear"));
+        assert_eq!(p["task"]["context"], ctx);
+        assert_eq!(p["step"]["name"], json!(name));
+        assert_eq!(p["step"]["step_uuid"], json!(c.step_uuid));
+        assert_eq!(p["step"]["attempts"], json!(0), "previous attempts");
+        assert_eq!(p["step"]["max_attempts"], json!(3));
+        if *name == "s1" {
+            assert_eq!(p["step"]["handler_initialization"], json!({ "factor": 2 }));
+        }
+        // Every completed ancestor's result, and nothing else.
+        let deps = p["dependency_results"].as_object().expect("object");
+        let mut dep_names: Vec<&str> = deps.keys().map(String::as_str).collect();
+        dep_names.sort();
+        assert_eq!(dep_names, LINEAR_STEPS[..i].to_vec());
+        for prev in &LINEAR_STEPS[..i] {
+            assert_eq!(deps[*prev]["result"], json!({ "from": prev }));
+            assert_eq!(deps[*prev]["success"], json!(true));
+        }
+        // While it runs nothing else is claimable.
+        assert!(claim(&engine, LINEAR_CALLABLES, 10, "w2").await.is_empty());
+        let t = details(&engine, &created.task_uuid).await;
+        assert_eq!(step(&t, name).state, "in_progress");
+        assert_eq!(step(&t, name).attempts, 1);
+
+        ready.borrow_and_update();
+        let outcome = record(&engine, success(&c, json!({ "from": name }))).await;
+        assert_eq!(
+            outcome,
+            RecordOutcome::Recorded {
+                step_uuid: c.step_uuid.clone(),
+                state: StepState::Complete
+            }
+        );
+        let t = details(&engine, &created.task_uuid).await;
+        assert_eq!(step(&t, name).state, "complete");
+        assert_eq!(step(&t, name).result, Some(json!({ "from": name })));
+        if let Some(next) = LINEAR_STEPS.get(i + 1) {
+            // The dependent was enqueued by the very transaction that recorded the result:
+            // it is claimable now, and its transition carries the same timestamp.
+            assert_eq!(step(&t, next).state, "enqueued");
+            let done = *step_transitions(&t, name).last().unwrap();
+            assert_eq!(done.to_state, "complete");
+            let enqueued = step_transitions(&t, next)
+                .into_iter()
+                .find(|tr| tr.to_state == "enqueued")
+                .expect("enqueue transition");
+            assert_eq!(enqueued.from_state.as_deref(), Some("pending"));
+            assert_eq!(enqueued.at, done.at, "enqueued in the same transaction");
+            assert_eq!(
+                enqueued.reason.as_deref(),
+                Some(format!("dependencies complete (last: '{name}')").as_str())
+            );
+            assert_eq!(enqueued.worker_id, None);
+            assert!(
+                ready.has_changed().unwrap(),
+                "waiters hear that a step became ready"
+            );
+            assert_eq!(t.state, "steps_in_process");
+            assert_eq!(t.completed_at, None);
+        }
+    }
+
+    let t = details(&engine, &created.task_uuid).await;
+    assert_eq!(t.state, "complete");
+    let completed_at = t.completed_at.clone().expect("completed_at is set");
+    assert!(
+        completed_at >= t.created_at,
+        "{completed_at} < {}",
+        t.created_at
+    );
+    for s in t.steps.as_ref().unwrap() {
+        assert_eq!(
+            (s.state.as_str(), s.attempts, s.max_attempts),
+            ("complete", 1, 3)
+        );
+        assert_eq!(s.error, None);
+    }
+    assert!(claim(&engine, LINEAR_CALLABLES, 10, "w1").await.is_empty());
+
+    let task_moves = task_transitions(&t);
+    assert_eq!(
+        moves(&task_moves),
+        [
+            "-->pending",
+            "pending->steps_in_process",
+            "steps_in_process->complete"
+        ]
+    );
+    assert_eq!(task_moves[1].reason.as_deref(), Some("4 steps created"));
+    assert_eq!(
+        task_moves[2].reason.as_deref(),
+        Some("all 4 steps complete")
+    );
+    assert_eq!(task_moves[2].at, completed_at);
+
+    for name in LINEAR_STEPS {
+        let ts = step_transitions(&t, name);
+        assert_eq!(
+            moves(&ts),
+            [
+                "-->pending",
+                "pending->enqueued",
+                "enqueued->in_progress",
+                "in_progress->complete"
+            ],
+            "transitions of {name}"
+        );
+        let workers: Vec<Option<&str>> = ts.iter().map(|t| t.worker_id.as_deref()).collect();
+        assert_eq!(
+            workers,
+            [None, None, Some("w1"), Some("w1")],
+            "workers of {name}"
+        );
+        assert_eq!(ts[2].reason.as_deref(), Some("attempt 1 of 3"));
+        assert_eq!(
+            ts[3].reason.as_deref(),
+            Some("attempt 1 of 3 succeeded in 1.5 ms")
+        );
+    }
+    assert_eq!(
+        step_transitions(&t, "s1")[1].reason.as_deref(),
+        Some("no dependencies")
+    );
+}
+
+async fn diamond_join_waits_for_both_branches(db: TestDb) {
+    let engine = engine(&db, &[("diamond.yaml", DIAMOND)]).await;
+
+    // Branches completed one at a time.
+    let task = create(&engine, "diamond", json!({ "x": 3 })).await;
+    let start = claim_one(&engine, DIAMOND_CALLABLES, "w1").await;
+    assert_eq!(start.step_name, "start");
+    record(&engine, success(&start, json!(9))).await;
+    let t = details(&engine, &task.task_uuid).await;
+    assert_eq!(
+        step_states(&t),
+        states(&[
+            ("start", "complete"),
+            ("left", "enqueued"),
+            ("right", "enqueued"),
+            ("join", "pending")
+        ])
+    );
+    let mut branches = claim(&engine, DIAMOND_CALLABLES, 10, "w1").await;
+    branches.sort_by(|a, b| a.step_name.cmp(&b.step_name));
+    let names: Vec<&str> = branches.iter().map(|c| c.step_name.as_str()).collect();
+    assert_eq!(names, ["left", "right"], "both branches fan out at once");
+    for b in &branches {
+        assert_eq!(
+            payload(b)["dependency_results"]["start"]["result"],
+            json!(9)
+        );
+    }
+    let (left, right) = (&branches[0], &branches[1]);
+
+    record(&engine, success(left, json!("L"))).await;
+    let t = details(&engine, &task.task_uuid).await;
+    assert_eq!(step(&t, "join").state, "pending", "join waits for right");
+    assert_eq!(t.state, "steps_in_process");
+    assert!(claim(&engine, DIAMOND_CALLABLES, 10, "w1").await.is_empty());
+
+    record(&engine, success(right, json!("R"))).await;
+    let t = details(&engine, &task.task_uuid).await;
+    assert_eq!(step(&t, "join").state, "enqueued");
+    let enq: Vec<_> = step_transitions(&t, "join")
+        .into_iter()
+        .filter(|tr| tr.to_state == "enqueued")
+        .collect();
+    assert_eq!(enq.len(), 1);
+    assert_eq!(
+        enq[0].reason.as_deref(),
+        Some("dependencies complete (last: 'right')")
+    );
+    let join = claim_one(&engine, DIAMOND_CALLABLES, "w1").await;
+    assert_eq!(join.step_name, "join");
+    let deps = payload(&join)["dependency_results"].clone();
+    assert_eq!(deps["start"]["result"], json!(9));
+    assert_eq!(deps["left"]["result"], json!("L"));
+    assert_eq!(deps["right"]["result"], json!("R"));
+    record(&engine, success(&join, json!({ "sum": "LR" }))).await;
+    let t = details(&engine, &task.task_uuid).await;
+    assert_eq!(t.state, "complete");
+    assert!(t.completed_at.is_some());
+
+    // Both branches reported in one batch: the join is enqueued exactly once.
+    let task = create(&engine, "diamond", json!({})).await;
+    let start = claim_one(&engine, DIAMOND_CALLABLES, "w1").await;
+    record(&engine, success(&start, json!(1))).await;
+    let branches = claim(&engine, DIAMOND_CALLABLES, 10, "w1").await;
+    assert_eq!(branches.len(), 2);
+    let outcomes = engine
+        .record_results(
+            branches.iter().map(|b| success(b, json!(0))).collect(),
+            "w1",
+        )
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        RecordOutcome::Recorded {
+            state: StepState::Complete,
+            ..
+        }
+    )));
+    let t = details(&engine, &task.task_uuid).await;
+    assert_eq!(step(&t, "join").state, "enqueued");
+    assert_eq!(
+        moves(&step_transitions(&t, "join")),
+        ["-->pending", "pending->enqueued"]
+    );
+    let join = claim_one(&engine, DIAMOND_CALLABLES, "w1").await;
+    assert_eq!(join.step_name, "join");
+    record(&engine, success(&join, json!(null))).await;
+    assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
+}
+
+async fn idempotent_create_returns_the_same_task(db: TestDb) {
+    let engine = engine(&db, &[("linear.yaml", LINEAR), ("single.yaml", SINGLE)]).await;
+    let first = engine
+        .create_task(req("linear", json!({ "n": 1 }), Some("order-1")))
+        .await
+        .unwrap();
+    assert_eq!(first.idempotency_key.as_deref(), Some("order-1"));
+    let again = engine
+        .create_task(req("linear", json!({ "n": 2 }), Some("order-1")))
+        .await
+        .unwrap();
+    assert_eq!(again.task_uuid, first.task_uuid);
+    assert_eq!(
+        again.context,
+        json!({ "n": 1 }),
+        "the first task is returned"
+    );
+    let linear = ListTasks {
+        name: Some("linear".into()),
+        ..Default::default()
+    };
+    assert_eq!(engine.list_tasks(&linear).await.unwrap().len(), 1);
+    assert_eq!(
+        details(&engine, &first.task_uuid)
+            .await
+            .steps
+            .unwrap()
+            .len(),
+        4,
+        "no duplicate steps"
+    );
+
+    // A second create after progress still returns the task as it is now.
+    let c = claim_one(&engine, LINEAR_CALLABLES, "w1").await;
+    record(&engine, success(&c, json!(1))).await;
+    let again = engine
+        .create_task(req("linear", json!({}), Some("order-1")))
+        .await
+        .unwrap();
+    assert_eq!(again.task_uuid, first.task_uuid);
+    assert_eq!(again.state, "steps_in_process");
+    assert_eq!(
+        claim(&engine, LINEAR_CALLABLES, 10, "w1").await.len(),
+        1,
+        "no new s1 was enqueued"
+    );
+
+    let other = engine
+        .create_task(req("linear", json!({ "n": 1 }), Some("order-2")))
+        .await
+        .unwrap();
+    assert_ne!(other.task_uuid, first.task_uuid);
+    // The key is scoped to the template.
+    let single = engine
+        .create_task(req("single", json!({}), Some("order-1")))
+        .await
+        .unwrap();
+    assert_ne!(single.task_uuid, first.task_uuid);
+    // Without a key every create makes a task.
+    let a = create(&engine, "linear", json!({})).await;
+    let b = create(&engine, "linear", json!({})).await;
+    assert_ne!(a.task_uuid, b.task_uuid);
+    assert_eq!(engine.list_tasks(&linear).await.unwrap().len(), 4);
+}
+
+async fn concurrent_idempotent_creates_make_one_task(db: TestDb) {
+    let engine = engine(&db, &[("single.yaml", SINGLE)]).await;
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let engine = engine.clone();
+        handles.push(tokio::spawn(async move {
+            engine
+                .create_task(req("single", json!({ "i": i }), Some("same-key")))
+                .await
+        }));
+    }
+    let mut uuids = Vec::new();
+    for h in handles {
+        uuids.push(h.await.unwrap().expect("create").task_uuid);
+    }
+    uuids.dedup();
+    assert_eq!(uuids.len(), 1, "every create returned the same task");
+    let all = engine.list_tasks(&ListTasks::default()).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(claim(&engine, &["Single.Only"], 10, "w1").await.len(), 1);
+}
+
+async fn unknown_template_is_named_with_the_registered_ones(db: TestDb) {
+    let engine = engine(&db, &[("linear.yaml", LINEAR), ("diamond.yaml", DIAMOND)]).await;
+    let e = expect_err(engine.create_task(req("nope", json!({}), None)).await);
+    assert_eq!(e.code(), "TEMPLATE_NOT_FOUND");
+    let msg = e.to_string();
+    assert!(msg.contains("test/nope@1.0.0"), "{msg}");
+    assert!(
+        msg.contains("registered: test/diamond@1.0.0, test/linear@1.0.0"),
+        "{msg}"
+    );
+
+    let mut wrong_version = req("linear", json!({}), None);
+    wrong_version.version = "9.9.9".into();
+    let e = expect_err(engine.create_task(wrong_version).await);
+    assert_eq!(e.code(), "TEMPLATE_NOT_FOUND");
+    assert!(e.to_string().contains("test/linear@9.9.9"), "{e}");
+    assert!(engine
+        .list_tasks(&ListTasks::default())
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Nothing registered at all (a fresh in-memory database).
+    if db.backend == Backend::Sqlite {
+        let bare = tasker_orchestration::Engine::open("sqlite::memory:")
+            .await
+            .unwrap();
+        let e = expect_err(bare.create_task(req("linear", json!({}), None)).await);
+        assert!(e.to_string().contains("(registered: none)"), "{e}");
+    }
+}
+
+async fn context_must_be_a_json_object(db: TestDb) {
+    let engine = engine(&db, &[("single.yaml", SINGLE)]).await;
+    let with_context = |context: &str| CreateTask {
+        namespace: NS.into(),
+        name: "single".into(),
+        version: VERSION.into(),
+        context: context.into(),
+        idempotency_key: None,
+    };
+    for (context, kind) in [
+        ("[1, 2]", "an array"),
+        ("42", "a number"),
+        ("\"text\"", "a string"),
+        ("null", "null"),
+        ("true", "a boolean"),
+    ] {
+        let e = expect_err(engine.create_task(with_context(context)).await);
+        assert_eq!(e.code(), "INVALID_ARGUMENT");
+        assert_eq!(
+            e.to_string(),
+            format!("task context must be a JSON object, got {kind}")
+        );
+    }
+    let e = expect_err(engine.create_task(with_context("{oops")).await);
+    assert_eq!(e.code(), "INVALID_ARGUMENT");
+    assert!(
+        e.to_string().starts_with("task context is not valid JSON"),
+        "{e}"
+    );
+    assert!(engine
+        .list_tasks(&ListTasks::default())
+        .await
+        .unwrap()
+        .is_empty());
+    let ok = engine.create_task(with_context("{}")).await.unwrap();
+    assert_eq!(ok.context, json!({}));
+}
+
+async fn list_tasks_filters_pages_and_validates(db: TestDb) {
+    let engine = engine(&db, &[("linear.yaml", LINEAR), ("diamond.yaml", DIAMOND)]).await;
+    let mut created = Vec::new();
+    for name in ["linear", "diamond", "linear", "diamond", "linear"] {
+        created.push(create(&engine, name, json!({})).await.task_uuid);
+        // Distinct creation times, so that "newest first" is well defined.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    engine.cancel_task(&created[2], None).await.expect("cancel");
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+    let list = |f: ListTasks| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .list_tasks(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| {
+                    assert!(t.steps.is_none() && t.transitions.is_none());
+                    t.task_uuid
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(ListTasks::default()).await, newest_first);
+    assert_eq!(
+        list(ListTasks {
+            name: Some("linear".into()),
+            ..Default::default()
+        })
+        .await,
+        [created[4].clone(), created[2].clone(), created[0].clone()]
+    );
+    assert_eq!(
+        list(ListTasks {
+            namespace: Some(NS.into()),
+            name: Some("diamond".into()),
+            ..Default::default()
+        })
+        .await,
+        [created[3].clone(), created[1].clone()]
+    );
+    assert!(list(ListTasks {
+        namespace: Some("other".into()),
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+    assert_eq!(
+        list(ListTasks {
+            state: Some("cancelled".into()),
+            ..Default::default()
+        })
+        .await,
+        [created[2].clone()]
+    );
+    assert_eq!(
+        list(ListTasks {
+            name: Some("linear".into()),
+            state: Some("steps_in_process".into()),
+            ..Default::default()
+        })
+        .await,
+        [created[4].clone(), created[0].clone()]
+    );
+    // Paging.
+    let page = |limit, offset| ListTasks {
+        limit: Some(limit),
+        offset: Some(offset),
+        ..Default::default()
+    };
+    assert_eq!(list(page(2, 0)).await, newest_first[..2]);
+    assert_eq!(list(page(2, 2)).await, newest_first[2..4]);
+    assert_eq!(list(page(2, 4)).await, newest_first[4..]);
+    assert!(list(page(2, 10)).await.is_empty());
+    assert_eq!(list(page(1000, 0)).await.len(), 5);
+    // Validation.
+    for (limit, offset, message) in [
+        (0, 0, "listTasks: limit must be between 1 and 1000, got 0"),
+        (
+            1001,
+            0,
+            "listTasks: limit must be between 1 and 1000, got 1001",
+        ),
+        (-5, 0, "listTasks: limit must be between 1 and 1000, got -5"),
+        (10, -1, "listTasks: offset must be >= 0, got -1"),
+    ] {
+        let e = expect_err(engine.list_tasks(&page(limit, offset)).await);
+        assert_eq!(e.code(), "INVALID_ARGUMENT");
+        assert_eq!(e.to_string(), message);
+    }
+}
+
+async fn wait_for_task_times_out_naming_task_and_state(db: TestDb) {
+    let engine = engine(&db, &[("linear.yaml", LINEAR)]).await;
+    let task = create(&engine, "linear", json!({})).await;
+    let started = Instant::now();
+    let e = expect_err(
+        engine
+            .wait_for_task(&task.task_uuid, Duration::from_millis(150))
+            .await,
+    );
+    let took = started.elapsed();
+    assert_eq!(e.code(), "TIMEOUT");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "task {} did not finish within 150 ms (state: steps_in_process)",
+            task.task_uuid
+        )
+    );
+    assert!(
+        took >= Duration::from_millis(150),
+        "returned early: {took:?}"
+    );
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+
+    let e = expect_err(
+        engine
+            .wait_for_task(
+                "00000000-0000-0000-0000-000000000000",
+                Duration::from_millis(50),
+            )
+            .await,
+    );
+    assert_eq!(e.code(), "TASK_NOT_FOUND");
+    assert!(e
+        .to_string()
+        .contains("00000000-0000-0000-0000-000000000000"));
+}
+
+async fn wait_for_task_wakes_when_the_task_finishes(db: TestDb) {
+    let engine = engine(&db, &[("single.yaml", SINGLE)]).await;
+    let task = create(&engine, "single", json!({})).await;
+    let completer = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let c = claim_one(&engine, &["Single.Only"], "w1").await;
+            record(&engine, success(&c, json!({ "done": true }))).await;
+        })
+    };
+    let started = Instant::now();
+    let done = engine
+        .wait_for_task(&task.task_uuid, Duration::from_secs(10))
+        .await
+        .expect("task finishes");
+    let took = started.elapsed();
+    completer.await.unwrap();
+    assert_eq!(done.state, "complete");
+    assert_eq!(
+        done.steps.as_ref().expect("details")[0].result,
+        Some(json!({ "done": true }))
+    );
+    // Event driven: well before the 1 s fallback poll.
+    assert!(took >= Duration::from_millis(100), "{took:?}");
+    assert!(
+        took < Duration::from_millis(800),
+        "not woken by the event: {took:?}"
+    );
+
+    // A finished task returns at once.
+    let started = Instant::now();
+    let again = engine
+        .wait_for_task(&task.task_uuid, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(again.state, "complete");
+    assert!(started.elapsed() < Duration::from_millis(500));
+}

@@ -1,0 +1,48 @@
+import type {
+  NativeCreateTaskRequest,
+  NativeEngine,
+  NativeListTasksFilter,
+  NativeModule,
+  NativeWorkerOptions,
+} from '../native';
+import { callNative } from './call-native';
+import { WorkerHandle } from './worker-handle';
+
+/** The native engine with every call routed through `fromNativeError`. Decides nothing. */
+export class EngineHandle {
+  constructor(private readonly inner: NativeEngine) {}
+
+  static async open(nativeModule: NativeModule, databaseUrl: string): Promise<EngineHandle> {
+    const engine = await callNative(() => nativeModule.openEngine({ databaseUrl }));
+    return new EngineHandle(engine);
+  }
+
+  createTask(request: NativeCreateTaskRequest): Promise<string> {
+    return callNative(() => this.inner.createTask(request));
+  }
+
+  getTask(taskUuid: string): Promise<string | null> {
+    return callNative(() => this.inner.getTask(taskUuid));
+  }
+
+  listTasks(filter: NativeListTasksFilter): Promise<string> {
+    return callNative(() => this.inner.listTasks(filter));
+  }
+
+  cancelTask(taskUuid: string, reason?: string): Promise<string> {
+    return callNative(() => this.inner.cancelTask(taskUuid, reason));
+  }
+
+  waitForTask(taskUuid: string, timeoutMs: number): Promise<string> {
+    return callNative(() => this.inner.waitForTask(taskUuid, timeoutMs));
+  }
+
+  async createWorker(options: NativeWorkerOptions): Promise<WorkerHandle> {
+    const worker = await callNative(() => this.inner.createWorker(options));
+    return new WorkerHandle(worker);
+  }
+
+  close(): Promise<void> {
+    return callNative(() => this.inner.close());
+  }
+}

@@ -1,0 +1,106 @@
+import type { StepState, Task, TaskState, TaskStep, TaskStepError, Transition } from './task';
+
+/**
+ * Task views arrive from the core as snake_case JSON (see `NativeEngine` in native.ts). These
+ * functions are the one place they are parsed and renamed to camelCase. Only the view's own
+ * fields are renamed: `context` and `result` keep their keys exactly as stored.
+ */
+export function parseTaskView(json: string): Task {
+  return toTask(JSON.parse(json) as TaskView);
+}
+
+export function parseTaskViews(json: string): Task[] {
+  return (JSON.parse(json) as TaskView[]).map(toTask);
+}
+
+interface TaskView {
+  task_uuid: string;
+  namespace: string;
+  name: string;
+  version: string;
+  state: TaskState;
+  context: Record<string, unknown>;
+  idempotency_key: string | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+  steps?: StepView[];
+  transitions?: TransitionView[];
+}
+
+interface StepView {
+  step_uuid: string;
+  name: string;
+  state: StepState;
+  attempts: number;
+  max_attempts: number;
+  result: unknown;
+  error: { message: string; error_type: string; retryable: boolean; status_code?: number } | null;
+  created_at: string;
+  updated_at: string;
+}
+
+interface TransitionView {
+  entity: 'task' | 'step';
+  step_name: string | null;
+  from_state: string | null;
+  to_state: string;
+  at: string;
+  worker_id: string | null;
+  reason: string | null;
+}
+
+function toTask(view: TaskView): Task {
+  return {
+    taskUuid: view.task_uuid,
+    namespace: view.namespace,
+    name: view.name,
+    version: view.version,
+    state: view.state,
+    context: view.context ?? {},
+    idempotencyKey: view.idempotency_key ?? null,
+    createdAt: view.created_at,
+    updatedAt: view.updated_at,
+    completedAt: view.completed_at ?? null,
+    steps: (view.steps ?? []).map(toStep),
+    transitions: (view.transitions ?? []).map(toTransition),
+  };
+}
+
+function toStep(view: StepView): TaskStep {
+  return {
+    stepUuid: view.step_uuid,
+    name: view.name,
+    state: view.state,
+    attempts: view.attempts,
+    maxAttempts: view.max_attempts,
+    result: view.result ?? null,
+    error: view.error ? toStepError(view.error) : null,
+    createdAt: view.created_at,
+    updatedAt: view.updated_at,
+  };
+}
+
+function toStepError(view: NonNullable<StepView['error']>): TaskStepError {
+  const error: TaskStepError = {
+    message: view.message,
+    errorType: view.error_type,
+    retryable: view.retryable,
+  };
+  if (view.status_code !== undefined && view.status_code !== null) {
+    error.statusCode = view.status_code;
+  }
+  return error;
+}
+
+function toTransition(view: TransitionView): Transition {
+  return {
+    entity: view.entity,
+    stepName: view.step_name ?? null,
+    fromState: view.from_state ?? null,
+    toState: view.to_state,
+    at: view.at,
+    workerId: view.worker_id ?? null,
+    reason: view.reason ?? null,
+  };
+}

@@ -1,0 +1,71 @@
+/** Task states, as stored by the core. */
+export type TaskState =
+  'pending' | 'steps_in_process' | 'waiting_for_retry' | 'complete' | 'error' | 'cancelled';
+
+/** Step states, as stored by the core. */
+export type StepState =
+  'pending' | 'enqueued' | 'in_progress' | 'waiting_for_retry' | 'complete' | 'error' | 'cancelled';
+
+/** A task and (from `getTask`/`waitForTask`) its steps and history. Plain data. */
+export interface Task {
+  taskUuid: string;
+  namespace: string;
+  name: string;
+  version: string;
+  state: TaskState;
+  /** The task's input, with its keys exactly as given. */
+  context: Record<string, unknown>;
+  idempotencyKey: string | null;
+  /** ISO-8601. */
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+  /** Empty when the view did not include steps (`listTasks`). */
+  steps: TaskStep[];
+  /** Empty when the view did not include transitions (`listTasks`). */
+  transitions: Transition[];
+}
+
+export interface TaskStep {
+  stepUuid: string;
+  name: string;
+  state: StepState;
+  attempts: number;
+  maxAttempts: number;
+  /** The handler's result, with its keys exactly as returned; `null` until complete. */
+  result: unknown;
+  /** The last failure, if any. */
+  error: TaskStepError | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TaskStepError {
+  message: string;
+  errorType: string;
+  retryable: boolean;
+  statusCode?: number;
+}
+
+/** One state change of the task or of one of its steps. */
+export interface Transition {
+  entity: 'task' | 'step';
+  /** The step's name when `entity` is `step`. */
+  stepName: string | null;
+  fromState: string | null;
+  toState: string;
+  /** ISO-8601. */
+  at: string;
+  workerId: string | null;
+  reason: string | null;
+}
+
+/** States after which a task never changes again. */
+export function isTaskFinished(state: TaskState): boolean {
+  return state === 'complete' || state === 'error' || state === 'cancelled';
+}
+
+/** The task's step with that name, if the view includes it. */
+export function stepByName(task: Task, name: string): TaskStep | undefined {
+  return task.steps.find((step) => step.name === name);
+}

@@ -1,0 +1,13 @@
+export { TaskerError } from './tasker-error';
+export { TemplateError } from './template-error';
+export { HandlerNotRegisteredError } from './handler-not-registered-error';
+export { TemplateNotFoundError } from './template-not-found-error';
+export { TaskNotFoundError } from './task-not-found-error';
+export { InvalidArgumentError } from './invalid-argument-error';
+export { DatabaseError } from './database-error';
+export { TaskTimeoutError } from './task-timeout-error';
+export { ClosedError } from './closed-error';
+export { fromNativeError } from './from-native-error';
+export { PermanentError, type PermanentErrorOptions } from './permanent-error';
+export { ValidationError } from './validation-error';
+export { RetryableError, type RetryableErrorOptions } from './retryable-error';

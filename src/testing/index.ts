@@ -1,0 +1,1 @@
+export { runWorkflow, type RunWorkflowOptions, type WorkflowRun } from './run-workflow';

@@ -1,0 +1,38 @@
+import { EngineHandle } from '../bridge/engine-handle';
+import { native, type NativeModule, type NativeWorkerOptions } from '../native';
+import { resolveWorkerOptions, type WorkerOptions } from './options';
+import { Worker } from './worker';
+
+/**
+ * Open an engine on the database and a worker on it. The core validates the templates and
+ * refuses to create the worker if a template names a handler that is not registered
+ * (`TemplateError`, `HandlerNotRegisteredError`). Call `start()` to begin taking work.
+ */
+export async function createWorker(options: WorkerOptions): Promise<Worker> {
+  return openWorker(native(), options);
+}
+
+/** @internal `createWorker` against a given native module (tests pass a mock). */
+export async function openWorker(
+  nativeModule: NativeModule,
+  options: WorkerOptions,
+): Promise<Worker> {
+  const settings = resolveWorkerOptions(options);
+  const engine = await EngineHandle.open(nativeModule, settings.databaseUrl);
+  try {
+    const nativeOptions: NativeWorkerOptions = {
+      templatePaths: settings.templatePaths,
+      handlerNames: settings.registry.names(),
+      concurrency: settings.concurrency,
+      workerId: settings.workerId,
+    };
+    if (settings.leaseMs !== undefined) nativeOptions.leaseMs = settings.leaseMs;
+    if (settings.pollIntervalMs !== undefined)
+      nativeOptions.pollIntervalMs = settings.pollIntervalMs;
+    const handle = await engine.createWorker(nativeOptions);
+    return new Worker(handle, engine, true, settings);
+  } catch (err) {
+    await engine.close().catch(() => undefined);
+    throw err;
+  }
+}

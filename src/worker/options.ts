@@ -1,0 +1,95 @@
+import { randomBytes } from 'crypto';
+import * as os from 'os';
+import * as path from 'path';
+import { resolveDatabaseUrl } from '../database';
+import { InvalidArgumentError } from '../errors/invalid-argument-error';
+import { HandlerRegistry } from '../handler/registry';
+import type { StepHandlerClass } from '../handler/step-handler';
+import { createConsoleLogger, safeLogger, type Logger } from '../logger';
+
+export interface WorkerOptions {
+  /** YAML template files and/or directories of them. */
+  templates: string | string[];
+  handlers: HandlerRegistry | StepHandlerClass[];
+  /** See `resolveDatabaseUrl`. */
+  database?: string;
+  /** At most this many steps run at once. Default 10. */
+  concurrency?: number;
+  /** Default `<hostname>-<pid>-<random>`. */
+  workerId?: string;
+  /** How long `shutdown()` lets in-flight steps finish before they are aborted. Default 10000. */
+  shutdownGraceMs?: number;
+  /** Claim lease, renewed while a handler runs (core default 30000). */
+  leaseMs?: number;
+  /** Fallback poll interval when no wake-up arrives (core default 1000). */
+  pollIntervalMs?: number;
+  /** Default: console, `warn` and above unless `TASKER_LOG_LEVEL` says otherwise. */
+  logger?: Logger;
+  /** Shut down on SIGINT/SIGTERM (a second signal gets Node's default behaviour). Default false. */
+  handleSignals?: boolean;
+}
+
+/** Options with defaults applied and everything checked. */
+export interface WorkerSettings {
+  templatePaths: string[];
+  registry: HandlerRegistry;
+  databaseUrl: string;
+  concurrency: number;
+  workerId: string;
+  shutdownGraceMs: number;
+  leaseMs: number | undefined;
+  pollIntervalMs: number | undefined;
+  /** Never throws. */
+  logger: Logger;
+  handleSignals: boolean;
+}
+
+export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('createWorker: expected an options object');
+  }
+  return {
+    templatePaths: templatePaths(options.templates),
+    registry: HandlerRegistry.from(options.handlers),
+    databaseUrl: resolveDatabaseUrl(options.database),
+    concurrency: integer('concurrency', options.concurrency, 1) ?? 10,
+    workerId: workerId(options.workerId),
+    shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs, 0) ?? 10000,
+    leaseMs: integer('leaseMs', options.leaseMs, 1),
+    pollIntervalMs: integer('pollIntervalMs', options.pollIntervalMs, 1),
+    logger: safeLogger(options.logger ?? createConsoleLogger()),
+    handleSignals: options.handleSignals ?? false,
+  };
+}
+
+function templatePaths(templates: unknown): string[] {
+  const list = typeof templates === 'string' ? [templates] : templates;
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    !list.every((p): p is string => typeof p === 'string' && p !== '')
+  ) {
+    throw new InvalidArgumentError(
+      'templates: expected a template file or directory path, or a non-empty array of them',
+    );
+  }
+  return list.map((p) => path.resolve(p));
+}
+
+function integer(name: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function workerId(value: unknown): string {
+  if (value === undefined) {
+    return `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new InvalidArgumentError('workerId must be a non-empty string');
+  }
+  return value;
+}
