@@ -27,6 +27,8 @@ export declare class NativeWorker {
   poll(): Promise<Array<StepEvent> | null>
   /** Report results; never blocks. */
   complete(results: Array<StepResultInput>): void
+  /** Counters of this worker (claims, recorded results, dispatch overhead). */
+  stats(): WorkerStatsView
   /** Stop claiming, drain for up to `graceMs`, abort and release the rest, stop. */
   shutdown(graceMs: number): Promise<void>
 }
@@ -92,4 +94,14 @@ export interface WorkerOptions {
   workerId: string
   leaseMs?: number
   pollIntervalMs?: number
+}
+
+export interface WorkerStatsView {
+  claimed: number
+  recorded: number
+  stale: number
+  inFlight: number
+  dispatchP50Us: number
+  dispatchP95Us: number
+  dispatchSamples: number
 }
