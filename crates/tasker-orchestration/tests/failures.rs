@@ -22,6 +22,7 @@ backend_tests!(
     expired_leases_are_reaped_as_failed_attempts,
     renewed_leases_are_not_reaped,
     release_returns_a_step_without_consuming_the_attempt,
+    released_step_of_a_failed_task_is_not_run_again,
 );
 
 /// Two independent steps; `a` retries after 300 ms (linear, before jitter).
@@ -811,4 +812,40 @@ async fn release_returns_a_step_without_consuming_the_attempt(db: TestDb) {
             ..
         }
     ));
+}
+
+async fn released_step_of_a_failed_task_is_not_run_again(db: TestDb) {
+    let engine = engine(&db, &[("race.yaml", RACE)]).await;
+    let task = create(&engine, "race", json!({})).await;
+    let all = &["Race.A", "Race.B", "Race.C", "Race.D"];
+    let mut claimed = claim(&engine, all, 10, "w1").await;
+    claimed.sort_by(|x, y| x.step_name.cmp(&y.step_name));
+    let (a, b) = (&claimed[0], &claimed[1]);
+    assert_eq!((a.step_name.as_str(), b.step_name.as_str()), ("a", "b"));
+
+    // `a` fails the task while `b` is still running; then b's worker shuts down and
+    // releases it.
+    record(&engine, failure(a, false, None)).await;
+    assert_eq!(details(&engine, &task.task_uuid).await.state, "error");
+    engine
+        .release(
+            &[(b.step_uuid.clone(), b.claim_id.clone())],
+            "w1",
+            "shutting down",
+        )
+        .await
+        .unwrap();
+    let again = claim(&engine, all, 10, "w2").await;
+    assert!(
+        again.is_empty(),
+        "steps of a failed task were handed out again: {:?}",
+        again.iter().map(|c| &c.step_name).collect::<Vec<_>>()
+    );
+    let t = details(&engine, &task.task_uuid).await;
+    assert_eq!(t.state, "error");
+    assert_ne!(
+        step(&t, "b").state,
+        "enqueued",
+        "a released step of a failed task is claimable again"
+    );
 }
