@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::json;
 use serde_json::value::RawValue;
 use tasker_domain::{StepDefinition, StepState, TaskState};
-use tasker_storage::{now_ms, placeholder_list, placeholders, Dialect, Row, Sql, StorageError};
+use tasker_storage::{now_ms, placeholder_list, placeholders, Dialect, Row, Sql, StorageError, Tx};
 
 use crate::events::Effect;
 use crate::results::{StepError, StepOutcome};
@@ -41,9 +41,145 @@ struct Picked {
     from_state: String,
 }
 
+/// What a worker asks for when it claims: up to `limit` ready steps whose handler callable is
+/// one of `callables`, leased for `lease_ms`.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub callables: Vec<String>,
+    pub limit: usize,
+    pub worker_id: String,
+    pub lease_ms: u64,
+}
+
+/// Steps claimed inside a transaction, to be turned into `ClaimedStep`s after it commits.
+#[derive(Default)]
+pub(crate) struct Claimed {
+    picked: Vec<Picked>,
+    claim_id: String,
+}
+
+impl Claimed {
+    pub(crate) fn len(&self) -> usize {
+        self.picked.len()
+    }
+}
+
+/// Claim inside an open transaction (used on its own, and right after recording results so
+/// that a worker picks up the steps its results made ready without another round trip).
+/// Never blocks on rows another process is claiming (SKIP LOCKED on PostgreSQL).
+pub(crate) async fn claim_in_tx(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    req: &ClaimRequest,
+    work: &mut Work,
+) -> Result<Claimed, EngineError> {
+    let claim_id = uuid::Uuid::new_v4().to_string();
+    if req.limit == 0 || req.callables.is_empty() {
+        return Ok(Claimed {
+            picked: Vec::new(),
+            claim_id,
+        });
+    }
+    let lease_until = now + req.lease_ms as i64;
+    let picked: Vec<Picked> = match d {
+        Dialect::Postgres => {
+            let sql = format!(
+                "WITH picked AS (
+                    SELECT step_uuid, state FROM tasker_steps
+                    WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
+                      AND handler_callable IN ({})
+                    ORDER BY ready_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 UPDATE tasker_steps s SET state = 'in_progress', attempts = s.attempts + 1,
+                    claim_id = $3, claimed_by = $4, lease_until = $5, updated_at = $1
+                 FROM picked WHERE s.step_uuid = picked.step_uuid
+                 RETURNING s.step_uuid, s.task_uuid, s.name, s.definition, s.attempts,
+                    s.max_attempts, s.inputs, s.checkpoint, s.dep_total, picked.state AS from_state",
+                placeholder_list(6, req.callables.len())
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(now)
+                .bind(req.limit as i64)
+                .bind(&claim_id)
+                .bind(&req.worker_id)
+                .bind(lease_until);
+            for c in &req.callables {
+                q = q.bind(c);
+            }
+            q.fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|r| picked_from_row(r, None))
+                .collect::<Result<_, _>>()?
+        }
+        Dialect::Sqlite => {
+            // One connection serialises SQLite transactions: select, then update.
+            let select = placeholders(
+                d,
+                &format!(
+                    "SELECT step_uuid, state FROM tasker_steps
+                     WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
+                       AND handler_callable IN ({})
+                     ORDER BY ready_at LIMIT $2",
+                    placeholder_list(3, req.callables.len())
+                ),
+            );
+            let mut q = sqlx::query(&select).bind(now).bind(req.limit as i64);
+            for c in &req.callables {
+                q = q.bind(c);
+            }
+            let rows = q.fetch_all(&mut **tx).await?;
+            if rows.is_empty() {
+                return Ok(Claimed {
+                    picked: Vec::new(),
+                    claim_id,
+                });
+            }
+            let mut from: HashMap<String, String> = HashMap::new();
+            for r in &rows {
+                from.insert(r.try_get("step_uuid")?, r.try_get("state")?);
+            }
+            let update = placeholders(
+                d,
+                &format!(
+                    "UPDATE tasker_steps SET state = 'in_progress', attempts = attempts + 1,
+                        claim_id = $2, claimed_by = $3, lease_until = $4, updated_at = $1
+                     WHERE step_uuid IN ({})
+                     RETURNING step_uuid, task_uuid, name, definition, attempts, max_attempts,
+                        inputs, checkpoint, dep_total",
+                    placeholder_list(5, from.len())
+                ),
+            );
+            let mut q = sqlx::query(&update)
+                .bind(now)
+                .bind(&claim_id)
+                .bind(&req.worker_id)
+                .bind(lease_until);
+            for uuid in from.keys() {
+                q = q.bind(uuid.clone());
+            }
+            q.fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|r| picked_from_row(r, Some(&from)))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    for p in &picked {
+        work.step(
+            &p.task_uuid,
+            &p.step_uuid,
+            Some(state_name(&p.from_state)),
+            StepState::InProgress.as_str(),
+            Some(&req.worker_id),
+            Some(format!("attempt {} of {}", p.attempts, p.max_attempts)),
+        );
+    }
+    Ok(Claimed { picked, claim_id })
+}
+
 impl Engine {
-    /// Claim up to `limit` ready steps whose handler callable is in `callables`. Never blocks
-    /// on rows another process is claiming (SKIP LOCKED on PostgreSQL).
+    /// Claim up to `limit` ready steps whose handler callable is in `callables`.
     pub async fn claim(
         &self,
         callables: &[String],
@@ -51,119 +187,49 @@ impl Engine {
         worker_id: &str,
         lease_ms: u64,
     ) -> Result<Vec<ClaimedStep>, EngineError> {
+        let req = ClaimRequest {
+            callables: callables.to_vec(),
+            limit,
+            worker_id: worker_id.to_string(),
+            lease_ms,
+        };
         if limit == 0 || callables.is_empty() {
             return Ok(Vec::new());
         }
         let d = self.dialect();
         let now = now_ms();
-        let claim_id = uuid::Uuid::new_v4().to_string();
-        let lease_until = now + lease_ms as i64;
-        let callable_list = placeholder_list(6, callables.len());
         let mut tx = self.db().begin().await?;
-        let picked: Vec<Picked> = match d {
-            Dialect::Postgres => {
-                let sql = format!(
-                    "WITH picked AS (
-                        SELECT step_uuid, state FROM tasker_steps
-                        WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
-                          AND handler_callable IN ({callable_list})
-                        ORDER BY ready_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-                     UPDATE tasker_steps s SET state = 'in_progress', attempts = s.attempts + 1,
-                        claim_id = $3, claimed_by = $4, lease_until = $5, updated_at = $1
-                     FROM picked WHERE s.step_uuid = picked.step_uuid
-                     RETURNING s.step_uuid, s.task_uuid, s.name, s.definition, s.attempts,
-                        s.max_attempts, s.inputs, s.checkpoint, s.dep_total, picked.state AS from_state"
-                );
-                let mut q = sqlx::query(&sql)
-                    .bind(now)
-                    .bind(limit as i64)
-                    .bind(&claim_id)
-                    .bind(worker_id)
-                    .bind(lease_until);
-                for c in callables {
-                    q = q.bind(c);
-                }
-                q.fetch_all(&mut *tx)
-                    .await?
-                    .iter()
-                    .map(|r| picked_from_row(r, None))
-                    .collect::<Result<_, _>>()?
-            }
-            Dialect::Sqlite => {
-                // One connection serialises SQLite transactions: select, then update.
-                let select = placeholders(
-                    d,
-                    &format!(
-                        "SELECT step_uuid, state FROM tasker_steps
-                         WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
-                           AND handler_callable IN ({})
-                         ORDER BY ready_at LIMIT $2",
-                        placeholder_list(3, callables.len())
-                    ),
-                );
-                let mut q = sqlx::query(&select).bind(now).bind(limit as i64);
-                for c in callables {
-                    q = q.bind(c);
-                }
-                let rows = q.fetch_all(&mut *tx).await?;
-                if rows.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut from: HashMap<String, String> = HashMap::new();
-                for r in &rows {
-                    from.insert(r.try_get("step_uuid")?, r.try_get("state")?);
-                }
-                let update = placeholders(
-                    d,
-                    &format!(
-                        "UPDATE tasker_steps SET state = 'in_progress', attempts = attempts + 1,
-                            claim_id = $2, claimed_by = $3, lease_until = $4, updated_at = $1
-                         WHERE step_uuid IN ({})
-                         RETURNING step_uuid, task_uuid, name, definition, attempts, max_attempts,
-                            inputs, checkpoint, dep_total",
-                        placeholder_list(5, from.len())
-                    ),
-                );
-                let mut q = sqlx::query(&update)
-                    .bind(now)
-                    .bind(&claim_id)
-                    .bind(worker_id)
-                    .bind(lease_until);
-                for uuid in from.keys() {
-                    q = q.bind(uuid.clone());
-                }
-                q.fetch_all(&mut *tx)
-                    .await?
-                    .iter()
-                    .map(|r| picked_from_row(r, Some(&from)))
-                    .collect::<Result<_, _>>()?
-            }
-        };
-        if picked.is_empty() {
+        let mut work = Work::default();
+        let claimed = claim_in_tx(&mut tx, d, now, &req, &mut work).await?;
+        if claimed.picked.is_empty() {
             return Ok(Vec::new());
         }
-        let mut work = Work::default();
-        let mut retried_tasks = Vec::new();
-        for p in &picked {
-            let from = state_name(&p.from_state);
-            if from == StepState::WaitingForRetry.as_str() {
-                retried_tasks.push(p.task_uuid.clone());
-            }
-            work.step(
-                &p.task_uuid,
-                &p.step_uuid,
-                Some(from),
-                StepState::InProgress.as_str(),
-                Some(worker_id),
-                Some(format!("attempt {} of {}", p.attempts, p.max_attempts)),
-            );
-        }
-        work.flush(&mut tx, d, now).await?;
+        work.flush(&mut tx, d, now, self.events().origin()).await?;
         tx.commit().await.map_err(StorageError::from)?;
-        if !retried_tasks.is_empty() {
-            self.resume_tasks(&retried_tasks).await?;
+        self.finish_claims(claimed).await
+    }
+
+    /// After the claiming transaction committed: resume tasks that were waiting out a retry,
+    /// and load what the handlers need.
+    pub(crate) async fn finish_claims(
+        &self,
+        claimed: Claimed,
+    ) -> Result<Vec<ClaimedStep>, EngineError> {
+        if claimed.picked.is_empty() {
+            return Ok(Vec::new());
         }
-        self.build_claims(picked, claim_id).await
+        let mut retried: Vec<String> = claimed
+            .picked
+            .iter()
+            .filter(|p| p.from_state == StepState::WaitingForRetry.as_str())
+            .map(|p| p.task_uuid.clone())
+            .collect();
+        retried.sort_unstable();
+        retried.dedup();
+        if !retried.is_empty() {
+            self.resume_tasks(&retried).await?;
+        }
+        self.build_claims(claimed.picked, claimed.claim_id).await
     }
 
     /// Tasks that were waiting out a retry are running again.
@@ -195,7 +261,7 @@ impl Engine {
                 Some("a step is being retried".to_string()),
             );
         }
-        work.flush(&mut tx, d, now).await?;
+        work.flush(&mut tx, d, now, self.events().origin()).await?;
         tx.commit().await.map_err(StorageError::from)?;
         Ok(())
     }
@@ -338,17 +404,32 @@ impl Engine {
         Ok(q.fetch_one(self.db().pool()).await?)
     }
 
-    /// Keep this worker's claims alive.
-    pub async fn renew_leases(&self, worker_id: &str, lease_ms: u64) -> Result<u64, EngineError> {
-        static RENEW: Sql = Sql::new(
-            "UPDATE tasker_steps SET lease_until = $1 WHERE claimed_by = $2 AND state = 'in_progress'",
-        );
-        let r = sqlx::query(RENEW.for_dialect(self.dialect()))
-            .bind(now_ms() + lease_ms as i64)
-            .bind(worker_id)
-            .execute(self.db().pool())
-            .await?;
-        Ok(r.rows_affected())
+    /// Keep this worker's claims on these steps alive.
+    pub async fn renew_leases(
+        &self,
+        worker_id: &str,
+        step_uuids: &[String],
+        lease_ms: u64,
+    ) -> Result<u64, EngineError> {
+        let mut renewed = 0;
+        for chunk in step_uuids.chunks(500) {
+            let sql = placeholders(
+                self.dialect(),
+                &format!(
+                    "UPDATE tasker_steps SET lease_until = $1
+                     WHERE claimed_by = $2 AND state = 'in_progress' AND step_uuid IN ({})",
+                    placeholder_list(3, chunk.len())
+                ),
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(now_ms() + lease_ms as i64)
+                .bind(worker_id);
+            for s in chunk {
+                q = q.bind(s.clone());
+            }
+            renewed += q.execute(self.db().pool()).await?.rows_affected();
+        }
+        Ok(renewed)
     }
 
     /// Hand claimed steps back without counting the attempt (graceful shutdown): another
@@ -359,11 +440,16 @@ impl Engine {
         worker_id: &str,
         reason: &str,
     ) -> Result<usize, EngineError> {
+        // A step of a task that has meanwhile finished (a sibling failed it) is not run again.
         static RELEASE: Sql = Sql::new(
-            "UPDATE tasker_steps SET state = 'enqueued', attempts = attempts - 1, claim_id = NULL,
-                claimed_by = NULL, lease_until = NULL, ready_at = $1, updated_at = $1
+            "UPDATE tasker_steps SET attempts = attempts - 1, claim_id = NULL, claimed_by = NULL,
+                lease_until = NULL, updated_at = $1,
+                state = CASE WHEN (SELECT t.state FROM tasker_tasks t WHERE t.task_uuid = tasker_steps.task_uuid)
+                             IN ('complete', 'error', 'cancelled') THEN 'cancelled' ELSE 'enqueued' END,
+                ready_at = CASE WHEN (SELECT t.state FROM tasker_tasks t WHERE t.task_uuid = tasker_steps.task_uuid)
+                             IN ('complete', 'error', 'cancelled') THEN NULL ELSE $1 END
              WHERE step_uuid = $2 AND claim_id = $3 AND state = 'in_progress'
-             RETURNING task_uuid",
+             RETURNING task_uuid, state",
         );
         let d = self.dialect();
         let now = now_ms();
@@ -378,19 +464,33 @@ impl Engine {
                 .await?
             {
                 let task: String = r.try_get("task_uuid")?;
-                work.step(
-                    &task,
-                    step_uuid,
-                    Some(StepState::InProgress.as_str()),
-                    StepState::Enqueued.as_str(),
-                    Some(worker_id),
-                    Some(reason.to_string()),
-                );
-                work.effect(Effect::StepsReady);
+                let state: String = r.try_get("state")?;
+                if state == StepState::Enqueued.as_str() {
+                    work.step(
+                        &task,
+                        step_uuid,
+                        Some(StepState::InProgress.as_str()),
+                        StepState::Enqueued.as_str(),
+                        Some(worker_id),
+                        Some(reason.to_string()),
+                    );
+                    work.effect(Effect::StepsReady);
+                } else {
+                    work.step(
+                        &task,
+                        step_uuid,
+                        Some(StepState::InProgress.as_str()),
+                        StepState::Cancelled.as_str(),
+                        Some(worker_id),
+                        Some(format!(
+                            "{reason}; not run again because its task has finished"
+                        )),
+                    );
+                }
             }
         }
         let released = work.transitions.len();
-        work.flush(&mut tx, d, now).await?;
+        work.flush(&mut tx, d, now, self.events().origin()).await?;
         tx.commit().await.map_err(StorageError::from)?;
         self.events().emit(&work.effects);
         Ok(released)

@@ -251,7 +251,8 @@ impl Engine {
         if task_state == TaskState::Complete {
             work.effect(Effect::TaskFinished(task_uuid.clone()));
         }
-        work.flush(&mut tx, dialect, now).await?;
+        work.flush(&mut tx, dialect, now, self.events().origin())
+            .await?;
         tx.commit().await.map_err(StorageError::from)?;
         self.events().emit(&work.effects);
 

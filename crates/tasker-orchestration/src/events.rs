@@ -21,15 +21,22 @@ pub(crate) enum Effect {
 }
 
 impl Effect {
-    fn encode(&self) -> String {
+    /// `<origin>|<event>`: the origin (the sending engine) lets a process skip its own
+    /// notifications, which it has already delivered in-process.
+    fn encode(&self, origin: &str) -> String {
         match self {
-            Effect::StepsReady => "ready".to_string(),
-            Effect::TaskFinished(t) => format!("finished:{t}"),
-            Effect::TaskCancelled(t) => format!("cancelled:{t}"),
+            Effect::StepsReady => format!("{origin}|ready"),
+            Effect::TaskFinished(t) => format!("{origin}|finished:{t}"),
+            Effect::TaskCancelled(t) => format!("{origin}|cancelled:{t}"),
         }
     }
 
-    fn decode(s: &str) -> Option<Effect> {
+    fn decode(payload: &str) -> Option<(&str, Effect)> {
+        let (origin, event) = payload.split_once('|')?;
+        Some((origin, Effect::decode_event(event)?))
+    }
+
+    fn decode_event(s: &str) -> Option<Effect> {
         if s == "ready" {
             Some(Effect::StepsReady)
         } else if let Some(t) = s.strip_prefix("finished:") {
@@ -43,6 +50,7 @@ impl Effect {
 
 #[derive(Clone)]
 pub(crate) struct Events {
+    origin: Arc<str>,
     steps_ready: Arc<watch::Sender<u64>>,
     finished: broadcast::Sender<String>,
     cancelled: broadcast::Sender<String>,
@@ -55,6 +63,7 @@ impl Events {
         let (finished, _) = broadcast::channel(1024);
         let (cancelled, _) = broadcast::channel(1024);
         Events {
+            origin: uuid::Uuid::new_v4().to_string().into(),
             steps_ready: Arc::new(steps_ready),
             finished,
             cancelled,
@@ -91,6 +100,10 @@ impl Events {
         }
     }
 
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
     pub(crate) fn close(&self) {
         self.closed.cancel();
     }
@@ -100,6 +113,7 @@ impl Events {
 pub(crate) async fn notify_in_tx(
     tx: &mut Tx,
     dialect: Dialect,
+    origin: &str,
     effects: &[Effect],
 ) -> Result<(), sqlx::Error> {
     if dialect != Dialect::Postgres {
@@ -115,7 +129,7 @@ pub(crate) async fn notify_in_tx(
         }
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(e.encode())
+            .bind(e.encode(origin))
             .execute(&mut **tx)
             .await?;
     }
@@ -138,11 +152,11 @@ pub(crate) fn spawn_pg_listener(url: String, events: Events) {
                             tokio::select! {
                                 _ = events.closed.cancelled() => return,
                                 msg = listener.try_recv() => match msg {
-                                    Ok(Some(n)) => {
-                                        if let Some(e) = Effect::decode(n.payload()) {
-                                            events.emit(&[e]);
-                                        }
-                                    }
+                                    Ok(Some(n)) => match Effect::decode(n.payload()) {
+                                        Some((origin, _)) if origin == events.origin() => {}
+                                        Some((_, e)) => events.emit(&[e]),
+                                        None => {}
+                                    },
                                     Ok(None) => continue, // connection lost; try_recv reconnects
                                     Err(e) => {
                                         tracing::warn!("LISTEN {CHANNEL} error: {e}");
@@ -174,8 +188,9 @@ mod tests {
             Effect::TaskFinished("abc".into()),
             Effect::TaskCancelled("def".into()),
         ] {
-            assert_eq!(Effect::decode(&e.encode()), Some(e));
+            assert_eq!(Effect::decode(&e.encode("o1")), Some(("o1", e)));
         }
-        assert_eq!(Effect::decode("nonsense"), None);
+        assert_eq!(Effect::decode("o1|nonsense"), None);
+        assert_eq!(Effect::decode("ready"), None);
     }
 }

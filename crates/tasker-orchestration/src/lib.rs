@@ -15,7 +15,7 @@ mod views;
 
 use std::sync::Arc;
 
-pub use claim::ClaimedStep;
+pub use claim::{ClaimRequest, ClaimedStep};
 pub use create::CreateTask;
 pub use error::EngineError;
 pub use results::{RecordOutcome, StepError, StepOutcome};

@@ -7,8 +7,9 @@ use tasker_domain::{
     decide_failure, FailureDecision, FailureInput, RetryConfig, StepDefinition, StepState,
     TaskState,
 };
-use tasker_storage::{now_ms, placeholder_list, placeholders, Dialect, Row, Sql, StorageError, Tx};
+use tasker_storage::{now_ms, placeholders, Dialect, Row, Sql, StorageError, Tx};
 
+use crate::claim::{claim_in_tx, ClaimRequest, Claimed, ClaimedStep};
 use crate::events::Effect;
 use crate::transitions::Work;
 use crate::{Engine, EngineError};
@@ -52,20 +53,36 @@ impl Engine {
     /// conflict). Results whose claim is no longer current are ignored.
     pub async fn record_results(
         &self,
-        mut outcomes: Vec<StepOutcome>,
+        outcomes: Vec<StepOutcome>,
         worker_id: &str,
     ) -> Result<Vec<RecordOutcome>, EngineError> {
+        Ok(self.record_and_claim(outcomes, worker_id, None).await?.0)
+    }
+
+    /// Record results and, in the same transaction, claim up to `claim.limit` ready steps —
+    /// typically the dependents those results just made ready — so a worker moves along a
+    /// chain without another round trip or wake-up.
+    pub async fn record_and_claim(
+        &self,
+        mut outcomes: Vec<StepOutcome>,
+        worker_id: &str,
+        claim: Option<&ClaimRequest>,
+    ) -> Result<(Vec<RecordOutcome>, Vec<ClaimedStep>), EngineError> {
         // One lock order (task, then step) for every transaction that touches both.
         outcomes.sort_by(|a, b| (&a.task_uuid, &a.step_uuid).cmp(&(&b.task_uuid, &b.step_uuid)));
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_record(&outcomes, worker_id).await {
+            match self.try_record(&outcomes, worker_id, claim).await {
                 Err(EngineError::Storage(e)) if e.is_retryable_conflict() && attempt < 5 => {
                     tracing::debug!("retrying result batch after conflict: {e}");
                     continue;
                 }
-                other => return other,
+                Err(e) => return Err(e),
+                Ok((recorded, claimed)) => {
+                    let claimed = self.finish_claims(claimed).await?;
+                    return Ok((recorded, claimed));
+                }
             }
         }
     }
@@ -74,7 +91,8 @@ impl Engine {
         &self,
         outcomes: &[StepOutcome],
         worker_id: &str,
-    ) -> Result<Vec<RecordOutcome>, EngineError> {
+        claim: Option<&ClaimRequest>,
+    ) -> Result<(Vec<RecordOutcome>, Claimed), EngineError> {
         let d = self.dialect();
         let now = now_ms();
         let mut tx = self.db().begin().await?;
@@ -83,10 +101,28 @@ impl Engine {
         for o in outcomes {
             recorded.push(record_one(&mut tx, d, now, o, worker_id, &mut work).await?);
         }
-        work.flush(&mut tx, d, now).await?;
+        let claimed = match claim {
+            Some(req) => {
+                let claimed = claim_in_tx(&mut tx, d, now, req, &mut work).await?;
+                // We took every ready step for our callables, including all the ones these
+                // results enqueued: nobody else needs waking for them.
+                if claimed.len() < req.limit
+                    && !work.retry_scheduled
+                    && work
+                        .enqueued_callables
+                        .iter()
+                        .all(|c| req.callables.contains(c))
+                {
+                    work.effects.retain(|e| *e != Effect::StepsReady);
+                }
+                claimed
+            }
+            None => Claimed::default(),
+        };
+        work.flush(&mut tx, d, now, self.events().origin()).await?;
         tx.commit().await.map_err(StorageError::from)?;
         self.events().emit(&work.effects);
-        Ok(recorded)
+        Ok((recorded, claimed))
     }
 
     /// Cancel a task: nothing further is enqueued, and steps not yet finished are cancelled
@@ -130,7 +166,7 @@ impl Engine {
             )
             .await?;
             work.effect(Effect::TaskCancelled(task_uuid.to_string()));
-            work.flush(&mut tx, d, now).await?;
+            work.flush(&mut tx, d, now, self.events().origin()).await?;
             tx.commit().await.map_err(StorageError::from)?;
             self.events().emit(&work.effects);
         } else {
@@ -262,51 +298,34 @@ async fn record_one(
     let Some(task_state) = lock_task(tx, d, &o.task_uuid).await? else {
         return Ok(stale());
     };
-    let select = match d {
-        Dialect::Postgres => {
-            "SELECT name, definition, attempts, max_attempts FROM tasker_steps
-             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress' FOR UPDATE"
+    if o.success {
+        if let Some(r) = o.result.as_deref() {
+            if RawValue::from_string(r.to_string()).is_err() {
+                // Cannot happen through the TS worker (it serialises with JSON.stringify); a
+                // permanent failure rather than lost data.
+                return record_failure(tx, d, now, o, worker_id, work, task_state, true).await;
+            }
         }
-        Dialect::Sqlite => {
-            "SELECT name, definition, attempts, max_attempts FROM tasker_steps
-             WHERE step_uuid = ?1 AND claim_id = ?2 AND state = 'in_progress'"
-        }
-    };
-    let Some(row) = sqlx::query(select)
-        .bind(&o.step_uuid)
-        .bind(&o.claim_id)
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
-        return Ok(stale());
-    };
-    let name: String = row.try_get("name")?;
-    let attempts: i64 = row.try_get("attempts")?;
-    let max_attempts: i64 = row.try_get("max_attempts")?;
-    let definition: String = row.try_get("definition")?;
-    let retry = serde_json::from_str::<StepDefinition>(&definition)
-        .map(|s| s.retry)
-        .unwrap_or_else(|_| RetryConfig::default());
-
-    // A success whose result is not valid JSON (cannot happen through the TS worker, which
-    // serialises with JSON.stringify) is a permanent failure rather than lost data.
-    let invalid_result = o.success
-        && o.result
-            .as_deref()
-            .is_some_and(|r| RawValue::from_string(r.to_string()).is_err());
-    if o.success && !invalid_result {
         static COMPLETE: Sql = Sql::new(
             "UPDATE tasker_steps SET state = 'complete', result = $2, metadata = $3, error = NULL,
                 claim_id = NULL, claimed_by = NULL, lease_until = NULL, ready_at = NULL, updated_at = $4
-             WHERE step_uuid = $1",
+             WHERE step_uuid = $1 AND claim_id = $5 AND state = 'in_progress'
+             RETURNING name, attempts, max_attempts",
         );
-        sqlx::query(COMPLETE.for_dialect(d))
+        let Some(row) = sqlx::query(COMPLETE.for_dialect(d))
             .bind(&o.step_uuid)
             .bind(o.result.clone().unwrap_or_else(|| "{}".to_string()))
             .bind(o.metadata.clone())
             .bind(now)
-            .execute(&mut **tx)
-            .await?;
+            .bind(&o.claim_id)
+            .fetch_optional(&mut **tx)
+            .await?
+        else {
+            return Ok(stale());
+        };
+        let name: String = row.try_get("name")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        let max_attempts: i64 = row.try_get("max_attempts")?;
         let took = o
             .duration_ms
             .map(|ms| format!(" in {ms:.1} ms"))
@@ -321,9 +340,11 @@ async fn record_one(
                 "attempt {attempts} of {max_attempts} succeeded{took}"
             )),
         );
-        if !task_state.is_terminal() {
-            enqueue_dependents(tx, d, now, &o.task_uuid, &o.step_uuid, &name, work).await?;
-        }
+        let enqueued = if task_state.is_terminal() {
+            false
+        } else {
+            enqueue_dependents(tx, d, now, &o.task_uuid, &o.step_uuid, &name, work).await?
+        };
         static COUNT: Sql = Sql::new(
             "UPDATE tasker_tasks SET completed_steps = completed_steps + 1, updated_at = $2
              WHERE task_uuid = $1 RETURNING completed_steps, total_steps",
@@ -347,12 +368,57 @@ async fn record_one(
                 work,
             )
             .await?;
+        } else if task_state == TaskState::StepsInProcess && !enqueued {
+            // Nothing left running and nothing ready: the task now only waits out retries.
+            wait_for_retry_if_idle(tx, d, now, &o.task_uuid, task_state, None, work).await?;
         }
         return Ok(RecordOutcome::Recorded {
             step_uuid: o.step_uuid.clone(),
             state: StepState::Complete,
         });
     }
+    record_failure(tx, d, now, o, worker_id, work, task_state, false).await
+}
+
+/// A failed attempt: retry after a backoff, or fail the step (and its task) permanently.
+#[allow(clippy::too_many_arguments)]
+async fn record_failure(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    o: &StepOutcome,
+    worker_id: &str,
+    work: &mut Work,
+    task_state: TaskState,
+    invalid_result: bool,
+) -> Result<RecordOutcome, EngineError> {
+    let select = match d {
+        Dialect::Postgres => {
+            "SELECT name, definition, attempts, max_attempts FROM tasker_steps
+             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress' FOR UPDATE"
+        }
+        Dialect::Sqlite => {
+            "SELECT name, definition, attempts, max_attempts FROM tasker_steps
+             WHERE step_uuid = ?1 AND claim_id = ?2 AND state = 'in_progress'"
+        }
+    };
+    let Some(row) = sqlx::query(select)
+        .bind(&o.step_uuid)
+        .bind(&o.claim_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(RecordOutcome::Stale {
+            step_uuid: o.step_uuid.clone(),
+        });
+    };
+    let name: String = row.try_get("name")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    let max_attempts: i64 = row.try_get("max_attempts")?;
+    let definition: String = row.try_get("definition")?;
+    let retry = serde_json::from_str::<StepDefinition>(&definition)
+        .map(|s| s.retry)
+        .unwrap_or_else(|_| RetryConfig::default());
 
     let error = match (&o.error, invalid_result) {
         (_, true) => StepError {
@@ -421,31 +487,15 @@ async fn record_one(
                     error.error_type, error.message
                 )),
             );
+            work.retry_scheduled = true;
             work.effect(Effect::StepsReady);
             if task_state == TaskState::StepsInProcess {
-                static ACTIVE: Sql = Sql::new(
-                    "SELECT COUNT(*) FROM tasker_steps WHERE task_uuid = $1 AND state IN ('enqueued', 'in_progress')",
+                let why = format!(
+                    "step '{name}' waits {delay_ms} ms before attempt {}",
+                    attempts + 1
                 );
-                let active: i64 = sqlx::query_scalar(ACTIVE.for_dialect(d))
-                    .bind(&o.task_uuid)
-                    .fetch_one(&mut **tx)
+                wait_for_retry_if_idle(tx, d, now, &o.task_uuid, task_state, Some(why), work)
                     .await?;
-                if active == 0 {
-                    set_task_state(
-                        tx,
-                        d,
-                        now,
-                        &o.task_uuid,
-                        task_state,
-                        TaskState::WaitingForRetry,
-                        format!(
-                            "step '{name}' waits {delay_ms} ms before attempt {}",
-                            attempts + 1
-                        ),
-                        work,
-                    )
-                    .await?;
-                }
             }
             Ok(RecordOutcome::Recorded {
                 step_uuid: o.step_uuid.clone(),
@@ -509,7 +559,52 @@ async fn record_one(
     }
 }
 
+/// When no step of the task is ready or running but one waits for a retry, the task waits too.
+#[allow(clippy::too_many_arguments)]
+async fn wait_for_retry_if_idle(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    task_uuid: &str,
+    task_state: TaskState,
+    reason: Option<String>,
+    work: &mut Work,
+) -> Result<(), EngineError> {
+    static COUNTS: Sql = Sql::new(
+        "SELECT
+            SUM(CASE WHEN state IN ('enqueued', 'in_progress') THEN 1 ELSE 0 END) AS active,
+            SUM(CASE WHEN state = 'waiting_for_retry' THEN 1 ELSE 0 END) AS waiting,
+            MIN(CASE WHEN state = 'waiting_for_retry' THEN ready_at END) AS next_at
+         FROM tasker_steps WHERE task_uuid = $1",
+    );
+    let r = sqlx::query(COUNTS.for_dialect(d))
+        .bind(task_uuid)
+        .fetch_one(&mut **tx)
+        .await?;
+    let active: Option<i64> = r.try_get("active")?;
+    let waiting: Option<i64> = r.try_get("waiting")?;
+    let next_at: Option<i64> = r.try_get("next_at")?;
+    if active.unwrap_or(0) == 0 && waiting.unwrap_or(0) > 0 {
+        let wait = next_at.map(|t| (t - now).max(0)).unwrap_or(0);
+        set_task_state(
+            tx,
+            d,
+            now,
+            task_uuid,
+            task_state,
+            TaskState::WaitingForRetry,
+            reason.unwrap_or_else(|| {
+                format!("no step is running; the next retry is due in {wait} ms")
+            }),
+            work,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// A step completed: every dependent whose last dependency this was becomes claimable now.
+/// Returns whether any did.
 async fn enqueue_dependents(
     tx: &mut Tx,
     d: Dialect,
@@ -518,51 +613,42 @@ async fn enqueue_dependents(
     step_uuid: &str,
     step_name: &str,
     work: &mut Work,
-) -> Result<(), EngineError> {
-    static DECREMENT: Sql = Sql::new(
-        "UPDATE tasker_steps SET pending_deps = pending_deps - 1, updated_at = $2
+) -> Result<bool, EngineError> {
+    // One statement: count the dependency down, and enqueue the step whose count reaches 0.
+    // (Both backends evaluate SET expressions against the row's old values.)
+    static DEPENDENTS: Sql = Sql::new(
+        "UPDATE tasker_steps SET pending_deps = pending_deps - 1,
+            state = CASE WHEN pending_deps = 1 AND state = 'pending' THEN 'enqueued' ELSE state END,
+            ready_at = CASE WHEN pending_deps = 1 AND state = 'pending' THEN $2 ELSE ready_at END,
+            updated_at = $2
          WHERE step_uuid IN (SELECT to_step FROM tasker_step_edges WHERE from_step = $1)
-         RETURNING step_uuid, pending_deps, state",
+         RETURNING step_uuid, pending_deps, state, handler_callable",
     );
-    let rows = sqlx::query(DECREMENT.for_dialect(d))
+    let rows = sqlx::query(DEPENDENTS.for_dialect(d))
         .bind(step_uuid)
         .bind(now)
         .fetch_all(&mut **tx)
         .await?;
-    let mut ready = Vec::new();
+    let mut any = false;
     for r in rows {
         let pending: i64 = r.try_get("pending_deps")?;
         let state: String = r.try_get("state")?;
-        if pending <= 0 && state == StepState::Pending.as_str() {
-            ready.push(r.try_get::<String, _>("step_uuid")?);
+        if pending == 0 && state == StepState::Enqueued.as_str() {
+            let s: String = r.try_get("step_uuid")?;
+            work.step(
+                task_uuid,
+                &s,
+                Some(StepState::Pending.as_str()),
+                StepState::Enqueued.as_str(),
+                None,
+                Some(format!("dependencies complete (last: '{step_name}')")),
+            );
+            work.enqueued_callables.push(r.try_get("handler_callable")?);
+            any = true;
         }
     }
-    if ready.is_empty() {
-        return Ok(());
+    if any {
+        work.effect(Effect::StepsReady);
     }
-    let sql = placeholders(
-        d,
-        &format!(
-            "UPDATE tasker_steps SET state = 'enqueued', ready_at = $1, updated_at = $1
-             WHERE state = 'pending' AND step_uuid IN ({})",
-            placeholder_list(2, ready.len())
-        ),
-    );
-    let mut q = sqlx::query(&sql).bind(now);
-    for s in &ready {
-        q = q.bind(s.clone());
-    }
-    q.execute(&mut **tx).await?;
-    for s in &ready {
-        work.step(
-            task_uuid,
-            s,
-            Some(StepState::Pending.as_str()),
-            StepState::Enqueued.as_str(),
-            None,
-            Some(format!("dependencies complete (last: '{step_name}')")),
-        );
-    }
-    work.effect(Effect::StepsReady);
-    Ok(())
+    Ok(any)
 }

@@ -19,6 +19,10 @@ pub(crate) struct Transition {
 pub(crate) struct Work {
     pub transitions: Vec<Transition>,
     pub effects: Vec<Effect>,
+    /// Handler callables of the steps this transaction enqueued.
+    pub enqueued_callables: Vec<String>,
+    /// This transaction scheduled a retry (workers must learn the new due time).
+    pub retry_scheduled: bool,
 }
 
 impl Work {
@@ -70,6 +74,7 @@ impl Work {
         tx: &mut Tx,
         dialect: Dialect,
         now: i64,
+        origin: &str,
     ) -> Result<(), sqlx::Error> {
         let rows: Vec<Vec<Val>> = self
             .transitions
@@ -94,6 +99,6 @@ impl Work {
             &rows,
         )
         .await?;
-        crate::events::notify_in_tx(tx, dialect, &self.effects).await
+        crate::events::notify_in_tx(tx, dialect, origin, &self.effects).await
     }
 }

@@ -706,11 +706,15 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(400) {
         tokio::time::sleep(Duration::from_millis(80)).await;
-        assert_eq!(engine.renew_leases("w1", 200).await.unwrap(), 1);
+        let mine = [c.step_uuid.clone()];
+        assert_eq!(engine.renew_leases("w1", &mine, 200).await.unwrap(), 1);
         assert_eq!(engine.reap_expired_leases().await.unwrap(), 0);
     }
     assert_eq!(
-        engine.renew_leases("someone-else", 200).await.unwrap(),
+        engine
+            .renew_leases("someone-else", std::slice::from_ref(&c.step_uuid), 200)
+            .await
+            .unwrap(),
         0,
         "only the claimer's leases are renewed"
     );
@@ -729,7 +733,10 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
     ));
     assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
     assert_eq!(
-        engine.renew_leases("w1", 200).await.unwrap(),
+        engine
+            .renew_leases("w1", std::slice::from_ref(&c.step_uuid), 200)
+            .await
+            .unwrap(),
         0,
         "finished steps have no lease"
     );

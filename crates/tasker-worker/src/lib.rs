@@ -10,13 +10,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use error::WorkerError;
 use tasker_domain::{load_templates, TemplateSet};
-use tasker_orchestration::{now_ms, Engine, RecordOutcome, StepError, StepOutcome};
+use tasker_orchestration::{
+    now_ms, ClaimRequest, ClaimedStep, Engine, RecordOutcome, StepError, StepOutcome,
+};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -63,6 +65,8 @@ struct InFlight {
     claim_id: String,
     timer: JoinHandle<()>,
     dispatched_at: std::time::Instant,
+    /// The concurrency slot this step holds; freed when the entry is dropped.
+    _slot: OwnedSemaphorePermit,
 }
 
 /// Counters of one worker, for operators and benchmarks.
@@ -106,6 +110,8 @@ struct Inner {
     callables: Vec<String>,
     phase: Mutex<Phase>,
     inflight: Mutex<HashMap<String, InFlight>>,
+    /// One permit per concurrency slot.
+    slots: Arc<Semaphore>,
     counters: Mutex<Counters>,
     slot_freed: Notify,
     events_tx: Mutex<Option<mpsc::UnboundedSender<WorkerEvent>>>,
@@ -144,6 +150,7 @@ impl Worker {
             .map_err(|e| WorkerError::TemplateInvalid(e.to_string()))?;
         let callables = check_handlers(&templates, &config.handler_names)?;
         engine.register_templates(&templates).await?;
+        let slots = Arc::new(Semaphore::new(config.concurrency));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (results_tx, results_rx) = mpsc::unbounded_channel();
         Ok(Worker {
@@ -153,6 +160,7 @@ impl Worker {
                 callables,
                 phase: Mutex::new(Phase::Created),
                 inflight: Mutex::new(HashMap::new()),
+                slots,
                 counters: Mutex::new(Counters::default()),
                 slot_freed: Notify::new(),
                 events_tx: Mutex::new(Some(events_tx)),
@@ -372,20 +380,77 @@ fn check_handlers(
     Ok(callables)
 }
 
+/// Free slots right now, up to `max` (never waits).
+fn take_slots(inner: &Inner, max: usize) -> Vec<OwnedSemaphorePermit> {
+    let mut permits = Vec::new();
+    while permits.len() < max {
+        match inner.slots.clone().try_acquire_owned() {
+            Ok(p) => permits.push(p),
+            Err(_) => break,
+        }
+    }
+    permits
+}
+
+/// Hand claimed steps to the runtime, each holding one slot until its result is recorded
+/// (or it times out, is cancelled or released). Unused slots are returned.
+fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<OwnedSemaphorePermit>) {
+    lock(&inner.counters).claimed += claimed.len() as u64;
+    for c in claimed {
+        let Some(permit) = permits.pop() else {
+            // Cannot happen: we never claim more than the slots we hold.
+            tracing::error!(
+                "claimed more steps than free slots; step {} waits for its lease to expire",
+                c.step_uuid
+            );
+            continue;
+        };
+        let timer = spawn_timeout(
+            inner.clone(),
+            c.step_uuid.clone(),
+            c.claim_id.clone(),
+            c.step_name.clone(),
+            c.attempt,
+            c.max_attempts,
+            c.timeout_ms,
+        );
+        lock(&inner.inflight).insert(
+            c.step_uuid.clone(),
+            InFlight {
+                task_uuid: c.task_uuid.clone(),
+                claim_id: c.claim_id.clone(),
+                timer,
+                dispatched_at: std::time::Instant::now(),
+                _slot: permit,
+            },
+        );
+        send_event(
+            inner,
+            WorkerEvent::Step {
+                step_uuid: c.step_uuid,
+                task_uuid: c.task_uuid,
+                claim_id: c.claim_id,
+                payload: c.payload,
+            },
+        );
+    }
+}
+
 async fn claim_loop(inner: Arc<Inner>) {
     let cfg = &inner.config;
     let mut ready = inner.engine.subscribe_steps_ready();
     loop {
-        if inner.stop_claiming.is_cancelled() {
-            return;
-        }
-        let free = cfg.concurrency.saturating_sub(lock(&inner.inflight).len());
-        if free == 0 {
-            tokio::select! {
-                _ = inner.slot_freed.notified() => continue,
-                _ = inner.stop_claiming.cancelled() => return,
-            }
-        }
+        // Backpressure: claim only when a slot is free, and never more than the free slots.
+        let first = tokio::select! {
+            p = inner.slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = inner.stop_claiming.cancelled() => return,
+        };
+        let mut permits = vec![first];
+        permits.extend(take_slots(&inner, cfg.concurrency - 1));
+        let free = permits.len();
         ready.borrow_and_update();
         let claimed = match inner
             .engine
@@ -394,6 +459,7 @@ async fn claim_loop(inner: Arc<Inner>) {
         {
             Ok(c) => c,
             Err(e) => {
+                drop(permits);
                 tracing::warn!("claim failed (retrying): {e}");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms)) => continue,
@@ -402,47 +468,15 @@ async fn claim_loop(inner: Arc<Inner>) {
             }
         };
         let got = claimed.len();
-        lock(&inner.counters).claimed += got as u64;
-        for c in claimed {
-            let timer = spawn_timeout(
-                inner.clone(),
-                c.step_uuid.clone(),
-                c.claim_id.clone(),
-                c.step_name.clone(),
-                c.attempt,
-                c.max_attempts,
-                c.timeout_ms,
-            );
-            lock(&inner.inflight).insert(
-                c.step_uuid.clone(),
-                InFlight {
-                    task_uuid: c.task_uuid.clone(),
-                    claim_id: c.claim_id.clone(),
-                    timer,
-                    dispatched_at: std::time::Instant::now(),
-                },
-            );
-            send_event(
-                &inner,
-                WorkerEvent::Step {
-                    step_uuid: c.step_uuid,
-                    task_uuid: c.task_uuid,
-                    claim_id: c.claim_id,
-                    payload: c.payload,
-                },
-            );
-        }
+        dispatch(&inner, claimed, permits);
         if got == free {
             continue; // there may be more
         }
         // Nothing more to claim now: sleep until something changes, the next retry is due,
-        // or the slow fallback poll. (When this round claimed something, its results will
-        // wake us; only an empty round needs to know when the next retry falls due.)
+        // or the slow fallback poll.
         let mut wait = cfg.poll_interval_ms;
-        if got == 0 {
-            if let Ok(Some(next)) = inner.engine.next_ready_at(&inner.callables).await {
-                wait = wait.min(u64::try_from(next - now_ms()).unwrap_or(0));
-            }
+        if let Ok(Some(next)) = inner.engine.next_ready_at(&inner.callables).await {
+            wait = wait.min(u64::try_from(next - now_ms()).unwrap_or(0));
         }
         if wait == 0 {
             tokio::task::yield_now().await;
@@ -576,22 +610,40 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Handle
         if outcomes.is_empty() {
             continue;
         }
+        // Slots the recorded steps just gave back: claim into them in the same transaction
+        // (typically the dependents these results make ready).
+        let cfg = &inner.config;
+        let mut permits = if inner.stop_claiming.is_cancelled() {
+            Vec::new()
+        } else {
+            take_slots(&inner, cfg.concurrency)
+        };
         let mut tries = 0;
         loop {
             tries += 1;
+            let request = ClaimRequest {
+                callables: inner.callables.clone(),
+                limit: permits.len(),
+                worker_id: cfg.worker_id.clone(),
+                lease_ms: cfg.lease_ms,
+            };
+            let claim = (!permits.is_empty()).then_some(&request);
             match inner
                 .engine
-                .record_results(outcomes.clone(), &inner.config.worker_id)
+                .record_and_claim(outcomes.clone(), &cfg.worker_id, claim)
                 .await
             {
-                Ok(recorded) => {
+                Ok((recorded, claimed)) => {
                     let fresh = recorded
                         .iter()
                         .filter(|r| matches!(r, RecordOutcome::Recorded { .. }))
                         .count() as u64;
-                    let mut c = lock(&inner.counters);
-                    c.recorded += fresh;
-                    c.stale += recorded.len() as u64 - fresh;
+                    {
+                        let mut c = lock(&inner.counters);
+                        c.recorded += fresh;
+                        c.stale += recorded.len() as u64 - fresh;
+                    }
+                    dispatch(&inner, claimed, std::mem::take(&mut permits));
                     break;
                 }
                 Err(e) if tries < 5 => {
@@ -602,15 +654,15 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Handle
                     tokio::time::sleep(Duration::from_millis(100 * tries)).await;
                 }
                 Err(e) => {
-                    // The steps stay claimed; their leases expire and they run again.
+                    // The steps stay in progress without a tracked claim: their leases are no
+                    // longer renewed, expire, and they run again.
                     tracing::error!("could not record {} results; they will be retried after their leases expire: {e}", outcomes.len());
                     break;
                 }
             }
         }
-        for _ in 0..outcomes.len() {
-            inner.slot_freed.notify_one();
-        }
+        drop(permits);
+        inner.slot_freed.notify_one();
     }
 }
 
@@ -623,10 +675,11 @@ async fn lease_loop(inner: Arc<Inner>) {
             _ = tokio::time::sleep(period) => {}
             _ = inner.stop_background.cancelled() => return,
         }
-        if !lock(&inner.inflight).is_empty() {
+        let tracked: Vec<String> = lock(&inner.inflight).keys().cloned().collect();
+        if !tracked.is_empty() {
             if let Err(e) = inner
                 .engine
-                .renew_leases(&cfg.worker_id, cfg.lease_ms)
+                .renew_leases(&cfg.worker_id, &tracked, cfg.lease_ms)
                 .await
             {
                 tracing::warn!("lease renewal failed: {e}");
