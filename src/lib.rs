@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use napi_derive::napi;
-use tasker_orchestration::{CreateTask, Engine, EngineError, ListTasks, StepError};
+use tasker_orchestration::{
+    CreateTask, Engine, EngineError, ExpansionLimits, ListTasks, StepError,
+};
 use tasker_worker::{HandlerResult, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
 type Result<T> = napi::Result<T>;
@@ -36,6 +38,8 @@ fn json_string<T: serde::Serialize>(value: &T) -> Result<String> {
 #[napi(object)]
 pub struct EngineOptions {
     pub database_url: String,
+    pub max_steps_per_decision: Option<u32>,
+    pub max_batch_workers: Option<u32>,
 }
 
 #[napi(object)]
@@ -69,6 +73,7 @@ pub struct ListTasksFilter {
 #[napi(object)]
 pub struct StepEvent {
     /// `step` or `abort`.
+    #[napi(ts_type = "'step' | 'abort'")]
     pub kind: String,
     pub step_uuid: String,
     pub task_uuid: String,
@@ -118,7 +123,16 @@ pub fn validate_templates(paths: Vec<String>) -> Result<String> {
 /// Open (and migrate) a database.
 #[napi(catch_unwind)]
 pub async fn open_engine(options: EngineOptions) -> Result<NativeEngine> {
-    let engine = Engine::open(&options.database_url)
+    let defaults = ExpansionLimits::default();
+    let limits = ExpansionLimits {
+        max_steps_per_decision: options
+            .max_steps_per_decision
+            .map_or(defaults.max_steps_per_decision, |n| n as usize),
+        max_batch_workers: options
+            .max_batch_workers
+            .map_or(defaults.max_batch_workers, |n| n as usize),
+    };
+    let engine = Engine::open_with(&options.database_url, limits)
         .await
         .map_err(engine_error)?;
     Ok(NativeEngine { engine })
@@ -307,6 +321,21 @@ impl NativeWorker {
                 })
                 .collect(),
         );
+    }
+
+    /// Persist a checkpoint (JSON) for a step this worker is running; `false` when the claim
+    /// is no longer current.
+    #[napi(catch_unwind)]
+    pub async fn checkpoint(
+        &self,
+        step_uuid: String,
+        claim_id: String,
+        checkpoint: String,
+    ) -> Result<bool> {
+        self.worker
+            .checkpoint(&step_uuid, &claim_id, &checkpoint)
+            .await
+            .map_err(worker_error)
     }
 
     /// Counters of this worker (claims, recorded results, dispatch overhead).

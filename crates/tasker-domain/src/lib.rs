@@ -2,10 +2,15 @@
 //! (callers pass `now` and jitter in), so everything here is table-testable.
 
 pub mod backoff;
+pub mod expansion;
 pub mod state;
 pub mod template;
 
 pub use backoff::{decide_failure, FailureDecision, FailureInput};
+pub use expansion::{
+    parse_batch_outcome, parse_decision_outcome, plan_batches, plan_decision, BatchOutcome,
+    CursorConfig, DecisionOutcome, ExpansionLimits, NewStep,
+};
 pub use state::{StepState, TaskState};
 pub use template::{
     load_templates, parse_template, BackoffKind, HandlerSpec, RetryConfig, StepDefinition,

@@ -136,6 +136,19 @@ pub enum StepType {
     BatchWorker,
 }
 
+impl StepType {
+    /// The YAML / database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepType::Standard => "standard",
+            StepType::Decision => "decision",
+            StepType::DeferredConvergence => "deferred_convergence",
+            StepType::Batchable => "batchable",
+            StepType::BatchWorker => "batch_worker",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum BackoffKind {

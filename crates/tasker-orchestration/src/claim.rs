@@ -404,32 +404,68 @@ impl Engine {
         Ok(q.fetch_one(self.db().pool()).await?)
     }
 
-    /// Keep this worker's claims on these steps alive.
+    /// Keep this worker's claims on these steps alive. Returns the steps still held: a step
+    /// missing from the answer was cancelled, failed or reclaimed meanwhile (by any process),
+    /// and its handler should be aborted.
     pub async fn renew_leases(
         &self,
         worker_id: &str,
         step_uuids: &[String],
         lease_ms: u64,
-    ) -> Result<u64, EngineError> {
-        let mut renewed = 0;
+    ) -> Result<Vec<String>, EngineError> {
+        let mut held = Vec::with_capacity(step_uuids.len());
         for chunk in step_uuids.chunks(500) {
             let sql = placeholders(
                 self.dialect(),
                 &format!(
                     "UPDATE tasker_steps SET lease_until = $1
-                     WHERE claimed_by = $2 AND state = 'in_progress' AND step_uuid IN ({})",
+                     WHERE claimed_by = $2 AND state = 'in_progress' AND step_uuid IN ({})
+                     RETURNING step_uuid",
                     placeholder_list(3, chunk.len())
                 ),
             );
-            let mut q = sqlx::query(&sql)
+            let mut q = sqlx::query_scalar::<_, String>(&sql)
                 .bind(now_ms() + lease_ms as i64)
                 .bind(worker_id);
             for s in chunk {
                 q = q.bind(s.clone());
             }
-            renewed += q.execute(self.db().pool()).await?.rows_affected();
+            held.extend(q.fetch_all(self.db().pool()).await?);
         }
-        Ok(renewed)
+        Ok(held)
+    }
+
+    /// Persist a checkpoint for a step under this claim (and renew its lease). `false` when the
+    /// claim is no longer current.
+    pub async fn save_checkpoint(
+        &self,
+        step_uuid: &str,
+        claim_id: &str,
+        checkpoint: &str,
+        lease_ms: u64,
+    ) -> Result<bool, EngineError> {
+        let value: serde_json::Value = serde_json::from_str(checkpoint).map_err(|e| {
+            EngineError::InvalidArgument(format!("checkpoint is not valid JSON: {e}"))
+        })?;
+        if !value.is_object() {
+            return Err(EngineError::InvalidArgument(
+                "checkpoint must be a JSON object".to_string(),
+            ));
+        }
+        static SAVE: Sql = Sql::new(
+            "UPDATE tasker_steps SET checkpoint = $3, lease_until = $4, updated_at = $5
+             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress'",
+        );
+        let now = now_ms();
+        let r = sqlx::query(SAVE.for_dialect(self.dialect()))
+            .bind(step_uuid)
+            .bind(claim_id)
+            .bind(checkpoint)
+            .bind(now + lease_ms as i64)
+            .bind(now)
+            .execute(self.db().pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Hand claimed steps back without counting the attempt (graceful shutdown): another

@@ -201,6 +201,7 @@ impl Engine {
                 Val::Text(s.name.clone()),
                 Val::Text(s.name.clone()),
                 Val::Text(s.handler.callable.clone()),
+                Val::Text(s.step_type.as_str().to_string()),
                 Val::Text(definition),
                 Val::Text(state.as_str().to_string()),
                 Val::Int(deps.len() as i64),
@@ -236,7 +237,7 @@ impl Engine {
             &mut tx,
             dialect,
             "tasker_steps (step_uuid, task_uuid, name, template_step_name, handler_callable,
-                 definition, state, dep_total, pending_deps, attempts, max_attempts, ready_at,
+                 step_type, definition, state, dep_total, pending_deps, attempts, max_attempts, ready_at,
                  inputs, created_at, updated_at)",
             &step_rows,
         )

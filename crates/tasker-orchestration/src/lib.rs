@@ -9,6 +9,7 @@ mod claim;
 mod create;
 mod error;
 mod events;
+mod expand;
 mod results;
 mod transitions;
 mod views;
@@ -23,20 +24,32 @@ pub use tasker_storage::{now_ms, Dialect};
 pub use views::{ListTasks, StepView, TaskView, TransitionView};
 
 use events::Events;
+pub use tasker_domain::ExpansionLimits;
 use tasker_domain::TemplateSet;
 use tasker_storage::{Db, Sql};
 
 pub struct Engine {
     db: Db,
     events: Events,
+    limits: ExpansionLimits,
 }
 
 impl Engine {
     /// Connect (running migrations) and start listening for other processes' events.
     pub async fn open(url: &str) -> Result<Arc<Engine>, EngineError> {
+        Engine::open_with(url, ExpansionLimits::default()).await
+    }
+
+    /// `open`, with limits on what decision and batch outcomes may create.
+    pub async fn open_with(url: &str, limits: ExpansionLimits) -> Result<Arc<Engine>, EngineError> {
+        if limits.max_steps_per_decision == 0 || limits.max_batch_workers == 0 {
+            return Err(EngineError::InvalidArgument(
+                "maxStepsPerDecision and maxBatchWorkers must be at least 1".to_string(),
+            ));
+        }
         let db = Db::connect(url).await?;
         let events = Events::new();
-        let engine = Arc::new(Engine { db, events });
+        let engine = Arc::new(Engine { db, events, limits });
         if engine.db.dialect() == Dialect::Postgres {
             events::spawn_pg_listener(engine.db.url().to_string(), engine.events.clone());
         }

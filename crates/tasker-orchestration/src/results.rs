@@ -2,7 +2,6 @@
 //! applies the step's own retry rules, and the task is finalised in the same transaction.
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use tasker_domain::{
     decide_failure, FailureDecision, FailureInput, RetryConfig, StepDefinition, StepState,
     TaskState,
@@ -13,6 +12,7 @@ use crate::claim::{claim_in_tx, ClaimRequest, Claimed, ClaimedStep};
 use crate::events::Effect;
 use crate::transitions::Work;
 use crate::{Engine, EngineError};
+use tasker_domain::{ExpansionLimits, NewStep};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepError {
@@ -99,7 +99,8 @@ impl Engine {
         let mut work = Work::default();
         let mut recorded = Vec::with_capacity(outcomes.len());
         for o in outcomes {
-            recorded.push(record_one(&mut tx, d, now, o, worker_id, &mut work).await?);
+            recorded
+                .push(record_one(&mut tx, d, now, o, worker_id, &mut work, &self.limits).await?);
         }
         let claimed = match claim {
             Some(req) => {
@@ -291,6 +292,7 @@ async fn record_one(
     o: &StepOutcome,
     worker_id: &str,
     work: &mut Work,
+    limits: &ExpansionLimits,
 ) -> Result<RecordOutcome, EngineError> {
     let stale = || RecordOutcome::Stale {
         step_uuid: o.step_uuid.clone(),
@@ -299,85 +301,76 @@ async fn record_one(
         return Ok(stale());
     };
     if o.success {
-        if let Some(r) = o.result.as_deref() {
-            if RawValue::from_string(r.to_string()).is_err() {
-                // Cannot happen through the TS worker (it serialises with JSON.stringify); a
-                // permanent failure rather than lost data.
-                return record_failure(tx, d, now, o, worker_id, work, task_state, true).await;
-            }
-        }
+        let result_text = o.result.clone().unwrap_or_else(|| "{}".to_string());
+        let Ok(result) = serde_json::from_str::<serde_json::Value>(&result_text) else {
+            // Cannot happen through the TS worker (it serialises with JSON.stringify); a
+            // permanent failure rather than lost data.
+            let e = StepError {
+                message: format!(
+                    "step {} returned a result that is not valid JSON",
+                    o.step_uuid
+                ),
+                error_type: "serialization_error".to_string(),
+                retryable: false,
+                retry_after_ms: None,
+                status_code: None,
+            };
+            return record_failure(tx, d, now, o, worker_id, work, task_state, Some(e)).await;
+        };
+        // Decision and batchable steps first have their outcome checked and planned; every
+        // other step completes in the one statement below.
         static COMPLETE: Sql = Sql::new(
             "UPDATE tasker_steps SET state = 'complete', result = $2, metadata = $3, error = NULL,
                 claim_id = NULL, claimed_by = NULL, lease_until = NULL, ready_at = NULL, updated_at = $4
              WHERE step_uuid = $1 AND claim_id = $5 AND state = 'in_progress'
+               AND step_type NOT IN ('decision', 'batchable')
              RETURNING name, attempts, max_attempts",
         );
-        let Some(row) = sqlx::query(COMPLETE.for_dialect(d))
+        let row = match sqlx::query(COMPLETE.for_dialect(d))
             .bind(&o.step_uuid)
-            .bind(o.result.clone().unwrap_or_else(|| "{}".to_string()))
+            .bind(&result_text)
             .bind(o.metadata.clone())
             .bind(now)
             .bind(&o.claim_id)
             .fetch_optional(&mut **tx)
             .await?
-        else {
-            return Ok(stale());
+        {
+            Some(row) => row,
+            None => {
+                return complete_with_outcome(
+                    tx,
+                    d,
+                    now,
+                    o,
+                    &result_text,
+                    &result,
+                    worker_id,
+                    work,
+                    task_state,
+                    limits,
+                )
+                .await
+            }
         };
         let name: String = row.try_get("name")?;
         let attempts: i64 = row.try_get("attempts")?;
         let max_attempts: i64 = row.try_get("max_attempts")?;
-        let took = o
-            .duration_ms
-            .map(|ms| format!(" in {ms:.1} ms"))
-            .unwrap_or_default();
-        work.step(
-            &o.task_uuid,
-            &o.step_uuid,
-            Some(StepState::InProgress.as_str()),
-            StepState::Complete.as_str(),
-            Some(worker_id),
-            Some(format!(
-                "attempt {attempts} of {max_attempts} succeeded{took}"
-            )),
-        );
-        let enqueued = if task_state.is_terminal() {
-            false
-        } else {
-            enqueue_dependents(tx, d, now, &o.task_uuid, &o.step_uuid, &name, work).await?
-        };
-        static COUNT: Sql = Sql::new(
-            "UPDATE tasker_tasks SET completed_steps = completed_steps + 1, updated_at = $2
-             WHERE task_uuid = $1 RETURNING completed_steps, total_steps",
-        );
-        let r = sqlx::query(COUNT.for_dialect(d))
-            .bind(&o.task_uuid)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?;
-        let done: i64 = r.try_get("completed_steps")?;
-        let total: i64 = r.try_get("total_steps")?;
-        if done >= total && !task_state.is_terminal() {
-            set_task_state(
-                tx,
-                d,
-                now,
-                &o.task_uuid,
-                task_state,
-                TaskState::Complete,
-                format!("all {total} steps complete"),
-                work,
-            )
-            .await?;
-        } else if task_state == TaskState::StepsInProcess && !enqueued {
-            // Nothing left running and nothing ready: the task now only waits out retries.
-            wait_for_retry_if_idle(tx, d, now, &o.task_uuid, task_state, None, work).await?;
-        }
-        return Ok(RecordOutcome::Recorded {
-            step_uuid: o.step_uuid.clone(),
-            state: StepState::Complete,
-        });
+        return after_complete(
+            tx,
+            d,
+            now,
+            o,
+            &name,
+            attempts,
+            max_attempts,
+            Vec::new(),
+            worker_id,
+            work,
+            task_state,
+        )
+        .await;
     }
-    record_failure(tx, d, now, o, worker_id, work, task_state, false).await
+    record_failure(tx, d, now, o, worker_id, work, task_state, None).await
 }
 
 /// A failed attempt: retry after a backoff, or fail the step (and its task) permanently.
@@ -390,7 +383,7 @@ async fn record_failure(
     worker_id: &str,
     work: &mut Work,
     task_state: TaskState,
-    invalid_result: bool,
+    override_error: Option<StepError>,
 ) -> Result<RecordOutcome, EngineError> {
     let select = match d {
         Dialect::Postgres => {
@@ -420,16 +413,10 @@ async fn record_failure(
         .map(|s| s.retry)
         .unwrap_or_else(|_| RetryConfig::default());
 
-    let error = match (&o.error, invalid_result) {
-        (_, true) => StepError {
-            message: format!("step '{name}' returned a result that is not valid JSON"),
-            error_type: "serialization_error".to_string(),
-            retryable: false,
-            retry_after_ms: None,
-            status_code: None,
-        },
-        (Some(e), false) => e.clone(),
-        (None, false) => StepError {
+    let error = match (override_error, &o.error) {
+        (Some(e), _) => e,
+        (None, Some(e)) => e.clone(),
+        (None, None) => StepError {
             message: format!("step '{name}' failed without an error message"),
             error_type: "unknown".to_string(),
             retryable: true,
@@ -651,4 +638,176 @@ async fn enqueue_dependents(
         work.effect(Effect::StepsReady);
     }
     Ok(any)
+}
+
+/// The bookkeeping after a step completed: its transition, the steps an outcome planned, the
+/// dependents it makes ready, and the task's completion.
+#[allow(clippy::too_many_arguments)]
+async fn after_complete(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    o: &StepOutcome,
+    name: &str,
+    attempts: i64,
+    max_attempts: i64,
+    planned: Vec<NewStep>,
+    worker_id: &str,
+    work: &mut Work,
+    task_state: TaskState,
+) -> Result<RecordOutcome, EngineError> {
+    let took = o
+        .duration_ms
+        .map(|ms| format!(" in {ms:.1} ms"))
+        .unwrap_or_default();
+    work.step(
+        &o.task_uuid,
+        &o.step_uuid,
+        Some(StepState::InProgress.as_str()),
+        StepState::Complete.as_str(),
+        Some(worker_id),
+        Some(format!(
+            "attempt {attempts} of {max_attempts} succeeded{took}"
+        )),
+    );
+    // Existing dependents first: steps created below get no count for this (complete) step.
+    let mut enqueued = if task_state.is_terminal() {
+        false
+    } else {
+        enqueue_dependents(tx, d, now, &o.task_uuid, &o.step_uuid, name, work).await?
+    };
+    let created = planned.len() as i64;
+    if !planned.is_empty() && !task_state.is_terminal() {
+        enqueued |=
+            crate::expand::create_steps(tx, d, now, &o.task_uuid, name, planned, work).await?;
+    }
+    static COUNT: Sql = Sql::new(
+        "UPDATE tasker_tasks SET completed_steps = completed_steps + 1,
+            total_steps = total_steps + $3, updated_at = $2
+         WHERE task_uuid = $1 RETURNING completed_steps, total_steps",
+    );
+    let r = sqlx::query(COUNT.for_dialect(d))
+        .bind(&o.task_uuid)
+        .bind(now)
+        .bind(created)
+        .fetch_one(&mut **tx)
+        .await?;
+    let done: i64 = r.try_get("completed_steps")?;
+    let total: i64 = r.try_get("total_steps")?;
+    if done >= total && !task_state.is_terminal() {
+        set_task_state(
+            tx,
+            d,
+            now,
+            &o.task_uuid,
+            task_state,
+            TaskState::Complete,
+            format!("all {total} steps complete"),
+            work,
+        )
+        .await?;
+    } else if task_state == TaskState::StepsInProcess && !enqueued {
+        // Nothing left running and nothing ready: the task now only waits out retries.
+        wait_for_retry_if_idle(tx, d, now, &o.task_uuid, task_state, None, work).await?;
+    }
+    Ok(RecordOutcome::Recorded {
+        step_uuid: o.step_uuid.clone(),
+        state: StepState::Complete,
+    })
+}
+
+/// A decision or batchable step succeeded: its outcome must be valid and its plan feasible, or
+/// the step fails permanently with a message naming what is wrong (nothing is created).
+#[allow(clippy::too_many_arguments)]
+async fn complete_with_outcome(
+    tx: &mut Tx,
+    d: Dialect,
+    now: i64,
+    o: &StepOutcome,
+    result_text: &str,
+    result: &serde_json::Value,
+    worker_id: &str,
+    work: &mut Work,
+    task_state: TaskState,
+    limits: &ExpansionLimits,
+) -> Result<RecordOutcome, EngineError> {
+    let select = match d {
+        Dialect::Postgres => {
+            "SELECT name, step_type, definition, attempts, max_attempts FROM tasker_steps
+             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress' FOR UPDATE"
+        }
+        Dialect::Sqlite => {
+            "SELECT name, step_type, definition, attempts, max_attempts FROM tasker_steps
+             WHERE step_uuid = ?1 AND claim_id = ?2 AND state = 'in_progress'"
+        }
+    };
+    let Some(row) = sqlx::query(select)
+        .bind(&o.step_uuid)
+        .bind(&o.claim_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(RecordOutcome::Stale {
+            step_uuid: o.step_uuid.clone(),
+        });
+    };
+    let name: String = row.try_get("name")?;
+    let step_type: String = row.try_get("step_type")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    let max_attempts: i64 = row.try_get("max_attempts")?;
+    let definition: String = row.try_get("definition")?;
+    let planned = if task_state.is_terminal() {
+        Ok(Vec::new()) // nothing of a finished task runs again
+    } else {
+        crate::expand::plan(
+            tx,
+            d,
+            &o.task_uuid,
+            &name,
+            &step_type,
+            &definition,
+            result,
+            limits,
+        )
+        .await?
+    };
+    let planned = match planned {
+        Ok(p) => p,
+        Err((error_type, message)) => {
+            let e = StepError {
+                message,
+                error_type: error_type.to_string(),
+                retryable: false,
+                retry_after_ms: None,
+                status_code: None,
+            };
+            return record_failure(tx, d, now, o, worker_id, work, task_state, Some(e)).await;
+        }
+    };
+    static COMPLETE: Sql = Sql::new(
+        "UPDATE tasker_steps SET state = 'complete', result = $2, metadata = $3, error = NULL,
+            claim_id = NULL, claimed_by = NULL, lease_until = NULL, ready_at = NULL, updated_at = $4
+         WHERE step_uuid = $1",
+    );
+    sqlx::query(COMPLETE.for_dialect(d))
+        .bind(&o.step_uuid)
+        .bind(result_text)
+        .bind(o.metadata.clone())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    after_complete(
+        tx,
+        d,
+        now,
+        o,
+        &name,
+        attempts,
+        max_attempts,
+        planned,
+        worker_id,
+        work,
+        task_state,
+    )
+    .await
 }

@@ -707,7 +707,7 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
     while started.elapsed() < Duration::from_millis(400) {
         tokio::time::sleep(Duration::from_millis(80)).await;
         let mine = [c.step_uuid.clone()];
-        assert_eq!(engine.renew_leases("w1", &mine, 200).await.unwrap(), 1);
+        assert_eq!(engine.renew_leases("w1", &mine, 200).await.unwrap(), mine);
         assert_eq!(engine.reap_expired_leases().await.unwrap(), 0);
     }
     assert_eq!(
@@ -715,7 +715,7 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
             .renew_leases("someone-else", std::slice::from_ref(&c.step_uuid), 200)
             .await
             .unwrap(),
-        0,
+        Vec::<String>::new(),
         "only the claimer's leases are renewed"
     );
     let t = details(&engine, &task.task_uuid).await;
@@ -737,7 +737,7 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
             .renew_leases("w1", std::slice::from_ref(&c.step_uuid), 200)
             .await
             .unwrap(),
-        0,
+        Vec::<String>::new(),
         "finished steps have no lease"
     );
 

@@ -43,6 +43,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
             name TEXT NOT NULL,
             template_step_name TEXT NOT NULL,
             handler_callable TEXT NOT NULL,
+            step_type TEXT NOT NULL,
             definition TEXT NOT NULL,
             state TEXT NOT NULL,
             dep_total BIGINT NOT NULL,

@@ -230,6 +230,27 @@ impl Worker {
         }
     }
 
+    /// Persist a checkpoint for a step this worker is running; `false` when the claim is no
+    /// longer current (the handler should stop).
+    pub async fn checkpoint(
+        &self,
+        step_uuid: &str,
+        claim_id: &str,
+        checkpoint: &str,
+    ) -> Result<bool, WorkerError> {
+        let current = lock(&self.inner.inflight)
+            .get(step_uuid)
+            .is_some_and(|f| f.claim_id == claim_id);
+        if !current {
+            return Ok(false);
+        }
+        Ok(self
+            .inner
+            .engine
+            .save_checkpoint(step_uuid, claim_id, checkpoint, self.inner.config.lease_ms)
+            .await?)
+    }
+
     /// Steps currently handed to the runtime.
     pub fn in_flight(&self) -> usize {
         lock(&self.inner.inflight).len()
@@ -677,12 +698,20 @@ async fn lease_loop(inner: Arc<Inner>) {
         }
         let tracked: Vec<String> = lock(&inner.inflight).keys().cloned().collect();
         if !tracked.is_empty() {
-            if let Err(e) = inner
+            match inner
                 .engine
                 .renew_leases(&cfg.worker_id, &tracked, cfg.lease_ms)
                 .await
             {
-                tracing::warn!("lease renewal failed: {e}");
+                // A claim we track but no longer hold was cancelled, failed or reclaimed by
+                // another process (on SQLite no notification reaches us): abort its handler.
+                Ok(held) => {
+                    let held: std::collections::HashSet<String> = held.into_iter().collect();
+                    let lost: Vec<String> =
+                        tracked.into_iter().filter(|s| !held.contains(s)).collect();
+                    abort_steps(&inner, &lost, "the step is no longer claimed by this worker (cancelled, failed or reclaimed)");
+                }
+                Err(e) => tracing::warn!("lease renewal failed: {e}"),
             }
         }
         if let Err(e) = inner.engine.reap_expired_leases().await {
@@ -703,29 +732,35 @@ async fn cancellation_loop(inner: Arc<Inner>) {
             },
             _ = inner.stop_background.cancelled() => return,
         };
-        let cancelled: Vec<(String, InFlight)> = {
-            let mut inflight = lock(&inner.inflight);
-            let ids: Vec<String> = inflight
-                .iter()
-                .filter(|(_, f)| f.task_uuid == task_uuid)
-                .map(|(s, _)| s.clone())
-                .collect();
-            ids.into_iter()
-                .filter_map(|s| inflight.remove(&s).map(|f| (s, f)))
-                .collect()
-        };
-        for (step_uuid, f) in cancelled {
-            f.timer.abort();
-            send_event(
-                &inner,
-                WorkerEvent::Abort {
-                    step_uuid,
-                    task_uuid: f.task_uuid,
-                    claim_id: f.claim_id,
-                    reason: "the task was cancelled".to_string(),
-                },
-            );
-            inner.slot_freed.notify_one();
-        }
+        let steps: Vec<String> = lock(&inner.inflight)
+            .iter()
+            .filter(|(_, f)| f.task_uuid == task_uuid)
+            .map(|(s, _)| s.clone())
+            .collect();
+        abort_steps(&inner, &steps, "the task was cancelled");
+    }
+}
+
+/// Stop tracking these steps and abort their handlers' signals (their results will be stale).
+fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) {
+    let removed: Vec<(String, InFlight)> = {
+        let mut inflight = lock(&inner.inflight);
+        steps
+            .iter()
+            .filter_map(|s| inflight.remove(s).map(|f| (s.clone(), f)))
+            .collect()
+    };
+    for (step_uuid, f) in removed {
+        f.timer.abort();
+        send_event(
+            inner,
+            WorkerEvent::Abort {
+                step_uuid,
+                task_uuid: f.task_uuid,
+                claim_id: f.claim_id,
+                reason: reason.to_string(),
+            },
+        );
+        inner.slot_freed.notify_one();
     }
 }
