@@ -27,6 +27,11 @@ export declare class NativeWorker {
   poll(): Promise<Array<StepEvent> | null>
   /** Report results; never blocks. */
   complete(results: Array<StepResultInput>): void
+  /**
+   * Persist a checkpoint (JSON) for a step this worker is running; `false` when the claim
+   * is no longer current.
+   */
+  checkpoint(stepUuid: string, claimId: string, checkpoint: string): Promise<boolean>
   /** Counters of this worker (claims, recorded results, dispatch overhead). */
   stats(): WorkerStatsView
   /** Stop claiming, drain for up to `graceMs`, abort and release the rest, stop. */
@@ -43,6 +48,8 @@ export interface CreateTaskRequest {
 
 export interface EngineOptions {
   databaseUrl: string
+  maxStepsPerDecision?: number
+  maxBatchWorkers?: number
 }
 
 export interface ListTasksFilter {
@@ -66,7 +73,7 @@ export interface StepErrorInput {
 
 export interface StepEvent {
   /** `step` or `abort`. */
-  kind: string
+  kind: 'step' | 'abort'
   stepUuid: string
   taskUuid: string
   claimId: string
