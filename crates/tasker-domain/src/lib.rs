@@ -13,6 +13,6 @@ pub use expansion::{
 };
 pub use state::{StepState, TaskState};
 pub use template::{
-    load_templates, parse_template, BackoffKind, HandlerSpec, RetryConfig, StepDefinition,
-    StepType, TaskTemplate, TemplateError, TemplateSet,
+    load_templates, parse_template, parse_template_for_env, BackoffKind, HandlerSpec, RetryConfig,
+    StepDefinition, StepType, TaskTemplate, TemplateError, TemplateSet,
 };

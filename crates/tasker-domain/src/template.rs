@@ -221,14 +221,20 @@ pub const MAX_BACKOFF_SETTING_MS: u64 = 3_600_000;
 /// Largest accepted `timeout_seconds` (one day).
 pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
 
-const TOP_KEYS: &[&str] = &["name", "namespace_name", "version", "description", "steps"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "namespace_name",
+    "version",
+    "description",
+    "steps",
+    "environments",
+];
 /// Reference keys we accept and ignore.
 const TOP_IGNORED: &[&str] = &[
     "metadata",
     "system_dependencies",
     "domain_events",
     "input_schema",
-    "environments",
     "lifecycle",
 ];
 const STEP_KEYS: &[&str] = &[
@@ -277,6 +283,19 @@ const BACKOFF_KINDS: &[(&str, BackoffKind)] = &[
 /// `step #<n>` when the step has no usable name) and `field '<field>'`, e.g.
 /// `templates/order.yaml: step 'charge': field 'retry.max_attempts': must be between 1 and 100, got 0`.
 pub fn parse_template(yaml: &str, source: &str) -> Result<TaskTemplate, TemplateError> {
+    parse_template_for_env(yaml, source, None)
+}
+
+/// `parse_template`, with the overrides of `environments.<env>` applied first (reference §1.1):
+/// for each override (`name` is a step name or `ALL`), `handler.initialization` is merged into
+/// the step's key by key, `timeout_seconds` replaces the step's, and `retry` replaces the whole
+/// retry block. The result is then validated as usual. An override naming an unknown step or
+/// field is an error.
+pub fn parse_template_for_env(
+    yaml: &str,
+    source: &str,
+    env: Option<&str>,
+) -> Result<TaskTemplate, TemplateError> {
     let ctx = Ctx::new(source);
     let mut doc: Value =
         serde_yaml::from_str(yaml).map_err(|e| ctx.err(format!("invalid YAML: {e}")))?;
@@ -293,6 +312,14 @@ pub fn parse_template(yaml: &str, source: &str) -> Result<TaskTemplate, Template
         }
     };
     check_keys(&ctx, map, TOP_KEYS, TOP_IGNORED)?;
+    let overridden;
+    let map = match env {
+        Some(env) => {
+            overridden = apply_environment(&ctx, map, env)?;
+            &overridden
+        }
+        None => map,
+    };
     let name = required_str(&ctx, map, "name", 255)?;
     let namespace_name = required_str(&ctx, map, "namespace_name", 255)?;
     let version = required_str(&ctx, map, "version", 50)?;
@@ -331,6 +358,8 @@ pub fn parse_template(yaml: &str, source: &str) -> Result<TaskTemplate, Template
 /// A directory contributes the `*.yaml` / `*.yml` files directly inside it, in sorted order; a
 /// file is loaded whatever its extension. The same file reached twice is loaded once.
 pub fn load_templates<P: AsRef<Path>>(paths: &[P]) -> Result<TemplateSet, TemplateError> {
+    // Environment overrides (`environments.<TASKER_ENV>`) apply when TASKER_ENV is set.
+    let env = std::env::var("TASKER_ENV").ok().filter(|e| !e.is_empty());
     let mut files: Vec<PathBuf> = Vec::new();
     for path in paths {
         let path = path.as_ref();
@@ -372,7 +401,7 @@ pub fn load_templates<P: AsRef<Path>>(paths: &[P]) -> Result<TemplateSet, Templa
         }
         let source = file.display().to_string();
         let yaml = std::fs::read_to_string(&file).map_err(|e| io_error(&file, e))?;
-        let template = parse_template(&yaml, &source)?;
+        let template = parse_template_for_env(&yaml, &source, env.as_deref())?;
         if let Some(prev) = set.find(&template.namespace_name, &template.name, &template.version) {
             return Err(TemplateError::new(format!(
                 "{source}: template {} is already defined in {}",
@@ -799,6 +828,98 @@ fn alias_key(
 }
 
 /// A key's value; an explicit `null` counts as absent.
+/// The template with `environments.<env>` applied to its steps (see `parse_template_for_env`).
+fn apply_environment(ctx: &Ctx, map: &Mapping, env: &str) -> Result<Mapping, TemplateError> {
+    let mut out = map.clone();
+    let Some(envs) = get(map, "environments") else {
+        return Ok(out);
+    };
+    let Value::Mapping(envs) = envs else {
+        return Err(ctx.field_err(
+            "environments",
+            format!(
+                "expected a mapping of environment names, got {}",
+                describe(envs)
+            ),
+        ));
+    };
+    let Some(this) = envs.get(env).filter(|v| !v.is_null()) else {
+        return Ok(out);
+    };
+    let field = format!("environments.{env}.steps");
+    let overrides = match this.get("steps") {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::Sequence(seq)) => seq.clone(),
+        Some(other) => {
+            return Err(ctx.field_err(&field, format!("expected a list, got {}", describe(other))))
+        }
+    };
+    let Some(Value::Sequence(steps)) = out.get_mut("steps") else {
+        return Ok(out);
+    };
+    for (i, o) in overrides.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let Value::Mapping(o) = o else {
+            return Err(ctx.field_err(&f, format!("expected a mapping, got {}", describe(o))));
+        };
+        for key in o.keys() {
+            let k = key.as_str().unwrap_or("?");
+            if !["name", "handler", "timeout_seconds", "retry"].contains(&k) {
+                return Err(ctx.field_err(&f, format!("unknown field '{k}' (overrides may set handler.initialization, timeout_seconds and retry)")));
+            }
+        }
+        let target = o
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ctx.field_err(&f, "missing 'name' (a step name or ALL)"))?;
+        let mut matched = false;
+        for step in steps.iter_mut() {
+            let Value::Mapping(step) = step else { continue };
+            let step_name = step
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if target != "ALL" && target != step_name {
+                continue;
+            }
+            matched = true;
+            if let Some(init) = o.get("handler").and_then(|h| h.get("initialization")) {
+                let Value::Mapping(init) = init else {
+                    return Err(
+                        ctx.field_err(&format!("{f}.handler.initialization"), "expected a mapping")
+                    );
+                };
+                if let Some(Value::Mapping(handler)) = step.get_mut("handler") {
+                    let entry = handler
+                        .entry(Value::String("initialization".into()))
+                        .or_insert_with(|| Value::Mapping(Mapping::new()));
+                    if entry.is_null() {
+                        *entry = Value::Mapping(Mapping::new());
+                    }
+                    if let Value::Mapping(existing) = entry {
+                        for (k, v) in init {
+                            existing.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            for key in ["timeout_seconds", "retry"] {
+                if let Some(v) = o.get(key) {
+                    step.insert(Value::String(key.into()), v.clone());
+                }
+            }
+        }
+        if !matched {
+            return Err(ctx.field_err(
+                &f,
+                format!("override names step '{target}', which is not a step of this template"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 fn get<'v>(map: &'v Mapping, key: &str) -> Option<&'v Value> {
     map.get(key).filter(|v| !v.is_null())
 }

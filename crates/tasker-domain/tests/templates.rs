@@ -681,3 +681,64 @@ fn load_errors() {
         format!("{d}/bad/x.yaml: step 'charge': unknown field 'dependecies' (did you mean 'dependencies'?)")
     );
 }
+
+#[test]
+fn environment_overrides_apply_to_named_steps_and_all() {
+    let yaml = r#"
+name: env_demo
+namespace_name: demo
+version: 1.0.0
+steps:
+  - name: a
+    handler: { callable: A, initialization: { url: prod, keep: 1 } }
+    retry: { max_attempts: 5, backoff_base_ms: 2000 }
+  - name: b
+    dependencies: [a]
+    handler: { callable: B }
+    timeout_seconds: 60
+environments:
+  test:
+    steps:
+      - name: ALL
+        retry: { max_attempts: 2 }
+      - name: a
+        handler: { initialization: { url: local } }
+        timeout_seconds: 1
+"#;
+    let base = tasker_domain::parse_template(yaml, "env.yaml").unwrap();
+    assert_eq!(base.steps[0].retry.max_attempts, 5);
+    let t = tasker_domain::parse_template_for_env(yaml, "env.yaml", Some("test")).unwrap();
+    let a = &t.steps[0];
+    assert_eq!(a.handler.initialization["url"], "local");
+    assert_eq!(a.handler.initialization["keep"], 1);
+    assert_eq!(a.timeout_seconds, Some(1.0));
+    // `retry` replaces the whole block: omitted keys take their defaults.
+    assert_eq!(a.retry.max_attempts, 2);
+    assert_eq!(a.retry.backoff_base_ms, 1000);
+    assert_eq!(t.steps[1].retry.max_attempts, 2);
+    assert_eq!(t.steps[1].timeout_seconds, Some(60.0));
+    // An environment without overrides changes nothing.
+    let prod = tasker_domain::parse_template_for_env(yaml, "env.yaml", Some("production")).unwrap();
+    assert_eq!(prod, base);
+
+    let bad = yaml.replace(
+        "      - name: a\n        handler",
+        "      - name: zz\n        handler",
+    );
+    let err = tasker_domain::parse_template_for_env(&bad, "env.yaml", Some("test")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "env.yaml: field 'environments.test.steps[1]': override names step 'zz', which is not a step of this template"
+    );
+    let bad = yaml.replace("        timeout_seconds: 1\n", "        timeout: 1\n");
+    let err = tasker_domain::parse_template_for_env(&bad, "env.yaml", Some("test")).unwrap_err();
+    assert!(err.to_string().contains("unknown field 'timeout'"), "{err}");
+    // Overrides are validated like the rest of the template.
+    let bad = yaml.replace("retry: { max_attempts: 2 }", "retry: { max_attempts: 0 }");
+    let err = tasker_domain::parse_template_for_env(&bad, "env.yaml", Some("test")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("field 'retry.max_attempts': must be between 1 and 100, got 0"),
+        "{err}"
+    );
+}

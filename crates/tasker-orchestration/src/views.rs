@@ -37,6 +37,8 @@ pub struct StepView {
     pub max_attempts: i64,
     pub result: Option<Value>,
     pub error: Option<Value>,
+    /// Handler metadata reported with the last result.
+    pub metadata: Option<Value>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -131,7 +133,7 @@ impl Engine {
              FROM tasker_tasks WHERE task_uuid = $1",
         );
         static STEPS: Sql = Sql::new(
-            "SELECT step_uuid, name, state, attempts, max_attempts, result, error, created_at, updated_at
+            "SELECT step_uuid, name, state, attempts, max_attempts, result, error, metadata, created_at, updated_at
              FROM tasker_steps WHERE task_uuid = $1 ORDER BY created_at, step_uuid",
         );
         static TRANSITIONS: Sql = Sql::new(
@@ -164,6 +166,7 @@ impl Engine {
                     max_attempts: r.try_get("max_attempts")?,
                     result: parse_json(r.try_get("result")?),
                     error: parse_json(r.try_get("error")?),
+                    metadata: parse_json(r.try_get("metadata")?),
                     created_at: iso8601(r.try_get("created_at")?),
                     updated_at: iso8601(r.try_get("updated_at")?),
                 });

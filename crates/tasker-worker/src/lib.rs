@@ -66,7 +66,7 @@ struct InFlight {
     timer: JoinHandle<()>,
     dispatched_at: std::time::Instant,
     /// The concurrency slot this step holds; freed when the entry is dropped.
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 }
 
 /// Counters of one worker, for operators and benchmarks.
@@ -116,8 +116,12 @@ struct Inner {
     slot_freed: Notify,
     events_tx: Mutex<Option<mpsc::UnboundedSender<WorkerEvent>>>,
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<WorkerEvent>>,
-    results_tx: mpsc::UnboundedSender<HandlerResult>,
-    results_rx: Mutex<Option<mpsc::UnboundedReceiver<HandlerResult>>>,
+    results_tx: mpsc::UnboundedSender<Reported>,
+    results_rx: Mutex<Option<mpsc::UnboundedReceiver<Reported>>>,
+    /// Slots of steps whose handler was aborted (timeout, cancel, lost claim) but has not
+    /// settled yet: a handler keeps its slot until it settles, so no more than `concurrency`
+    /// handlers ever run at once, even when one ignores its signal.
+    aborted: Mutex<HashMap<String, (String, OwnedSemaphorePermit)>>,
     stop_claiming: CancellationToken,
     stop_background: CancellationToken,
     stop_writer: CancellationToken,
@@ -166,6 +170,7 @@ impl Worker {
                 events_tx: Mutex::new(Some(events_tx)),
                 events_rx: tokio::sync::Mutex::new(events_rx),
                 results_tx,
+                aborted: Mutex::new(HashMap::new()),
                 results_rx: Mutex::new(Some(results_rx)),
                 stop_claiming: CancellationToken::new(),
                 stop_background: CancellationToken::new(),
@@ -226,7 +231,7 @@ impl Worker {
     pub fn complete(&self, results: Vec<HandlerResult>) {
         for r in results {
             // The receiver is gone only after shutdown, when results no longer matter.
-            let _ = self.inner.results_tx.send(r);
+            let _ = self.inner.results_tx.send(Reported::Runtime(r));
         }
     }
 
@@ -350,6 +355,7 @@ impl Worker {
         for t in background {
             let _ = t.await;
         }
+        lock(&inner.aborted).clear();
         lock(&inner.events_tx).take();
         *lock(&inner.phase) = Phase::Stopped;
         Ok(())
@@ -442,7 +448,7 @@ fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<Owne
                 claim_id: c.claim_id.clone(),
                 timer,
                 dispatched_at: std::time::Instant::now(),
-                _slot: permit,
+                slot: permit,
             },
         );
         send_event(
@@ -541,7 +547,7 @@ fn spawn_timeout(
                 reason: message.clone(),
             },
         );
-        let _ = inner.results_tx.send(HandlerResult {
+        let _ = inner.results_tx.send(Reported::TimedOut(HandlerResult {
             step_uuid,
             claim_id,
             success: false,
@@ -555,7 +561,7 @@ fn spawn_timeout(
                 retry_after_ms: None,
                 status_code: None,
             }),
-        });
+        }));
     })
 }
 
@@ -567,8 +573,19 @@ fn human_ms(ms: u64) -> String {
     }
 }
 
+/// A result for the writer: from the handler runtime, or synthesised when a step timed out.
+enum Reported {
+    Runtime(HandlerResult),
+    TimedOut(HandlerResult),
+}
+
+/// Keep the slot of an aborted step until its handler settles.
+fn park_slot(inner: &Inner, step_uuid: String, f: InFlight) {
+    lock(&inner.aborted).insert(step_uuid, (f.claim_id, f.slot));
+}
+
 /// Batch results into shared transactions: take everything that is waiting, write it once.
-async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<HandlerResult>) {
+async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Reported>) {
     loop {
         let first = tokio::select! {
             biased;
@@ -590,11 +607,26 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Handle
         let mut dispatch_us = Vec::new();
         {
             let mut inflight = lock(&inner.inflight);
-            for r in batch {
+            for reported in batch {
+                let (r, timed_out) = match reported {
+                    Reported::Runtime(r) => (r, false),
+                    Reported::TimedOut(r) => (r, true),
+                };
                 match inflight.get(&r.step_uuid) {
                     Some(f) if f.claim_id == r.claim_id => {}
                     _ => {
-                        stale += 1; // timed out, cancelled or released already
+                        // Timed out, cancelled or released already. If its handler was
+                        // aborted, it has now settled: its slot is free again.
+                        if !timed_out {
+                            let mut aborted = lock(&inner.aborted);
+                            if aborted
+                                .get(&r.step_uuid)
+                                .is_some_and(|(claim, _)| *claim == r.claim_id)
+                            {
+                                aborted.remove(&r.step_uuid);
+                            }
+                        }
+                        stale += 1;
                         continue;
                     }
                 }
@@ -606,9 +638,13 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Handle
                     let total_us = f.dispatched_at.elapsed().as_secs_f64() * 1e6;
                     dispatch_us.push((total_us - handler_ms * 1000.0).max(0.0));
                 }
+                let task_uuid = f.task_uuid.clone();
+                if timed_out {
+                    park_slot(&inner, r.step_uuid.clone(), f);
+                }
                 outcomes.push(StepOutcome {
                     step_uuid: r.step_uuid,
-                    task_uuid: f.task_uuid,
+                    task_uuid,
                     claim_id: r.claim_id,
                     success: r.success,
                     result: r.result,
@@ -755,12 +791,13 @@ fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) {
         send_event(
             inner,
             WorkerEvent::Abort {
-                step_uuid,
-                task_uuid: f.task_uuid,
-                claim_id: f.claim_id,
+                step_uuid: step_uuid.clone(),
+                task_uuid: f.task_uuid.clone(),
+                claim_id: f.claim_id.clone(),
                 reason: reason.to_string(),
             },
         );
+        park_slot(inner, step_uuid, f);
         inner.slot_freed.notify_one();
     }
 }

@@ -212,14 +212,16 @@ async fn timed_out_step_is_aborted_and_retried(db: TestDb) {
         "aborted after {waited:?}"
     );
 
-    // ... and run again as the next attempt.
+    // The aborted handler keeps the only slot until it settles: nothing else is dispatched.
+    rt.quiet_for(Duration::from_millis(400)).await;
+    assert_eq!(worker.stats().in_flight, 0);
+
+    // Its late result is ignored, frees the slot, and the step runs again as the next attempt.
+    worker.complete(vec![first.ok(json!("late"))]);
     let second = rt.step(3 * SECOND).await;
     assert_eq!(second.step_uuid, first.step_uuid);
     assert_ne!(second.claim_id, first.claim_id);
     assert_eq!(second.attempts(), 1, "attempts incremented in the payload");
-
-    // The first attempt's late result is ignored; the second one counts.
-    worker.complete(vec![first.ok(json!("late"))]);
     worker.complete(vec![second.ok(json!("in time"))]);
     let done = engine
         .wait_for_task(&task.task_uuid, 5 * SECOND)
@@ -342,11 +344,14 @@ async fn cancelled_task_aborts_its_in_flight_step(db: TestDb) {
         )
     );
     assert_eq!(reason, "the task was cancelled");
-    // The slot is free again: the other task's step is dispatched.
+    // The aborted handler holds its slot until it settles...
+    rt.quiet_for(Duration::from_millis(200)).await;
+    // ... and once it does, the other task's step is dispatched.
+    worker.complete(vec![running.ok(json!("too late"))]);
     let next = rt.step(3 * SECOND).await;
     assert_eq!(next.task_uuid, waiting.task_uuid);
 
-    worker.complete(vec![running.ok(json!("too late")), next.ok(json!("ok"))]);
+    worker.complete(vec![next.ok(json!("ok"))]);
     let done = engine
         .wait_for_task(&waiting.task_uuid, 5 * SECOND)
         .await
