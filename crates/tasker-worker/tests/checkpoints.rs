@@ -1,0 +1,210 @@
+//! Checkpoints saved through the worker, and claims lost to another process (cancelled there),
+//! which the worker notices at its next lease renewal and aborts. Runs against both backends;
+//! the lost-claim test shares one database between two engines (a temp-file SQLite database,
+//! where no notification crosses processes, or the test's PostgreSQL database).
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use tasker_orchestration::Engine;
+use tasker_worker::WorkerConfig;
+
+backend_tests!(
+    checkpoint_of_a_tracked_step_reaches_the_next_attempt,
+    claim_cancelled_by_another_engine_is_aborted,
+);
+
+/// One step, retried at once.
+const RESUMABLE: &str = r#"
+name: resumable
+namespace_name: test
+version: 1.0.0
+steps:
+  - name: scan
+    handler: { callable: Resumable.Scan }
+    retry: { max_attempts: 3, backoff: none, backoff_base_ms: 0 }
+"#;
+
+const SINGLE: &str = r#"
+name: single
+namespace_name: test
+version: 1.0.0
+steps:
+  - name: only
+    handler: { callable: Single.Only }
+"#;
+
+const LOST: &str = "the step is no longer claimed by this worker (cancelled, failed or reclaimed)";
+
+async fn checkpoint_of_a_tracked_step_reaches_the_next_attempt(db: TestDb) {
+    let engine = engine(&db).await;
+    let dir = template_dir(&[("resumable.yaml", RESUMABLE)]);
+    let (worker, mut rt) = start(&engine, config("w1", dir.path(), &["Resumable.Scan"], 2)).await;
+    let task = create(&engine, "resumable", json!({ "rows": 1000 })).await;
+
+    let s1 = rt.step(5 * SECOND).await;
+    assert_eq!(s1.task_uuid, task.task_uuid);
+    assert_eq!(s1.payload["step"]["checkpoint"], json!(null));
+    let saved =
+        json!({ "cursor": 400, "items_processed": 400, "accumulated_results": { "sum": 12 } });
+    assert!(worker
+        .checkpoint(&s1.step_uuid, &s1.claim_id, &saved.to_string())
+        .await
+        .expect("checkpoint"));
+
+    // Not this worker's current claim: false, nothing saved.
+    assert!(!worker
+        .checkpoint(&s1.step_uuid, "not-a-claim", "{\"cursor\": 1}")
+        .await
+        .unwrap());
+    assert!(!worker
+        .checkpoint(
+            "00000000-0000-0000-0000-000000000000",
+            &s1.claim_id,
+            "{\"cursor\": 1}"
+        )
+        .await
+        .unwrap());
+    // Not a JSON object: an error.
+    for bad in ["[1]", "7", "not json"] {
+        match worker.checkpoint(&s1.step_uuid, &s1.claim_id, bad).await {
+            Ok(v) => panic!("{bad:?}: expected an error, got {v}"),
+            Err(e) => assert_eq!(e.code(), "INVALID_ARGUMENT", "{bad:?}: {e}"),
+        }
+    }
+
+    // The attempt fails; the retry is handed the checkpoint.
+    worker.complete(vec![s1.failed(true)]);
+    let s2 = rt.step(5 * SECOND).await;
+    assert_eq!(s2.step_uuid, s1.step_uuid);
+    assert_ne!(s2.claim_id, s1.claim_id);
+    assert_eq!(s2.attempts(), 1);
+    assert_eq!(s2.payload["step"]["checkpoint"], saved);
+    // The first attempt's claim is gone.
+    assert!(!worker
+        .checkpoint(&s1.step_uuid, &s1.claim_id, "{\"cursor\": 666}")
+        .await
+        .unwrap());
+
+    let later = json!({ "cursor": 800, "items_processed": 800 });
+    assert!(worker
+        .checkpoint(&s2.step_uuid, &s2.claim_id, &later.to_string())
+        .await
+        .unwrap());
+    worker.complete(vec![s2.failed(true)]);
+    let s3 = rt.step(5 * SECOND).await;
+    assert_eq!(s3.attempts(), 2);
+    assert_eq!(s3.payload["step"]["checkpoint"], later);
+    worker.complete(vec![s3.ok(json!({ "items_processed": 1000 }))]);
+    let done = engine
+        .wait_for_task(&task.task_uuid, 5 * SECOND)
+        .await
+        .expect("task completes");
+    assert_eq!(done.state, "complete");
+    assert_eq!(step(&done, "scan").attempts, 3);
+    // Once recorded, the step is no longer tracked.
+    assert!(!worker
+        .checkpoint(&s3.step_uuid, &s3.claim_id, "{\"cursor\": 1000}")
+        .await
+        .unwrap());
+    worker.shutdown(SECOND).await.unwrap();
+}
+
+/// A database URL two engines can share: a temp-file SQLite database, or the test's
+/// PostgreSQL database.
+fn shared_url(db: &TestDb, dir: &TempDir) -> String {
+    match db.backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("shared.db").display()),
+        Backend::Postgres => db.url.clone(),
+    }
+}
+
+async fn open(url: &str) -> Arc<Engine> {
+    Engine::open(url)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
+async fn claim_cancelled_by_another_engine_is_aborted(db: TestDb) {
+    let data = TempDir::new();
+    let url = shared_url(&db, &data);
+    let ours = open(&url).await;
+    let theirs = open(&url).await;
+    let dir = template_dir(&[("single.yaml", SINGLE)]);
+    let cfg = WorkerConfig {
+        lease_ms: 300, // renewed every 100 ms
+        ..config("w1", dir.path(), &["Single.Only"], 1)
+    };
+    let (worker, mut rt) = start(&ours, cfg).await;
+    let doomed = create(&ours, "single", json!({})).await;
+    let running = rt.step(5 * SECOND).await;
+    assert_eq!(running.task_uuid, doomed.task_uuid);
+    let waiting = create(&ours, "single", json!({})).await;
+    rt.quiet_for(Duration::from_millis(150)).await; // concurrency 1: the second waits
+
+    let cancelled_at = Instant::now();
+    let t = theirs
+        .cancel_task(&doomed.task_uuid, Some("cancelled elsewhere"))
+        .await
+        .expect("cancel from the other engine");
+    assert_eq!(t.state, "cancelled");
+    let (step_uuid, task_uuid, claim_id, reason) = rt.abort(3 * SECOND).await;
+    let took = cancelled_at.elapsed();
+    assert_eq!(
+        (step_uuid, task_uuid, claim_id),
+        (
+            running.step_uuid.clone(),
+            doomed.task_uuid.clone(),
+            running.claim_id.clone()
+        )
+    );
+    match db.backend {
+        // No notification reaches another SQLite process: the lease renewal finds it.
+        Backend::Sqlite => assert_eq!(reason, LOST),
+        // PostgreSQL also notifies; whichever comes first aborts it.
+        Backend::Postgres => assert!(
+            reason == LOST || reason == "the task was cancelled",
+            "{reason}"
+        ),
+    }
+    assert!(
+        took < Duration::from_secs(1),
+        "aborted {took:?} after the cancel; renewals run every 100 ms"
+    );
+    // The claim is no longer tracked: checkpoints are refused.
+    assert!(!worker
+        .checkpoint(&running.step_uuid, &running.claim_id, "{\"cursor\": 1}")
+        .await
+        .unwrap());
+
+    // The aborted handler keeps its slot until it settles...
+    rt.quiet_for(Duration::from_millis(200)).await;
+    assert_eq!(worker.in_flight(), 0);
+    // ... and once its (ignored) late result arrives, the other task's step is dispatched.
+    worker.complete(vec![running.ok(json!("too late"))]);
+    let next = rt.step(3 * SECOND).await;
+    assert_eq!(next.task_uuid, waiting.task_uuid);
+    worker.complete(vec![next.ok(json!("ok"))]);
+    let done = ours
+        .wait_for_task(&waiting.task_uuid, 5 * SECOND)
+        .await
+        .expect("the other task completes");
+    assert_eq!(done.state, "complete");
+    let t = details(&ours, &doomed.task_uuid).await;
+    assert_eq!(t.state, "cancelled");
+    let s = step(&t, "only");
+    assert_eq!((s.state.as_str(), s.result.clone()), ("cancelled", None));
+    let last = *step_transitions(&t, "only").last().unwrap();
+    assert_eq!(last.to_state, "cancelled");
+    assert_eq!(last.reason.as_deref(), Some("cancelled elsewhere"));
+    assert_eq!(worker.stats().stale, 1, "the late result was ignored");
+    rt.quiet_for(Duration::from_millis(150)).await;
+    worker.shutdown(SECOND).await.unwrap();
+    ours.close().await;
+    theirs.close().await;
+}
