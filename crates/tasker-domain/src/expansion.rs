@@ -204,6 +204,58 @@ fn depends_on_batch_worker(template: &TaskTemplate, step: &StepDefinition) -> bo
     })
 }
 
+/// Grow `created` (mirrored in `in_set`) to a fixpoint with the steps that can now exist:
+/// with `with_convergence`, every deferred-convergence step with a dependency among the created
+/// ones (except those fed by batch workers, which only batch processing creates); and every
+/// other step whose dependencies all exist, at least one of them just created (a direct child of
+/// a decision is left to that decision).
+fn add_downstream(
+    template: &TaskTemplate,
+    existing: &HashSet<String>,
+    in_set: &mut HashSet<String>,
+    created: &mut Vec<String>,
+    with_convergence: bool,
+) {
+    loop {
+        let mut added = false;
+        for s in &template.steps {
+            if in_set.contains(&s.name)
+                || existing.contains(&s.name)
+                || s.step_type == StepType::BatchWorker
+            {
+                continue;
+            }
+            let take = match s.step_type {
+                StepType::DeferredConvergence => {
+                    with_convergence
+                        && !depends_on_batch_worker(template, s)
+                        && s.dependencies.iter().any(|d| in_set.contains(d))
+                }
+                _ => {
+                    !s.dependencies.is_empty()
+                        && s.dependencies
+                            .iter()
+                            .all(|d| in_set.contains(d) || existing.contains(d))
+                        && s.dependencies.iter().any(|d| in_set.contains(d))
+                        && !s.dependencies.iter().any(|d| {
+                            template
+                                .step(d)
+                                .is_some_and(|p| p.step_type == StepType::Decision)
+                        })
+                }
+            };
+            if take {
+                in_set.insert(s.name.clone());
+                created.push(s.name.clone());
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+}
+
 fn new_step(def: &StepDefinition, depends_on: Vec<String>) -> NewStep {
     NewStep {
         name: def.name.clone(),
@@ -295,43 +347,7 @@ pub fn plan_decision(
     }
 
     // Deferred convergence, then whatever becomes complete downstream of it.
-    loop {
-        let mut added = false;
-        for s in &template.steps {
-            if in_set.contains(&s.name)
-                || existing.contains(&s.name)
-                || s.step_type == StepType::BatchWorker
-            {
-                continue;
-            }
-            let deps_here = |d: &String| in_set.contains(d) || existing.contains(d);
-            let take = match s.step_type {
-                StepType::DeferredConvergence => {
-                    !depends_on_batch_worker(template, s)
-                        && s.dependencies.iter().any(|d| in_set.contains(d))
-                }
-                // A direct child of a decision is only ever created by that decision.
-                _ => {
-                    !s.dependencies.is_empty()
-                        && s.dependencies.iter().all(deps_here)
-                        && s.dependencies.iter().any(|d| in_set.contains(d))
-                        && !s.dependencies.iter().any(|d| {
-                            template
-                                .step(d)
-                                .is_some_and(|p| p.step_type == StepType::Decision)
-                        })
-                }
-            };
-            if take {
-                in_set.insert(s.name.clone());
-                created.push(s.name.clone());
-                added = true;
-            }
-        }
-        if !added {
-            break;
-        }
-    }
+    add_downstream(template, existing, &mut in_set, &mut created, true);
     if created.len() > limits.max_steps_per_decision {
         return Err(format!(
             "decision step '{decision}' would create {} steps; the limit is {} (maxStepsPerDecision)",
@@ -445,8 +461,8 @@ pub fn plan_batches(
     };
     if worker_def.step_type != StepType::BatchWorker {
         return Err(format!(
-            "batchable step '{step}': worker template '{worker_template}' has type {:?}, expected batch_worker",
-            worker_def.step_type
+            "batchable step '{step}': worker template '{worker_template}' has type {}, expected batch_worker",
+            worker_def.step_type.as_str()
         ));
     }
     let batch_config = worker_def.batch_config.clone().unwrap_or(Value::Null);
@@ -491,13 +507,33 @@ pub fn plan_batches(
     if worker_names.is_empty() {
         return Ok(plan);
     }
+    // Convergence: waits for every worker, and for its other declared dependencies that exist.
+    let mut in_set: HashSet<String> = worker_names.iter().cloned().collect();
+    let mut created: Vec<String> = Vec::new();
     for conv in template.steps.iter().filter(|s| {
         s.step_type == StepType::DeferredConvergence && s.dependencies.contains(&worker_template)
     }) {
         if existing.contains(&conv.name) {
             continue;
         }
-        plan.push(new_step(conv, worker_names.clone()));
+        let mut deps = worker_names.clone();
+        deps.extend(
+            conv.dependencies
+                .iter()
+                .filter(|d| **d != worker_template && existing.contains(*d))
+                .cloned(),
+        );
+        in_set.insert(conv.name.clone());
+        created.push(conv.name.clone());
+        plan.push(new_step(conv, deps));
+    }
+    // Then the steps downstream of the convergence whose dependencies now all exist.
+    let converged = created.len();
+    add_downstream(template, existing, &mut in_set, &mut created, false);
+    for name in &created[converged..] {
+        if let Some(def) = template.step(name) {
+            plan.push(new_step(def, def.dependencies.clone()));
+        }
     }
     Ok(plan)
 }
@@ -870,7 +906,7 @@ steps:
             ),
             (
                 mk("aggregate", 1, vec![cfg("001")]),
-                "worker template 'aggregate' has type DeferredConvergence, expected batch_worker",
+                "worker template 'aggregate' has type deferred_convergence, expected batch_worker",
             ),
             (
                 mk("nope", 1, vec![cfg("001")]),

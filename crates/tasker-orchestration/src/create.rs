@@ -22,8 +22,8 @@ pub struct CreateTask {
 }
 
 /// The steps created when a task starts (reference §1.3): every step except batch-worker
-/// templates, deferred convergence steps, and steps downstream of a decision (those are
-/// created later, by the outcomes that choose them).
+/// templates, deferred convergence steps, steps downstream of a decision (those are created
+/// later, by the outcomes that choose them), and any step that depends on one of those.
 pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
     let mut downstream_of_decision: HashSet<&str> = HashSet::new();
     let mut frontier: Vec<&str> = template
@@ -43,15 +43,29 @@ pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
             }
         }
     }
+    let mut included: HashSet<&str> = HashSet::new();
+    loop {
+        let before = included.len();
+        for s in &template.steps {
+            if !included.contains(s.name.as_str())
+                && !matches!(
+                    s.step_type,
+                    StepType::BatchWorker | StepType::DeferredConvergence
+                )
+                && !downstream_of_decision.contains(s.name.as_str())
+                && s.dependencies.iter().all(|d| included.contains(d.as_str()))
+            {
+                included.insert(s.name.as_str());
+            }
+        }
+        if included.len() == before {
+            break;
+        }
+    }
     template
         .steps
         .iter()
-        .filter(|s| {
-            !matches!(
-                s.step_type,
-                StepType::BatchWorker | StepType::DeferredConvergence
-            ) && !downstream_of_decision.contains(s.name.as_str())
-        })
+        .filter(|s| included.contains(s.name.as_str()))
         .collect()
 }
 

@@ -413,6 +413,7 @@ async fn record_failure(
         .map(|s| s.retry)
         .unwrap_or_else(|_| RetryConfig::default());
 
+    let rejected = override_error.is_some();
     let error = match (override_error, &o.error) {
         (Some(e), _) => e,
         (None, Some(e)) => e.clone(),
@@ -424,7 +425,12 @@ async fn record_failure(
             status_code: None,
         },
     };
-    let decision = if task_state.is_terminal() {
+    let decision = if rejected {
+        // The engine, not the handler, refused this result (unusable outcome, invalid JSON).
+        FailureDecision::Permanent {
+            reason: "the step's result was rejected".to_string(),
+        }
+    } else if task_state.is_terminal() {
         // A sibling already failed the task: a step still running then finishes, but a failed
         // one is not scheduled for another attempt (nothing of a finished task runs again).
         FailureDecision::Permanent {

@@ -584,11 +584,11 @@ async fn invalid_batch_outcomes_fail_the_analyzer_and_create_nothing(db: TestDb)
         ),
         (
             create_batches("aggregate_csv", 2, two()),
-            "batchable step 'analyze_csv': worker template 'aggregate_csv' has type DeferredConvergence, expected batch_worker",
+            "batchable step 'analyze_csv': worker template 'aggregate_csv' has type deferred_convergence, expected batch_worker",
         ),
         (
             create_batches("analyze_csv", 2, two()),
-            "worker template 'analyze_csv' has type Batchable, expected batch_worker",
+            "worker template 'analyze_csv' has type batchable, expected batch_worker",
         ),
         (
             create_batches("nope", 2, two()),
