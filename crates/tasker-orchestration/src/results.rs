@@ -385,30 +385,18 @@ async fn record_failure(
     task_state: TaskState,
     override_error: Option<StepError>,
 ) -> Result<RecordOutcome, EngineError> {
-    let select = match d {
-        Dialect::Postgres => {
-            "SELECT name, definition, attempts, max_attempts FROM tasker_steps
-             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress' FOR UPDATE"
-        }
-        Dialect::Sqlite => {
-            "SELECT name, definition, attempts, max_attempts FROM tasker_steps
-             WHERE step_uuid = ?1 AND claim_id = ?2 AND state = 'in_progress'"
-        }
-    };
-    let Some(row) = sqlx::query(select)
-        .bind(&o.step_uuid)
-        .bind(&o.claim_id)
-        .fetch_optional(&mut **tx)
-        .await?
+    let Some(ClaimedRow {
+        name,
+        attempts,
+        max_attempts,
+        definition,
+        ..
+    }) = lock_claimed_step(tx, d, o).await?
     else {
         return Ok(RecordOutcome::Stale {
             step_uuid: o.step_uuid.clone(),
         });
     };
-    let name: String = row.try_get("name")?;
-    let attempts: i64 = row.try_get("attempts")?;
-    let max_attempts: i64 = row.try_get("max_attempts")?;
-    let definition: String = row.try_get("definition")?;
     let retry = serde_json::from_str::<StepDefinition>(&definition)
         .map(|s| s.retry)
         .unwrap_or_else(|_| RetryConfig::default());
@@ -737,31 +725,18 @@ async fn complete_with_outcome(
     task_state: TaskState,
     limits: &ExpansionLimits,
 ) -> Result<RecordOutcome, EngineError> {
-    let select = match d {
-        Dialect::Postgres => {
-            "SELECT name, step_type, definition, attempts, max_attempts FROM tasker_steps
-             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress' FOR UPDATE"
-        }
-        Dialect::Sqlite => {
-            "SELECT name, step_type, definition, attempts, max_attempts FROM tasker_steps
-             WHERE step_uuid = ?1 AND claim_id = ?2 AND state = 'in_progress'"
-        }
-    };
-    let Some(row) = sqlx::query(select)
-        .bind(&o.step_uuid)
-        .bind(&o.claim_id)
-        .fetch_optional(&mut **tx)
-        .await?
+    let Some(ClaimedRow {
+        name,
+        step_type,
+        attempts,
+        max_attempts,
+        definition,
+    }) = lock_claimed_step(tx, d, o).await?
     else {
         return Ok(RecordOutcome::Stale {
             step_uuid: o.step_uuid.clone(),
         });
     };
-    let name: String = row.try_get("name")?;
-    let step_type: String = row.try_get("step_type")?;
-    let attempts: i64 = row.try_get("attempts")?;
-    let max_attempts: i64 = row.try_get("max_attempts")?;
-    let definition: String = row.try_get("definition")?;
     let planned = if task_state.is_terminal() {
         Ok(Vec::new()) // nothing of a finished task runs again
     } else {
@@ -816,4 +791,45 @@ async fn complete_with_outcome(
         task_state,
     )
     .await
+}
+
+/// The step an outcome reports on, locked, if its claim is still current.
+struct ClaimedRow {
+    name: String,
+    step_type: String,
+    attempts: i64,
+    max_attempts: i64,
+    definition: String,
+}
+
+async fn lock_claimed_step(
+    tx: &mut Tx,
+    d: Dialect,
+    o: &StepOutcome,
+) -> Result<Option<ClaimedRow>, EngineError> {
+    let select = match d {
+        Dialect::Postgres => {
+            "SELECT name, step_type, definition, attempts, max_attempts FROM tasker_steps
+             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress' FOR UPDATE"
+        }
+        Dialect::Sqlite => {
+            "SELECT name, step_type, definition, attempts, max_attempts FROM tasker_steps
+             WHERE step_uuid = ?1 AND claim_id = ?2 AND state = 'in_progress'"
+        }
+    };
+    let Some(row) = sqlx::query(select)
+        .bind(&o.step_uuid)
+        .bind(&o.claim_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ClaimedRow {
+        name: row.try_get("name")?,
+        step_type: row.try_get("step_type")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        definition: row.try_get("definition")?,
+    }))
 }
