@@ -6,4 +6,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   // End-to-end suites start real workers; give them room but never hang forever.
   testTimeout: 60000,
+  // Applies whenever coverage is collected (`npm test` runs `jest --coverage`).
+  collectCoverageFrom: ['src/**/*.ts', '!src/index.ts'],
+  coverageThreshold: { global: { lines: 90 } },
 };

@@ -20,6 +20,8 @@ function render(value: unknown): string {
       return 'undefined';
     case 'bigint':
       return `${value}n`;
+    case 'number':
+      return String(value); // NaN and Infinity, which JSON would render as null
     case 'symbol':
       return value.toString();
     case 'function':

@@ -7,6 +7,46 @@ export {
 } from './handler/step-handler-result';
 export { HandlerRegistry } from './handler/registry';
 export { StepContext } from './context/step-context';
+export type { CheckpointInput, CheckpointJson } from './context/checkpoint';
+
+// Specialized handlers: HTTP APIs
+export { ApiHandler } from './api/api-handler';
+export type {
+  ApiAuthConfig,
+  ApiHandlerConfig,
+  ApiTlsConfig,
+  ConfigScalar,
+  ConfigString,
+  EnvRef,
+} from './api/api-config';
+export type { ApiRequest, ApiRequestOptions, ApiResponse, HttpMethod } from './api/http-client';
+export { MAX_RETRY_AFTER_MS, parseRetryAfter } from './api/retry-after';
+
+// Specialized handlers: decisions
+export { DecisionHandler } from './decision/decision-handler';
+export {
+  DecisionPointOutcome,
+  type DecisionOutcomeType,
+  type DecisionPointOutcomeJson,
+} from './decision/decision-point-outcome';
+
+// Specialized handlers: batch processing
+export { Batchable, type HandlerBaseClass } from './batch/batchable';
+export {
+  BatchProcessingOutcome,
+  type BatchOutcomeType,
+  type BatchProcessingOutcomeJson,
+} from './batch/batch-processing-outcome';
+export { createCursorConfigs, type CursorConfig } from './batch/cursor-config';
+export { BatchWorkerContext } from './batch/batch-worker-context';
+export {
+  BatchAggregationScenario,
+  aggregateBatchResults,
+  type AggregateOptions,
+  type BatchAggregateSummary,
+  type BatchAggregateTotals,
+  type BatchAggregationKind,
+} from './batch/batch-aggregation-scenario';
 
 // Errors
 export * from './errors';

@@ -31,6 +31,10 @@ export type NativeErrorCode =
 export interface NativeEngineOptions {
   /** `sqlite::memory:`, `sqlite://path/to/file.db`, or `postgres://…`. */
   databaseUrl: string;
+  /** Most steps one decision outcome may create (default 100). */
+  maxStepsPerDecision?: number;
+  /** Most batch workers one batch outcome may create (default 1000). */
+  maxBatchWorkers?: number;
 }
 
 export interface NativeWorkerOptions {
@@ -176,6 +180,13 @@ export interface NativeWorker {
   complete(results: NativeStepResult[]): void;
   /** Counters: claims, recorded and stale results, dispatch overhead percentiles. */
   stats(): NativeWorkerStats;
+  /**
+   * Persist a checkpoint for a step this worker is running (JSON of
+   * `{cursor, items_processed, accumulated_results}`); a retried attempt receives it as
+   * `step.checkpoint`. Also renews the lease. Resolves `false` when the claim is no longer
+   * current (timed out, cancelled, released).
+   */
+  checkpoint(stepUuid: string, claimId: string, checkpoint: string): Promise<boolean>;
   /** Stop claiming, wait up to `graceMs` for in-flight steps, abort and release the rest. */
   shutdown(graceMs: number): Promise<void>;
 }

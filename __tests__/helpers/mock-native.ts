@@ -133,6 +133,17 @@ export class MockWorker implements NativeWorker {
   pollError: Error | undefined;
   /** Called after each `complete()` call that did not throw. */
   onComplete: ((results: NativeStepResult[]) => void) | undefined;
+  /** Every `checkpoint()` call, with the checkpoint parsed, and whether it was accepted. */
+  readonly checkpoints: {
+    stepUuid: string;
+    claimId: string;
+    checkpoint: unknown;
+    accepted: boolean;
+  }[] = [];
+  /** Make every `checkpoint()` call reject with this. */
+  checkpointError: Error | undefined;
+  /** Treat every claim as no longer current: `checkpoint()` resolves `false`. */
+  staleClaims = false;
 
   private queue: NativeStepEvent[] = [];
   private waiting: ((events: NativeStepEvent[] | null) => void) | undefined;
@@ -173,6 +184,14 @@ export class MockWorker implements NativeWorker {
       w.resolve();
       return false;
     });
+  }
+
+  /** Like the core: accepted (`true`) only while the claim is outstanding. */
+  async checkpoint(stepUuid: string, claimId: string, checkpoint: string): Promise<boolean> {
+    if (this.checkpointError !== undefined) throw this.checkpointError;
+    const accepted = this.outstanding.has(claimId) && !this.staleClaims;
+    this.checkpoints.push({ stepUuid, claimId, checkpoint: JSON.parse(checkpoint), accepted });
+    return accepted;
   }
 
   stats(): NativeWorkerStats {
@@ -524,6 +543,44 @@ export async function runOneStep(
   } finally {
     await worker.shutdown();
   }
+}
+
+/** What `runHandler` returns: the reported result, and what the worker logged and checkpointed. */
+export interface HandlerRun {
+  result: NativeStepResult;
+  logger: RecordingLogger;
+  nativeWorker: MockWorker;
+}
+
+/** Run one step of the handler class `cls` through a fresh worker (step `the_step` unless given). */
+export async function runHandler(
+  cls: StepHandlerClass,
+  spec: Partial<StepEventSpec> = {},
+  configure?: (nativeWorker: MockWorker) => void,
+): Promise<HandlerRun> {
+  const { worker, nativeWorker, logger } = await startWorker([cls]);
+  try {
+    configure?.(nativeWorker);
+    nativeWorker.push(stepEvent({ handler: cls.handlerName, stepName: 'the_step', ...spec }));
+    const [result] = await nativeWorker.waitForResults(1);
+    return { result, logger, nativeWorker };
+  } finally {
+    await worker.shutdown();
+  }
+}
+
+/** The reported result without identity and timing, with `result`/`metadata` JSON parsed. */
+export function parsedOutcome(result: NativeStepResult): {
+  success: boolean;
+  result?: unknown;
+  error?: NativeStepResult['error'];
+  metadata?: unknown;
+} {
+  const out: ReturnType<typeof parsedOutcome> = { success: result.success };
+  if (result.result !== undefined) out.result = JSON.parse(result.result);
+  if (result.error !== undefined) out.error = result.error;
+  if (result.metadata !== undefined) out.metadata = JSON.parse(result.metadata);
+  return out;
 }
 
 /** A promise with its resolve function exposed. */

@@ -4,7 +4,9 @@ import {
   HandlerNotRegisteredError,
   InvalidArgumentError,
   PermanentError,
+  RateLimitError,
   RetryableError,
+  ServiceUnavailableError,
   TaskNotFoundError,
   TaskTimeoutError,
   TaskerError,
@@ -127,5 +129,27 @@ describe('handler errors', () => {
       statusCode: 429,
     });
     expect([err.retryAfterMs, err.errorType, err.statusCode]).toEqual([2000, 'rate_limited', 429]);
+  });
+
+  it.each<[string, typeof RetryableError, string, number]>([
+    ['RateLimitError', RateLimitError, 'rate_limited', 429],
+    ['ServiceUnavailableError', ServiceUnavailableError, 'service_unavailable', 503],
+  ])('%s is a retryable %s with status %i by default', (name, cls, errorType, statusCode) => {
+    const err = new cls('slow down', { retryAfterMs: 1500, metadata: { host: 'api' } });
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(err.name).toBe(name);
+    expect(err.retryable).toBe(true);
+    expect([err.errorType, err.statusCode, err.retryAfterMs]).toEqual([
+      errorType,
+      statusCode,
+      1500,
+    ]);
+    expect(err.metadata).toEqual({ host: 'api' });
+    const custom = new cls('x', { errorType: 'quota', statusCode: 420 });
+    expect([custom.errorType, custom.statusCode, custom.retryAfterMs]).toEqual([
+      'quota',
+      420,
+      undefined,
+    ]);
   });
 });

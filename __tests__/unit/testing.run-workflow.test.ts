@@ -89,12 +89,16 @@ describe('runWorkflow', () => {
       name: 'pipeline',
       context: { n: 5 },
       logger: new RecordingLogger(),
+      maxBatchWorkers: 7,
     });
     expect(run.task.state).toBe('complete');
     expect(run.results).toEqual({ double: { value: 10 }, add_one: { value: 11 } });
     expect(run.step('add_one')?.state).toBe('complete');
     expect(run.step('nope')).toBeUndefined();
-    expect(mock.engine.options.databaseUrl).toBe('sqlite::memory:');
+    expect(mock.engine.options).toStrictEqual({
+      databaseUrl: 'sqlite::memory:',
+      maxBatchWorkers: 7,
+    });
     expect(mock.engine.createTaskRequests[0]).toMatchObject({
       namespace: 'math',
       name: 'pipeline',

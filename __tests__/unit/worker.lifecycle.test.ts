@@ -72,6 +72,24 @@ describe('createWorker', () => {
     await worker.shutdown();
   });
 
+  it('passes the orchestration limits to the engine', async () => {
+    const mock = new MockNativeModule();
+    const worker = await openWorker(mock, {
+      templates: 't',
+      handlers: [a],
+      database: ':memory:',
+      logger: quiet,
+      maxStepsPerDecision: 20,
+      maxBatchWorkers: 50,
+    });
+    expect(mock.engine.options).toStrictEqual({
+      databaseUrl: 'sqlite::memory:',
+      maxStepsPerDecision: 20,
+      maxBatchWorkers: 50,
+    });
+    await worker.shutdown();
+  });
+
   it('converts a refusal from the core and closes the engine it opened', async () => {
     const mock = new MockNativeModule();
     const message =
@@ -120,6 +138,16 @@ describe('createWorker', () => {
     ['concurrency 0', { concurrency: 0 }, /concurrency must be an integer >= 1, got 0/],
     ['fractional concurrency', { concurrency: 1.5 }, /concurrency must be an integer >= 1/],
     ['a negative grace', { shutdownGraceMs: -1 }, /shutdownGraceMs must be an integer >= 0/],
+    [
+      'maxStepsPerDecision 0',
+      { maxStepsPerDecision: 0 },
+      /maxStepsPerDecision must be an integer >= 1, got 0/,
+    ],
+    [
+      'fractional maxBatchWorkers',
+      { maxBatchWorkers: 2.5 },
+      /maxBatchWorkers must be an integer >= 1/,
+    ],
     ['no templates', { templates: [] }, /templates: expected/],
     ['an empty workerId', { workerId: ' ' }, /workerId must be a non-empty string/],
     [

@@ -85,9 +85,9 @@ describe('worker result mapping: returned values', () => {
     });
   });
 
-  it('reports a whole-millisecond, non-negative duration', async () => {
+  it('reports the handler duration in (fractional) milliseconds', async () => {
     const result = await runOneStep(() => new Promise((r) => setTimeout(() => r({}), 30)));
-    expect(Number.isInteger(result.durationMs)).toBe(true);
+    expect(Number.isFinite(result.durationMs)).toBe(true); // fractional ms: the core subtracts it from the dispatch time
     expect(result.durationMs).toBeGreaterThanOrEqual(25);
   });
 });

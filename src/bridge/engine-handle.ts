@@ -1,6 +1,7 @@
 import type {
   NativeCreateTaskRequest,
   NativeEngine,
+  NativeEngineOptions,
   NativeListTasksFilter,
   NativeModule,
   NativeWorkerOptions,
@@ -12,8 +13,11 @@ import { WorkerHandle } from './worker-handle';
 export class EngineHandle {
   constructor(private readonly inner: NativeEngine) {}
 
-  static async open(nativeModule: NativeModule, databaseUrl: string): Promise<EngineHandle> {
-    const engine = await callNative(() => nativeModule.openEngine({ databaseUrl }));
+  static async open(
+    nativeModule: NativeModule,
+    options: NativeEngineOptions,
+  ): Promise<EngineHandle> {
+    const engine = await callNative(() => nativeModule.openEngine(options));
     return new EngineHandle(engine);
   }
 

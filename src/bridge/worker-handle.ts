@@ -25,6 +25,10 @@ export class WorkerHandle {
     return callNativeSync(() => this.inner.stats());
   }
 
+  checkpoint(stepUuid: string, claimId: string, checkpoint: string): Promise<boolean> {
+    return callNative(() => this.inner.checkpoint(stepUuid, claimId, checkpoint));
+  }
+
   shutdown(graceMs: number): Promise<void> {
     return callNative(() => this.inner.shutdown(graceMs));
   }

@@ -19,6 +19,6 @@ export async function openClient(
   options: ClientOptions = {},
 ): Promise<TaskerClient> {
   const databaseUrl = resolveDatabaseUrl(options.database);
-  const engine = await EngineHandle.open(nativeModule, databaseUrl);
+  const engine = await EngineHandle.open(nativeModule, { databaseUrl });
   return new TaskerClient(engine, true);
 }

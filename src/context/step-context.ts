@@ -1,5 +1,7 @@
+import { RetryableError } from '../errors/retryable-error';
 import type { Logger } from '../logger';
 import type { StepPayload } from '../native';
+import { checkpointJson, type CheckpointInput, type CheckpointWriter } from './checkpoint';
 
 /** Everything a handler gets about the step it runs. Built once per execution. */
 export class StepContext {
@@ -23,13 +25,29 @@ export class StepContext {
   readonly retryCount: number;
   /** The step's `max_attempts`. */
   readonly maxRetries: number;
+  /**
+   * The checkpoint this attempt resumes from (saved by an earlier attempt with
+   * `saveCheckpoint`), as stored: `{cursor, items_processed, accumulated_results?}`; `null` if none.
+   * See also `checkpointCursor`, `checkpointItemsProcessed`, `accumulatedResults`.
+   */
   readonly checkpoint: Record<string, unknown> | null;
   /** Aborted when the step times out, its task is cancelled, or the worker shuts down. */
   readonly signal: AbortSignal;
   /** Logs with the task uuid and step name as prefix. */
   readonly logger: Logger;
 
-  constructor(payload: StepPayload, signal: AbortSignal, logger: Logger) {
+  readonly #checkpointWriter: CheckpointWriter | undefined;
+
+  /**
+   * @internal Built by the worker. `checkpointWriter` persists checkpoints for this attempt's
+   * claim; without it `saveCheckpoint` throws.
+   */
+  constructor(
+    payload: StepPayload,
+    signal: AbortSignal,
+    logger: Logger,
+    checkpointWriter?: CheckpointWriter,
+  ) {
     const { task, step } = payload;
     this.taskUuid = task.task_uuid;
     this.stepUuid = step.step_uuid;
@@ -47,6 +65,60 @@ export class StepContext {
     this.checkpoint = step.checkpoint ?? null;
     this.signal = signal;
     this.logger = logger;
+    this.#checkpointWriter = checkpointWriter;
+  }
+
+  /** Where the last checkpoint says to resume (`checkpoint.cursor`), or `null` without one. */
+  get checkpointCursor(): unknown {
+    return this.checkpoint?.cursor ?? null;
+  }
+
+  /** Items processed as of the last checkpoint (`checkpoint.items_processed`), 0 without one. */
+  get checkpointItemsProcessed(): number {
+    const value = this.checkpoint?.items_processed;
+    return typeof value === 'number' ? value : 0;
+  }
+
+  /** Partial results saved with the last checkpoint, or `null`. */
+  get accumulatedResults(): Record<string, unknown> | null {
+    const value = this.checkpoint?.accumulated_results;
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
+  }
+
+  /** Whether an earlier attempt saved a checkpoint to resume from. */
+  hasCheckpoint(): boolean {
+    return this.checkpointCursor !== null;
+  }
+
+  /**
+   * Persist progress so that a retried attempt (after a failure, a timeout or a crash) can
+   * resume: it receives this as `ctx.checkpoint`. Also renews the step's lease. Items processed
+   * after the last checkpoint are processed again on retry, so make per-item work idempotent.
+   *
+   * ```ts
+   * await ctx.saveCheckpoint({ cursor: next, itemsProcessed: done, accumulatedResults: { sum } });
+   * ```
+   *
+   * Throws `ValidationError` naming the field when the checkpoint is invalid (`cursor` must be
+   * a JSON value other than `null`, `itemsProcessed` an integer >= 0, `accumulatedResults` a JSON
+   * object), and `RetryableError` (`checkpoint_rejected`) when the core refuses it because this
+   * attempt's claim is no longer current (it timed out, was cancelled or released): stop working.
+   */
+  async saveCheckpoint(checkpoint: CheckpointInput): Promise<void> {
+    const json = checkpointJson(checkpoint);
+    if (this.#checkpointWriter === undefined) {
+      throw new Error('saveCheckpoint: this StepContext is not attached to a worker');
+    }
+    const saved = await this.#checkpointWriter(json);
+    if (!saved) {
+      throw new RetryableError(
+        `checkpoint of step '${this.stepName}' not saved: this attempt's claim is no longer ` +
+          'current (the step timed out, was cancelled or was released)',
+        { errorType: 'checkpoint_rejected' },
+      );
+    }
   }
 
   /** The result of the named ancestor step, or `null` if there is none. */

@@ -11,3 +11,5 @@ export { fromNativeError } from './from-native-error';
 export { PermanentError, type PermanentErrorOptions } from './permanent-error';
 export { ValidationError } from './validation-error';
 export { RetryableError, type RetryableErrorOptions } from './retryable-error';
+export { RateLimitError } from './rate-limit-error';
+export { ServiceUnavailableError } from './service-unavailable-error';

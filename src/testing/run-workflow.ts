@@ -21,6 +21,10 @@ export interface RunWorkflowOptions {
   database?: string;
   concurrency?: number;
   logger?: Logger;
+  /** See `WorkerOptions.maxStepsPerDecision`. */
+  maxStepsPerDecision?: number;
+  /** See `WorkerOptions.maxBatchWorkers`. */
+  maxBatchWorkers?: number;
 }
 
 export interface WorkflowRun {
@@ -50,6 +54,8 @@ export async function runWorkflowWith(
     database: options.database ?? ':memory:',
     concurrency: options.concurrency,
     logger: options.logger,
+    maxStepsPerDecision: options.maxStepsPerDecision,
+    maxBatchWorkers: options.maxBatchWorkers,
   });
   try {
     await worker.start();

@@ -1,5 +1,10 @@
 import { EngineHandle } from '../bridge/engine-handle';
-import { native, type NativeModule, type NativeWorkerOptions } from '../native';
+import {
+  native,
+  type NativeEngineOptions,
+  type NativeModule,
+  type NativeWorkerOptions,
+} from '../native';
 import { resolveWorkerOptions, type WorkerOptions } from './options';
 import { Worker } from './worker';
 
@@ -18,7 +23,13 @@ export async function openWorker(
   options: WorkerOptions,
 ): Promise<Worker> {
   const settings = resolveWorkerOptions(options);
-  const engine = await EngineHandle.open(nativeModule, settings.databaseUrl);
+  const engineOptions: NativeEngineOptions = { databaseUrl: settings.databaseUrl };
+  if (settings.maxStepsPerDecision !== undefined) {
+    engineOptions.maxStepsPerDecision = settings.maxStepsPerDecision;
+  }
+  if (settings.maxBatchWorkers !== undefined)
+    engineOptions.maxBatchWorkers = settings.maxBatchWorkers;
+  const engine = await EngineHandle.open(nativeModule, engineOptions);
   try {
     const nativeOptions: NativeWorkerOptions = {
       templatePaths: settings.templatePaths,

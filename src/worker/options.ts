@@ -27,6 +27,16 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Shut down on SIGINT/SIGTERM (a second signal gets Node's default behaviour). Default false. */
   handleSignals?: boolean;
+  /**
+   * Most steps one decision outcome may name (core default 100); a decision naming more fails
+   * permanently.
+   */
+  maxStepsPerDecision?: number;
+  /**
+   * Most batch workers one batch outcome may create (core default 1000); an outcome with more is
+   * rejected with an error naming the limit.
+   */
+  maxBatchWorkers?: number;
 }
 
 /** Options with defaults applied and everything checked. */
@@ -42,6 +52,8 @@ export interface WorkerSettings {
   /** Never throws. */
   logger: Logger;
   handleSignals: boolean;
+  maxStepsPerDecision: number | undefined;
+  maxBatchWorkers: number | undefined;
 }
 
 export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
@@ -59,6 +71,8 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     pollIntervalMs: integer('pollIntervalMs', options.pollIntervalMs, 1),
     logger: safeLogger(options.logger ?? createConsoleLogger()),
     handleSignals: options.handleSignals ?? false,
+    maxStepsPerDecision: integer('maxStepsPerDecision', options.maxStepsPerDecision, 1),
+    maxBatchWorkers: integer('maxBatchWorkers', options.maxBatchWorkers, 1),
   };
 }
 

@@ -19,6 +19,8 @@ export interface StepRunnerDeps {
   registry: HandlerRegistry;
   /** Must not throw (see `safeLogger`). */
   logger: Logger;
+  /** Persists a step's checkpoint (`NativeWorker.checkpoint`). */
+  checkpoint: (stepUuid: string, claimId: string, checkpoint: string) => Promise<boolean>;
 }
 
 /**
@@ -35,7 +37,7 @@ export async function runStep(
     stepUuid: event.stepUuid,
     claimId: event.claimId,
     ...mapped,
-    durationMs: Math.max(0, Math.round(performance.now() - startedAt)),
+    durationMs: Math.max(0, performance.now() - startedAt),
   });
   try {
     return finish(await execute(event, signal, deps));
@@ -65,7 +67,9 @@ async function execute(
       deps.logger,
       `[task ${payload.task.task_uuid} step ${payload.step.name}]`,
     );
-    ctx = new StepContext(payload, signal, logger);
+    ctx = new StepContext(payload, signal, logger, (checkpoint) =>
+      deps.checkpoint(event.stepUuid, event.claimId, checkpoint),
+    );
   } catch (err) {
     deps.logger.error(safeMessage(err));
     return permanentFailure('invalid_payload', safeMessage(err));

@@ -173,7 +173,12 @@ export class Worker {
     const entry: RunningStep = { stepUuid: event.stepUuid, controller, done: Promise.resolve() };
     // Registered before the handler starts, so an abort in the same batch finds it.
     this.running.set(event.claimId, entry);
-    const deps = { registry: this.settings.registry, logger: this.settings.logger };
+    const deps = {
+      registry: this.settings.registry,
+      logger: this.settings.logger,
+      checkpoint: (stepUuid: string, claimId: string, checkpoint: string) =>
+        this.handle.checkpoint(stepUuid, claimId, checkpoint),
+    };
     entry.done = runStep(event, controller.signal, deps)
       .then((result) => this.batcher.add(result))
       .catch((error: unknown) =>
