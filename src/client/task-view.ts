@@ -36,6 +36,7 @@ interface StepView {
   max_attempts: number;
   result: unknown;
   error: { message: string; error_type: string; retryable: boolean; status_code?: number } | null;
+  metadata?: Record<string, unknown> | null;
   created_at: string;
   updated_at: string;
 }
@@ -76,6 +77,7 @@ function toStep(view: StepView): TaskStep {
     maxAttempts: view.max_attempts,
     result: view.result ?? null,
     error: view.error ? toStepError(view.error) : null,
+    metadata: view.metadata ?? null,
     createdAt: view.created_at,
     updatedAt: view.updated_at,
   };

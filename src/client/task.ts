@@ -36,6 +36,11 @@ export interface TaskStep {
   result: unknown;
   /** The last failure, if any. */
   error: TaskStepError | null;
+  /**
+   * Metadata the handler reported with its last result (e.g. an ApiHandler failure's URL, status
+   * and response excerpt), keys as reported; `null` when there was none.
+   */
+  metadata: Record<string, unknown> | null;
   createdAt: string;
   updatedAt: string;
 }
