@@ -4,7 +4,7 @@
  */
 import * as path from 'path';
 import { createWorker, Task } from '../src';
-import { shopHandlers } from './handlers';
+import { exampleHandlers } from './handlers/index';
 
 const templates = path.join(__dirname, '..', '..', 'examples', 'templates');
 
@@ -24,7 +24,8 @@ function stepTimings(task: Task): string[] {
 }
 
 async function main(): Promise<void> {
-  const worker = await createWorker({ templates, handlers: shopHandlers, concurrency: 4 });
+  // The worker loads every example template, so it registers every example's handlers.
+  const worker = await createWorker({ templates, handlers: exampleHandlers, concurrency: 4 });
   await worker.start();
   try {
     const started = Date.now();

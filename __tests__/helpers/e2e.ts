@@ -37,6 +37,15 @@ import {
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const FIXTURES = path.join(REPO_ROOT, '__tests__', 'fixtures');
 
+export const EXAMPLES = path.join(REPO_ROOT, 'examples');
+
+/** An example template (`examples/templates/<file>`), e.g. `exampleTemplate('csv_processing.yaml')`. */
+export function exampleTemplate(file: string): string {
+  const template = path.join(EXAMPLES, 'templates', file);
+  if (!fs.existsSync(template)) throw new Error(`no example template ${template}`);
+  return template;
+}
+
 /** The directory holding the template(s) of one behaviour. */
 export function templateDir(behaviour: string): string {
   const dir = path.join(FIXTURES, 'templates', behaviour);

@@ -1,5 +1,5 @@
 /** Step handlers of the example `shop/order_fulfillment` workflow (used by `npm run demo`). */
-import { PermanentError, RetryableError, StepContext, StepHandler } from '../src';
+import { PermanentError, RetryableError, StepContext, StepHandler } from '../../src';
 
 interface OrderItem {
   sku: string;
