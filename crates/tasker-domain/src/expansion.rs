@@ -282,6 +282,29 @@ pub fn plan_decision(
     outcome: &DecisionOutcome,
     limits: &ExpansionLimits,
 ) -> Result<Vec<NewStep>, String> {
+    plan_decision_with(
+        template,
+        decision,
+        existing,
+        &HashSet::new(),
+        outcome,
+        limits,
+    )
+}
+
+/// `plan_decision`, knowing which existing decision steps have not decided yet (`undecided`,
+/// without `decision` itself). A deferred-convergence step also waits for every undecided
+/// decision — existing, or created by this outcome — that could still create one of its
+/// declared dependencies; when that decision decides, `convergence_edges` wires the new
+/// branches to it.
+pub fn plan_decision_with(
+    template: &TaskTemplate,
+    decision: &str,
+    existing: &HashSet<String>,
+    undecided: &HashSet<String>,
+    outcome: &DecisionOutcome,
+    limits: &ExpansionLimits,
+) -> Result<Vec<NewStep>, String> {
     let chosen = match outcome {
         DecisionOutcome::NoBranches => return Ok(Vec::new()),
         DecisionOutcome::CreateSteps(names) => names,
@@ -363,20 +386,72 @@ pub fn plan_decision(
         };
         let mut deps: Vec<String> = Vec::new();
         for d in &def.dependencies {
-            let from = if in_set.contains(d) || existing.contains(d) {
-                d.clone()
+            let from: Vec<String> = if in_set.contains(d) || existing.contains(d) {
+                vec![d.clone()]
             } else if def.step_type == StepType::DeferredConvergence {
-                continue; // a branch not taken
+                // Not created (yet): wait for any undecided decision that could still create it.
+                template
+                    .steps
+                    .iter()
+                    .filter(|n| {
+                        n.step_type == StepType::Decision
+                            && n.name != decision
+                            && (in_set.contains(&n.name) || undecided.contains(&n.name))
+                            && descendants(template, &n.name).contains(d)
+                    })
+                    .map(|n| n.name.clone())
+                    .collect()
             } else {
-                decision.to_string()
+                vec![decision.to_string()]
             };
-            if !deps.contains(&from) {
-                deps.push(from);
+            for f in from {
+                if !deps.contains(&f) {
+                    deps.push(f);
+                }
             }
         }
         plan.push(new_step(def, deps));
     }
     Ok(plan)
+}
+
+/// Every step downstream of `step`, through nested decisions too.
+fn descendants(template: &TaskTemplate, step: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut frontier = vec![step.to_string()];
+    while let Some(parent) = frontier.pop() {
+        for child in template
+            .steps
+            .iter()
+            .filter(|s| s.dependencies.contains(&parent))
+        {
+            if seen.insert(child.name.clone()) {
+                frontier.push(child.name.clone());
+            }
+        }
+    }
+    seen
+}
+
+/// Edges `(new step, existing convergence step)` for deferred-convergence steps that already
+/// exist and declare a dependency on a step this outcome creates (they were created earlier,
+/// waiting for the decision that has now decided).
+pub fn convergence_edges(
+    template: &TaskTemplate,
+    waiting_convergence: &HashSet<String>,
+    created: &[NewStep],
+) -> Vec<(String, String)> {
+    let mut edges = Vec::new();
+    for conv in template.steps.iter().filter(|s| {
+        s.step_type == StepType::DeferredConvergence && waiting_convergence.contains(&s.name)
+    }) {
+        for new in created {
+            if conv.dependencies.contains(&new.name) {
+                edges.push((new.name.clone(), conv.name.clone()));
+            }
+        }
+    }
+    edges
 }
 
 /// The steps a batch outcome creates: one worker per cursor config named
@@ -807,6 +882,106 @@ steps:
         )
         .unwrap();
         assert_eq!(names(&plan), vec![("leaf_b", vec!["inner"])]);
+    }
+
+    #[test]
+    fn convergence_waits_for_nested_decisions_that_may_feed_it() {
+        let yaml = r#"
+name: ship
+namespace_name: n
+version: 1.0.0
+steps:
+  - name: start
+    handler: { callable: S }
+  - name: choose_region
+    type: decision
+    dependencies: [start]
+    handler: { callable: C }
+  - name: domestic
+    type: decision
+    dependencies: [choose_region]
+    handler: { callable: D }
+  - name: international
+    dependencies: [choose_region]
+    handler: { callable: I }
+  - name: ground
+    dependencies: [domestic]
+    handler: { callable: G }
+  - name: express
+    dependencies: [domestic]
+    handler: { callable: E }
+  - name: express_label
+    dependencies: [express]
+    handler: { callable: L }
+  - name: ship
+    type: deferred_convergence
+    dependencies: [ground, express_label, international]
+    handler: { callable: Z }
+"#;
+        let t = parse_template(yaml, "ship.yaml").unwrap();
+        let limits = ExpansionLimits::default();
+        let plan = plan_decision(
+            &t,
+            "choose_region",
+            &existing(&["start", "choose_region"]),
+            &DecisionOutcome::CreateSteps(vec!["domestic".into(), "international".into()]),
+            &limits,
+        )
+        .unwrap();
+        let mut got = names(&plan);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("domestic", vec!["choose_region"]),
+                ("international", vec!["choose_region"]),
+                ("ship", vec!["domestic", "international"])
+            ]
+        );
+        // `domestic` decides later: its branch is wired into the waiting convergence step.
+        let ex = existing(&[
+            "start",
+            "choose_region",
+            "domestic",
+            "international",
+            "ship",
+        ]);
+        let later = plan_decision(
+            &t,
+            "domestic",
+            &ex,
+            &DecisionOutcome::CreateSteps(vec!["express".into()]),
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&later),
+            vec![
+                ("express", vec!["domestic"]),
+                ("express_label", vec!["express"])
+            ]
+        );
+        let edges = convergence_edges(&t, &existing(&["ship"]), &later);
+        assert_eq!(
+            edges,
+            vec![("express_label".to_string(), "ship".to_string())]
+        );
+        // Only international chosen: ship does not wait for anything else.
+        let plan = plan_decision(
+            &t,
+            "choose_region",
+            &existing(&["start", "choose_region"]),
+            &DecisionOutcome::CreateSteps(vec!["international".into()]),
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&plan),
+            vec![
+                ("international", vec!["choose_region"]),
+                ("ship", vec!["international"])
+            ]
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ pub mod template;
 
 pub use backoff::{decide_failure, FailureDecision, FailureInput};
 pub use expansion::{
-    parse_batch_outcome, parse_decision_outcome, plan_batches, plan_decision, BatchOutcome,
-    CursorConfig, DecisionOutcome, ExpansionLimits, NewStep,
+    convergence_edges, parse_batch_outcome, parse_decision_outcome, plan_batches, plan_decision,
+    plan_decision_with, BatchOutcome, CursorConfig, DecisionOutcome, ExpansionLimits, NewStep,
 };
 pub use state::{StepState, TaskState};
 pub use template::{

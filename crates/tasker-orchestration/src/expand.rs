@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use tasker_domain::{
-    parse_batch_outcome, parse_decision_outcome, plan_batches, plan_decision, ExpansionLimits,
-    NewStep, StepDefinition, StepState, TaskTemplate,
+    convergence_edges, parse_batch_outcome, parse_decision_outcome, plan_batches,
+    plan_decision_with, ExpansionLimits, NewStep, StepDefinition, StepState, StepType,
+    TaskTemplate,
 };
 use tasker_storage::{insert_many, Dialect, Row, Sql, Tx, Val};
 
@@ -17,6 +18,9 @@ use crate::EngineError;
 
 /// What is wrong with an outcome: (error type, message naming the step at fault).
 pub(crate) type Rejection = (&'static str, String);
+
+/// What an outcome creates: new steps, and edges `(new step, existing convergence step)`.
+pub(crate) type Planned = (Vec<NewStep>, Vec<(String, String)>);
 
 /// Plan what the outcome in `result` creates. The inner `Err` is a rejected outcome (the step
 /// fails permanently with it); the outer one a database error.
@@ -30,13 +34,14 @@ pub(crate) async fn plan(
     definition: &str,
     result: &Value,
     limits: &ExpansionLimits,
-) -> Result<Result<Vec<NewStep>, Rejection>, EngineError> {
+) -> Result<Result<Planned, Rejection>, EngineError> {
     static TEMPLATE: Sql = Sql::new(
         "SELECT t.definition FROM tasker_templates t
          JOIN tasker_tasks k ON k.namespace = t.namespace AND k.name = t.name AND k.version = t.version
          WHERE k.task_uuid = $1",
     );
-    static NAMES: Sql = Sql::new("SELECT name FROM tasker_steps WHERE task_uuid = $1");
+    static STEPS: Sql =
+        Sql::new("SELECT name, step_type, state FROM tasker_steps WHERE task_uuid = $1");
     let kind = if step_type == "decision" {
         "invalid_decision_outcome"
     } else {
@@ -56,15 +61,37 @@ pub(crate) async fn plan(
         Ok(t) => t,
         Err(e) => return Ok(Err((kind, format!("stored template is unreadable: {e}")))),
     };
-    let existing: HashSet<String> = sqlx::query_scalar::<_, String>(NAMES.for_dialect(d))
+    let mut existing: HashSet<String> = HashSet::new();
+    let mut undecided: HashSet<String> = HashSet::new();
+    let mut waiting_convergence: HashSet<String> = HashSet::new();
+    for r in sqlx::query(STEPS.for_dialect(d))
         .bind(task_uuid)
         .fetch_all(&mut **tx)
         .await?
-        .into_iter()
-        .collect();
+    {
+        let name: String = r.try_get("name")?;
+        let kind: String = r.try_get("step_type")?;
+        let state: String = r.try_get("state")?;
+        if kind == StepType::Decision.as_str()
+            && name != step_name
+            && !matches!(state.as_str(), "complete" | "error" | "cancelled")
+        {
+            undecided.insert(name.clone());
+        }
+        if kind == StepType::DeferredConvergence.as_str() && state == "pending" {
+            waiting_convergence.insert(name.clone());
+        }
+        existing.insert(name);
+    }
     let planned = if step_type == "decision" {
         parse_decision_outcome(step_name, result)
-            .and_then(|o| plan_decision(&template, step_name, &existing, &o, limits))
+            .and_then(|o| {
+                plan_decision_with(&template, step_name, &existing, &undecided, &o, limits)
+            })
+            .map(|steps| {
+                let edges = convergence_edges(&template, &waiting_convergence, &steps);
+                (steps, edges)
+            })
     } else {
         let step: StepDefinition = match serde_json::from_str(definition) {
             Ok(s) => s,
@@ -77,22 +104,28 @@ pub(crate) async fn plan(
         };
         parse_batch_outcome(step_name, result)
             .and_then(|o| plan_batches(&template, &step, &existing, &o, limits))
+            .map(|steps| (steps, Vec::new()))
     };
     Ok(planned.map_err(|message| (kind, message)))
 }
 
 /// Create planned steps with their edges; a step whose dependencies are all complete is
-/// enqueued at once. `source` is the step whose outcome planned them. Returns whether any
-/// step was enqueued.
+/// enqueued at once. `source` (name, uuid) is the (complete) step whose outcome planned them;
+/// the edges from it are returned rather than inserted, for the caller to add after it has
+/// counted down the source's existing dependents. `extra_edges` wire new steps into existing
+/// convergence steps that are still pending. Returns whether any step was enqueued, and the
+/// source's edges.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn create_steps(
     tx: &mut Tx,
     d: Dialect,
     now: i64,
     task_uuid: &str,
-    source: &str,
+    (source, source_uuid): (&str, &str),
     planned: Vec<NewStep>,
+    extra_edges: Vec<(String, String)>,
     work: &mut Work,
-) -> Result<bool, EngineError> {
+) -> Result<(bool, Vec<Vec<Val>>), EngineError> {
     static EXISTING: Sql =
         Sql::new("SELECT name, step_uuid, state FROM tasker_steps WHERE task_uuid = $1");
     let mut rows: HashMap<String, (String, bool)> = HashMap::new();
@@ -116,6 +149,7 @@ pub(crate) async fn create_steps(
         .collect();
     let mut step_rows = Vec::with_capacity(planned.len());
     let mut edge_rows = Vec::new();
+    let mut source_edges = Vec::new();
     let mut any_ready = false;
     for s in &planned {
         let step_uuid = &new_uuids[s.name.as_str()];
@@ -129,11 +163,16 @@ pub(crate) async fn create_steps(
             if !complete {
                 pending += 1;
             }
-            edge_rows.push(vec![
+            let edge = vec![
                 Val::Text(task_uuid.to_string()),
-                Val::Text(from),
+                Val::Text(from.clone()),
                 Val::Text(step_uuid.clone()),
-            ]);
+            ];
+            if from == source_uuid {
+                source_edges.push(edge);
+            } else {
+                edge_rows.push(edge);
+            }
         }
         let ready = pending == 0;
         let definition = serde_json::to_string(&s.definition)
@@ -187,6 +226,32 @@ pub(crate) async fn create_steps(
         &step_rows,
     )
     .await?;
+
+    // New branches of a convergence step that waited for the decision that created them.
+    static WAIT_MORE: Sql = Sql::new(
+        "UPDATE tasker_steps SET pending_deps = pending_deps + 1, dep_total = dep_total + 1,
+            updated_at = $2
+         WHERE step_uuid = $1 AND state = 'pending'
+         RETURNING step_uuid",
+    );
+    for (from, to) in extra_edges {
+        let (Some(from_uuid), Some((to_uuid, _))) = (new_uuids.get(from.as_str()), rows.get(&to))
+        else {
+            continue;
+        };
+        let bumped: Option<String> = sqlx::query_scalar(WAIT_MORE.for_dialect(d))
+            .bind(to_uuid)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if bumped.is_some() {
+            edge_rows.push(vec![
+                Val::Text(task_uuid.to_string()),
+                Val::Text(from_uuid.clone()),
+                Val::Text(to_uuid.clone()),
+            ]);
+        }
+    }
     insert_many(
         tx,
         d,
@@ -197,5 +262,5 @@ pub(crate) async fn create_steps(
     if any_ready {
         work.effect(Effect::StepsReady);
     }
-    Ok(any_ready)
+    Ok((any_ready, source_edges))
 }

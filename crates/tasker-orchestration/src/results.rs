@@ -6,7 +6,7 @@ use tasker_domain::{
     decide_failure, FailureDecision, FailureInput, RetryConfig, StepDefinition, StepState,
     TaskState,
 };
-use tasker_storage::{now_ms, placeholders, Dialect, Row, Sql, StorageError, Tx};
+use tasker_storage::{insert_many, now_ms, placeholders, Dialect, Row, Sql, StorageError, Tx};
 
 use crate::claim::{claim_in_tx, ClaimRequest, Claimed, ClaimedStep};
 use crate::events::Effect;
@@ -363,7 +363,7 @@ async fn record_one(
             &name,
             attempts,
             max_attempts,
-            Vec::new(),
+            (Vec::new(), Vec::new()),
             worker_id,
             work,
             task_state,
@@ -645,7 +645,7 @@ async fn after_complete(
     name: &str,
     attempts: i64,
     max_attempts: i64,
-    planned: Vec<NewStep>,
+    (planned, extra_edges): (Vec<NewStep>, Vec<(String, String)>),
     worker_id: &str,
     work: &mut Work,
     task_state: TaskState,
@@ -664,17 +664,38 @@ async fn after_complete(
             "attempt {attempts} of {max_attempts} succeeded{took}"
         )),
     );
-    // Existing dependents first: steps created below get no count for this (complete) step.
-    let mut enqueued = if task_state.is_terminal() {
-        false
-    } else {
-        enqueue_dependents(tx, d, now, &o.task_uuid, &o.step_uuid, name, work).await?
-    };
+    // New steps first (without their edges from this step), then this step's existing
+    // dependents are counted down, then the new steps' edges from this step are added: this
+    // (complete) step never counts against them, and a convergence step that waited for this
+    // decision gets its new branches before it could become ready.
     let created = planned.len() as i64;
-    if !planned.is_empty() && !task_state.is_terminal() {
-        enqueued |=
-            crate::expand::create_steps(tx, d, now, &o.task_uuid, name, planned, work).await?;
+    let mut enqueued = false;
+    let mut source_edges = Vec::new();
+    if !task_state.is_terminal() && (!planned.is_empty() || !extra_edges.is_empty()) {
+        let (ready, edges) = crate::expand::create_steps(
+            tx,
+            d,
+            now,
+            &o.task_uuid,
+            (name, &o.step_uuid),
+            planned,
+            extra_edges,
+            work,
+        )
+        .await?;
+        enqueued = ready;
+        source_edges = edges;
     }
+    if !task_state.is_terminal() {
+        enqueued |= enqueue_dependents(tx, d, now, &o.task_uuid, &o.step_uuid, name, work).await?;
+    }
+    insert_many(
+        tx,
+        d,
+        "tasker_step_edges (task_uuid, from_step, to_step)",
+        &source_edges,
+    )
+    .await?;
     static COUNT: Sql = Sql::new(
         "UPDATE tasker_tasks SET completed_steps = completed_steps + 1,
             total_steps = total_steps + $3, updated_at = $2
@@ -738,7 +759,7 @@ async fn complete_with_outcome(
         });
     };
     let planned = if task_state.is_terminal() {
-        Ok(Vec::new()) // nothing of a finished task runs again
+        Ok((Vec::new(), Vec::new())) // nothing of a finished task runs again
     } else {
         crate::expand::plan(
             tx,
