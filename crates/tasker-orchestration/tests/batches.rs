@@ -2,10 +2,8 @@
 //! batch outcome creates, the NoBatches placeholder, idempotency under stale results,
 //! rejected outcomes, and checkpoints saved under a claim, on both backends.
 
-#[macro_use]
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -180,49 +178,6 @@ fn create_batches(template: &str, count: usize, configs: Vec<Value>) -> Value {
 
 fn batch_metadata() -> Value {
     json!({ "cursor_field": "row_number", "failure_strategy": "continue_on_failure" })
-}
-
-fn step_names(t: &TaskView) -> Vec<String> {
-    let mut v: Vec<String> = t
-        .steps
-        .as_ref()
-        .expect("task details")
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    v.sort();
-    v
-}
-
-fn sorted(v: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
-    v.sort();
-    v
-}
-
-fn dep_names(c: &ClaimedStep) -> Vec<String> {
-    let mut v: Vec<String> = payload(c)["dependency_results"]
-        .as_object()
-        .expect("dependency_results is an object")
-        .keys()
-        .cloned()
-        .collect();
-    v.sort();
-    v
-}
-
-fn last_task_reason(t: &TaskView) -> String {
-    task_transitions(t)
-        .last()
-        .and_then(|t| t.reason.clone())
-        .unwrap_or_default()
-}
-
-/// Claim every ready step for `callables`, sorted by step name.
-async fn claim_all(engine: &Engine, callables: &[&str]) -> Vec<ClaimedStep> {
-    let mut c = claim(engine, callables, 50, "w1").await;
-    c.sort_by(|a, b| a.step_name.cmp(&b.step_name));
-    c
 }
 
 /// Create a csv task and claim its analyzer.
@@ -458,28 +413,7 @@ async fn stale_analyzer_result_creates_nothing_twice(db: TestDb) {
         }
     });
     // The same result twice in one batch: the second is stale.
-    let out = engine
-        .record_results(
-            vec![
-                success(&analyzer, result.clone()),
-                success(&analyzer, result.clone()),
-            ],
-            "w1",
-        )
-        .await
-        .expect("record_results");
-    assert_eq!(
-        out,
-        [
-            RecordOutcome::Recorded {
-                step_uuid: analyzer.step_uuid.clone(),
-                state: StepState::Complete
-            },
-            RecordOutcome::Stale {
-                step_uuid: analyzer.step_uuid.clone()
-            }
-        ]
-    );
+    record_twice_in_one_batch(&engine, &analyzer, &result).await;
     let expected = states(&[
         ("analyze_csv", "complete"),
         ("process_csv_batch_a", "enqueued"),
@@ -518,9 +452,8 @@ async fn stale_analyzer_result_creates_nothing_twice(db: TestDb) {
     assert_eq!(last_task_reason(&t), "all 4 steps complete");
 }
 
-/// Record `result` for the claimed analyzer and check that it was rejected: the analyzer is
-/// `error` (invalid_batch_outcome, not retryable, message containing `msg`), the task is
-/// `error`, and no step was created.
+/// Record `result` for the claimed analyzer and check that it was rejected as an
+/// invalid_batch_outcome whose message contains `msg`, creating nothing.
 async fn assert_rejected(
     engine: &Engine,
     task: &TaskView,
@@ -528,41 +461,7 @@ async fn assert_rejected(
     result: Value,
     msg: &str,
 ) {
-    let names_before = step_names(&details(engine, &task.task_uuid).await);
-    assert_eq!(
-        record(engine, success(analyzer, result.clone())).await,
-        RecordOutcome::Recorded {
-            step_uuid: analyzer.step_uuid.clone(),
-            state: StepState::Error
-        },
-        "{result}"
-    );
-    let t = details(engine, &task.task_uuid).await;
-    assert_eq!(t.state, "error", "{result}");
-    assert_eq!(step_names(&t), names_before, "nothing created for {result}");
-    let s = step(&t, &analyzer.step_name);
-    assert_eq!((s.state.as_str(), s.attempts), ("error", 1), "{result}");
-    assert_eq!(s.result, None);
-    let err = s.error.clone().expect("the analyzer has an error");
-    assert_eq!(
-        err["error_type"],
-        json!("invalid_batch_outcome"),
-        "{result}"
-    );
-    assert_eq!(err["retryable"], json!(false));
-    let message = err["message"].as_str().expect("message");
-    assert!(
-        message.contains(msg),
-        "message {message:?} should contain {msg:?} (outcome {result})"
-    );
-    assert!(
-        last_task_reason(&t).starts_with(&format!(
-            "step '{}' failed permanently: ",
-            analyzer.step_name
-        )),
-        "{}",
-        last_task_reason(&t)
-    );
+    assert_outcome_rejected(engine, task, analyzer, result, "invalid_batch_outcome", msg).await;
 }
 
 async fn invalid_batch_outcomes_fail_the_analyzer_and_create_nothing(db: TestDb) {
@@ -639,11 +538,7 @@ async fn batch_over_the_worker_limit_fails_the_analyzer(db: TestDb) {
         max_batch_workers: 2,
         ..Default::default()
     };
-    let engine: Arc<Engine> = Engine::open_with(&db.url, limits).await.expect("open");
-    engine
-        .register_templates(&templates(&[("csv.yaml", CSV)]))
-        .await
-        .expect("register");
+    let engine = engine_with(&db, limits, &[("csv.yaml", CSV)]).await;
     let (task, analyzer) = claim_analyzer(&engine).await;
     assert_rejected(
         &engine,

@@ -1,7 +1,6 @@
 //! Engines racing each other: exclusive claims, concurrent fan-in, and (PostgreSQL) events
 //! travelling between engines that share a database.
 
-#[macro_use]
 mod common;
 
 use std::collections::HashSet;

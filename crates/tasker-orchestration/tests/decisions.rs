@@ -2,10 +2,7 @@
 //! convergence over the branches actually taken, nested decisions, and outcomes that are
 //! rejected (the decision step fails permanently, nothing is created), on both backends.
 
-#[macro_use]
 mod common;
-
-use std::sync::Arc;
 
 use common::*;
 use serde_json::{json, Value};
@@ -109,46 +106,6 @@ fn route_choice(amount: i64) -> Vec<&'static str> {
     } else {
         vec!["manager_approval", "finance_review"]
     }
-}
-
-/// The step names of the task, sorted.
-fn step_names(t: &TaskView) -> Vec<String> {
-    let mut v: Vec<String> = t
-        .steps
-        .as_ref()
-        .expect("task details")
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    v.sort();
-    v
-}
-
-fn sorted(v: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
-    v.sort();
-    v
-}
-
-/// The names in the claim payload's dependency_results, sorted.
-fn dep_names(c: &ClaimedStep) -> Vec<String> {
-    let p = payload(c);
-    let mut v: Vec<String> = p["dependency_results"]
-        .as_object()
-        .expect("dependency_results is an object")
-        .keys()
-        .cloned()
-        .collect();
-    v.sort();
-    v
-}
-
-/// The last task transition's reason.
-fn last_task_reason(t: &TaskView) -> String {
-    task_transitions(t)
-        .last()
-        .and_then(|t| t.reason.clone())
-        .unwrap_or_default()
 }
 
 /// Create an approval task and run `validate`; returns the task and the claimed `route`.
@@ -296,8 +253,7 @@ async fn multiple_branches_make_convergence_wait_for_each(db: TestDb) {
     );
 
     // Both branches run at once.
-    let mut branches = claim(&engine, ALL, 10, "w1").await;
-    branches.sort_by(|a, b| a.step_name.cmp(&b.step_name));
+    let branches = claim_all(&engine, ALL).await;
     let names: Vec<&str> = branches.iter().map(|c| c.step_name.as_str()).collect();
     assert_eq!(names, ["finance_review", "manager_approval"]);
     let (finance, manager) = (&branches[0], &branches[1]);
@@ -317,8 +273,7 @@ async fn multiple_branches_make_convergence_wait_for_each(db: TestDb) {
     assert_eq!(step(&t, "finalize").state, "enqueued");
     assert_eq!(step(&t, "notify_finance").state, "enqueued");
 
-    let mut next = claim(&engine, ALL, 10, "w1").await;
-    next.sort_by(|a, b| a.step_name.cmp(&b.step_name));
+    let next = claim_all(&engine, ALL).await;
     let names: Vec<&str> = next.iter().map(|c| c.step_name.as_str()).collect();
     assert_eq!(names, ["finalize", "notify_finance"]);
     let (finalize, notify) = (&next[0], &next[1]);
@@ -484,9 +439,8 @@ async fn nested_decision_creates_its_own_leaves(db: TestDb) {
     assert_eq!(step_names(&t), sorted(&["start", "outer"]));
 }
 
-/// Record `result` for a claimed decision step and check that it was rejected: the decision
-/// is `error` (invalid_decision_outcome, not retryable, message containing `msg`), the task is
-/// `error`, and no step was created.
+/// Record `result` for a claimed decision step and check that it was rejected as an
+/// invalid_decision_outcome whose message contains `msg`, creating nothing.
 async fn assert_rejected(
     engine: &Engine,
     task: &TaskView,
@@ -494,58 +448,15 @@ async fn assert_rejected(
     result: Value,
     msg: &str,
 ) {
-    let before = details(engine, &task.task_uuid).await;
-    let names_before = step_names(&before);
-    assert_eq!(
-        record(engine, success(decision, result.clone())).await,
-        RecordOutcome::Recorded {
-            step_uuid: decision.step_uuid.clone(),
-            state: StepState::Error
-        },
-        "{result}"
-    );
-    let t = details(engine, &task.task_uuid).await;
-    assert_eq!(t.state, "error", "{result}");
-    assert_eq!(step_names(&t), names_before, "nothing created for {result}");
-    let s = step(&t, &decision.step_name);
-    assert_eq!((s.state.as_str(), s.attempts), ("error", 1), "{result}");
-    assert_eq!(
-        s.result, None,
-        "a rejected outcome is not stored as a result"
-    );
-    let err = s.error.clone().expect("the decision step has an error");
-    assert_eq!(
-        err["error_type"],
-        json!("invalid_decision_outcome"),
-        "{result}"
-    );
-    assert_eq!(err["retryable"], json!(false), "{result}");
-    let message = err["message"].as_str().expect("message");
-    assert!(
-        message.contains(msg),
-        "message {message:?} should contain {msg:?} (outcome {result})"
-    );
-    let last = *step_transitions(&t, &decision.step_name).last().unwrap();
-    assert_eq!(
-        (last.from_state.as_deref(), last.to_state.as_str()),
-        (Some("in_progress"), "error")
-    );
-    assert!(
-        last.reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains(&format!("invalid_decision_outcome: {message}")),
-        "{:?}",
-        last.reason
-    );
-    assert!(
-        last_task_reason(&t).starts_with(&format!(
-            "step '{}' failed permanently: ",
-            decision.step_name
-        )),
-        "{}",
-        last_task_reason(&t)
-    );
+    assert_outcome_rejected(
+        engine,
+        task,
+        decision,
+        result,
+        "invalid_decision_outcome",
+        msg,
+    )
+    .await;
 }
 
 async fn invalid_outcomes_fail_the_decision_and_create_nothing(db: TestDb) {
@@ -605,17 +516,6 @@ async fn invalid_outcomes_fail_the_decision_and_create_nothing(db: TestDb) {
     }
 }
 
-async fn engine_with(db: &TestDb, limits: ExpansionLimits) -> Arc<Engine> {
-    let engine = Engine::open_with(&db.url, limits)
-        .await
-        .unwrap_or_else(|e| panic!("open {:?} engine: {e}", db.backend));
-    engine
-        .register_templates(&templates(&[("approval.yaml", APPROVAL)]))
-        .await
-        .expect("register templates");
-    engine
-}
-
 async fn outcome_over_the_step_limit_fails_the_decision(db: TestDb) {
     let zero = ExpansionLimits {
         max_steps_per_decision: 0,
@@ -630,7 +530,7 @@ async fn outcome_over_the_step_limit_fails_the_decision(db: TestDb) {
         max_steps_per_decision: 1,
         ..Default::default()
     };
-    let engine = engine_with(&db, limits).await;
+    let engine = engine_with(&db, limits, &[("approval.yaml", APPROVAL)]).await;
     let (task, route) = up_to_route(&engine, 7500).await;
     assert_rejected(
         &engine,
@@ -668,28 +568,7 @@ async fn stale_decision_result_creates_nothing_twice(db: TestDb) {
     let (task, route) = up_to_route(&engine, 500).await;
     let result = json!({ "decision_point_outcome": { "type": "create_steps", "step_names": ["auto_approve"] } });
     // The same result twice in one batch, then once more on its own.
-    let out = engine
-        .record_results(
-            vec![
-                success(&route, result.clone()),
-                success(&route, result.clone()),
-            ],
-            "w1",
-        )
-        .await
-        .expect("record_results");
-    assert_eq!(
-        out,
-        [
-            RecordOutcome::Recorded {
-                step_uuid: route.step_uuid.clone(),
-                state: StepState::Complete
-            },
-            RecordOutcome::Stale {
-                step_uuid: route.step_uuid.clone()
-            }
-        ]
-    );
+    record_twice_in_one_batch(&engine, &route, &result).await;
     let t = details(&engine, &task.task_uuid).await;
     let transitions = t.transitions.as_ref().unwrap().len();
     assert_eq!(

@@ -1,6 +1,5 @@
 //! Failures, retries, stale results, cancellation, leases and release, on both backends.
 
-#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -202,8 +201,7 @@ async fn retryable_failure_waits_out_the_step_backoff(db: TestDb) {
 async fn task_waits_for_retry_once_running_siblings_finish(db: TestDb) {
     let engine = engine(&db, &[("pair.yaml", PAIR)]).await;
     let task = create(&engine, "pair", json!({})).await;
-    let mut claimed = claim(&engine, &["Pair.A", "Pair.B"], 10, "w1").await;
-    claimed.sort_by(|x, y| x.step_name.cmp(&y.step_name));
+    let claimed = claim_all(&engine, &["Pair.A", "Pair.B"]).await;
     assert_eq!(claimed.len(), 2);
     let (a, b) = (&claimed[0], &claimed[1]);
 
@@ -307,8 +305,7 @@ async fn running_sibling_of_a_failed_task_is_not_retried(db: TestDb) {
     let engine = engine(&db, &[("race.yaml", RACE)]).await;
     let task = create(&engine, "race", json!({})).await;
     let all = &["Race.A", "Race.B", "Race.C", "Race.D"];
-    let mut claimed = claim(&engine, all, 10, "w1").await;
-    claimed.sort_by(|x, y| x.step_name.cmp(&y.step_name));
+    let claimed = claim_all(&engine, all).await;
     let names: Vec<&str> = claimed.iter().map(|c| c.step_name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c"]);
     let (a, b, c) = (&claimed[0], &claimed[1], &claimed[2]);
@@ -825,8 +822,7 @@ async fn released_step_of_a_failed_task_is_not_run_again(db: TestDb) {
     let engine = engine(&db, &[("race.yaml", RACE)]).await;
     let task = create(&engine, "race", json!({})).await;
     let all = &["Race.A", "Race.B", "Race.C", "Race.D"];
-    let mut claimed = claim(&engine, all, 10, "w1").await;
-    claimed.sort_by(|x, y| x.step_name.cmp(&y.step_name));
+    let claimed = claim_all(&engine, all).await;
     let (a, b) = (&claimed[0], &claimed[1]);
     assert_eq!((a.step_name.as_str(), b.step_name.as_str()), ("a", "b"));
 

@@ -1,7 +1,6 @@
 //! Task creation, dependency-driven enqueueing, completion, the audit trail, and the read side
 //! (list_tasks, wait_for_task), on both backends.
 
-#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -198,8 +197,7 @@ async fn diamond_join_waits_for_both_branches(db: TestDb) {
             ("join", "pending")
         ])
     );
-    let mut branches = claim(&engine, DIAMOND_CALLABLES, 10, "w1").await;
-    branches.sort_by(|a, b| a.step_name.cmp(&b.step_name));
+    let branches = claim_all(&engine, DIAMOND_CALLABLES).await;
     let names: Vec<&str> = branches.iter().map(|c| c.step_name.as_str()).collect();
     assert_eq!(names, ["left", "right"], "both branches fan out at once");
     for b in &branches {

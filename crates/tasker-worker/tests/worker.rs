@@ -1,7 +1,6 @@
 //! The worker core driven as the handler runtime drives it: `poll()` for events, `complete()`
 //! with results. Runs against both backends.
 
-#[macro_use]
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -23,30 +22,6 @@ backend_tests!(
     unregistered_handlers_are_listed,
     invalid_templates_and_settings_are_rejected,
 );
-
-const DIAMOND: &str = r#"
-name: diamond
-namespace_name: test
-version: 1.0.0
-steps:
-  - name: start
-    handler: { callable: Diamond.Start }
-  - name: left
-    dependencies: [start]
-    handler: { callable: Diamond.Left }
-  - name: right
-    dependencies: [start]
-    handler: { callable: Diamond.Right }
-  - name: join
-    dependencies: [left, right]
-    handler: { callable: Diamond.Join }
-"#;
-const DIAMOND_HANDLERS: &[&str] = &[
-    "Diamond.Start",
-    "Diamond.Left",
-    "Diamond.Right",
-    "Diamond.Join",
-];
 
 const FIVE: &str = r#"
 name: five
@@ -83,19 +58,10 @@ steps:
     retry: { max_attempts: 2, backoff: linear, backoff_base_ms: 300, max_backoff_ms: 1000 }
 "#;
 
-const SINGLE: &str = r#"
-name: single
-namespace_name: test
-version: 1.0.0
-steps:
-  - name: only
-    handler: { callable: Single.Only }
-"#;
-
 async fn workflow_completes_through_poll_and_complete(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let dir = template_dir(&[("diamond.yaml", DIAMOND)]);
-    let (worker, mut rt) = start(&engine, config("w1", dir.path(), DIAMOND_HANDLERS, 4)).await;
+    let (worker, mut rt) = start(&engine, config("w1", dir.path(), DIAMOND_CALLABLES, 4)).await;
     let task = create(&engine, "diamond", json!({ "x": 7 })).await;
 
     let mut order = Vec::new();
@@ -122,10 +88,7 @@ async fn workflow_completes_through_poll_and_complete(db: TestDb) {
         assert_eq!(deps[dep]["result"], json!({ "by": dep }), "{dep}");
     }
 
-    let done = engine
-        .wait_for_task(&task.task_uuid, 5 * SECOND)
-        .await
-        .expect("task completes");
+    let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "complete");
     for name in ["start", "left", "right", "join"] {
         let s = step(&done, name);
@@ -143,7 +106,7 @@ async fn workflow_completes_through_poll_and_complete(db: TestDb) {
 }
 
 async fn concurrency_limit_is_respected(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let dir = template_dir(&[("five.yaml", FIVE)]);
     let (worker, mut rt) = start(&engine, config("w1", dir.path(), &["Five.Run"], 2)).await;
     let task = create(&engine, "five", json!({})).await;
@@ -172,36 +135,26 @@ async fn concurrency_limit_is_respected(db: TestDb) {
     }
     assert_eq!(max_outstanding, 2);
     assert_eq!(seen.len(), 5);
-    let done = engine
-        .wait_for_task(&task.task_uuid, 5 * SECOND)
-        .await
-        .unwrap();
+    let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "complete");
     worker.shutdown(SECOND).await.unwrap();
 }
 
 async fn timed_out_step_is_aborted_and_retried(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let dir = template_dir(&[("slow.yaml", SLOW)]);
     let (worker, mut rt) = start(&engine, config("w1", dir.path(), &["Slow.Run"], 1)).await;
     let task = create(&engine, "slow", json!({})).await;
 
     let first = rt.step(5 * SECOND).await;
     let dispatched = Instant::now();
+    assert_eq!(first.task_uuid, task.task_uuid);
     assert_eq!(first.attempts(), 0);
     assert_eq!(first.payload["step"]["timeout_ms"], json!(200));
 
     // Never completed: aborted when its time is up.
-    let (step_uuid, task_uuid, claim_id, reason) = rt.abort(3 * SECOND).await;
+    let reason = rt.abort(&first, 3 * SECOND).await;
     let waited = dispatched.elapsed();
-    assert_eq!(
-        (step_uuid.as_str(), task_uuid.as_str(), claim_id.as_str()),
-        (
-            first.step_uuid.as_str(),
-            task.task_uuid.as_str(),
-            first.claim_id.as_str()
-        )
-    );
     assert!(reason.contains("timed out"), "{reason}");
     assert_eq!(
         reason,
@@ -223,10 +176,7 @@ async fn timed_out_step_is_aborted_and_retried(db: TestDb) {
     assert_ne!(second.claim_id, first.claim_id);
     assert_eq!(second.attempts(), 1, "attempts incremented in the payload");
     worker.complete(vec![second.ok(json!("in time"))]);
-    let done = engine
-        .wait_for_task(&task.task_uuid, 5 * SECOND)
-        .await
-        .unwrap();
+    let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "complete");
     let s = step(&done, "slow");
     assert_eq!((s.attempts, s.result.clone()), (2, Some(json!("in time"))));
@@ -248,7 +198,7 @@ async fn timed_out_step_is_aborted_and_retried(db: TestDb) {
 }
 
 async fn failed_step_is_redispatched_when_its_backoff_ends(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let dir = template_dir(&[("retry.yaml", RETRY), ("single.yaml", SINGLE)]);
     let (worker, mut rt) = start(
         &engine,
@@ -280,10 +230,7 @@ async fn failed_step_is_redispatched_when_its_backoff_ends(db: TestDb) {
 
     // The last attempt fails too: the task fails.
     worker.complete(vec![second.failed(true), other.ok(json!(1))]);
-    let done = engine
-        .wait_for_task(&task.task_uuid, 5 * SECOND)
-        .await
-        .unwrap();
+    let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "error");
     let s = step(&done, "flaky");
     assert_eq!((s.state.as_str(), s.attempts), ("error", 2));
@@ -296,7 +243,7 @@ async fn failed_step_is_redispatched_when_its_backoff_ends(db: TestDb) {
 }
 
 async fn leases_are_renewed_while_a_step_runs(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let dir = template_dir(&[("single.yaml", SINGLE)]);
     let cfg = WorkerConfig {
         lease_ms: 300,
@@ -313,10 +260,7 @@ async fn leases_are_renewed_while_a_step_runs(db: TestDb) {
     assert_eq!(step(&t, "only").state, "in_progress");
     assert_eq!(step(&t, "only").attempts, 1);
     worker.complete(vec![s.ok(json!("slow but alive"))]);
-    let done = engine
-        .wait_for_task(&task.task_uuid, 5 * SECOND)
-        .await
-        .unwrap();
+    let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "complete");
     assert_eq!(step(&done, "only").attempts, 1);
     rt.quiet_for(Duration::from_millis(50)).await;
@@ -324,7 +268,7 @@ async fn leases_are_renewed_while_a_step_runs(db: TestDb) {
 }
 
 async fn cancelled_task_aborts_its_in_flight_step(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let dir = template_dir(&[("single.yaml", SINGLE)]);
     let (worker, mut rt) = start(&engine, config("w1", dir.path(), &["Single.Only"], 1)).await;
     let doomed = create(&engine, "single", json!({})).await;
@@ -334,15 +278,7 @@ async fn cancelled_task_aborts_its_in_flight_step(db: TestDb) {
     rt.quiet_for(Duration::from_millis(150)).await; // concurrency 1: the second waits
 
     engine.cancel_task(&doomed.task_uuid, None).await.unwrap();
-    let (step_uuid, task_uuid, claim_id, reason) = rt.abort(3 * SECOND).await;
-    assert_eq!(
-        (step_uuid, task_uuid, claim_id),
-        (
-            running.step_uuid.clone(),
-            doomed.task_uuid.clone(),
-            running.claim_id.clone()
-        )
-    );
+    let reason = rt.abort(&running, 3 * SECOND).await;
     assert_eq!(reason, "the task was cancelled");
     // The aborted handler holds its slot until it settles...
     rt.quiet_for(Duration::from_millis(200)).await;
@@ -352,10 +288,7 @@ async fn cancelled_task_aborts_its_in_flight_step(db: TestDb) {
     assert_eq!(next.task_uuid, waiting.task_uuid);
 
     worker.complete(vec![next.ok(json!("ok"))]);
-    let done = engine
-        .wait_for_task(&waiting.task_uuid, 5 * SECOND)
-        .await
-        .unwrap();
+    let done = finished(&engine, &waiting.task_uuid).await;
     assert_eq!(done.state, "complete");
     let t = details(&engine, &doomed.task_uuid).await;
     assert_eq!(t.state, "cancelled");
@@ -365,7 +298,7 @@ async fn cancelled_task_aborts_its_in_flight_step(db: TestDb) {
 }
 
 async fn shutdown_drains_within_the_grace_period(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let dir = template_dir(&[("single.yaml", SINGLE)]);
     let (worker, mut rt) = start(&engine, config("w1", dir.path(), &["Single.Only"], 1)).await;
     let first = create(&engine, "single", json!({})).await;
@@ -407,29 +340,22 @@ async fn shutdown_drains_within_the_grace_period(db: TestDb) {
 }
 
 async fn shutdown_aborts_and_releases_in_flight_steps(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let dir = template_dir(&[("single.yaml", SINGLE)]);
     let (worker, mut rt) = start(&engine, config("w1", dir.path(), &["Single.Only"], 1)).await;
     let task = create(&engine, "single", json!({})).await;
     let running = rt.step(5 * SECOND).await;
+    assert_eq!(running.task_uuid, task.task_uuid);
 
     let started = Instant::now();
     let stopping = {
         let worker = worker.clone();
         tokio::spawn(async move { worker.shutdown(Duration::from_millis(100)).await })
     };
-    let (step_uuid, task_uuid, claim_id, reason) = rt.abort(3 * SECOND).await;
+    let reason = rt.abort(&running, 3 * SECOND).await;
     let aborted_after = started.elapsed();
     stopping.await.unwrap().unwrap();
     let took = started.elapsed();
-    assert_eq!(
-        (step_uuid, task_uuid, claim_id),
-        (
-            running.step_uuid.clone(),
-            task.task_uuid.clone(),
-            running.claim_id.clone()
-        )
-    );
     assert_eq!(
         reason,
         "worker w1 is shutting down; the step was released for another worker"
@@ -468,17 +394,14 @@ async fn shutdown_aborts_and_releases_in_flight_steps(db: TestDb) {
     assert_eq!(again.step_uuid, running.step_uuid);
     assert_eq!(again.attempts(), 0);
     other.complete(vec![again.ok(json!("second worker"))]);
-    let done = engine
-        .wait_for_task(&task.task_uuid, 5 * SECOND)
-        .await
-        .unwrap();
+    let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "complete");
     assert_eq!(step(&done, "only").attempts, 1);
     other.shutdown(SECOND).await.unwrap();
 }
 
 async fn unregistered_handlers_are_listed(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let orders = r#"
 name: orders
 namespace_name: test
@@ -511,13 +434,7 @@ steps:
     );
     // Nothing was registered in the database.
     let e = engine
-        .create_task(tasker_orchestration::CreateTask {
-            namespace: "test".into(),
-            name: "single".into(),
-            version: "1.0.0".into(),
-            context: "{}".into(),
-            idempotency_key: None,
-        })
+        .create_task(req("single", json!({}), None))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "TEMPLATE_NOT_FOUND");
@@ -536,7 +453,7 @@ steps:
 }
 
 async fn invalid_templates_and_settings_are_rejected(db: TestDb) {
-    let engine = engine(&db).await;
+    let engine = open_engine(&db).await;
     let bad = r#"
 name: broken
 namespace_name: test

@@ -1,239 +1,39 @@
-//! Shared helpers for the engine's integration tests: one test body, run against both
-//! backends (in-memory SQLite and a fresh PostgreSQL database per test).
-//!
-//! PostgreSQL: `TASKER_TEST_DATABASE_URL` names the server (default
-//! `postgres://postgres@127.0.0.1:5432`); each test creates `tasker_rs_<random>` through the
-//! `postgres` database and drops it at the end, pass or fail. When the server cannot be reached
-//! the PostgreSQL variants print `SKIPPED: …` and pass, unless `TASKER_REQUIRE_POSTGRES=1`, in
-//! which case they fail.
+//! Helpers for the engine's integration tests that drive the `Engine` directly: opening it with
+//! templates, claiming, reporting outcomes, and the templates only these tests use. The
+//! backend harness (`backend_tests!`, `TestDb`, one PostgreSQL database per test), temp dirs,
+//! the shared templates and the task-view readers come from `tasker-test-support`.
 
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-use sqlx::Connection;
-use tasker_domain::{load_templates, TemplateSet};
+use serde_json::{json, Value};
+use tasker_domain::{load_templates, StepState, TemplateSet};
 use tasker_orchestration::{
-    ClaimedStep, CreateTask, Engine, EngineError, StepError, StepOutcome, StepView, TaskView,
-    TransitionView,
+    ClaimedStep, Engine, EngineError, ExpansionLimits, RecordOutcome, StepError, StepOutcome,
+    TaskView,
 };
-
-/// Generates `<name>::sqlite` and `<name>::postgres` tests for each `async fn <name>(TestDb)`.
-macro_rules! backend_tests {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                crate::common::run_sqlite(super::$name).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                crate::common::run_postgres(super::$name).await;
-            }
-        }
-    )+};
-}
-
-/// Generates only `<name>::postgres` (for behaviour that needs a shared server).
-#[allow(unused_macros)]
-macro_rules! postgres_tests {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                crate::common::run_postgres(super::$name).await;
-            }
-        }
-    )+};
-}
-
-/// Upper bound for one test body; a hung test fails instead of stalling the suite.
-const TEST_TIMEOUT: Duration = Duration::from_secs(40);
-
-pub const NS: &str = "test";
-pub const VERSION: &str = "1.0.0";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The database a test body runs against.
-#[derive(Debug, Clone)]
-pub struct TestDb {
-    pub backend: Backend,
-    pub url: String,
-}
-
-pub async fn run_sqlite<F, Fut>(test: F)
-where
-    F: FnOnce(TestDb) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let db = TestDb {
-        backend: Backend::Sqlite,
-        url: "sqlite::memory:".to_string(),
-    };
-    if let Err(panic) = run_body(test(db)).await {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-pub async fn run_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(TestDb) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let server = PgServer::from_env();
-    let mut admin = match connect_admin(&server).await {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = format!("PostgreSQL not reachable at {} ({e})", server.redacted());
-            if std::env::var("TASKER_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("{msg}; TASKER_REQUIRE_POSTGRES=1 requires it");
-            }
-            // Written to the stream directly so that the notice shows even when the test
-            // harness captures output.
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {msg}");
-            return;
-        }
-    };
-    let name = format!("tasker_rs_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-    let db = TestDb {
-        backend: Backend::Postgres,
-        url: server.database_url(&name),
-    };
-    let outcome = run_body(test(db)).await;
-    // WITH (FORCE) ends the engines' pooled and LISTEN connections still open.
-    let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
-    let _ = admin.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-    dropped.unwrap_or_else(|e| panic!("DROP DATABASE {name}: {e}"));
-}
-
-/// Run the body as its own task so that a panic is caught and cleanup still happens.
-async fn run_body<Fut>(body: Fut) -> Result<(), Box<dyn std::any::Any + Send>>
-where
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let handle = tokio::spawn(async move {
-        if tokio::time::timeout(TEST_TIMEOUT, body).await.is_err() {
-            panic!("test body did not finish within {TEST_TIMEOUT:?}");
-        }
-    });
-    match handle.await {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_panic() => Err(e.into_panic()),
-        Err(e) => Err(Box::new(format!("test task failed: {e}"))),
-    }
-}
-
-struct PgServer {
-    /// `postgres://user@host:port`
-    base: String,
-    /// `?sslmode=…` or empty.
-    query: String,
-}
-
-impl PgServer {
-    fn from_env() -> PgServer {
-        let url = std::env::var("TASKER_TEST_DATABASE_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_string());
-        let (rest, query) = match url.find('?') {
-            Some(i) => (url[..i].to_string(), url[i..].to_string()),
-            None => (url.clone(), String::new()),
-        };
-        let authority_start = rest.find("://").map(|i| i + 3).unwrap_or(0);
-        let base = match rest[authority_start..].find('/') {
-            Some(i) => rest[..authority_start + i].to_string(),
-            None => rest,
-        };
-        PgServer { base, query }
-    }
-
-    fn database_url(&self, db: &str) -> String {
-        format!("{}/{db}{}", self.base, self.query)
-    }
-
-    fn redacted(&self) -> String {
-        redact(&self.base)
-    }
-}
-
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
-            Some(c) => format!("{}***{}", &url[..s + 3 + c + 1], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
-}
-
-async fn connect_admin(server: &PgServer) -> Result<sqlx::PgConnection, String> {
-    let url = server.database_url("postgres");
-    match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("connection attempt timed out after 5 s".to_string()),
-    }
-}
-
-/// A temporary directory removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("tasker-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn write(&self, file: &str, text: &str) -> PathBuf {
-        let p = self.0.join(file);
-        std::fs::write(&p, text).expect("write temp file");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use tasker_test_support::*;
 
 /// Write the templates (`(file name, yaml)`) to a temp dir and load them as a worker would.
 pub fn templates(files: &[(&str, &str)]) -> TemplateSet {
-    let dir = TempDir::new();
-    for (file, yaml) in files {
-        dir.write(file, yaml);
-    }
+    let dir = template_dir(files);
     load_templates(&[dir.path()]).expect("test templates are valid")
 }
 
 /// Open an engine and register the templates.
 pub async fn engine(db: &TestDb, files: &[(&str, &str)]) -> Arc<Engine> {
-    let engine = Engine::open(&db.url)
+    engine_with(db, ExpansionLimits::default(), files).await
+}
+
+/// `engine`, with limits on what decision and batch outcomes may create.
+pub async fn engine_with(
+    db: &TestDb,
+    limits: ExpansionLimits,
+    files: &[(&str, &str)],
+) -> Arc<Engine> {
+    let engine = Engine::open_with(&db.url, limits)
         .await
         .unwrap_or_else(|e| panic!("open {:?} engine: {e}", db.backend));
     engine
@@ -241,23 +41,6 @@ pub async fn engine(db: &TestDb, files: &[(&str, &str)]) -> Arc<Engine> {
         .await
         .expect("register templates");
     engine
-}
-
-pub fn req(name: &str, context: Value, key: Option<&str>) -> CreateTask {
-    CreateTask {
-        namespace: NS.to_string(),
-        name: name.to_string(),
-        version: VERSION.to_string(),
-        context: context.to_string(),
-        idempotency_key: key.map(str::to_string),
-    }
-}
-
-pub async fn create(engine: &Engine, name: &str, context: Value) -> TaskView {
-    engine
-        .create_task(req(name, context, None))
-        .await
-        .unwrap_or_else(|e| panic!("create {name}: {e}"))
 }
 
 pub fn strings(v: &[&str]) -> Vec<String> {
@@ -286,6 +69,13 @@ pub async fn claim_one(engine: &Engine, callables: &[&str], worker: &str) -> Cla
         c.iter().map(|s| &s.step_name).collect::<Vec<_>>()
     );
     c.pop().unwrap()
+}
+
+/// Claim every ready step for `callables`, sorted by step name.
+pub async fn claim_all(engine: &Engine, callables: &[&str]) -> Vec<ClaimedStep> {
+    let mut c = claim(engine, callables, 50, "w1").await;
+    c.sort_by(|a, b| a.step_name.cmp(&b.step_name));
+    c
 }
 
 pub fn success(c: &ClaimedStep, result: Value) -> StepOutcome {
@@ -320,7 +110,7 @@ pub fn failure(c: &ClaimedStep, retryable: bool, retry_after_ms: Option<u64>) ->
     }
 }
 
-pub async fn record(engine: &Engine, outcome: StepOutcome) -> tasker_orchestration::RecordOutcome {
+pub async fn record(engine: &Engine, outcome: StepOutcome) -> RecordOutcome {
     let mut r = engine
         .record_results(vec![outcome], "w1")
         .await
@@ -329,74 +119,105 @@ pub async fn record(engine: &Engine, outcome: StepOutcome) -> tasker_orchestrati
     r.pop().unwrap()
 }
 
-/// The task with its steps and transitions.
-pub async fn details(engine: &Engine, task_uuid: &str) -> TaskView {
-    engine
-        .get_task(task_uuid, true)
+/// Record the same successful `result` twice in one `record_results` batch: the first is
+/// recorded (the step completes), the second is stale.
+pub async fn record_twice_in_one_batch(engine: &Engine, c: &ClaimedStep, result: &Value) {
+    let out = engine
+        .record_results(
+            vec![success(c, result.clone()), success(c, result.clone())],
+            "w1",
+        )
         .await
-        .expect("get_task")
-        .unwrap_or_else(|| panic!("task {task_uuid} not found"))
+        .expect("record_results");
+    assert_eq!(
+        out,
+        [
+            RecordOutcome::Recorded {
+                step_uuid: c.step_uuid.clone(),
+                state: StepState::Complete
+            },
+            RecordOutcome::Stale {
+                step_uuid: c.step_uuid.clone()
+            }
+        ]
+    );
 }
 
-pub fn step<'a>(task: &'a TaskView, name: &str) -> &'a StepView {
-    task.steps
-        .as_ref()
-        .expect("task details")
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("task has no step '{name}'"))
-}
-
-/// `name → state` for every step, sorted by name.
-pub fn step_states(task: &TaskView) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = task
-        .steps
-        .as_ref()
-        .expect("task details")
-        .iter()
-        .map(|s| (s.name.clone(), s.state.clone()))
-        .collect();
-    v.sort();
-    v
-}
-
-pub fn states(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    v.sort();
-    v
-}
-
-/// The step's transitions, in order.
-pub fn step_transitions<'a>(task: &'a TaskView, name: &str) -> Vec<&'a TransitionView> {
-    task.transitions
-        .as_ref()
-        .expect("task details")
-        .iter()
-        .filter(|t| t.entity == "step" && t.step_name.as_deref() == Some(name))
-        .collect()
-}
-
-pub fn task_transitions(task: &TaskView) -> Vec<&TransitionView> {
-    task.transitions
-        .as_ref()
-        .expect("task details")
-        .iter()
-        .filter(|t| t.entity == "task")
-        .collect()
-}
-
-/// `(from, to)` of transitions, `-` for no from-state.
-pub fn moves(ts: &[&TransitionView]) -> Vec<String> {
-    ts.iter()
-        .map(|t| format!("{}->{}", t.from_state.as_deref().unwrap_or("-"), t.to_state))
-        .collect()
+/// Record `result` for a claimed decision or batchable step and check that the outcome was
+/// rejected: the step is `error` (`error_type`, not retryable, message containing `msg`, no
+/// result), its last transition says so, the task is `error` because of it, and no step was
+/// created.
+pub async fn assert_outcome_rejected(
+    engine: &Engine,
+    task: &TaskView,
+    claimed: &ClaimedStep,
+    result: Value,
+    error_type: &str,
+    msg: &str,
+) {
+    let names_before = step_names(&details(engine, &task.task_uuid).await);
+    assert_eq!(
+        record(engine, success(claimed, result.clone())).await,
+        RecordOutcome::Recorded {
+            step_uuid: claimed.step_uuid.clone(),
+            state: StepState::Error
+        },
+        "{result}"
+    );
+    let t = details(engine, &task.task_uuid).await;
+    assert_eq!(t.state, "error", "{result}");
+    assert_eq!(step_names(&t), names_before, "nothing created for {result}");
+    let s = step(&t, &claimed.step_name);
+    assert_eq!((s.state.as_str(), s.attempts), ("error", 1), "{result}");
+    assert_eq!(
+        s.result, None,
+        "a rejected outcome is not stored as a result"
+    );
+    let err = s.error.clone().expect("the rejected step has an error");
+    assert_eq!(err["error_type"], json!(error_type), "{result}");
+    assert_eq!(err["retryable"], json!(false), "{result}");
+    let message = err["message"].as_str().expect("message");
+    assert!(
+        message.contains(msg),
+        "message {message:?} should contain {msg:?} (outcome {result})"
+    );
+    let last = *step_transitions(&t, &claimed.step_name).last().unwrap();
+    assert_eq!(
+        (last.from_state.as_deref(), last.to_state.as_str()),
+        (Some("in_progress"), "error")
+    );
+    assert!(
+        last.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&format!("{error_type}: {message}")),
+        "{:?}",
+        last.reason
+    );
+    assert!(
+        last_task_reason(&t).starts_with(&format!(
+            "step '{}' failed permanently: ",
+            claimed.step_name
+        )),
+        "{}",
+        last_task_reason(&t)
+    );
 }
 
 pub fn payload(c: &ClaimedStep) -> Value {
     serde_json::from_str(&c.payload).expect("payload is JSON")
+}
+
+/// The names in the claim payload's dependency_results, sorted.
+pub fn dep_names(c: &ClaimedStep) -> Vec<String> {
+    let mut v: Vec<String> = payload(c)["dependency_results"]
+        .as_object()
+        .expect("dependency_results is an object")
+        .keys()
+        .cloned()
+        .collect();
+    v.sort();
+    v
 }
 
 pub fn now_ms() -> i64 {
@@ -419,7 +240,8 @@ pub async fn sleep_until_ms(at_ms: i64) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Templates (namespace `test`, version `1.0.0`).
+// Templates only these tests use (namespace `test`, version `1.0.0`); DIAMOND and SINGLE are
+// shared with the worker's tests.
 
 pub const LINEAR: &str = r#"
 name: linear
@@ -439,30 +261,6 @@ steps:
     handler: { callable: Linear.S4 }
 "#;
 pub const LINEAR_CALLABLES: &[&str] = &["Linear.S1", "Linear.S2", "Linear.S3", "Linear.S4"];
-
-pub const DIAMOND: &str = r#"
-name: diamond
-namespace_name: test
-version: 1.0.0
-steps:
-  - name: start
-    handler: { callable: Diamond.Start }
-  - name: left
-    dependencies: [start]
-    handler: { callable: Diamond.Left }
-  - name: right
-    dependencies: [start]
-    handler: { callable: Diamond.Right }
-  - name: join
-    dependencies: [left, right]
-    handler: { callable: Diamond.Join }
-"#;
-pub const DIAMOND_CALLABLES: &[&str] = &[
-    "Diamond.Start",
-    "Diamond.Left",
-    "Diamond.Right",
-    "Diamond.Join",
-];
 
 /// One step, three attempts, linear backoff of 200 ms per failed attempt (before jitter).
 pub const FLAKY: &str = r#"
@@ -484,14 +282,4 @@ steps:
   - name: work
     handler: { callable: Leased.Work }
     retry: { max_attempts: 2, backoff_base_ms: 0 }
-"#;
-
-/// One step, for the many-tasks tests.
-pub const SINGLE: &str = r#"
-name: single
-namespace_name: test
-version: 1.0.0
-steps:
-  - name: only
-    handler: { callable: Single.Only }
 "#;
