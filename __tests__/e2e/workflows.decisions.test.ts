@@ -318,46 +318,41 @@ describeEachBackend('decision points', (backend) => {
       expect(log.order().at(-1)).toBe('ship');
     });
 
-    // KNOWN PRODUCT BUG (reported, not worked around): the outer decision creates `ship` with an
-    // edge from `international` only; `ground`, created later by the nested decision `domestic`,
-    // gets no edge to `ship`, so `ship` runs (and the task may complete around it) without
-    // waiting for it. `it.failing` keeps the suite green and will flag the fix: then make it `it`.
-    it.failing(
-      'a convergence created by the outer decision also waits for a branch the inner decision creates later',
-      async () => {
-        const log = new ExecutionLog();
-        const worker = await startWorker({
-          database: await backend.database(),
-          templates: 'nested-decision',
-          handlers: nestedHandlers(log),
-          concurrency: 4,
-        });
+    // The outer decision creates `ship` waiting for `international` and for the undecided
+    // nested decision `domestic`; `ground`, created later by `domestic`, is wired into `ship`.
+    it('a convergence created by the outer decision also waits for a branch the inner decision creates later', async () => {
+      const log = new ExecutionLog();
+      const worker = await startWorker({
+        database: await backend.database(),
+        templates: 'nested-decision',
+        handlers: nestedHandlers(log),
+        concurrency: 4,
+      });
 
-        const task = await runTask(worker.client, {
-          name: 'nested_decision',
-          context: { order: 'N-2', regions: ['domestic', 'international'], service: 'ground' },
-        });
+      const task = await runTask(worker.client, {
+        name: 'nested_decision',
+        context: { order: 'N-2', regions: ['domestic', 'international'], service: 'ground' },
+      });
 
-        expect(task.state).toBe('complete');
-        expect(task.steps.map((s) => s.name).sort()).toEqual([
-          'choose_region',
-          'domestic',
-          'ground',
-          'international',
-          'ship',
-          'start',
-        ]);
-        // ship converges on every leg that was created: international (chosen by the outer
-        // decision) and ground (chosen by the inner one).
-        expect(log.of('ship')).toHaveLength(1);
-        expect(Object.keys(log.of('ship')[0].dependencies)).toEqual(
-          expect.arrayContaining(['ground', 'international']),
-        );
-        expect(reached(task, 'ship', 'enqueued')).toBeGreaterThan(
-          reached(task, 'ground', 'complete'),
-        );
-      },
-    );
+      expect(task.state).toBe('complete');
+      expect(task.steps.map((s) => s.name).sort()).toEqual([
+        'choose_region',
+        'domestic',
+        'ground',
+        'international',
+        'ship',
+        'start',
+      ]);
+      // ship converges on every leg that was created: international (chosen by the outer
+      // decision) and ground (chosen by the inner one).
+      expect(log.of('ship')).toHaveLength(1);
+      expect(Object.keys(log.of('ship')[0].dependencies)).toEqual(
+        expect.arrayContaining(['ground', 'international']),
+      );
+      expect(reached(task, 'ship', 'enqueued')).toBeGreaterThan(
+        reached(task, 'ground', 'complete'),
+      );
+    });
   });
 
   describe('invalid decision outcome', () => {
