@@ -26,9 +26,9 @@ export type Order = {
 
 /**
  * The API's address is the task context's `api_base_url` when given (so one template serves any
- * environment), else the template's `base_url`.
+ * environment), else the template's `base_url`. The demo's `Restock.FetchRequest` extends it too.
  */
-abstract class ExampleApiHandler extends ApiHandler {
+export abstract class ExampleApiHandler extends ApiHandler {
   protected override apiConfig(ctx: StepContext): Record<string, unknown> {
     const baseUrl = ctx.getInput<unknown>('api_base_url');
     if (baseUrl === undefined || baseUrl === null) return ctx.stepConfig;

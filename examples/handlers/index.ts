@@ -2,11 +2,13 @@
 export { apiHandlers } from './api';
 export { approvalHandlers } from './approval';
 export { csvHandlers } from './csv';
+export { restockHandlers } from './restock';
 export { shopHandlers } from './shop';
 
 import { apiHandlers } from './api';
 import { approvalHandlers } from './approval';
 import { csvHandlers } from './csv';
+import { restockHandlers } from './restock';
 import { shopHandlers } from './shop';
 
 /** Every example handler: a worker loading all of examples/templates/ needs them all. */
@@ -15,4 +17,5 @@ export const exampleHandlers = [
   ...apiHandlers,
   ...approvalHandlers,
   ...csvHandlers,
+  ...restockHandlers,
 ];

@@ -1,4 +1,7 @@
-/** Step handlers of the example `shop/order_fulfillment` workflow (used by `npm run demo`). */
+/**
+ * Step handlers of the example `shop/order_fulfillment` workflow
+ * (examples/templates/order_fulfillment.yaml).
+ */
 import { PermanentError, RetryableError, StepContext, StepHandler } from '../../src';
 
 interface OrderItem {
