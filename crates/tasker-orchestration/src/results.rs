@@ -25,6 +25,19 @@ pub struct StepError {
     pub status_code: Option<i64>,
 }
 
+impl StepError {
+    /// A failure the engine itself decided (not the handler): never retried.
+    fn rejected(error_type: &str, message: String) -> StepError {
+        StepError {
+            message,
+            error_type: error_type.to_string(),
+            retryable: false,
+            retry_after_ms: None,
+            status_code: None,
+        }
+    }
+}
+
 /// The result of one attempt, as reported by a worker.
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
@@ -305,16 +318,13 @@ async fn record_one(
         let Ok(result) = serde_json::from_str::<serde_json::Value>(&result_text) else {
             // Cannot happen through the TS worker (it serialises with JSON.stringify); a
             // permanent failure rather than lost data.
-            let e = StepError {
-                message: format!(
+            let e = StepError::rejected(
+                "serialization_error",
+                format!(
                     "step {} returned a result that is not valid JSON",
                     o.step_uuid
                 ),
-                error_type: "serialization_error".to_string(),
-                retryable: false,
-                retry_after_ms: None,
-                status_code: None,
-            };
+            );
             return record_failure(tx, d, now, o, worker_id, work, task_state, Some(e)).await;
         };
         // Decision and batchable steps first have their outcome checked and planned; every
@@ -776,13 +786,7 @@ async fn complete_with_outcome(
     let planned = match planned {
         Ok(p) => p,
         Err((error_type, message)) => {
-            let e = StepError {
-                message,
-                error_type: error_type.to_string(),
-                retryable: false,
-                retry_after_ms: None,
-                status_code: None,
-            };
+            let e = StepError::rejected(error_type, message);
             return record_failure(tx, d, now, o, worker_id, work, task_state, Some(e)).await;
         }
     };
