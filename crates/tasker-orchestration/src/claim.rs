@@ -533,8 +533,9 @@ impl Engine {
     }
 
     /// Fail the current attempt of every step whose lease ran out (its worker crashed or hung);
-    /// the normal retry rules then apply. Safe to run from every process at once.
-    pub async fn reap_expired_leases(&self) -> Result<usize, EngineError> {
+    /// the normal retry rules then apply. Safe to run from every process at once; `reaper` (the
+    /// reaping worker) is recorded on the transitions.
+    pub async fn reap_expired_leases(&self, reaper: &str) -> Result<usize, EngineError> {
         let d = self.dialect();
         let sql = match d {
             Dialect::Postgres => "SELECT step_uuid, task_uuid, claim_id, claimed_by, attempts, max_attempts FROM tasker_steps
@@ -573,7 +574,7 @@ impl Engine {
         }
         let n = outcomes.len();
         if n > 0 {
-            self.record_results(outcomes, "lease-reaper").await?;
+            self.record_results(outcomes, reaper).await?;
         }
         Ok(n)
     }

@@ -888,11 +888,15 @@ async fn checkpoint_renews_the_lease(db: TestDb) {
             )
             .await
             .unwrap());
-        assert_eq!(engine.reap_expired_leases().await.unwrap(), 0, "save {i}");
+        assert_eq!(
+            engine.reap_expired_leases("reaper-w").await.unwrap(),
+            0,
+            "save {i}"
+        );
     }
     // Without further checkpoints, the lease runs out and the attempt is reaped.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(engine.reap_expired_leases().await.unwrap(), 1);
+    assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 1);
     assert!(
         !engine
             .save_checkpoint(&w.step_uuid, &w.claim_id, "{\"cursor\": 9}", 300)

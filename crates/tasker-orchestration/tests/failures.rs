@@ -633,14 +633,14 @@ async fn expired_leases_are_reaped_as_failed_attempts(db: TestDb) {
 
     let c1 = engine.claim(&work, 1, "w1", 200).await.unwrap().remove(0);
     assert_eq!(
-        engine.reap_expired_leases().await.unwrap(),
+        engine.reap_expired_leases("reaper-w").await.unwrap(),
         0,
         "lease still valid"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(engine.reap_expired_leases().await.unwrap(), 1);
+    assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 1);
     assert_eq!(
-        engine.reap_expired_leases().await.unwrap(),
+        engine.reap_expired_leases("reaper-w").await.unwrap(),
         0,
         "reaped once"
     );
@@ -656,7 +656,7 @@ async fn expired_leases_are_reaped_as_failed_attempts(db: TestDb) {
     );
     let last = *step_transitions(&t, "work").last().unwrap();
     assert_eq!(moves(&[last]), ["in_progress->waiting_for_retry"]);
-    assert_eq!(last.worker_id.as_deref(), Some("lease-reaper"));
+    assert_eq!(last.worker_id.as_deref(), Some("reaper-w"));
     assert!(last
         .reason
         .as_deref()
@@ -673,7 +673,7 @@ async fn expired_leases_are_reaped_as_failed_attempts(db: TestDb) {
 
     // The last attempt's lease expires too: no attempts left.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(engine.reap_expired_leases().await.unwrap(), 1);
+    assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 1);
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(t.state, "error");
     let s = step(&t, "work");
@@ -705,7 +705,7 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
         tokio::time::sleep(Duration::from_millis(80)).await;
         let mine = [c.step_uuid.clone()];
         assert_eq!(engine.renew_leases("w1", &mine, 200).await.unwrap(), mine);
-        assert_eq!(engine.reap_expired_leases().await.unwrap(), 0);
+        assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 0);
     }
     assert_eq!(
         engine
@@ -742,7 +742,7 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
     let task = create(&engine, "leased", json!({})).await;
     engine.claim(&work, 1, "w1", 200).await.unwrap().remove(0);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(engine.reap_expired_leases().await.unwrap(), 1);
+    assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 1);
     assert_eq!(
         step(&details(&engine, &task.task_uuid).await, "work").state,
         "waiting_for_retry"

@@ -750,7 +750,7 @@ async fn lease_loop(inner: Arc<Inner>) {
                 Err(e) => tracing::warn!("lease renewal failed: {e}"),
             }
         }
-        if let Err(e) = inner.engine.reap_expired_leases().await {
+        if let Err(e) = inner.engine.reap_expired_leases(&cfg.worker_id).await {
             tracing::warn!("reaping expired leases failed: {e}");
         }
     }

@@ -255,7 +255,7 @@ async fn leases_are_renewed_while_a_step_runs(db: TestDb) {
 
     // Three lease lengths later the claim is still this worker's.
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(engine.reap_expired_leases().await.unwrap(), 0);
+    assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 0);
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(step(&t, "only").state, "in_progress");
     assert_eq!(step(&t, "only").attempts, 1);
