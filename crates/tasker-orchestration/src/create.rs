@@ -3,10 +3,11 @@
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
-use tasker_domain::{StepDefinition, StepState, StepType, TaskState, TaskTemplate};
-use tasker_storage::{insert_many, now_ms, Sql, StorageError, Val};
+use tasker_domain::{StepDefinition, StepType, TaskState, TaskTemplate};
+use tasker_storage::{now_ms, Sql, StorageError};
 
 use crate::events::Effect;
+use crate::steps::{NewRow, NewSteps};
 use crate::transitions::Work;
 use crate::views::TaskView;
 use crate::{Engine, EngineError};
@@ -85,7 +86,7 @@ impl Engine {
         // A concurrent create with the same idempotency key loses the unique-index race; the
         // second pass then finds the winner's task.
         for _ in 0..3 {
-            match self.try_create(&req).await {
+            match self.try_create(&req, &context).await {
                 Err(EngineError::Storage(e))
                     if req.idempotency_key.is_some() && e.is_unique_violation() =>
                 {
@@ -100,7 +101,7 @@ impl Engine {
         )))
     }
 
-    async fn try_create(&self, req: &CreateTask) -> Result<TaskView, EngineError> {
+    async fn try_create(&self, req: &CreateTask, context: &Value) -> Result<TaskView, EngineError> {
         static TEMPLATE: Sql = Sql::new(
             "SELECT definition FROM tasker_templates WHERE namespace = $1 AND name = $2 AND version = $3",
         );
@@ -184,8 +185,7 @@ impl Engine {
             Some(format!("{} steps created", steps.len())),
         );
 
-        let mut step_rows = Vec::with_capacity(steps.len());
-        let mut edge_rows = Vec::new();
+        let mut new_steps = NewSteps::default();
         for s in &steps {
             let step_uuid = &uuids[s.name.as_str()];
             let deps: Vec<&str> = s
@@ -195,74 +195,27 @@ impl Engine {
                 .filter(|d| created.contains(d))
                 .collect();
             for d in &deps {
-                edge_rows.push(vec![
-                    Val::Text(task_uuid.clone()),
-                    Val::Text(uuids[d].clone()),
-                    Val::Text(step_uuid.clone()),
-                ]);
+                new_steps.edge(&task_uuid, &uuids[d], step_uuid);
             }
-            let ready = deps.is_empty();
-            let state = if ready {
-                StepState::Enqueued
-            } else {
-                StepState::Pending
-            };
-            let definition = serde_json::to_string(s)
-                .map_err(|e| EngineError::InvalidArgument(format!("step '{}': {e}", s.name)))?;
-            step_rows.push(vec![
-                Val::Text(step_uuid.clone()),
-                Val::Text(task_uuid.clone()),
-                Val::Text(s.name.clone()),
-                Val::Text(s.name.clone()),
-                Val::Text(s.handler.callable.clone()),
-                Val::Text(s.step_type.as_str().to_string()),
-                Val::Text(definition),
-                Val::Text(state.as_str().to_string()),
-                Val::Int(deps.len() as i64),
-                Val::Int(deps.len() as i64),
-                Val::Int(0),
-                Val::Int(i64::from(s.retry.max_attempts)),
-                Val::OptInt(ready.then_some(now)),
-                Val::Text("{}".to_string()),
-                Val::Int(now),
-                Val::Int(now),
-            ]);
-            work.step(
-                &task_uuid,
-                step_uuid,
-                None,
-                StepState::Pending.as_str(),
-                None,
-                None,
-            );
-            if ready {
-                work.step(
-                    &task_uuid,
+            new_steps.add(
+                NewRow {
                     step_uuid,
-                    Some(StepState::Pending.as_str()),
-                    StepState::Enqueued.as_str(),
-                    None,
-                    Some("no dependencies".to_string()),
-                );
-                work.effect(Effect::StepsReady);
-            }
+                    task_uuid: &task_uuid,
+                    name: &s.name,
+                    template_step_name: &s.name,
+                    step_type: s.step_type,
+                    definition: s,
+                    dep_total: deps.len(),
+                    pending: deps.len(),
+                    inputs: "{}".to_string(),
+                },
+                now,
+                None,
+                "no dependencies",
+                &mut work,
+            )?;
         }
-        insert_many(
-            &mut tx,
-            dialect,
-            "tasker_steps (step_uuid, task_uuid, name, template_step_name, handler_callable,
-                 step_type, definition, state, dep_total, pending_deps, attempts, max_attempts, ready_at,
-                 inputs, created_at, updated_at)",
-            &step_rows,
-        )
-        .await?;
-        insert_many(
-            &mut tx,
-            dialect,
-            "tasker_step_edges (task_uuid, from_step, to_step)",
-            &edge_rows,
-        )
-        .await?;
+        new_steps.insert(&mut tx, dialect).await?;
         if task_state == TaskState::Complete {
             work.effect(Effect::TaskFinished(task_uuid.clone()));
         }
@@ -274,7 +227,7 @@ impl Engine {
         Ok(TaskView::new_created(
             task_uuid,
             req,
-            context_value(&req.context),
+            context.clone(),
             task_state,
             now,
         ))
@@ -302,10 +255,6 @@ impl Engine {
             req.namespace, req.name, req.version
         ))
     }
-}
-
-fn context_value(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
 pub(crate) fn json_kind(v: &Value) -> &'static str {

@@ -10,9 +10,9 @@ use tasker_domain::{
     plan_decision_with, ExpansionLimits, NewStep, StepDefinition, StepState, StepType,
     TaskTemplate,
 };
-use tasker_storage::{insert_many, Dialect, Row, Sql, Tx, Val};
+use tasker_storage::{Dialect, Row, Sql, Tx, Val};
 
-use crate::events::Effect;
+use crate::steps::{edge_row, NewRow, NewSteps};
 use crate::transitions::Work;
 use crate::EngineError;
 
@@ -147,86 +147,47 @@ pub(crate) async fn create_steps(
         .iter()
         .map(|s| (s.name.as_str(), uuid::Uuid::now_v7().to_string()))
         .collect();
-    let mut step_rows = Vec::with_capacity(planned.len());
-    let mut edge_rows = Vec::new();
+    let mut new_steps = NewSteps::default();
     let mut source_edges = Vec::new();
     let mut any_ready = false;
     for s in &planned {
         let step_uuid = &new_uuids[s.name.as_str()];
         let mut pending = 0;
+        let mut dep_total = 0;
         for dep in &s.depends_on {
             let (from, complete) = match (new_uuids.get(dep.as_str()), rows.get(dep)) {
-                (Some(u), _) => (u.clone(), false),
-                (None, Some((u, complete))) => (u.clone(), *complete),
+                (Some(u), _) => (u.as_str(), false),
+                (None, Some((u, complete))) => (u.as_str(), *complete),
                 (None, None) => continue, // the planner only names steps that exist or are new
             };
+            dep_total += 1;
             if !complete {
                 pending += 1;
             }
-            let edge = vec![
-                Val::Text(task_uuid.to_string()),
-                Val::Text(from.clone()),
-                Val::Text(step_uuid.clone()),
-            ];
             if from == source_uuid {
-                source_edges.push(edge);
+                source_edges.push(edge_row(task_uuid, from, step_uuid));
             } else {
-                edge_rows.push(edge);
+                new_steps.edge(task_uuid, from, step_uuid);
             }
         }
-        let ready = pending == 0;
-        let definition = serde_json::to_string(&s.definition)
-            .map_err(|e| EngineError::InvalidArgument(format!("step '{}': {e}", s.name)))?;
-        step_rows.push(vec![
-            Val::Text(step_uuid.clone()),
-            Val::Text(task_uuid.to_string()),
-            Val::Text(s.name.clone()),
-            Val::Text(s.template_step_name.clone()),
-            Val::Text(s.definition.handler.callable.clone()),
-            Val::Text(s.step_type.as_str().to_string()),
-            Val::Text(definition),
-            Val::Text(if ready { "enqueued" } else { "pending" }.to_string()),
-            Val::Int(s.depends_on.len() as i64),
-            Val::Int(pending),
-            Val::Int(0),
-            Val::Int(i64::from(s.definition.retry.max_attempts)),
-            Val::OptInt(ready.then_some(now)),
-            Val::Text(s.inputs.to_string()),
-            Val::Int(now),
-            Val::Int(now),
-        ]);
-        work.step(
-            task_uuid,
-            step_uuid,
-            None,
-            StepState::Pending.as_str(),
-            None,
-            Some(format!("created by the outcome of step '{source}'")),
-        );
-        if ready {
-            work.step(
-                task_uuid,
+        any_ready |= new_steps.add(
+            NewRow {
                 step_uuid,
-                Some(StepState::Pending.as_str()),
-                StepState::Enqueued.as_str(),
-                None,
-                Some("dependencies complete".to_string()),
-            );
-            work.enqueued_callables
-                .push(s.definition.handler.callable.clone());
-            any_ready = true;
-        }
+                task_uuid,
+                name: &s.name,
+                template_step_name: &s.template_step_name,
+                step_type: s.step_type,
+                definition: &s.definition,
+                dep_total,
+                pending,
+                inputs: s.inputs.to_string(),
+            },
+            now,
+            Some(format!("created by the outcome of step '{source}'")),
+            "dependencies complete",
+            work,
+        )?;
     }
-    insert_many(
-        tx,
-        d,
-        "tasker_steps (step_uuid, task_uuid, name, template_step_name, handler_callable,
-             step_type, definition, state, dep_total, pending_deps, attempts, max_attempts,
-             ready_at, inputs, created_at, updated_at)",
-        &step_rows,
-    )
-    .await?;
-
     // New branches of a convergence step that waited for the decision that created them.
     static WAIT_MORE: Sql = Sql::new(
         "UPDATE tasker_steps SET pending_deps = pending_deps + 1, dep_total = dep_total + 1,
@@ -245,22 +206,9 @@ pub(crate) async fn create_steps(
             .fetch_optional(&mut **tx)
             .await?;
         if bumped.is_some() {
-            edge_rows.push(vec![
-                Val::Text(task_uuid.to_string()),
-                Val::Text(from_uuid.clone()),
-                Val::Text(to_uuid.clone()),
-            ]);
+            new_steps.edge(task_uuid, from_uuid, to_uuid);
         }
     }
-    insert_many(
-        tx,
-        d,
-        "tasker_step_edges (task_uuid, from_step, to_step)",
-        &edge_rows,
-    )
-    .await?;
-    if any_ready {
-        work.effect(Effect::StepsReady);
-    }
+    new_steps.insert(tx, d).await?;
     Ok((any_ready, source_edges))
 }

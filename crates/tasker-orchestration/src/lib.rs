@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod expand;
 mod results;
+mod steps;
 mod transitions;
 mod views;
 

@@ -6,7 +6,7 @@ use tasker_domain::{
     decide_failure, FailureDecision, FailureInput, RetryConfig, StepDefinition, StepState,
     TaskState,
 };
-use tasker_storage::{insert_many, now_ms, placeholders, Dialect, Row, Sql, StorageError, Tx};
+use tasker_storage::{now_ms, placeholders, Dialect, Row, Sql, StorageError, Tx};
 
 use crate::claim::{claim_in_tx, ClaimRequest, Claimed, ClaimedStep};
 use crate::events::Effect;
@@ -699,13 +699,7 @@ async fn after_complete(
     if !task_state.is_terminal() {
         enqueued |= enqueue_dependents(tx, d, now, &o.task_uuid, &o.step_uuid, name, work).await?;
     }
-    insert_many(
-        tx,
-        d,
-        "tasker_step_edges (task_uuid, from_step, to_step)",
-        &source_edges,
-    )
-    .await?;
+    crate::steps::insert_edges(tx, d, &source_edges).await?;
     static COUNT: Sql = Sql::new(
         "UPDATE tasker_tasks SET completed_steps = completed_steps + 1,
             total_steps = total_steps + $3, updated_at = $2
