@@ -187,15 +187,15 @@ impl Engine {
         worker_id: &str,
         lease_ms: u64,
     ) -> Result<Vec<ClaimedStep>, EngineError> {
+        if limit == 0 || callables.is_empty() {
+            return Ok(Vec::new());
+        }
         let req = ClaimRequest {
             callables: callables.to_vec(),
             limit,
             worker_id: worker_id.to_string(),
             lease_ms,
         };
-        if limit == 0 || callables.is_empty() {
-            return Ok(Vec::new());
-        }
         let d = self.dialect();
         let now = now_ms();
         let mut tx = self.db().begin().await?;

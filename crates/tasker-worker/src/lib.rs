@@ -315,26 +315,13 @@ impl Worker {
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let remaining: Vec<(String, InFlight)> = lock(&inner.inflight).drain().collect();
-        if !remaining.is_empty() {
-            let reason = format!(
-                "worker {} is shutting down; the step was released for another worker",
-                inner.config.worker_id
-            );
-            let mut claims = Vec::with_capacity(remaining.len());
-            for (step_uuid, f) in remaining {
-                f.timer.abort();
-                send_event(
-                    inner,
-                    WorkerEvent::Abort {
-                        step_uuid: step_uuid.clone(),
-                        task_uuid: f.task_uuid,
-                        claim_id: f.claim_id.clone(),
-                        reason: reason.clone(),
-                    },
-                );
-                claims.push((step_uuid, f.claim_id));
-            }
+        let reason = format!(
+            "worker {} is shutting down; the step was released for another worker",
+            inner.config.worker_id
+        );
+        let remaining: Vec<String> = lock(&inner.inflight).keys().cloned().collect();
+        let claims = abort_steps(&self.inner, &remaining, &reason);
+        if !claims.is_empty() {
             if let Err(e) = inner
                 .engine
                 .release(&claims, &inner.config.worker_id, &reason)
@@ -777,8 +764,9 @@ async fn cancellation_loop(inner: Arc<Inner>) {
     }
 }
 
-/// Stop tracking these steps and abort their handlers' signals (their results will be stale).
-fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) {
+/// Stop tracking these steps and abort their handlers' signals (their results will be stale);
+/// each keeps its slot until its handler settles. Returns the `(step, claim)` pairs aborted.
+fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) -> Vec<(String, String)> {
     let removed: Vec<(String, InFlight)> = {
         let mut inflight = lock(&inner.inflight);
         steps
@@ -786,6 +774,7 @@ fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) {
             .filter_map(|s| inflight.remove(s).map(|f| (s.clone(), f)))
             .collect()
     };
+    let mut aborted = Vec::with_capacity(removed.len());
     for (step_uuid, f) in removed {
         f.timer.abort();
         send_event(
@@ -797,7 +786,9 @@ fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) {
                 reason: reason.to_string(),
             },
         );
+        aborted.push((step_uuid.clone(), f.claim_id.clone()));
         park_slot(inner, step_uuid, f);
         inner.slot_freed.notify_one();
     }
+    aborted
 }
