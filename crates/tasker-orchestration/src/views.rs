@@ -243,15 +243,24 @@ impl Engine {
     ) -> Result<TaskView, EngineError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut finished = self.events().subscribe_finished();
+        let not_found = || EngineError::TaskNotFound(format!("task {task_uuid} does not exist"));
         loop {
-            let task = self.get_task(task_uuid, true).await?.ok_or_else(|| {
-                EngineError::TaskNotFound(format!("task {task_uuid} does not exist"))
-            })?;
+            // Only the state while waiting; steps and transitions once, at the end.
+            let task = self
+                .get_task(task_uuid, false)
+                .await?
+                .ok_or_else(not_found)?;
             if task.is_terminal() {
-                return Ok(task);
+                return self.get_task(task_uuid, true).await?.ok_or_else(not_found);
             }
-            let wake = tokio::time::Instant::now() + Duration::from_secs(1);
-            let until = wake.min(deadline);
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Timeout(format!(
+                    "task {task_uuid} did not finish within {} ms (state: {})",
+                    timeout.as_millis(),
+                    task.state
+                )));
+            }
+            let until = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);
             loop {
                 tokio::select! {
                     msg = finished.recv() => match msg {
@@ -260,20 +269,6 @@ impl Engine {
                     },
                     _ = tokio::time::sleep_until(until) => break,
                 }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let task = self.get_task(task_uuid, true).await?;
-                return match task {
-                    Some(t) if t.is_terminal() => Ok(t),
-                    Some(t) => Err(EngineError::Timeout(format!(
-                        "task {task_uuid} did not finish within {} ms (state: {})",
-                        timeout.as_millis(),
-                        t.state
-                    ))),
-                    None => Err(EngineError::TaskNotFound(format!(
-                        "task {task_uuid} does not exist"
-                    ))),
-                };
             }
         }
     }
