@@ -90,7 +90,7 @@ pub struct WorkerStatsView {
     pub in_flight: u32,
     pub dispatch_p50_us: f64,
     pub dispatch_p95_us: f64,
-    pub dispatch_samples: u32,
+    pub dispatch_samples: f64,
 }
 
 #[napi(object)]
@@ -349,7 +349,7 @@ impl NativeWorker {
             in_flight: s.in_flight as u32,
             dispatch_p50_us: s.dispatch_p50_us,
             dispatch_p95_us: s.dispatch_p95_us,
-            dispatch_samples: s.dispatch_samples as u32,
+            dispatch_samples: s.dispatch_samples as f64,
         }
     }
 
