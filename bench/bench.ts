@@ -1,327 +1,444 @@
 /**
- * `npm run bench`: latency of a 4-step workflow, throughput of single-step tasks and the
- * Rust → JS → Rust dispatch overhead, on embedded SQLite (a file in a temp dir) and on
- * PostgreSQL (a throwaway `tasker_bench_<random>` database; skipped with a notice when the
- * server is unreachable). Prints a table and writes bench-results/latest.json.
- * What is measured, and the targets: docs/benchmarks.md.
+ * `npm run bench`: tasker-node on SQLite and PostgreSQL side by side with graphile-worker (two
+ * configurations) on the same PostgreSQL server and BullMQ on the local Redis, in the same run
+ * and with the same definitions. Scenarios: throughput, 4-step chain latency, 1→5→1 fan-out
+ * latency, creation rate, worker RSS, and commits/statements per step on PostgreSQL.
  *
- *   node dist/bench/bench.js [--runs 300] [--warmup 30] [--tasks 10000] [--concurrency 64]
- *                            [--only sqlite|postgres]
+ * Each job (one scenario, one system, one repetition) runs in its own child process
+ * (bench/child.ts) on a database, file or Redis queue this process creates for it and removes
+ * afterwards. Prints a table with each tasker-node figure's ratio to the best peer, and writes
+ * everything to bench-results/latest.json. What is measured, how each peer is configured and
+ * the targets: docs/benchmarks.md.
  *
- * PostgreSQL server: TASKER_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432).
+ *   node dist/bench/bench.js [--only sqlite|postgres|graphile|bullmq]… [--scenario …]…
+ *                            [--quick] [--soak] [--repeat N] …   (bench.js --help)
+ *
+ * PostgreSQL: TASKER_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432).
+ * Redis: TASKER_BENCH_REDIS_URL (default redis://127.0.0.1:6379).
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, fork, type ChildProcess } from 'child_process';
+import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { performance } from 'perf_hooks';
-import { createConsoleLogger, createWorker, type Worker } from '../src';
-import { benchHandlers } from './handlers';
-import { createTempDatabase, redact, serverUrl } from './postgres';
+import { parseArgs, rssCheckpoints, UsageError, USAGE, type Options } from './options';
+import { CHILD, DEFAULT_RESULTS, ROOT } from './paths';
+import { createTempDatabase, redact, serverInfo, serverUrl } from './postgres';
 import {
-  formatTable,
   LABELS,
-  percentile,
-  TARGETS,
-  type BackendFigures,
-  type BackendName,
-  type BackendOutcome,
-  type DispatchFigures,
-  type LatencyFigures,
-  type Report,
-  type ThroughputFigures,
-} from './report';
+  POSTGRES_SYSTEMS,
+  type ChildMessage,
+  type Job,
+  type JobResult,
+  type Resource,
+  type SystemName,
+} from './protocol';
+import { deleteKeys, redisUrl, redisVersion } from './redis';
+import { buildFigures, checkTargets, formatTable, type JobRecord, type Report } from './report';
 
-const ROOT = path.join(__dirname, '..', '..');
-const TEMPLATES = path.join(ROOT, 'bench', 'templates');
-const RESULTS = path.join(ROOT, 'bench-results', 'latest.json');
-const logger = createConsoleLogger('warn');
+type PlannedJob = Omit<Job, 'resource'>;
 
-interface Options {
-  runs: number;
-  warmup: number;
-  tasks: number;
-  concurrency: number;
-  only: BackendName | undefined;
-}
-
-function parseArgs(argv: string[]): Options {
-  const options: Options = {
-    runs: 300,
-    warmup: 30,
-    tasks: 10_000,
-    concurrency: 64,
-    only: undefined,
-  };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === '--only' && (value === 'sqlite' || value === 'postgres')) {
-      options.only = value;
-      continue;
+/** The jobs of a run, in order. Throughput repetitions interleave the systems. */
+export function planJobs(options: Options, systems: readonly SystemName[]): PlannedJob[] {
+  const jobs: PlannedJob[] = [];
+  const wants = (s: Options['scenarios'][number]) => options.scenarios.includes(s);
+  const throughputSystems = wants('throughput')
+    ? systems
+    : wants('commits')
+      ? systems.filter((s) => POSTGRES_SYSTEMS.includes(s))
+      : [];
+  for (let rep = 0; rep < options.repeat; rep++) {
+    for (const concurrency of options.concurrency) {
+      for (const system of throughputSystems) {
+        jobs.push({
+          scenario: 'throughput',
+          system,
+          params: { tasks: options.tasks, concurrency, probeMs: options.probeMs },
+        });
+      }
     }
-    const key = flag?.replace(/^--/, '');
-    const n = Number(value);
-    if (
-      (key === 'runs' || key === 'warmup' || key === 'tasks' || key === 'concurrency') &&
-      Number.isInteger(n) &&
-      n >= (key === 'warmup' ? 0 : 1)
-    ) {
-      options[key] = n;
-      continue;
-    }
-    throw new Error(
-      `unknown or invalid argument '${flag} ${value ?? ''}'; usage: bench.js [--runs N] ` +
-        '[--warmup N] [--tasks N] [--concurrency N] [--only sqlite|postgres]',
-    );
   }
-  return options;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function dispatchFigures(worker: Worker): DispatchFigures {
-  const s = worker.stats();
-  return { p50Us: s.dispatchP50Us, p95Us: s.dispatchP95Us, samples: s.dispatchSamples };
-}
-
-/** (a) + idle dispatch: sequential createTask → waitForTask of `bench/linear4`. */
-async function measureLatency(
-  database: string,
-  options: Options,
-): Promise<{ latency: LatencyFigures; idle: DispatchFigures }> {
-  const worker = await createWorker({
-    templates: TEMPLATES,
-    handlers: benchHandlers,
-    database,
-    logger,
-  });
-  try {
-    await worker.start();
-    const samples: number[] = [];
-    for (let i = 0; i < options.warmup + options.runs; i++) {
-      const started = performance.now();
-      const created = await worker.client.createTask({
-        namespace: 'bench',
-        name: 'linear4',
-        context: { start: i },
+  const latency = {
+    runs: options.runs,
+    warmup: options.warmup,
+    concurrency: options.latencyConcurrency,
+  };
+  for (const scenario of ['chain', 'fanout'] as const) {
+    if (!wants(scenario)) continue;
+    for (const system of systems) {
+      if (scenario === 'chain' && system === 'bullmq') {
+        jobs.push({ scenario, system, params: { ...latency, variant: 'adds' } });
+        jobs.push({ scenario, system, params: { ...latency, variant: 'flow' } });
+      } else {
+        jobs.push({ scenario, system, params: latency });
+      }
+    }
+  }
+  if (wants('create')) {
+    for (const system of systems) {
+      // graphile-worker's two configurations differ only in the worker; create once.
+      if (system === 'graphile-batched' && systems.includes('graphile')) continue;
+      jobs.push({
+        scenario: 'create',
+        system,
+        params: { oneAtATime: options.createOne, bulk: options.createBulk, batch: options.batch },
       });
-      const done = await worker.client.waitForTask(created.taskUuid, { timeoutMs: 30_000 });
-      const elapsed = performance.now() - started;
-      const last = done.steps.find((s) => s.name === 'step_4')?.result as { value?: number };
-      if (done.state !== 'complete' || last?.value !== i + 4) {
-        throw new Error(
-          `linear4 run ${i} ended '${done.state}' with step_4 = ${JSON.stringify(last)}`,
-        );
-      }
-      if (i >= options.warmup) samples.push(elapsed);
     }
-    samples.sort((a, b) => a - b);
+  }
+  if (wants('rss')) {
+    for (const system of systems) {
+      jobs.push({
+        scenario: 'rss',
+        system,
+        params: {
+          concurrency: options.latencyConcurrency,
+          checkpoints: rssCheckpoints(options),
+          progressMs: 200,
+        },
+      });
+    }
+  }
+  return jobs as PlannedJob[];
+}
+
+interface Provisioned {
+  resource: Resource;
+  release(): Promise<void>;
+}
+
+class Provisioner {
+  constructor(
+    private readonly pgServer: string,
+    private readonly redis: string,
+    readonly prefix: string,
+  ) {}
+
+  async provision(system: SystemName, index: number): Promise<Provisioned> {
+    if (system === 'sqlite') {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tasker-bench-'));
+      return {
+        resource: { kind: 'sqlite', file: path.join(dir, 'bench.db') },
+        release: async () => fs.rmSync(dir, { recursive: true, force: true }),
+      };
+    }
+    if (system === 'bullmq') {
+      const queue = `j${index}`;
+      return {
+        resource: { kind: 'redis', url: this.redis, prefix: this.prefix, queue },
+        release: async () => {
+          await deleteKeys(this.redis, `${this.prefix}:${queue}:*`);
+        },
+      };
+    }
+    const db = await createTempDatabase(
+      this.pgServer,
+      system === 'postgres' ? 'tasker_bench_' : 'graphile_bench_',
+    );
     return {
-      latency: {
-        runs: options.runs,
-        warmup: options.warmup,
-        p50Ms: percentile(samples, 50),
-        p95Ms: percentile(samples, 95),
-        p99Ms: percentile(samples, 99),
-        meanMs: samples.reduce((a, b) => a + b, 0) / samples.length,
-        minMs: samples[0],
-        maxMs: samples[samples.length - 1],
-      },
-      idle: dispatchFigures(worker),
+      resource: { kind: 'postgres', url: db.url, server: this.pgServer, database: db.name },
+      release: () => db.drop(),
     };
-  } finally {
-    await worker.shutdown();
   }
 }
 
-/** Create `n` tasks, at most `parallel` requests in flight. */
-async function createTasks(worker: Worker, n: number, parallel: number): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < n) {
-      const i = next++;
-      await worker.client.createTask({ namespace: 'bench', name: 'single_step', context: { i } });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, n) }, lane));
+interface Feeder {
+  add(count: number, offset: number): Promise<void>;
+  close(): Promise<unknown>;
 }
 
-/** How many `bench/single_step` tasks are complete (listTasks pages hold at most 1000). */
-async function countComplete(worker: Worker): Promise<number> {
-  let count = 0;
-  for (let offset = 0; ; offset += 1000) {
-    const page = await worker.client.listTasks({
-      namespace: 'bench',
-      name: 'single_step',
-      state: 'complete',
-      limit: 1000,
-      offset,
-    });
-    count += page.length;
-    if (page.length < 1000) return count;
+/** The parent side of the RSS scenario: tasks for the child's worker, at most 5,000 ahead. */
+async function openFeeder(system: SystemName, resource: Resource): Promise<Feeder> {
+  if (system === 'sqlite' || system === 'postgres') {
+    return (await import('./systems/tasker')).feeder(resource);
   }
+  if (system === 'bullmq') return (await import('./systems/bullmq')).feeder(resource);
+  return (await import('./systems/graphile')).feeder(resource);
 }
 
-/**
- * (b) + dispatch under load: create every task first (the worker registers the templates but
- * is not started), then time from `start()` until the core has recorded every result.
- */
-async function measureThroughput(
-  database: string,
-  options: Options,
-): Promise<{ throughput: ThroughputFigures; underLoad: DispatchFigures }> {
-  const worker = await createWorker({
-    templates: TEMPLATES,
-    handlers: benchHandlers,
-    database,
-    concurrency: options.concurrency,
-    logger,
+const BACKLOG = 5_000;
+
+let current: ChildProcess | undefined;
+let interrupted = false;
+
+/** Fork a child for `job`, feed it when it is an RSS job, and return its result. */
+function runChild(job: Job, timeoutMs: number): Promise<JobResult> {
+  const child = fork(CHILD, [], {
+    cwd: ROOT,
+    execArgv: job.scenario === 'rss' ? ['--expose-gc'] : [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  try {
-    const createStarted = performance.now();
-    await createTasks(worker, options.tasks, 32);
-    const createSeconds = (performance.now() - createStarted) / 1000;
+  current = child;
+  let result: JobResult | undefined;
+  let error: string | undefined;
+  let done = 0;
+  let exited = false;
+  let wake: (() => void) | undefined;
+  const nudge = () => {
+    wake?.();
+    wake = undefined;
+  };
+  let onReady: (() => void) | undefined;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
 
-    const deadline = Date.now() + 600_000;
-    const started = performance.now();
-    await worker.start();
-    while (worker.stats().recorded < options.tasks) {
-      if (Date.now() > deadline) {
-        throw new Error(`only ${worker.stats().recorded} of ${options.tasks} steps in 600 s`);
+  const finished = new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      error = `no result after ${Math.round(timeoutMs / 1000)} s; stopped`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('message', (m: ChildMessage) => {
+      if (m.type === 'result') result = m.result;
+      else if (m.type === 'error') error = m.message;
+      else if (m.type === 'ready') onReady?.();
+      else if (m.type === 'progress') done = m.done;
+      nudge();
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      exited = true;
+      if (result === undefined && error === undefined) {
+        error = `the child process exited (${signal ?? `code ${code}`}) without a result`;
       }
-      await sleep(2);
+      onReady?.();
+      nudge();
+      current = undefined;
+      resolve();
+    });
+  });
+  child.send({ type: 'job', job });
+
+  const feeding =
+    job.scenario !== 'rss'
+      ? Promise.resolve()
+      : (async () => {
+          await ready;
+          if (exited) return;
+          const total = job.params.checkpoints[job.params.checkpoints.length - 1];
+          const feeder = await openFeeder(job.system, job.resource);
+          try {
+            let created = 0;
+            while (created < total && !exited) {
+              if (created - done < BACKLOG) {
+                const n = Math.min(1000, total - created);
+                await feeder.add(n, created);
+                created += n;
+              } else {
+                await new Promise<void>((resolve) => (wake = resolve));
+              }
+            }
+          } finally {
+            await feeder.close();
+          }
+        })();
+
+  return Promise.all([finished, feeding]).then(() => {
+    if (result !== undefined) return result;
+    throw new Error(error ?? 'no result');
+  });
+}
+
+function describe(job: PlannedJob): string {
+  const p = job.params as unknown as Record<string, unknown>;
+  switch (job.scenario) {
+    case 'throughput':
+      return `throughput, ${p.tasks} tasks, concurrency ${p.concurrency}`;
+    case 'chain':
+      return `4-step chain, ${p.runs} runs${p.variant ? ` (${p.variant})` : ''}`;
+    case 'fanout':
+      return `fan-out 1→5→1, ${p.runs} runs`;
+    case 'create':
+      return `creation, ${p.oneAtATime} one at a time + ${p.bulk} in bulk`;
+    case 'rss':
+      return `RSS up to ${(p.checkpoints as number[]).join(' / ')} steps`;
+  }
+}
+
+function summary(result: JobResult): string {
+  if ('stepsPerSecond' in result) {
+    const c =
+      result.commitsPerStep === null ? '' : `, ${result.commitsPerStep.toFixed(3)} commits/step`;
+    return `${Math.round(result.stepsPerSecond).toLocaleString('en-US')} steps/s${c}`;
+  }
+  if ('lastHandler' in result) {
+    return `p50 ${result.lastHandler.p50Ms.toFixed(2)} ms, p95 ${result.lastHandler.p95Ms.toFixed(2)} ms`;
+  }
+  if ('oneAtATime' in result) {
+    const bulk =
+      'unavailable' in result.bulk
+        ? result.bulk.unavailable
+        : `${Math.round(result.bulk.perSecond)}/s`;
+    return `${Math.round(result.oneAtATime.perSecond)}/s one at a time, bulk ${bulk}`;
+  }
+  const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MB`;
+  return `RSS ${mb(result.atZero)} → ${result.checkpoints.map((c) => mb(c.rss)).join(' → ')}`;
+}
+
+function peerVersions(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['graphile-worker', 'bullmq', 'ioredis', 'pg']) {
+    try {
+      const pkg = path.join(ROOT, 'node_modules', name, 'package.json');
+      out[name] = (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version: string }).version;
+    } catch {
+      out[name] = 'not installed';
     }
-    const runSeconds = (performance.now() - started) / 1000;
-    const underLoad = dispatchFigures(worker);
-    const stats = worker.stats();
-    return {
-      throughput: {
-        tasks: options.tasks,
-        concurrency: options.concurrency,
-        createSeconds,
-        createdPerSecond: options.tasks / createSeconds,
-        runSeconds,
-        stepsPerSecond: options.tasks / runSeconds,
-        completedTasks: await countComplete(worker),
-        staleResults: stats.stale,
-      },
-      underLoad,
-    };
-  } finally {
-    await worker.shutdown();
   }
+  return out;
 }
 
-async function runBackend(
-  backend: BackendName,
-  database: string,
-  shown: string,
-  options: Options,
-): Promise<BackendFigures> {
-  console.log(`${LABELS[backend]} (${shown})`);
-  console.log(`  4-step workflow: ${options.warmup} warm-up + ${options.runs} runs…`);
-  const { latency, idle } = await measureLatency(database, options);
-  console.log(`  ${options.tasks} single-step tasks, concurrency ${options.concurrency}…`);
-  const { throughput, underLoad } = await measureThroughput(database, options);
-  if (throughput.completedTasks !== options.tasks) {
-    throw new Error(`${throughput.completedTasks} of ${options.tasks} tasks completed`);
-  }
-  return { backend, database: shown, latency, throughput, dispatch: { idle, underLoad } };
-}
-
-async function sqlite(options: Options): Promise<BackendOutcome> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tasker-bench-'));
-  try {
-    const file = path.join(dir, 'bench.db');
-    return await runBackend('sqlite', file, file, options);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function postgres(options: Options): Promise<BackendOutcome> {
-  const server = serverUrl();
-  let db;
-  try {
-    db = await createTempDatabase(server);
-  } catch (err) {
-    const reason = `PostgreSQL not reachable at ${redact(server)} (${(err as Error).message})`;
-    console.log(`SKIPPED: ${reason}; set TASKER_BENCH_DATABASE_URL to benchmark PostgreSQL`);
-    return { backend: 'postgres', skipped: reason };
-  }
-  try {
-    return await runBackend('postgres', db.url, redact(db.url), options);
-  } finally {
-    await db.drop().catch((err: unknown) => console.error(`could not drop ${db.name}:`, err));
-  }
-}
-
-function environment(): Report['environment'] {
-  let commit: string | null = null;
+function gitCommit(): string | null {
   try {
     const git = (...args: string[]) =>
       execFileSync('git', args, { cwd: ROOT, stdio: 'pipe' }).toString().trim();
-    commit = git('rev-parse', '--short', 'HEAD');
+    let commit = git('rev-parse', '--short', 'HEAD');
     // Uncommitted changes (the addon may have been built from them): say so.
     if (git('status', '--porcelain', '--untracked-files=no') !== '') commit += '-dirty';
+    return commit;
   } catch {
-    // Not a git checkout.
+    return null;
   }
-  // The commit does not say when the addon was built; its file time does.
-  const addon = fs.readdirSync(ROOT).find((f) => /^tasker-node\..+\.node$/.test(f));
-  const addonBuiltAt = addon ? fs.statSync(path.join(ROOT, addon)).mtime.toISOString() : null;
-  const cpus = os.cpus();
-  return {
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    commit,
-    addonBuiltAt,
-  };
 }
 
 async function main(): Promise<void> {
   let options: Options;
   try {
-    options = parseArgs(process.argv.slice(2));
+    const argv = process.argv.slice(2);
+    if (argv.includes('--help') || argv.includes('-h')) {
+      console.log(USAGE);
+      return;
+    }
+    options = parseArgs(argv);
   } catch (err) {
-    console.error((err as Error).message);
+    if (!(err instanceof UsageError)) throw err;
+    console.error(err.message);
     process.exitCode = 2;
     return;
   }
+  const out = options.out ? path.resolve(options.out) : DEFAULT_RESULTS;
+  const pgServer = serverUrl();
+  const redis = redisUrl();
+  const prefix = `tasker-bench-${randomBytes(4).toString('hex')}`;
+  const cpus = os.cpus();
+  const addon = fs.readdirSync(ROOT).find((f) => /^tasker-node\..+\.node$/.test(f));
   const report: Report = {
     date: new Date().toISOString(),
-    environment: environment(),
-    targets: TARGETS,
-    results: [],
+    environment: {
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model ?? 'unknown',
+      commit: gitCommit(),
+      addonBuiltAt: addon ? fs.statSync(path.join(ROOT, addon)).mtime.toISOString() : null,
+      postgres: { error: 'not used' },
+      redis: { error: 'not used' },
+      peers: peerVersions(),
+    },
+    options: { ...options, out: undefined },
+    systems: {},
+    skipped: {},
+    failures: [],
+    targets: [],
+    jobs: [],
   };
   const env = report.environment;
   console.log(
     `tasker-node benchmark: node ${env.node}, ${env.platform}, ${env.cpus} × ${env.cpuModel}` +
       (env.commit ? `, commit ${env.commit}` : ''),
   );
-  const backends: [BackendName, (o: Options) => Promise<BackendOutcome>][] = [
-    ['sqlite', sqlite],
-    ['postgres', postgres],
-  ];
-  for (const [name, run] of backends) {
-    if (options.only !== undefined && options.only !== name) continue;
+
+  let systems = options.systems;
+  if (systems.some((s) => POSTGRES_SYSTEMS.includes(s))) {
     try {
-      report.results.push(await run(options));
+      const info = await serverInfo(pgServer);
+      env.postgres = { server: redact(pgServer), ...info };
+      console.log(
+        `PostgreSQL ${redact(pgServer)}: ${info.version.split(' on ')[0]}; pg_stat_statements ` +
+          (info.pgStatStatements ? 'loaded' : 'not loaded (commits from pg_stat_database)'),
+      );
     } catch (err) {
-      console.error(`${LABELS[name]} failed:`, err);
-      report.results.push({ backend: name, failed: (err as Error).message ?? String(err) });
-      process.exitCode = 1;
+      const reason = `PostgreSQL not reachable at ${redact(pgServer)} (${(err as Error).message}); set TASKER_BENCH_DATABASE_URL`;
+      env.postgres = { error: reason };
+      for (const s of systems.filter((x) => POSTGRES_SYSTEMS.includes(x)))
+        report.skipped[s] = reason;
+      systems = systems.filter((s) => !POSTGRES_SYSTEMS.includes(s));
+      console.log(`SKIPPED: ${reason}`);
     }
   }
+  if (systems.includes('bullmq')) {
+    try {
+      const version = await redisVersion(redis);
+      env.redis = { url: redact(redis), version };
+      console.log(`Redis ${redact(redis)}: ${version}; key prefix ${prefix}`);
+    } catch (err) {
+      const reason = `Redis not reachable at ${redact(redis)} (${(err as Error).message}); set TASKER_BENCH_REDIS_URL`;
+      env.redis = { error: reason };
+      report.skipped.bullmq = reason;
+      systems = systems.filter((s) => s !== 'bullmq');
+      console.log(`SKIPPED: ${reason}`);
+    }
+  }
+
+  const onSigint = () => {
+    interrupted = true;
+    console.error('\ninterrupted: stopping the current job and cleaning up');
+    current?.kill('SIGKILL');
+  };
+  process.on('SIGINT', onSigint);
+  const provisioner = new Provisioner(pgServer, redis, prefix);
+  const plan = planJobs(options, systems);
+  try {
+    for (const [i, planned] of plan.entries()) {
+      if (interrupted) break;
+      const label = `[${i + 1}/${plan.length}] ${LABELS[planned.system]}: ${describe(planned)}`;
+      const started = Date.now();
+      const record: JobRecord = {
+        system: planned.system,
+        scenario: planned.scenario,
+        params: planned.params,
+        seconds: 0,
+      };
+      let provisioned: Provisioned | undefined;
+      try {
+        provisioned = await provisioner.provision(planned.system, i);
+        const job = { ...planned, resource: provisioned.resource } as Job;
+        const timeout = planned.scenario === 'rss' ? 6 * 3600_000 : 45 * 60_000;
+        record.result = await runChild(job, timeout);
+        console.log(`${label}: ${summary(record.result)}`);
+      } catch (err) {
+        record.error = (err as Error).message ?? String(err);
+        report.failures.push({
+          system: planned.system,
+          scenario: planned.scenario,
+          error: record.error,
+        });
+        console.error(`${label}: FAILED: ${record.error}`);
+        process.exitCode = 1;
+      } finally {
+        record.seconds = (Date.now() - started) / 1000;
+        report.jobs.push(record);
+        await provisioned
+          ?.release()
+          .catch((err: unknown) => console.error(`${label}: cleanup failed:`, err));
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (systems.includes('bullmq')) {
+      await deleteKeys(redis, `${prefix}:*`).catch(() => undefined);
+    }
+  }
+
+  report.systems = buildFigures(report.jobs);
+  report.targets = checkTargets(report);
   console.log(`\n${formatTable(report)}`);
-  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
-  fs.writeFileSync(RESULTS, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nfigures written to ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nfigures written to ${path.relative(process.cwd(), out) || out}`);
+  if (interrupted) process.exitCode = 130;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,342 @@
+/**
+ * tasker-node's side of each scenario, on SQLite (a temp file) or PostgreSQL (a throwaway
+ * database). Runs inside a child process (bench/child.ts); the parent owns the database.
+ */
+import { performance } from 'perf_hooks';
+import {
+  createClient,
+  createConsoleLogger,
+  createWorker,
+  type CreateTaskOptions,
+  type TaskerClient,
+  type TaskState,
+  type Worker,
+} from '../../src';
+import { benchHandlers } from '../handlers';
+import { marks } from '../marks';
+import { TEMPLATES } from '../paths';
+import { PgCounters } from '../postgres';
+import {
+  BULK_UNAVAILABLE,
+  type ChainRun,
+  type CreateParams,
+  type CreateRun,
+  type DispatchFigures,
+  type LatencyParams,
+  type Resource,
+  type RssParams,
+  type RssRun,
+  type ThroughputParams,
+  type ThroughputRun,
+} from '../protocol';
+import { sleep, summarize } from '../stats';
+import { readRss, type RssReporter } from './rss';
+
+const logger = createConsoleLogger('warn');
+
+function database(resource: Resource): string {
+  if (resource.kind === 'sqlite') return resource.file;
+  if (resource.kind === 'postgres') return resource.url;
+  throw new Error(`tasker-node cannot run on a ${resource.kind} resource`);
+}
+
+type BulkCreate = (requests: CreateTaskOptions[]) => Promise<unknown[]>;
+
+/**
+ * `client.createTasks(requests)`, the bulk call the storage rewrite adds, when this build has
+ * it; undefined otherwise (the create scenario then reports "not available in this build").
+ */
+export function bulkCreate(client: TaskerClient): BulkCreate | undefined {
+  const f = (client as unknown as { createTasks?: unknown }).createTasks;
+  return typeof f === 'function' ? (f as BulkCreate).bind(client) : undefined;
+}
+
+/**
+ * HOOK for the storage rewrite: statements the store executed for this worker, read from
+ * `worker.stats().statements` once the engine exposes such a counter; null (printed "n/a")
+ * until then.
+ */
+export function engineStatementCount(worker: Worker): number | null {
+  const n = (worker.stats() as unknown as { statements?: unknown }).statements;
+  return typeof n === 'number' && Number.isFinite(n) ? n : null;
+}
+
+function dispatch(worker: Worker): DispatchFigures {
+  const s = worker.stats();
+  return { p50Us: s.dispatchP50Us, p95Us: s.dispatchP95Us, samples: s.dispatchSamples };
+}
+
+const singleStep = (i: number): CreateTaskOptions => ({
+  namespace: 'bench',
+  name: 'single_step',
+  context: { i },
+});
+
+/**
+ * Create `count` single-step tasks numbered from `offset`: with the bulk call in batches of
+ * `batch` when there is one, else one `createTask` at a time with 32 requests in flight.
+ */
+export async function createSingleSteps(
+  client: TaskerClient,
+  count: number,
+  offset = 0,
+  batch = 1000,
+): Promise<void> {
+  const bulk = bulkCreate(client);
+  if (bulk !== undefined) {
+    for (let done = 0; done < count; done += batch) {
+      const n = Math.min(batch, count - done);
+      await bulk(Array.from({ length: n }, (_, k) => singleStep(offset + done + k)));
+    }
+    return;
+  }
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      await client.createTask(singleStep(offset + i));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(32, count) }, lane));
+}
+
+const UNFINISHED: TaskState[] = ['pending', 'steps_in_process', 'waiting_for_retry'];
+
+/**
+ * Whether any `single_step` task is unfinished: at most three `listTasks` calls of one row
+ * (usually one: while the run lasts the newest tasks are still pending).
+ */
+async function anyUnfinished(probe: TaskerClient): Promise<{ any: boolean; queries: number }> {
+  let queries = 0;
+  for (const state of UNFINISHED) {
+    queries++;
+    const page = await probe.listTasks({
+      namespace: 'bench',
+      name: 'single_step',
+      state,
+      limit: 1,
+    });
+    if (page.length > 0) return { any: true, queries };
+  }
+  return { any: false, queries };
+}
+
+async function countComplete(client: TaskerClient, name: string): Promise<number> {
+  let count = 0;
+  for (let offset = 0; ; offset += 1000) {
+    const page = await client.listTasks({
+      namespace: 'bench',
+      name,
+      state: 'complete',
+      limit: 1000,
+      offset,
+    });
+    count += page.length;
+    if (page.length < 1000) return count;
+  }
+}
+
+async function openWorker(resource: Resource, concurrency: number): Promise<Worker> {
+  return createWorker({
+    templates: TEMPLATES,
+    handlers: benchHandlers,
+    database: database(resource),
+    concurrency,
+    logger,
+  });
+}
+
+export async function throughput(resource: Resource, p: ThroughputParams): Promise<ThroughputRun> {
+  const db = database(resource);
+  // Created (templates registered) but not started.
+  const worker = await openWorker(resource, p.concurrency);
+  let pg: PgCounters | undefined;
+  let probe: TaskerClient | undefined;
+  let stopped = false;
+  try {
+    const setupStarted = performance.now();
+    const creator = await createClient({ database: db });
+    try {
+      await createSingleSteps(creator, p.tasks);
+    } finally {
+      await creator.close();
+    }
+    const setupSeconds = (performance.now() - setupStarted) / 1000;
+
+    probe = await createClient({ database: db });
+    if (resource.kind === 'postgres') {
+      pg = await PgCounters.open(resource.server, resource.database);
+      await pg.before();
+    }
+    const statementsBefore = engineStatementCount(worker);
+
+    const deadline = Date.now() + 30 * 60_000;
+    let probeQueries = 0;
+    const started = performance.now();
+    await worker.start();
+    for (;;) {
+      await sleep(p.probeMs);
+      const { any, queries } = await anyUnfinished(probe);
+      probeQueries += queries;
+      if (!any) break;
+      if (Date.now() > deadline) throw new Error(`${p.tasks} tasks not finished in 30 minutes`);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const statementsAfter = engineStatementCount(worker);
+    const underLoad = dispatch(worker);
+
+    await worker.shutdown();
+    stopped = true;
+    await probe.close();
+    probe = undefined;
+    let commitsPerStep: number | null = null;
+    let statementsPerStep: number | null = null;
+    let statementsSource: ThroughputRun['statementsSource'] = null;
+    if (statementsBefore !== null && statementsAfter !== null) {
+      statementsPerStep = (statementsAfter - statementsBefore) / p.tasks;
+      statementsSource = 'engine';
+    }
+    if (pg !== undefined) {
+      const { commits, statements } = await pg.after();
+      // Each probe query is one autocommitted statement.
+      commitsPerStep = (commits - probeQueries) / p.tasks;
+      if (statementsSource === null && statements !== null) {
+        statementsPerStep = (statements - probeQueries) / p.tasks;
+        statementsSource = 'pg_stat_statements';
+      }
+    }
+
+    const verifier = await createClient({ database: db });
+    let completed: number;
+    try {
+      completed = await countComplete(verifier, 'single_step');
+    } finally {
+      await verifier.close();
+    }
+    if (completed !== p.tasks) throw new Error(`${completed} of ${p.tasks} tasks completed`);
+    return {
+      tasks: p.tasks,
+      concurrency: p.concurrency,
+      setupSeconds,
+      seconds,
+      stepsPerSecond: p.tasks / seconds,
+      probeMs: p.probeMs,
+      probeQueries,
+      completed,
+      commitsPerStep,
+      statementsPerStep,
+      statementsSource,
+      dispatch: underLoad,
+    };
+  } finally {
+    if (!stopped) await worker.shutdown().catch(() => undefined);
+    await probe?.close().catch(() => undefined);
+    await pg?.close();
+  }
+}
+
+/** Sequential runs of `template`; `check` validates each finished task. */
+async function latency(
+  resource: Resource,
+  p: LatencyParams,
+  template: string,
+  check: (task: Awaited<ReturnType<TaskerClient['waitForTask']>>, i: number) => void,
+): Promise<ChainRun> {
+  const worker = await openWorker(resource, p.concurrency);
+  try {
+    await worker.start();
+    const last: number[] = [];
+    const waited: number[] = [];
+    for (let i = 0; i < p.warmup + p.runs; i++) {
+      const started = performance.now();
+      const task = await worker.client.createTask({
+        namespace: 'bench',
+        name: template,
+        context: { start: i },
+      });
+      const marked = marks.wait(task.taskUuid);
+      const done = await worker.client.waitForTask(task.taskUuid, { timeoutMs: 30_000 });
+      const resolved = performance.now();
+      const lastRan = await marked;
+      if (done.state !== 'complete') {
+        throw new Error(`${template} run ${i} ended '${done.state}'`);
+      }
+      check(done, i);
+      if (i >= p.warmup) {
+        last.push(lastRan - started);
+        waited.push(resolved - started);
+      }
+    }
+    return {
+      lastHandler: summarize(last),
+      waitForTask: summarize(waited),
+      dispatch: dispatch(worker),
+    };
+  } finally {
+    await worker.shutdown();
+  }
+}
+
+export function chain(resource: Resource, p: LatencyParams): Promise<ChainRun> {
+  return latency(resource, p, 'linear4', (done, i) => {
+    const value = (done.steps.find((s) => s.name === 'step_4')?.result as { value?: number })
+      ?.value;
+    if (value !== i + 4) throw new Error(`linear4 run ${i}: step_4 = ${String(value)}`);
+  });
+}
+
+export function fanout(resource: Resource, p: LatencyParams): Promise<ChainRun> {
+  return latency(resource, p, 'fanout', (done, i) => {
+    const complete = done.steps.filter((s) => s.state === 'complete').length;
+    if (complete !== 7) throw new Error(`fanout run ${i}: ${complete} of 7 steps complete`);
+  });
+}
+
+export async function create(resource: Resource, p: CreateParams): Promise<CreateRun> {
+  // The worker registers the template; creation goes through a client, as users do.
+  const worker = await openWorker(resource, 1);
+  await worker.shutdown();
+  const client = await createClient({ database: database(resource) });
+  try {
+    let started = performance.now();
+    for (let i = 0; i < p.oneAtATime; i++) await client.createTask(singleStep(i));
+    let seconds = (performance.now() - started) / 1000;
+    const oneAtATime = { count: p.oneAtATime, seconds, perSecond: p.oneAtATime / seconds };
+
+    const bulk = bulkCreate(client);
+    if (bulk === undefined) return { oneAtATime, bulk: { unavailable: BULK_UNAVAILABLE } };
+    started = performance.now();
+    for (let done = 0; done < p.bulk; done += p.batch) {
+      const n = Math.min(p.batch, p.bulk - done);
+      const offset = p.oneAtATime + done;
+      await bulk(Array.from({ length: n }, (_, k) => singleStep(offset + k)));
+    }
+    seconds = (performance.now() - started) / 1000;
+    return {
+      oneAtATime,
+      bulk: { count: p.bulk, batch: p.batch, seconds, perSecond: p.bulk / seconds },
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+/** The worker side of the RSS scenario; the parent feeds tasks (see `feeder`). */
+export async function rss(resource: Resource, p: RssParams, report: RssReporter): Promise<RssRun> {
+  const worker = await openWorker(resource, p.concurrency);
+  try {
+    await worker.start();
+    return await readRss(p, report, () => worker.stats().recorded);
+  } finally {
+    await worker.shutdown();
+  }
+}
+
+/** Parent side of the RSS scenario: creates tasks for the child's worker. */
+export async function feeder(resource: Resource) {
+  const client = await createClient({ database: database(resource) });
+  return {
+    add: (count: number, offset: number) => createSingleSteps(client, count, offset),
+    close: () => client.close(),
+  };
+}
