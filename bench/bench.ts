@@ -206,8 +206,9 @@ function runChild(job: Job, timeoutMs: number): Promise<JobResult> {
   });
   child.send({ type: 'job', job });
 
+  // tasker SQLite's RSS child feeds itself (bench/systems/tasker.ts says why).
   const feeding =
-    job.scenario !== 'rss'
+    job.scenario !== 'rss' || job.system === 'sqlite'
       ? Promise.resolve()
       : (async () => {
           await ready;
@@ -230,10 +231,18 @@ function runChild(job: Job, timeoutMs: number): Promise<JobResult> {
           }
         })();
 
-  return Promise.all([finished, feeding]).then(() => {
-    if (result !== undefined) return result;
-    throw new Error(error ?? 'no result');
-  });
+  return feeding
+    .catch(async (err: unknown) => {
+      // The child cannot finish without its feeder: stop it, and report the feeder's error.
+      error = `feeding the worker failed: ${(err as Error).message ?? String(err)}`;
+      result = undefined;
+      if (!exited) child.kill('SIGKILL');
+    })
+    .then(() => finished)
+    .then(() => {
+      if (result !== undefined) return result;
+      throw new Error(error ?? 'no result');
+    });
 }
 
 function describe(job: PlannedJob): string {

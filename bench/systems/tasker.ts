@@ -328,15 +328,44 @@ export async function create(resource: Resource, p: CreateParams): Promise<Creat
 /** The worker side of the RSS scenario; the parent feeds tasks (see `feeder`). */
 export async function rss(resource: Resource, p: RssParams, report: RssReporter): Promise<RssRun> {
   const worker = await openWorker(resource, p.concurrency);
+  let feeding: Promise<void> | undefined;
+  let stop = false;
   try {
     await worker.start();
-    return await readRss(p, report, () => worker.stats().recorded);
+    const selfFeeding: RssReporter = {
+      ready: () => {
+        report.ready();
+        // SQLite: a second process creating tasks in the same file fails with "database is
+        // locked" (SQLITE_BUSY_SNAPSHOT), so the worker's own engine creates them here, at most
+        // 5,000 ahead of the worker, like the parent's feeder does for the other systems.
+        if (resource.kind !== 'sqlite') return;
+        const total = p.checkpoints[p.checkpoints.length - 1];
+        feeding = (async () => {
+          for (let created = 0; created < total && !stop;) {
+            if (created - worker.stats().recorded < 5_000) {
+              const n = Math.min(1000, total - created);
+              await createSingleSteps(worker.client, n, created);
+              created += n;
+            } else {
+              await sleep(20);
+            }
+          }
+        })();
+      },
+      progress: (done) => report.progress(done),
+    };
+    const run = await readRss(p, selfFeeding, () => worker.stats().recorded);
+    stop = true;
+    await feeding;
+    return run;
   } finally {
+    stop = true;
+    await feeding?.catch(() => undefined);
     await worker.shutdown();
   }
 }
 
-/** Parent side of the RSS scenario: creates tasks for the child's worker. */
+/** Parent side of the RSS scenario on PostgreSQL: creates tasks for the child's worker. */
 export async function feeder(resource: Resource) {
   const client = await createClient({ database: database(resource) });
   return {
