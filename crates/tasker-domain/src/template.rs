@@ -137,6 +137,14 @@ pub enum StepType {
 }
 
 impl StepType {
+    pub const ALL: [StepType; 5] = [
+        StepType::Standard,
+        StepType::Decision,
+        StepType::DeferredConvergence,
+        StepType::Batchable,
+        StepType::BatchWorker,
+    ];
+
     /// The YAML / database spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,6 +154,16 @@ impl StepType {
             StepType::Batchable => "batchable",
             StepType::BatchWorker => "batch_worker",
         }
+    }
+}
+
+impl std::str::FromStr for StepType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StepType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown step type '{s}'"))
     }
 }
 
