@@ -145,6 +145,11 @@ impl StepType {
         StepType::BatchWorker,
     ];
 
+    /// Decision and batchable steps return an outcome that creates further steps.
+    pub fn has_outcome(self) -> bool {
+        matches!(self, StepType::Decision | StepType::Batchable)
+    }
+
     /// The YAML / database spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -72,11 +72,15 @@ steps:
     handler: { callable: Race.D }
 "#;
 
+/// When the next step for `callable` becomes claimable, as wall-clock ms (the engine answers
+/// with a delay measured by the database's clock).
 async fn next_ready(engine: &tasker_orchestration::Engine, callable: &str) -> Option<i64> {
+    let asked = now_ms();
     engine
-        .next_ready_at(&[callable.to_string()])
+        .next_ready_in(&[callable.to_string()])
         .await
-        .expect("next_ready_at")
+        .expect("next_ready_in")
+        .map(|ms| asked + ms as i64)
 }
 
 async fn retryable_failure_waits_out_the_step_backoff(db: TestDb) {
@@ -703,13 +707,20 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(400) {
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let mine = [c.step_uuid.clone()];
-        assert_eq!(engine.renew_leases("w1", &mine, 200).await.unwrap(), mine);
+        let mine = [(c.step_uuid.clone(), c.claim_id.clone())];
+        assert_eq!(
+            engine.renew_leases("w1", &mine, 200).await.unwrap(),
+            vec![c.step_uuid.clone()]
+        );
         assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 0);
     }
     assert_eq!(
         engine
-            .renew_leases("someone-else", std::slice::from_ref(&c.step_uuid), 200)
+            .renew_leases(
+                "someone-else",
+                &[(c.step_uuid.clone(), c.claim_id.clone())],
+                200
+            )
             .await
             .unwrap(),
         Vec::<String>::new(),
@@ -731,7 +742,7 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
     assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
     assert_eq!(
         engine
-            .renew_leases("w1", std::slice::from_ref(&c.step_uuid), 200)
+            .renew_leases("w1", &[(c.step_uuid.clone(), c.claim_id.clone())], 200)
             .await
             .unwrap(),
         Vec::<String>::new(),

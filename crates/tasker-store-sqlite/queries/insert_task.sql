@@ -3,3 +3,4 @@ INSERT INTO tasker_tasks (task_uuid, namespace, name, version, template_digest, 
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER),
     CASE WHEN ?6 IN ('complete', 'error', 'cancelled') THEN CAST(unixepoch('subsec') * 1000 AS INTEGER) END)
 ON CONFLICT DO NOTHING
+RETURNING created_at

@@ -22,6 +22,7 @@ pub(crate) const INSERT_TRANSITION: &str = include_str!("../queries/insert_trans
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
 pub(crate) const LOCK_CLAIM: &str = include_str!("../queries/lock_claim.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
+pub(crate) const NOW: &str = include_str!("../queries/now.sql");
 pub(crate) const OPEN_STEPS: &str = include_str!("../queries/open_steps.sql");
 pub(crate) const PUT_SNAPSHOT: &str = include_str!("../queries/put_snapshot.sql");
 pub(crate) const PUT_TEMPLATE: &str = include_str!("../queries/put_template.sql");
@@ -61,6 +62,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("list_tasks", LIST_TASKS),
     ("lock_claim", LOCK_CLAIM),
     ("next_ready_in", NEXT_READY_IN),
+    ("now", NOW),
     ("open_steps", OPEN_STEPS),
     ("put_snapshot", PUT_SNAPSHOT),
     ("put_template", PUT_TEMPLATE),

@@ -15,6 +15,9 @@ pub(crate) struct SqliteTx {
     write: bool,
     open: bool,
     statements: u64,
+    /// The database clock when the transaction first recorded a transition: every audit row
+    /// of one transaction carries the same time.
+    audit_time: Option<i64>,
 }
 
 type R<T> = StoreResult<T>;
@@ -30,6 +33,7 @@ impl SqliteTx {
             write,
             open: false,
             statements: 0,
+            audit_time: None,
         }
     }
 
@@ -112,7 +116,7 @@ fn opt_uuid(row: &Row<'_>, i: usize) -> R<Option<Uuid>> {
 
 fn parsed<T: std::str::FromStr<Err = String>>(row: &Row<'_>, i: usize) -> R<T> {
     let s = text(row, i)?;
-    s.parse::<T>().map_err(|e| StoreError::Corrupt(e))
+    s.parse::<T>().map_err(StoreError::Corrupt)
 }
 
 fn id(u: &Uuid) -> String {
@@ -254,12 +258,13 @@ impl SqliteTx {
         Ok(out)
     }
 
-    fn insert_tasks_now(&mut self, tasks: &[NewTask]) -> R<Vec<Uuid>> {
+    fn insert_tasks_now(&mut self, tasks: &[NewTask]) -> R<Vec<(Uuid, Millis)>> {
         let mut inserted = Vec::with_capacity(tasks.len());
         for t in tasks {
-            let n = self
-                .stmt(q::INSERT_TASK)?
-                .execute(params![
+            let mut stmt = self.stmt(q::INSERT_TASK)?;
+            let created = first(
+                &mut stmt,
+                params![
                     id(&t.task_uuid),
                     t.namespace,
                     t.name,
@@ -269,10 +274,11 @@ impl SqliteTx {
                     t.context,
                     t.idempotency_key,
                     t.total_steps,
-                ])
-                .map_err(sql_error)?;
-            if n == 1 {
-                inserted.push(t.task_uuid);
+                ],
+                |r| int(r, 0),
+            )?;
+            if let Some(at) = created {
+                inserted.push((t.task_uuid, at));
             }
         }
         Ok(inserted)
@@ -309,6 +315,19 @@ impl SqliteTx {
     }
 
     fn insert_transitions_now(&mut self, rows: &[NewTransition]) -> R<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let at = match self.audit_time {
+            Some(at) => at,
+            None => {
+                let mut stmt = self.stmt(q::NOW)?;
+                let at = first(&mut stmt, [], |r| int(r, 0))?.unwrap_or_default();
+                drop(stmt);
+                self.audit_time = Some(at);
+                at
+            }
+        };
         for t in rows {
             let (step, from, to) = match t.change {
                 Change::Task { from, to } => (None, from.map(TaskState::as_str), to.as_str()),
@@ -329,7 +348,8 @@ impl SqliteTx {
                     from,
                     to,
                     t.worker_id,
-                    t.reason
+                    t.reason,
+                    at
                 ])
                 .map_err(sql_error)?;
         }
@@ -385,7 +405,7 @@ impl SqliteTx {
             else {
                 continue;
             };
-            if !tasks.contains_key(&task_uuid) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = tasks.entry(task_uuid) {
                 let mut stmt = self.stmt(q::CLAIM_TASK)?;
                 let t = first(&mut stmt, params![id(&task_uuid)], |r| {
                     Ok((
@@ -397,7 +417,7 @@ impl SqliteTx {
                     ))
                 })?
                 .ok_or_else(|| corrupt("a step's task", format!("task {task_uuid} is missing")))?;
-                tasks.insert(task_uuid, t);
+                slot.insert(t);
             }
             let (ns, tname, version, digest, context) = &tasks[&task_uuid];
             out.push(ClaimedRow {
@@ -541,6 +561,7 @@ impl SqliteTx {
                         step_uuid,
                         task_uuid,
                         handler_callable,
+                        after: *s,
                     });
                 }
             }
@@ -556,6 +577,7 @@ impl SqliteTx {
                 .execute(params![id(s)])
                 .map_err(sql_error)?
                 == 1
+                && !bumped.contains(s)
             {
                 bumped.push(*s);
             }
@@ -810,7 +832,10 @@ impl Tx for SqliteTx {
     ) -> BoxFuture<'a, R<Vec<(usize, Uuid)>>> {
         done(self.tasks_by_idempotency_key_now(keys))
     }
-    fn insert_tasks<'a>(&'a mut self, tasks: &'a [NewTask]) -> BoxFuture<'a, R<Vec<Uuid>>> {
+    fn insert_tasks<'a>(
+        &'a mut self,
+        tasks: &'a [NewTask],
+    ) -> BoxFuture<'a, R<Vec<(Uuid, Millis)>>> {
         done(self.insert_tasks_now(tasks))
     }
     fn insert_steps<'a>(&'a mut self, steps: &'a [NewStep]) -> BoxFuture<'a, R<()>> {

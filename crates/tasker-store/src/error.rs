@@ -3,7 +3,7 @@
 
 /// A store error. `Display` is the user-facing message; no variant ever contains a password
 /// (drivers redact database URLs before building one).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database URL cannot be used (unknown scheme, bad option).
     #[error("{0}")]
@@ -30,6 +30,19 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the database connection was closed")]
     Closed,
+    /// The unit of work itself returned an error: the transaction was rolled back and
+    /// `run_write`/`run_read` hand the caller its own error back.
+    #[error("the unit of work was abandoned")]
+    Aborted(Aborted),
+}
+
+/// A unit of work's own error, carried through a driver untouched.
+pub struct Aborted(pub(crate) Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for Aborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Aborted")
+    }
 }
 
 impl StoreError {

@@ -17,7 +17,7 @@ use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use error::{StoreError, StoreResult};
+pub use error::{Aborted, StoreError, StoreResult};
 pub use rows::*;
 pub use tasker_domain::{StepState, StepType, TaskState};
 pub use uuid::Uuid;
@@ -89,11 +89,11 @@ pub trait Tx: Send {
         keys: &'a [(TemplateKey, String)],
     ) -> BoxFuture<'a, StoreResult<Vec<(usize, Uuid)>>>;
     /// Insert tasks; a task whose idempotency key is already taken is not inserted. Returns the
-    /// uuids inserted.
+    /// tasks inserted, with their creation time.
     fn insert_tasks<'a>(
         &'a mut self,
         tasks: &'a [NewTask],
-    ) -> BoxFuture<'a, StoreResult<Vec<Uuid>>>;
+    ) -> BoxFuture<'a, StoreResult<Vec<(Uuid, Millis)>>>;
     fn insert_steps<'a>(&'a mut self, steps: &'a [NewStep]) -> BoxFuture<'a, StoreResult<()>>;
     fn insert_edges<'a>(&'a mut self, edges: &'a [Edge]) -> BoxFuture<'a, StoreResult<()>>;
     fn insert_transitions<'a>(
@@ -141,7 +141,8 @@ pub trait Tx: Send {
         completed: &'a [Uuid],
     ) -> BoxFuture<'a, StoreResult<Vec<ReadyStep>>>;
     /// Steps that must also wait for a new dependency (a new branch wired into a pending
-    /// convergence step): their counts go up by one. Returns the steps that were still pending.
+    /// convergence step): each count goes up by one per time the step is listed. Returns the
+    /// steps that were still pending (each once).
     fn add_pending_dependency<'a>(
         &'a mut self,
         steps: &'a [Uuid],
@@ -206,43 +207,56 @@ pub trait Tx: Send {
     fn signal<'a>(&'a mut self, signals: &'a [Signal]) -> BoxFuture<'a, StoreResult<()>>;
 }
 
-/// Run a typed unit of work as one write transaction.
-pub async fn run_write<R, F>(store: &dyn Store, work: F) -> StoreResult<R>
+/// Run a typed unit of work as one write transaction. The work's own error (any `E` a
+/// `StoreError` converts into) rolls the transaction back and is returned as it was.
+pub async fn run_write<R, E, F>(store: &dyn Store, work: F) -> Result<R, E>
 where
     R: Send + 'static,
-    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<R>> + Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<R, E>> + Send + 'static,
 {
-    let boxed = store.write(erase(work)).await?;
-    Ok(unerase(boxed))
+    unerase(store.write(erase(work)).await)
 }
 
 /// Run a typed unit of work with read access.
-pub async fn run_read<R, F>(store: &dyn Store, work: F) -> StoreResult<R>
+pub async fn run_read<R, E, F>(store: &dyn Store, work: F) -> Result<R, E>
 where
     R: Send + 'static,
-    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<R>> + Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<R, E>> + Send + 'static,
 {
-    let boxed = store.read(erase(work)).await?;
-    Ok(unerase(boxed))
+    unerase(store.read(erase(work)).await)
 }
 
-fn erase<R, F>(work: F) -> TxWork
+fn erase<R, E, F>(work: F) -> TxWork
 where
     R: Send + 'static,
-    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<R>> + Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<R, E>> + Send + 'static,
 {
     Box::new(move |tx: &mut dyn Tx| {
         Box::pin(async move {
-            let r = work(tx).await?;
-            Ok(Box::new(r) as Box<dyn Any + Send>)
+            match work(tx).await {
+                Ok(r) => Ok(Box::new(r) as Box<dyn Any + Send>),
+                Err(e) => Err(StoreError::Aborted(error::Aborted(Box::new(e)))),
+            }
         }) as BoxFuture<'_, _>
     })
 }
 
-fn unerase<R: 'static>(boxed: Box<dyn Any + Send>) -> R {
-    match boxed.downcast::<R>() {
-        Ok(r) => *r,
-        // `erase` boxed exactly an `R`: a driver cannot return anything else.
-        Err(_) => unreachable!("a unit of work returned a value of another type"),
+fn unerase<R: 'static, E: From<StoreError> + 'static>(
+    outcome: StoreResult<Box<dyn Any + Send>>,
+) -> Result<R, E> {
+    match outcome {
+        Ok(boxed) => match boxed.downcast::<R>() {
+            Ok(r) => Ok(*r),
+            // `erase` boxed exactly an `R`: a driver cannot return anything else.
+            Err(_) => unreachable!("a unit of work returned a value of another type"),
+        },
+        Err(StoreError::Aborted(error::Aborted(e))) => match e.downcast::<E>() {
+            Ok(e) => Err(*e),
+            Err(_) => unreachable!("a unit of work failed with an error of another type"),
+        },
+        Err(e) => Err(E::from(e)),
     }
 }

@@ -193,6 +193,9 @@ pub struct ReadyStep {
     pub step_uuid: Uuid,
     pub task_uuid: Uuid,
     pub handler_callable: String,
+    /// One of the completed steps it was waiting for (when several completed in the same
+    /// batch, any one of them).
+    pub after: Uuid,
 }
 
 /// Counter changes of one task.

@@ -221,7 +221,10 @@ pub fn dep_names(c: &ClaimedStep) -> Vec<String> {
 }
 
 pub fn now_ms() -> i64 {
-    tasker_orchestration::now_ms()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn expect_err<T: std::fmt::Debug>(r: Result<T, EngineError>) -> EngineError {
