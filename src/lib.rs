@@ -161,6 +161,28 @@ impl NativeEngine {
         json_string(&task)
     }
 
+    /// Create many tasks in one transaction; returns JSON of the tasks, in request order.
+    #[napi(catch_unwind)]
+    pub async fn create_tasks(&self, requests: Vec<CreateTaskRequest>) -> Result<String> {
+        let tasks = self
+            .engine
+            .create_tasks(
+                requests
+                    .into_iter()
+                    .map(|request| CreateTask {
+                        namespace: request.namespace,
+                        name: request.name,
+                        version: request.version,
+                        context: request.context,
+                        idempotency_key: request.idempotency_key,
+                    })
+                    .collect(),
+            )
+            .await
+            .map_err(engine_error)?;
+        json_string(&tasks)
+    }
+
     #[napi(catch_unwind)]
     pub async fn get_task(&self, task_uuid: String) -> Result<Option<String>> {
         match self

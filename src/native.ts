@@ -149,6 +149,8 @@ export interface NativeListTasksFilter {
  */
 export interface NativeEngine {
   createTask(request: NativeCreateTaskRequest): Promise<string>;
+  /** Many tasks in one transaction; JSON of a `TaskView[]` in request order. */
+  createTasks(requests: NativeCreateTaskRequest[]): Promise<string>;
   /** `null` when there is no such task (napi-rs maps a Rust `None` return to `null`). */
   getTask(taskUuid: string): Promise<string | null>;
   listTasks(filter: NativeListTasksFilter): Promise<string>;

@@ -335,6 +335,12 @@ export class MockEngine implements NativeEngine {
     return JSON.stringify(view);
   }
 
+  async createTasks(requests: NativeCreateTaskRequest[]): Promise<string> {
+    const views: unknown[] = [];
+    for (const request of requests) views.push(JSON.parse(await this.createTask(request)));
+    return JSON.stringify(views);
+  }
+
   async getTask(taskUuid: string): Promise<string | null> {
     this.assertOpen();
     const view = this.tasks.get(taskUuid);
