@@ -139,6 +139,11 @@ describe('createWorker', () => {
     ['fractional concurrency', { concurrency: 1.5 }, /concurrency must be an integer >= 1/],
     ['a negative grace', { shutdownGraceMs: -1 }, /shutdownGraceMs must be an integer >= 0/],
     [
+      'a fractional settle time',
+      { shutdownSettleMs: 0.5 },
+      /^shutdownSettleMs must be an integer >= 0, got 0.5$/,
+    ],
+    [
       'maxStepsPerDecision 0',
       { maxStepsPerDecision: 0 },
       /maxStepsPerDecision must be an integer >= 1, got 0/,
@@ -359,9 +364,11 @@ describe('Worker.shutdown', () => {
     await worker.shutdown();
     expect(nativeWorker.resultFor(event)?.result).toBe('{"reason":"worker shutting down"}');
     expect(engine.closeCalls).toBe(1);
-    expect(logger.messages('warn').some((m) => m.includes('waiting for 1 aborted step(s)'))).toBe(
-      true,
+    expect(logger.messages('info')).toContain(
+      `worker ${worker.workerId}: waiting up to 5000 ms for 1 aborted step handler(s) to settle: ` +
+        `task test_task (${event.taskUuid}) step 'slow' (${event.stepUuid})`,
     );
+    expect(logger.messages('warn')).toEqual([]);
   });
 
   it('closes the worker client', async () => {

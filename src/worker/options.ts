@@ -19,6 +19,12 @@ export interface WorkerOptions {
   workerId?: string;
   /** How long `shutdown()` lets in-flight steps finish before they are aborted. Default 10000. */
   shutdownGraceMs?: number;
+  /**
+   * How long `shutdown()` then waits for aborted handlers to settle (to return or throw after
+   * their `ctx.signal` aborted). A handler still running after that is abandoned: `shutdown()`
+   * resolves, logs a warning naming it, and ignores whatever it returns later. Default 5000.
+   */
+  shutdownSettleMs?: number;
   /** Claim lease, renewed while a handler runs (core default 30000). */
   leaseMs?: number;
   /** Fallback poll interval when no wake-up arrives (core default 1000). */
@@ -47,6 +53,7 @@ export interface WorkerSettings {
   concurrency: number;
   workerId: string;
   shutdownGraceMs: number;
+  shutdownSettleMs: number;
   leaseMs: number | undefined;
   pollIntervalMs: number | undefined;
   /** Never throws. */
@@ -67,6 +74,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     concurrency: integer('concurrency', options.concurrency, 1) ?? 10,
     workerId: workerId(options.workerId),
     shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs, 0) ?? 10000,
+    shutdownSettleMs: integer('shutdownSettleMs', options.shutdownSettleMs, 0) ?? 5000,
     leaseMs: integer('leaseMs', options.leaseMs, 1),
     pollIntervalMs: integer('pollIntervalMs', options.pollIntervalMs, 1),
     logger: safeLogger(options.logger ?? createConsoleLogger()),
