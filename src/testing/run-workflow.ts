@@ -30,7 +30,7 @@ export interface RunWorkflowOptions {
 export interface WorkflowRun {
   /** The finished task (complete, error or cancelled), with steps and transitions. */
   task: Task;
-  /** Results of the completed steps, by step name. */
+  /** Results of the completed steps, by step name (a null-prototype object). */
   results: Record<string, unknown>;
   step(name: string): TaskStep | undefined;
 }
@@ -60,7 +60,7 @@ export async function runWorkflowWith(
   try {
     await worker.start();
     const task = await runToEnd(worker, options);
-    const results: Record<string, unknown> = {};
+    const results = Object.create(null) as Record<string, unknown>;
     for (const step of task.steps) {
       if (step.state === 'complete') results[step.name] = step.result;
     }
