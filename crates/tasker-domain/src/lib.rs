@@ -5,6 +5,8 @@ pub mod backoff;
 pub mod expansion;
 pub mod state;
 pub mod template;
+pub mod text;
+mod yaml_depth;
 
 pub use backoff::{decide_failure, FailureDecision, FailureInput};
 pub use expansion::{
@@ -14,5 +16,7 @@ pub use expansion::{
 pub use state::{StepState, TaskState};
 pub use template::{
     load_templates, parse_template, parse_template_for_env, BackoffKind, HandlerSpec, RetryConfig,
-    StepDefinition, StepType, TaskTemplate, TemplateError, TemplateSet,
+    StepDefinition, StepType, TaskTemplate, TemplateError, TemplateSet, MAX_TEMPLATE_BYTES,
+    MAX_TEMPLATE_DEPTH,
 };
+pub use text::echo;
