@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod expansion;
+pub mod json;
 pub mod state;
 pub mod template;
 pub mod text;
@@ -13,6 +14,7 @@ pub use expansion::{
     convergence_edges, parse_batch_outcome, parse_decision_outcome, plan_batches, plan_decision,
     plan_decision_with, BatchOutcome, CursorConfig, DecisionOutcome, ExpansionLimits, NewStep,
 };
+pub use json::{check_json, json_depth, json_kind, JsonLimits, JsonProblem};
 pub use state::{StepState, TaskState};
 pub use template::{
     load_templates, parse_template, parse_template_for_env, BackoffKind, HandlerSpec, RetryConfig,
