@@ -50,6 +50,9 @@ export interface EngineOptions {
   databaseUrl: string
   maxStepsPerDecision?: number
   maxBatchWorkers?: number
+  maxJsonDepth?: number
+  maxResultBytes?: number
+  maxContextBytes?: number
 }
 
 export interface ListTasksFilter {

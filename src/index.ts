@@ -77,6 +77,7 @@ export {
 
 // Configuration
 export { resolveDatabaseUrl, type ResolveDatabaseOptions } from './database';
+export type { JsonLimitOptions, ResultLimitOptions } from './json-limits';
 export { createConsoleLogger, type LogLevel, type Logger } from './logger';
 
 // Testing

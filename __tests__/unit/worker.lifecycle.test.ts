@@ -90,6 +90,26 @@ describe('createWorker', () => {
     await worker.shutdown();
   });
 
+  it('passes the JSON limits to the engine', async () => {
+    const mock = new MockNativeModule();
+    const worker = await openWorker(mock, {
+      templates: 't',
+      handlers: [a],
+      database: ':memory:',
+      logger: quiet,
+      maxJsonDepth: 300,
+      maxResultBytes: 1_000_000,
+      maxContextBytes: 5000,
+    });
+    expect(mock.engine.options).toStrictEqual({
+      databaseUrl: 'sqlite::memory:',
+      maxJsonDepth: 300,
+      maxResultBytes: 1_000_000,
+      maxContextBytes: 5000,
+    });
+    await worker.shutdown();
+  });
+
   it('converts a refusal from the core and closes the engine it opened', async () => {
     const mock = new MockNativeModule();
     const message =
@@ -152,6 +172,31 @@ describe('createWorker', () => {
       'fractional maxBatchWorkers',
       { maxBatchWorkers: 2.5 },
       /maxBatchWorkers must be an integer >= 1/,
+    ],
+    [
+      'maxJsonDepth 0',
+      { maxJsonDepth: 0 },
+      /^maxJsonDepth must be an integer between 1 and 100000, got 0$/,
+    ],
+    [
+      'a maxJsonDepth past its range',
+      { maxJsonDepth: 100_001 },
+      /^maxJsonDepth must be an integer between 1 and 100000, got 100001$/,
+    ],
+    [
+      'a fractional maxResultBytes',
+      { maxResultBytes: 10.5 },
+      /^maxResultBytes must be an integer between 1 and 1000000000, got 10.5$/,
+    ],
+    [
+      'a maxContextBytes past its range',
+      { maxContextBytes: 2e9 },
+      /^maxContextBytes must be an integer between 1 and 1000000000, got 2000000000$/,
+    ],
+    [
+      'a string maxResultBytes',
+      { maxResultBytes: '16MB' },
+      /^maxResultBytes must be an integer between 1 and 1000000000, got "16MB"$/,
     ],
     ['no templates', { templates: [] }, /templates: expected/],
     ['an empty workerId', { workerId: ' ' }, /workerId must be a non-empty string/],

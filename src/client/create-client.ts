@@ -1,9 +1,10 @@
 import { EngineHandle } from '../bridge/engine-handle';
 import { resolveDatabaseUrl } from '../database';
+import { resolveJsonLimits, type JsonLimitOptions } from '../json-limits';
 import { native, type NativeModule } from '../native';
 import { TaskerClient } from './client';
 
-export interface ClientOptions {
+export interface ClientOptions extends JsonLimitOptions {
   /** See `resolveDatabaseUrl`. */
   database?: string;
 }
@@ -19,6 +20,8 @@ export async function openClient(
   options: ClientOptions = {},
 ): Promise<TaskerClient> {
   const databaseUrl = resolveDatabaseUrl(options.database);
-  const engine = await EngineHandle.open(nativeModule, { databaseUrl });
+  const { maxJsonDepth, maxContextBytes } = options;
+  const limits = resolveJsonLimits({ maxJsonDepth, maxContextBytes });
+  const engine = await EngineHandle.open(nativeModule, { databaseUrl, ...limits });
   return new TaskerClient(engine, true);
 }

@@ -2,12 +2,13 @@ import { stepByName, type Task, type TaskStep } from '../client/task';
 import { TaskTimeoutError } from '../errors/task-timeout-error';
 import type { HandlerRegistry } from '../handler/registry';
 import type { StepHandlerClass } from '../handler/step-handler';
+import type { JsonLimitOptions, ResultLimitOptions } from '../json-limits';
 import type { Logger } from '../logger';
 import { native, type NativeModule } from '../native';
 import { openWorker } from '../worker/create-worker';
 import type { Worker } from '../worker/worker';
 
-export interface RunWorkflowOptions {
+export interface RunWorkflowOptions extends JsonLimitOptions, ResultLimitOptions {
   templates: string | string[];
   handlers: HandlerRegistry | StepHandlerClass[];
   namespace: string;
@@ -56,6 +57,9 @@ export async function runWorkflowWith(
     logger: options.logger,
     maxStepsPerDecision: options.maxStepsPerDecision,
     maxBatchWorkers: options.maxBatchWorkers,
+    maxJsonDepth: options.maxJsonDepth,
+    maxResultBytes: options.maxResultBytes,
+    maxContextBytes: options.maxContextBytes,
   });
   try {
     await worker.start();

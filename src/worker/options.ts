@@ -4,10 +4,12 @@ import * as path from 'path';
 import { resolveDatabaseUrl } from '../database';
 import { InvalidArgumentError } from '../errors/invalid-argument-error';
 import { HandlerRegistry } from '../handler/registry';
+import { resolveJsonLimits, type JsonLimitOptions, type ResultLimitOptions } from '../json-limits';
+import type { NativeEngineOptions } from '../native';
 import type { StepHandlerClass } from '../handler/step-handler';
 import { createConsoleLogger, safeLogger, type Logger } from '../logger';
 
-export interface WorkerOptions {
+export interface WorkerOptions extends JsonLimitOptions, ResultLimitOptions {
   /** YAML template files and/or directories of them. */
   templates: string | string[];
   handlers: HandlerRegistry | StepHandlerClass[];
@@ -61,6 +63,8 @@ export interface WorkerSettings {
   handleSignals: boolean;
   maxStepsPerDecision: number | undefined;
   maxBatchWorkers: number | undefined;
+  /** The JSON limits that are set (`maxJsonDepth`, `maxResultBytes`, `maxContextBytes`). */
+  jsonLimits: Pick<NativeEngineOptions, 'maxJsonDepth' | 'maxResultBytes' | 'maxContextBytes'>;
 }
 
 export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
@@ -81,6 +85,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     handleSignals: options.handleSignals ?? false,
     maxStepsPerDecision: integer('maxStepsPerDecision', options.maxStepsPerDecision, 1),
     maxBatchWorkers: integer('maxBatchWorkers', options.maxBatchWorkers, 1),
+    jsonLimits: resolveJsonLimits(options),
   };
 }
 

@@ -1,11 +1,13 @@
 //! Claiming ready steps under a lease, renewing and releasing leases, and reclaiming the steps
 //! of workers that stopped renewing theirs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use serde_json::json;
+use serde::Serialize;
 use serde_json::value::RawValue;
-use tasker_domain::{StepDefinition, StepState, TaskState};
+use tasker_domain::{
+    check_json, echo, json_kind, JsonProblem, StepDefinition, StepState, StepType, TaskState,
+};
 use tasker_storage::{now_ms, placeholder_list, placeholders, Dialect, Row, Sql, StorageError, Tx};
 
 use crate::events::Effect;
@@ -289,20 +291,21 @@ impl Engine {
         for t in &task_ids {
             q = q.bind(t.to_string());
         }
-        let mut tasks: HashMap<String, serde_json::Value> = HashMap::new();
+        let mut tasks: HashMap<String, PayloadTask> = HashMap::new();
         for r in q.fetch_all(pool).await? {
-            let context: String = r.try_get("context")?;
-            let context = raw(&context)?;
             let uuid: String = r.try_get("task_uuid")?;
+            let context = stored(r.try_get("context")?, || {
+                format!("the context of task {uuid}")
+            })?;
             tasks.insert(
                 uuid.clone(),
-                json!({
-                    "task_uuid": uuid,
-                    "namespace": r.try_get::<String, _>("namespace")?,
-                    "name": r.try_get::<String, _>("name")?,
-                    "version": r.try_get::<String, _>("version")?,
-                    "context": context,
-                }),
+                PayloadTask {
+                    task_uuid: uuid,
+                    namespace: r.try_get("namespace")?,
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    context,
+                },
             );
         }
 
@@ -322,7 +325,7 @@ impl Engine {
                     p.step_uuid
                 ))
             })?;
-            let mut deps = serde_json::Map::new();
+            let mut dependency_results = BTreeMap::new();
             if p.dep_total > 0 {
                 for r in sqlx::query(ANCESTORS.for_dialect(d))
                     .bind(&p.step_uuid)
@@ -330,46 +333,63 @@ impl Engine {
                     .await?
                 {
                     let name: String = r.try_get("name")?;
-                    let result: Option<String> = r.try_get("result")?;
-                    let result = match result {
-                        Some(text) => {
-                            serde_json::to_value(raw(&text)?).unwrap_or(serde_json::Value::Null)
-                        }
-                        None => serde_json::Value::Null,
+                    let result = match r.try_get::<Option<String>, _>("result")? {
+                        Some(text) => Some(stored(text, || {
+                            format!(
+                                "the result of step '{}' of task {}",
+                                echo(&name),
+                                p.task_uuid
+                            )
+                        })?),
+                        None => None,
                     };
-                    deps.insert(
+                    dependency_results.insert(
                         name.clone(),
-                        json!({
-                            "step_uuid": r.try_get::<String, _>("step_uuid")?,
-                            "name": name,
-                            "success": true,
-                            "result": result,
-                        }),
+                        DependencyResult {
+                            step_uuid: r.try_get("step_uuid")?,
+                            name,
+                            success: true,
+                            result,
+                        },
                     );
                 }
             }
-            let task = tasks
-                .get(&p.task_uuid)
-                .cloned()
-                .unwrap_or(serde_json::Value::Null);
+            let of = |what: &str| {
+                format!(
+                    "the {what} of step '{}' of task {}",
+                    echo(&p.name),
+                    p.task_uuid
+                )
+            };
+            let inputs = stored(p.inputs.clone(), || of("inputs"))?;
+            let checkpoint = match &p.checkpoint {
+                Some(c) => Some(stored(c.clone(), || of("checkpoint"))?),
+                None => None,
+            };
             let timeout_ms = definition.timeout_ms();
-            let payload = json!({
-                "task": task,
-                "step": {
-                    "step_uuid": p.step_uuid,
-                    "name": p.name,
-                    "template_step_name": definition.name,
-                    "step_type": definition.step_type,
-                    "handler_callable": definition.handler.callable,
-                    "handler_initialization": definition.handler.initialization,
-                    "inputs": raw(&p.inputs)?,
-                    "attempts": p.attempts - 1,
-                    "max_attempts": p.max_attempts,
-                    "timeout_ms": timeout_ms,
-                    "checkpoint": match &p.checkpoint { Some(c) => Some(raw(c)?), None => None },
+            let payload = Payload {
+                task: tasks.get(&p.task_uuid),
+                step: PayloadStep {
+                    step_uuid: &p.step_uuid,
+                    name: &p.name,
+                    template_step_name: &definition.name,
+                    step_type: definition.step_type,
+                    handler_callable: &definition.handler.callable,
+                    handler_initialization: &definition.handler.initialization,
+                    inputs,
+                    attempts: p.attempts - 1,
+                    max_attempts: p.max_attempts,
+                    timeout_ms,
+                    checkpoint,
                 },
-                "dependency_results": deps,
-            });
+                dependency_results,
+            };
+            let payload = serde_json::to_string(&payload).map_err(|e| {
+                EngineError::InvalidArgument(format!(
+                    "the payload of step {} cannot be written: {e}",
+                    p.step_uuid
+                ))
+            })?;
             claims.push(ClaimedStep {
                 step_uuid: p.step_uuid,
                 task_uuid: p.task_uuid,
@@ -378,7 +398,7 @@ impl Engine {
                 attempt: p.attempts,
                 max_attempts: p.max_attempts,
                 timeout_ms,
-                payload: payload.to_string(),
+                payload,
             });
         }
         Ok(claims)
@@ -444,13 +464,22 @@ impl Engine {
         checkpoint: &str,
         lease_ms: u64,
     ) -> Result<bool, EngineError> {
-        let value: serde_json::Value = serde_json::from_str(checkpoint).map_err(|e| {
-            EngineError::InvalidArgument(format!("checkpoint is not valid JSON: {e}"))
-        })?;
-        if !value.is_object() {
-            return Err(EngineError::InvalidArgument(
-                "checkpoint must be a JSON object".to_string(),
-            ));
+        let limits = self.json_limits();
+        let problem = match check_json(checkpoint, limits.max_result_bytes, limits.max_depth) {
+            Ok(raw) if json_kind(raw.get()) == "an object" => None,
+            Ok(_) => Some("must be a JSON object".to_string()),
+            Err(JsonProblem::Invalid(e)) => Some(format!("is not valid JSON: {e}")),
+            Err(JsonProblem::TooLarge { bytes, limit }) => Some(format!(
+                "is {bytes} bytes; the limit is {limit} bytes (maxResultBytes)"
+            )),
+            Err(JsonProblem::TooDeep { depth, limit }) => Some(format!(
+                "is nested {depth} levels deep; the limit is {limit} (maxJsonDepth)"
+            )),
+        };
+        if let Some(problem) = problem {
+            return Err(EngineError::InvalidArgument(format!(
+                "checkpoint {problem}"
+            )));
         }
         static SAVE: Sql = Sql::new(
             "UPDATE tasker_steps SET checkpoint = $3, lease_until = $4, updated_at = $5
@@ -609,7 +638,50 @@ fn state_name(s: &str) -> &'static str {
         .unwrap_or("enqueued")
 }
 
-fn raw(text: &str) -> Result<Box<RawValue>, EngineError> {
-    RawValue::from_string(text.to_string())
-        .map_err(|e| EngineError::InvalidArgument(format!("stored JSON is unreadable: {e}")))
+/// Stored JSON text, handed over as it is (never rebuilt, so any nesting and any string
+/// round-trips). `what` names the value in the error for text that is not JSON.
+fn stored(text: String, what: impl FnOnce() -> String) -> Result<Box<RawValue>, EngineError> {
+    RawValue::from_string(text)
+        .map_err(|e| EngineError::InvalidArgument(format!("{} is not readable JSON: {e}", what())))
+}
+
+/// What a handler is given (`StepPayload` in src/native.ts).
+#[derive(Serialize)]
+struct Payload<'a> {
+    task: Option<&'a PayloadTask>,
+    step: PayloadStep<'a>,
+    dependency_results: BTreeMap<String, DependencyResult>,
+}
+
+#[derive(Serialize)]
+struct PayloadTask {
+    task_uuid: String,
+    namespace: String,
+    name: String,
+    version: String,
+    context: Box<RawValue>,
+}
+
+#[derive(Serialize)]
+struct PayloadStep<'a> {
+    step_uuid: &'a str,
+    name: &'a str,
+    template_step_name: &'a str,
+    step_type: StepType,
+    handler_callable: &'a str,
+    handler_initialization: &'a serde_json::Value,
+    inputs: Box<RawValue>,
+    /// Attempts before this one.
+    attempts: i64,
+    max_attempts: i64,
+    timeout_ms: u64,
+    checkpoint: Option<Box<RawValue>>,
+}
+
+#[derive(Serialize)]
+struct DependencyResult {
+    step_uuid: String,
+    name: String,
+    success: bool,
+    result: Option<Box<RawValue>>,
 }

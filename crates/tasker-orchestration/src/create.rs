@@ -2,8 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
-use tasker_domain::{StepDefinition, StepType, TaskState, TaskTemplate};
+use serde_json::value::RawValue;
+use tasker_domain::{
+    check_json, echo, json_kind, JsonProblem, StepDefinition, StepType, TaskState, TaskTemplate,
+};
 use tasker_storage::{now_ms, Sql, StorageError};
 
 use crate::events::Effect;
@@ -74,15 +76,7 @@ impl Engine {
     /// Create a task from a registered template. With an idempotency key, a second create with
     /// the same key returns the first task.
     pub async fn create_task(&self, req: CreateTask) -> Result<TaskView, EngineError> {
-        let context: Value = serde_json::from_str(&req.context).map_err(|e| {
-            EngineError::InvalidArgument(format!("task context is not valid JSON: {e}"))
-        })?;
-        if !context.is_object() {
-            return Err(EngineError::InvalidArgument(format!(
-                "task context must be a JSON object, got {}",
-                json_kind(&context)
-            )));
-        }
+        let context = self.check_context(&req)?;
         // A concurrent create with the same idempotency key loses the unique-index race; the
         // second pass then finds the winner's task.
         for _ in 0..3 {
@@ -96,12 +90,38 @@ impl Engine {
             }
         }
         Err(EngineError::InvalidArgument(format!(
-            "could not create task {}/{}@{} with idempotency key {:?}: conflicting concurrent creates",
-            req.namespace, req.name, req.version, req.idempotency_key
+            "could not create task {} with idempotency key {:?}: conflicting concurrent creates",
+            template_key(&req),
+            req.idempotency_key.as_deref().map(echo)
         )))
     }
 
-    async fn try_create(&self, req: &CreateTask, context: &Value) -> Result<TaskView, EngineError> {
+    /// The task context, kept as the caller's JSON text: a JSON object within the size and
+    /// depth limits.
+    fn check_context(&self, req: &CreateTask) -> Result<Box<RawValue>, EngineError> {
+        let limits = self.json_limits();
+        let task = template_key(req);
+        let problem = match check_json(&req.context, limits.max_context_bytes, limits.max_depth) {
+            Ok(raw) if json_kind(raw.get()) == "an object" => return Ok(raw.to_owned()),
+            Ok(raw) => format!("must be a JSON object, got {}", json_kind(raw.get())),
+            Err(JsonProblem::Invalid(e)) => format!("is not valid JSON: {e}"),
+            Err(JsonProblem::TooLarge { bytes, limit }) => {
+                format!("is {bytes} bytes; the limit is {limit} bytes (maxContextBytes)")
+            }
+            Err(JsonProblem::TooDeep { depth, limit }) => {
+                format!("is nested {depth} levels deep; the limit is {limit} (maxJsonDepth)")
+            }
+        };
+        Err(EngineError::InvalidArgument(format!(
+            "the task context for {task} {problem}"
+        )))
+    }
+
+    async fn try_create(
+        &self,
+        req: &CreateTask,
+        context: &RawValue,
+    ) -> Result<TaskView, EngineError> {
         static TEMPLATE: Sql = Sql::new(
             "SELECT definition FROM tasker_templates WHERE namespace = $1 AND name = $2 AND version = $3",
         );
@@ -227,7 +247,7 @@ impl Engine {
         Ok(TaskView::new_created(
             task_uuid,
             req,
-            context.clone(),
+            context.to_owned(),
             task_state,
             now,
         ))
@@ -250,20 +270,19 @@ impl Engine {
                 .join(", ")
         };
         EngineError::TemplateNotFound(format!(
-            "no task template {}/{}@{} is registered in this database (registered: {known}); \
+            "no task template {} is registered in this database (registered: {known}); \
              start a worker whose templates include it",
-            req.namespace, req.name, req.version
+            template_key(req)
         ))
     }
 }
 
-pub(crate) fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+/// `namespace/name@version` of a request, its parts cut short when long.
+fn template_key(req: &CreateTask) -> String {
+    format!(
+        "{}/{}@{}",
+        echo(&req.namespace),
+        echo(&req.name),
+        echo(&req.version)
+    )
 }

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
 use tasker_domain::{
     convergence_edges, parse_batch_outcome, parse_decision_outcome, plan_batches,
     plan_decision_with, ExpansionLimits, NewStep, StepDefinition, StepState, StepType,
@@ -22,7 +21,7 @@ pub(crate) type Rejection = (&'static str, String);
 /// What an outcome creates: new steps, and edges `(new step, existing convergence step)`.
 pub(crate) type Planned = (Vec<NewStep>, Vec<(String, String)>);
 
-/// Plan what the outcome in `result` creates. The inner `Err` is a rejected outcome (the step
+/// Plan what the outcome in `result` (the step's JSON text) creates. The inner `Err` is a rejected outcome (the step
 /// fails permanently with it); the outer one a database error.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn plan(
@@ -32,7 +31,7 @@ pub(crate) async fn plan(
     step_name: &str,
     step_type: &str,
     definition: &str,
-    result: &Value,
+    result: &str,
     limits: &ExpansionLimits,
 ) -> Result<Result<Planned, Rejection>, EngineError> {
     static TEMPLATE: Sql = Sql::new(

@@ -25,32 +25,63 @@ pub use tasker_storage::{now_ms, Dialect};
 pub use views::{ListTasks, StepView, TaskView, TransitionView};
 
 use events::Events;
-pub use tasker_domain::ExpansionLimits;
 use tasker_domain::TemplateSet;
+pub use tasker_domain::{ExpansionLimits, JsonLimits};
 use tasker_storage::{Db, Sql};
+
+/// Everything an engine limits: what outcomes may create, and the JSON it accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub expansion: ExpansionLimits,
+    pub json: JsonLimits,
+}
+
+impl From<ExpansionLimits> for Limits {
+    fn from(expansion: ExpansionLimits) -> Self {
+        Limits {
+            expansion,
+            ..Limits::default()
+        }
+    }
+}
 
 pub struct Engine {
     db: Db,
     events: Events,
     limits: ExpansionLimits,
+    json: JsonLimits,
 }
 
 impl Engine {
     /// Connect (running migrations) and start listening for other processes' events.
     pub async fn open(url: &str) -> Result<Arc<Engine>, EngineError> {
-        Engine::open_with(url, ExpansionLimits::default()).await
+        Engine::open_with(url, Limits::default()).await
     }
 
-    /// `open`, with limits on what decision and batch outcomes may create.
-    pub async fn open_with(url: &str, limits: ExpansionLimits) -> Result<Arc<Engine>, EngineError> {
+    /// `open`, with limits on what decision and batch outcomes may create and on the JSON the
+    /// engine accepts.
+    pub async fn open_with(
+        url: &str,
+        limits: impl Into<Limits>,
+    ) -> Result<Arc<Engine>, EngineError> {
+        let Limits {
+            expansion: limits,
+            json,
+        } = limits.into();
         if limits.max_steps_per_decision == 0 || limits.max_batch_workers == 0 {
             return Err(EngineError::InvalidArgument(
                 "maxStepsPerDecision and maxBatchWorkers must be at least 1".to_string(),
             ));
         }
+        json.validate().map_err(EngineError::InvalidArgument)?;
         let db = Db::connect(url).await?;
         let events = Events::new();
-        let engine = Arc::new(Engine { db, events, limits });
+        let engine = Arc::new(Engine {
+            db,
+            events,
+            limits,
+            json,
+        });
         if engine.db.dialect() == Dialect::Postgres {
             events::spawn_pg_listener(engine.db.url().to_string(), engine.events.clone());
         }
@@ -102,6 +133,10 @@ impl Engine {
     /// Task uuids as they are cancelled (by any process).
     pub fn subscribe_cancellations(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.events.subscribe_cancellations()
+    }
+
+    pub(crate) fn json_limits(&self) -> &JsonLimits {
+        &self.json
     }
 
     pub(crate) fn db(&self) -> &Db {

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 use tasker_domain::{
-    decide_failure, FailureDecision, FailureInput, RetryConfig, StepDefinition, StepState,
-    TaskState,
+    check_json, decide_failure, echo, FailureDecision, FailureInput, JsonLimits, JsonProblem,
+    RetryConfig, StepDefinition, StepState, TaskState,
 };
 use tasker_storage::{now_ms, placeholders, Dialect, Row, Sql, StorageError, Tx};
 
@@ -111,9 +111,9 @@ impl Engine {
         let mut tx = self.db().begin().await?;
         let mut work = Work::default();
         let mut recorded = Vec::with_capacity(outcomes.len());
+        let limits = (&self.limits, &self.json);
         for o in outcomes {
-            recorded
-                .push(record_one(&mut tx, d, now, o, worker_id, &mut work, &self.limits).await?);
+            recorded.push(record_one(&mut tx, d, now, o, worker_id, &mut work, limits).await?);
         }
         let claimed = match claim {
             Some(req) => {
@@ -298,6 +298,50 @@ async fn finish_open_steps(
     Ok(())
 }
 
+/// Why the engine refuses a result's (or its metadata's) JSON: (error type, what is wrong,
+/// phrased after "returned …").
+fn json_rejection(what: &str, problem: JsonProblem) -> (&'static str, String) {
+    match problem {
+        // Cannot happen through the TS worker (it serialises with JSON.stringify); a permanent
+        // failure rather than lost data.
+        JsonProblem::Invalid(e) => (
+            "serialization_error",
+            format!("{what} that is not valid JSON: {e}"),
+        ),
+        JsonProblem::TooLarge { bytes, limit } => (
+            "result_too_large",
+            format!("{what} of {bytes} bytes; the limit is {limit} bytes (maxResultBytes)"),
+        ),
+        JsonProblem::TooDeep { depth, limit } => (
+            "result_too_deep",
+            format!("{what} nested {depth} levels deep; the limit is {limit} (maxJsonDepth)"),
+        ),
+    }
+}
+
+/// `step 'name' of task template ns/name@version`, for messages about a step's own output.
+async fn step_label(tx: &mut Tx, d: Dialect, o: &StepOutcome) -> Result<String, EngineError> {
+    static NAMES: Sql = Sql::new(
+        "SELECT s.name AS step_name, t.namespace, t.name AS task_name, t.version
+         FROM tasker_steps s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
+         WHERE s.step_uuid = $1",
+    );
+    let row = sqlx::query(NAMES.for_dialect(d))
+        .bind(&o.step_uuid)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some(r) => format!(
+            "step '{}' of task template {}/{}@{}",
+            echo(&r.try_get::<String, _>("step_name")?),
+            r.try_get::<String, _>("namespace")?,
+            r.try_get::<String, _>("task_name")?,
+            r.try_get::<String, _>("version")?,
+        ),
+        None => format!("step {}", o.step_uuid),
+    })
+}
+
 async fn record_one(
     tx: &mut Tx,
     d: Dialect,
@@ -305,7 +349,7 @@ async fn record_one(
     o: &StepOutcome,
     worker_id: &str,
     work: &mut Work,
-    limits: &ExpansionLimits,
+    (limits, json): (&ExpansionLimits, &JsonLimits),
 ) -> Result<RecordOutcome, EngineError> {
     let stale = || RecordOutcome::Stale {
         step_uuid: o.step_uuid.clone(),
@@ -313,20 +357,37 @@ async fn record_one(
     let Some(task_state) = lock_task(tx, d, &o.task_uuid).await? else {
         return Ok(stale());
     };
+    // Metadata the engine cannot keep: a success is refused, a failure keeps its error and
+    // loses the metadata (with a note), as the TS worker does for unserializable metadata.
+    if let Some(problem) = o
+        .metadata
+        .as_deref()
+        .and_then(|m| check_json(m, json.max_result_bytes, json.max_depth).err())
+    {
+        let (error_type, what) = json_rejection("metadata", problem);
+        let mut without = o.clone();
+        without.metadata = None;
+        if o.success {
+            let message = format!("{} returned {what}", step_label(tx, d, o).await?);
+            let e = StepError::rejected(error_type, message);
+            return record_failure(tx, d, now, &without, worker_id, work, task_state, Some(e))
+                .await;
+        }
+        if let Some(e) = without.error.as_mut() {
+            e.message.push_str(&format!(
+                " (its metadata was dropped: the handler returned {what})"
+            ));
+        }
+        return record_failure(tx, d, now, &without, worker_id, work, task_state, None).await;
+    }
     if o.success {
-        let result_text = o.result.clone().unwrap_or_else(|| "{}".to_string());
-        let Ok(result) = serde_json::from_str::<serde_json::Value>(&result_text) else {
-            // Cannot happen through the TS worker (it serialises with JSON.stringify); a
-            // permanent failure rather than lost data.
-            let e = StepError::rejected(
-                "serialization_error",
-                format!(
-                    "step {} returned a result that is not valid JSON",
-                    o.step_uuid
-                ),
-            );
+        let result_text = o.result.as_deref().unwrap_or("{}");
+        if let Err(problem) = check_json(result_text, json.max_result_bytes, json.max_depth) {
+            let (error_type, what) = json_rejection("a result", problem);
+            let message = format!("{} returned {what}", step_label(tx, d, o).await?);
+            let e = StepError::rejected(error_type, message);
             return record_failure(tx, d, now, o, worker_id, work, task_state, Some(e)).await;
-        };
+        }
         // Decision and batchable steps first have their outcome checked and planned; every
         // other step completes in the one statement below.
         static COMPLETE: Sql = Sql::new(
@@ -338,7 +399,7 @@ async fn record_one(
         );
         let row = match sqlx::query(COMPLETE.for_dialect(d))
             .bind(&o.step_uuid)
-            .bind(&result_text)
+            .bind(result_text)
             .bind(o.metadata.clone())
             .bind(now)
             .bind(&o.claim_id)
@@ -352,8 +413,7 @@ async fn record_one(
                     d,
                     now,
                     o,
-                    &result_text,
-                    &result,
+                    result_text,
                     worker_id,
                     work,
                     task_state,
@@ -744,7 +804,6 @@ async fn complete_with_outcome(
     now: i64,
     o: &StepOutcome,
     result_text: &str,
-    result: &serde_json::Value,
     worker_id: &str,
     work: &mut Work,
     task_state: TaskState,
@@ -772,7 +831,7 @@ async fn complete_with_outcome(
             &name,
             &step_type,
             &definition,
-            result,
+            result_text,
             limits,
         )
         .await?

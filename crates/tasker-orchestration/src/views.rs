@@ -1,10 +1,13 @@
 //! Read models: tasks, steps and their audit trail, as the client sees them (snake_case JSON).
+//! Task contexts, step results and metadata are returned as the JSON text that was stored (the
+//! text `JSON.stringify` produced), never rebuilt: any nesting and any string round-trips.
 
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
-use tasker_domain::TaskState;
+use tasker_domain::{echo, TaskState};
 use tasker_storage::{placeholders, AnyRow, Row, Sql};
 
 use crate::create::CreateTask;
@@ -17,7 +20,8 @@ pub struct TaskView {
     pub name: String,
     pub version: String,
     pub state: String,
-    pub context: Value,
+    /// The JSON text given to `create_task`.
+    pub context: Box<RawValue>,
     pub idempotency_key: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -35,10 +39,12 @@ pub struct StepView {
     pub state: String,
     pub attempts: i64,
     pub max_attempts: i64,
-    pub result: Option<Value>,
+    /// The JSON text the handler returned.
+    pub result: Option<Box<RawValue>>,
+    /// The engine's record of the last failure (`message`, `error_type`, `retryable`, …).
     pub error: Option<Value>,
-    /// Handler metadata reported with the last result.
-    pub metadata: Option<Value>,
+    /// Handler metadata (JSON text) reported with the last result.
+    pub metadata: Option<Box<RawValue>>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -74,7 +80,7 @@ impl TaskView {
     pub(crate) fn new_created(
         task_uuid: String,
         req: &CreateTask,
-        context: Value,
+        context: Box<RawValue>,
         state: TaskState,
         now: i64,
     ) -> TaskView {
@@ -94,15 +100,16 @@ impl TaskView {
         }
     }
 
-    fn from_row(row: &AnyRow) -> Result<TaskView, sqlx::Error> {
-        let context: String = row.try_get("context")?;
+    fn from_row(row: &AnyRow) -> Result<TaskView, EngineError> {
+        let task_uuid: String = row.try_get("task_uuid")?;
+        let context = stored(&task_uuid, "context", row.try_get("context")?)?;
         Ok(TaskView {
-            task_uuid: row.try_get("task_uuid")?,
+            task_uuid,
             namespace: row.try_get("namespace")?,
             name: row.try_get("name")?,
             version: row.try_get("version")?,
             state: row.try_get("state")?,
-            context: serde_json::from_str(&context).unwrap_or(Value::Null),
+            context,
             idempotency_key: row.try_get("idempotency_key")?,
             created_at: iso8601(row.try_get("created_at")?),
             updated_at: iso8601(row.try_get("updated_at")?),
@@ -116,8 +123,22 @@ impl TaskView {
 const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, state, context, idempotency_key, \
                             created_at, updated_at, completed_at";
 
-fn parse_json(text: Option<String>) -> Option<Value> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
+/// Stored JSON text, as it is. Text that is not JSON (which the engine never stores) is an error
+/// naming the task and the value, not a silent `null`.
+fn stored(task_uuid: &str, what: &str, text: String) -> Result<Box<RawValue>, EngineError> {
+    RawValue::from_string(text).map_err(|e| {
+        EngineError::InvalidArgument(format!(
+            "task {task_uuid}: the stored {what} is not readable JSON: {e}"
+        ))
+    })
+}
+
+fn stored_opt(
+    task_uuid: &str,
+    what: impl FnOnce() -> String,
+    text: Option<String>,
+) -> Result<Option<Box<RawValue>>, EngineError> {
+    text.map(|t| stored(task_uuid, &what(), t)).transpose()
 }
 
 impl Engine {
@@ -158,15 +179,26 @@ impl Engine {
                 .await?;
             let mut steps = Vec::with_capacity(rows.len());
             for r in rows {
+                let name: String = r.try_get("name")?;
+                let of = |what: &str| format!("{what} of step '{}'", echo(&name));
+                let error = stored_opt(task_uuid, || of("error"), r.try_get("error")?)?
+                    .map(|raw| serde_json::from_str::<Value>(raw.get()))
+                    .transpose()
+                    .map_err(|e| {
+                        EngineError::InvalidArgument(format!(
+                            "task {task_uuid}: the stored {} is not readable: {e}",
+                            of("error")
+                        ))
+                    })?;
                 steps.push(StepView {
                     step_uuid: r.try_get("step_uuid")?,
-                    name: r.try_get("name")?,
                     state: r.try_get("state")?,
                     attempts: r.try_get("attempts")?,
                     max_attempts: r.try_get("max_attempts")?,
-                    result: parse_json(r.try_get("result")?),
-                    error: parse_json(r.try_get("error")?),
-                    metadata: parse_json(r.try_get("metadata")?),
+                    result: stored_opt(task_uuid, || of("result"), r.try_get("result")?)?,
+                    error,
+                    metadata: stored_opt(task_uuid, || of("metadata"), r.try_get("metadata")?)?,
+                    name,
                     created_at: iso8601(r.try_get("created_at")?),
                     updated_at: iso8601(r.try_get("updated_at")?),
                 });
@@ -229,9 +261,7 @@ impl Engine {
             q = q.bind(b);
         }
         let rows = q.fetch_all(self.db().pool()).await?;
-        rows.iter()
-            .map(|r| TaskView::from_row(r).map_err(EngineError::from))
-            .collect()
+        rows.iter().map(TaskView::from_row).collect()
     }
 
     /// Wait until the task is complete, error or cancelled (event driven, with a slow

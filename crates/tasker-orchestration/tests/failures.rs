@@ -182,7 +182,7 @@ async fn retryable_failure_waits_out_the_step_backoff(db: TestDb) {
     assert_eq!(t.state, "complete");
     let s = step(&t, "flaky");
     assert_eq!((s.state.as_str(), s.attempts), ("complete", 3));
-    assert_eq!(s.result, Some(json!("finally")));
+    assert_eq!(json_of(&s.result), Some(json!("finally")));
     assert_eq!(s.error, None, "a success clears the last error");
     assert_eq!(
         moves(&task_transitions(&t)),
@@ -457,7 +457,7 @@ async fn stale_results_are_ignored(db: TestDb) {
     let check_unchanged = |t: &tasker_orchestration::TaskView, attempts: i64| {
         let s = step(t, "work");
         assert_eq!((s.state.as_str(), s.attempts), ("in_progress", attempts));
-        assert_eq!(s.result, None);
+        assert_eq!(json_of(&s.result), None);
         assert_eq!(t.state, "steps_in_process");
     };
 
@@ -520,7 +520,7 @@ async fn stale_results_are_ignored(db: TestDb) {
     }));
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(t.state, "complete");
-    assert_eq!(step(&t, "work").result, Some(json!("current")));
+    assert_eq!(json_of(&step(&t, "work").result), Some(json!("current")));
 
     // A duplicate of the recorded result changes nothing.
     let n = t.transitions.as_ref().unwrap().len();
@@ -529,7 +529,7 @@ async fn stale_results_are_ignored(db: TestDb) {
         RecordOutcome::Stale { .. }
     ));
     let t = details(&engine, &task.task_uuid).await;
-    assert_eq!(step(&t, "work").result, Some(json!("current")));
+    assert_eq!(json_of(&step(&t, "work").result), Some(json!("current")));
     assert_eq!(t.transitions.as_ref().unwrap().len(), n);
 }
 
@@ -578,7 +578,7 @@ async fn cancel_task_cancels_steps_and_makes_results_stale(db: TestDb) {
     );
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(step(&t, "s1").state, "cancelled");
-    assert_eq!(step(&t, "s1").result, None);
+    assert_eq!(json_of(&step(&t, "s1").result), None);
     assert_eq!(t.transitions.as_ref().unwrap().len(), n);
     assert!(claim(&engine, LINEAR_CALLABLES, 10, "w1").await.is_empty());
 

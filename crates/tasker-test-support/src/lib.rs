@@ -21,8 +21,8 @@ mod templates;
 pub use backend::{run_postgres, run_sqlite, Backend, TestDb};
 pub use fs::{template_dir, TempDir};
 pub use task::{
-    count_in, create, details, last_task_reason, moves, open_engine, req, sorted, states, step,
-    step_names, step_states, step_transitions, task_transitions,
+    count_in, create, details, json_of, last_task_reason, moves, open_engine, req, sorted, states,
+    step, step_names, step_states, step_transitions, task_transitions, value,
 };
 pub use templates::{DIAMOND, DIAMOND_CALLABLES, NS, SINGLE, VERSION};
 
