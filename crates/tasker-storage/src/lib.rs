@@ -156,10 +156,36 @@ impl Db {
     }
 }
 
-/// A statement written once with `$n` placeholders, rewritten once per process for SQLite
-/// (which spells them `?n`).
+/// The database's current time in milliseconds since the Unix epoch, as a token in statement
+/// text: `lease_until = DB_NOW_MS + $2`. [`Sql`] and [`placeholders`] replace it with the
+/// dialect's expression, evaluated by the database when the statement runs (not when Rust built
+/// it), so that deadlines and ready times come from one clock, however long the statement waited
+/// for a connection or a lock, and whatever the clocks of the hosts say.
+pub const DB_NOW_MS: &str = "DB_NOW_MS";
+
+impl Dialect {
+    /// The SQL expression [`DB_NOW_MS`] stands for. A scalar subquery, so that it is evaluated
+    /// once per statement (PostgreSQL turns it into an init plan, which an index condition can
+    /// use) and truncated to whole milliseconds like [`now_ms`].
+    pub fn now_ms_sql(self) -> &'static str {
+        match self {
+            // `clock_timestamp()`: the time at execution, after any wait for a table lock
+            // (`now()` would be the start of the transaction).
+            Dialect::Postgres => {
+                "(SELECT (extract(epoch FROM date_trunc('milliseconds', clock_timestamp())) * 1000)::bigint)"
+            }
+            // `unixepoch('subsec')` (SQLite 3.42+; the bundled one is newer) has millisecond
+            // precision; rounding undoes the binary fraction.
+            Dialect::Sqlite => "(SELECT CAST(round(unixepoch('subsec') * 1000) AS INTEGER))",
+        }
+    }
+}
+
+/// A statement written once with `$n` placeholders (and [`DB_NOW_MS`] for the database's
+/// clock), rewritten once per process for each dialect (SQLite spells placeholders `?n`).
 pub struct Sql {
     text: &'static str,
+    postgres: OnceLock<String>,
     sqlite: OnceLock<String>,
 }
 
@@ -167,25 +193,27 @@ impl Sql {
     pub const fn new(text: &'static str) -> Sql {
         Sql {
             text,
+            postgres: OnceLock::new(),
             sqlite: OnceLock::new(),
         }
     }
 
     pub fn for_dialect(&self, dialect: Dialect) -> &str {
-        match dialect {
-            Dialect::Postgres => self.text,
-            Dialect::Sqlite => self
-                .sqlite
-                .get_or_init(|| to_sqlite_placeholders(self.text)),
-        }
+        let cell = match dialect {
+            Dialect::Postgres => &self.postgres,
+            Dialect::Sqlite => &self.sqlite,
+        };
+        cell.get_or_init(|| placeholders(dialect, self.text))
     }
 }
 
-/// Rewrite `$1` placeholders as `?1` (SQLite's numbered form) for statements built at run time.
+/// Rewrite a statement built at run time for `dialect`: `$1` placeholders become `?1` on
+/// SQLite, and [`DB_NOW_MS`] becomes the database's clock.
 pub fn placeholders(dialect: Dialect, text: &str) -> String {
+    let text = text.replace(DB_NOW_MS, dialect.now_ms_sql());
     match dialect {
-        Dialect::Postgres => text.to_string(),
-        Dialect::Sqlite => to_sqlite_placeholders(text),
+        Dialect::Postgres => text,
+        Dialect::Sqlite => to_sqlite_placeholders(&text),
     }
 }
 
@@ -254,6 +282,38 @@ mod tests {
     }
 
     #[test]
+    fn db_now_becomes_each_dialects_clock() {
+        let q = Sql::new("UPDATE t SET lease_until = DB_NOW_MS + $1 WHERE a < DB_NOW_MS");
+        assert_eq!(
+            q.for_dialect(Dialect::Sqlite),
+            format!(
+                "UPDATE t SET lease_until = {0} + ?1 WHERE a < {0}",
+                Dialect::Sqlite.now_ms_sql()
+            )
+        );
+        assert_eq!(
+            q.for_dialect(Dialect::Postgres),
+            format!(
+                "UPDATE t SET lease_until = {0} + $1 WHERE a < {0}",
+                Dialect::Postgres.now_ms_sql()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_clock_is_milliseconds_since_the_epoch() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let before = now_ms();
+        let sql = placeholders(Dialect::Sqlite, "SELECT DB_NOW_MS");
+        let db_now: i64 = sqlx::query_scalar(&sql).fetch_one(db.pool()).await.unwrap();
+        let after = now_ms();
+        assert!(
+            (before..=after).contains(&db_now),
+            "{before} <= {db_now} <= {after}"
+        );
+    }
+
+    #[test]
     fn redacts_passwords() {
         assert_eq!(
             redact("postgres://bob:secret@db:5432/x"),
@@ -296,6 +356,8 @@ pub enum Val {
     OptText(Option<String>),
     Int(i64),
     OptInt(Option<i64>),
+    /// The database's clock when the statement runs ([`DB_NOW_MS`]); binds nothing.
+    DbNow,
 }
 
 /// `INSERT INTO <head> VALUES (…), (…)` for many rows at once, in chunks that stay well under
@@ -313,24 +375,36 @@ pub async fn insert_many(
     let per_chunk = (4000 / cols.max(1)).max(1);
     for chunk in rows.chunks(per_chunk) {
         let mut sql = format!("INSERT INTO {head} VALUES ");
-        for (i, _) in chunk.iter().enumerate() {
+        let mut n = 0;
+        for (i, row) in chunk.iter().enumerate() {
+            debug_assert_eq!(row.len(), cols);
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push('(');
-            sql.push_str(&placeholder_list(i * cols + 1, cols));
+            for (j, v) in row.iter().enumerate() {
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                if matches!(v, Val::DbNow) {
+                    sql.push_str(DB_NOW_MS);
+                } else {
+                    n += 1;
+                    sql.push_str(&format!("${n}"));
+                }
+            }
             sql.push(')');
         }
         let sql = placeholders(dialect, &sql);
         let mut q = sqlx::query(&sql);
         for row in chunk {
-            debug_assert_eq!(row.len(), cols);
             for v in row {
                 q = match v {
                     Val::Text(s) => q.bind(s.clone()),
                     Val::OptText(s) => q.bind(s.clone()),
                     Val::Int(i) => q.bind(*i),
                     Val::OptInt(i) => q.bind(*i),
+                    Val::DbNow => q,
                 };
             }
         }
