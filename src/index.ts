@@ -77,6 +77,7 @@ export {
 
 // Configuration
 export { resolveDatabaseUrl, type ResolveDatabaseOptions } from './database';
+export { redactDatabaseUrl } from './redact-url';
 export { createConsoleLogger, type LogLevel, type Logger } from './logger';
 
 // Testing

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use tasker_orchestration::{
-    CreateTask, Engine, EngineError, ExpansionLimits, ListTasks, StepError,
+    ConnectOptions, CreateTask, Engine, EngineError, ExpansionLimits, ListTasks, StepError,
+    DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
@@ -40,6 +41,7 @@ pub struct EngineOptions {
     pub database_url: String,
     pub max_steps_per_decision: Option<u32>,
     pub max_batch_workers: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
 }
 
 #[napi(object)]
@@ -132,7 +134,14 @@ pub async fn open_engine(options: EngineOptions) -> Result<NativeEngine> {
             .max_batch_workers
             .map_or(defaults.max_batch_workers, |n| n as usize),
     };
-    let engine = Engine::open_with(&options.database_url, limits)
+    let connect = ConnectOptions {
+        connect_timeout: options
+            .connect_timeout_ms
+            .map_or(DEFAULT_CONNECT_TIMEOUT, |ms| {
+                Duration::from_millis(ms.into())
+            }),
+    };
+    let engine = Engine::open_with_connect(&options.database_url, limits, connect)
         .await
         .map_err(engine_error)?;
     Ok(NativeEngine { engine })

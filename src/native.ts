@@ -35,6 +35,11 @@ export interface NativeEngineOptions {
   maxStepsPerDecision?: number;
   /** Most batch workers one batch outcome may create (default 1000). */
   maxBatchWorkers?: number;
+  /**
+   * PostgreSQL: most time one connection attempt, or the wait for a pooled connection, may take
+   * (default 5000). Connecting fails with the server and the cause in the message.
+   */
+  connectTimeoutMs?: number;
 }
 
 export interface NativeWorkerOptions {

@@ -24,6 +24,9 @@ export async function openWorker(
 ): Promise<Worker> {
   const settings = resolveWorkerOptions(options);
   const engineOptions: NativeEngineOptions = { databaseUrl: settings.databaseUrl };
+  if (settings.connectTimeoutMs !== undefined) {
+    engineOptions.connectTimeoutMs = settings.connectTimeoutMs;
+  }
   if (settings.maxStepsPerDecision !== undefined) {
     engineOptions.maxStepsPerDecision = settings.maxStepsPerDecision;
   }

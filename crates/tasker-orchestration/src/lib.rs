@@ -21,7 +21,7 @@ pub use claim::{ClaimRequest, ClaimedStep};
 pub use create::CreateTask;
 pub use error::EngineError;
 pub use results::{RecordOutcome, StepError, StepOutcome};
-pub use tasker_storage::{now_ms, Dialect};
+pub use tasker_storage::{now_ms, redact, ConnectOptions, Dialect, DEFAULT_CONNECT_TIMEOUT};
 pub use views::{ListTasks, StepView, TaskView, TransitionView};
 
 use events::Events;
@@ -43,16 +43,30 @@ impl Engine {
 
     /// `open`, with limits on what decision and batch outcomes may create.
     pub async fn open_with(url: &str, limits: ExpansionLimits) -> Result<Arc<Engine>, EngineError> {
+        Engine::open_with_connect(url, limits, ConnectOptions::default()).await
+    }
+
+    /// `open_with`, and how to connect (the PostgreSQL connect timeout).
+    pub async fn open_with_connect(
+        url: &str,
+        limits: ExpansionLimits,
+        connect: ConnectOptions,
+    ) -> Result<Arc<Engine>, EngineError> {
         if limits.max_steps_per_decision == 0 || limits.max_batch_workers == 0 {
             return Err(EngineError::InvalidArgument(
                 "maxStepsPerDecision and maxBatchWorkers must be at least 1".to_string(),
             ));
         }
-        let db = Db::connect(url).await?;
+        if connect.connect_timeout.is_zero() {
+            return Err(EngineError::InvalidArgument(
+                "connectTimeoutMs must be at least 1".to_string(),
+            ));
+        }
+        let db = Db::connect_with(url, connect).await?;
         let events = Events::new();
         let engine = Arc::new(Engine { db, events, limits });
-        if engine.db.dialect() == Dialect::Postgres {
-            events::spawn_pg_listener(engine.db.url().to_string(), engine.events.clone());
+        if let Some(pool) = engine.db.listen_pool() {
+            events::spawn_pg_listener(pool, engine.db.clone(), engine.events.clone());
         }
         Ok(engine)
     }

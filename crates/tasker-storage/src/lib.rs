@@ -5,9 +5,14 @@
 //! The few real differences (row locking, placeholder syntax, connection pooling) live in
 //! [`Dialect`] and in this file.
 
+mod connect;
 mod migrations;
+mod redact;
 
+pub use connect::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT};
 pub use migrations::now_ms;
+pub use redact::{is_secret_parameter, redact};
+pub use sqlx::postgres::PgPool;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -26,10 +31,18 @@ pub enum Dialect {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// The URL is shown redacted.
     #[error("unsupported database URL '{0}': use sqlite::memory:, sqlite://path/to/file.db or postgres://user@host/db")]
     UnsupportedUrl(String),
-    #[error("cannot connect to {url}: {source}")]
-    Connect {
+    /// The URL (shown redacted) could not be read.
+    #[error("invalid database URL '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// PostgreSQL could not be reached, or refused the connection; `endpoint` is `host:port`.
+    #[error("cannot connect to PostgreSQL at {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+    /// The SQLite database (URL shown redacted) could not be opened.
+    #[error("cannot open {url}: {source}")]
+    Open {
         url: String,
         #[source]
         source: sqlx::Error,
@@ -74,21 +87,37 @@ impl StorageError {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
-    url: String,
+    /// PostgreSQL: the settings of the URL and the connect timeout, for the LISTEN connection.
+    listen: Option<(sqlx::postgres::PgConnectOptions, Duration)>,
 }
 
 impl Db {
     /// Connect and run migrations. `url` is `sqlite::memory:`, `sqlite://path` (created when
     /// missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, StorageError> {
+        Db::connect_with(url, ConnectOptions::default()).await
+    }
+
+    /// `connect`, within `options.connect_timeout` on PostgreSQL: a server that refuses, does
+    /// not answer, or has no connection to spare fails with [`StorageError::Connect`] naming
+    /// the server and the cause.
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Db, StorageError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Dialect::Postgres
         } else {
-            return Err(StorageError::UnsupportedUrl(url.to_string()));
+            return Err(StorageError::UnsupportedUrl(redact(url)));
         };
+        let timeout = options.connect_timeout;
+        let mut listen = None;
+        if dialect == Dialect::Postgres {
+            let pg = connect::pg_options(url)?;
+            // One direct connection first: the pool would hide why it failed.
+            connect::probe(&pg, timeout).await?;
+            listen = Some((pg, timeout));
+        }
         let pool = match dialect {
             // SQLite allows one writer at a time; a single long-lived connection serialises
             // every transaction in-process (no SQLITE_BUSY) and keeps an in-memory database
@@ -107,12 +136,12 @@ impl Db {
             Dialect::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(timeout)
                     .connect(url)
                     .await
             }
         }
-        .map_err(|source| StorageError::Connect {
+        .map_err(|source| StorageError::Open {
             url: redact(url),
             source,
         })?;
@@ -128,7 +157,7 @@ impl Db {
         let db = Db {
             pool,
             dialect,
-            url: url.to_string(),
+            listen,
         };
         migrations::run(&db).await?;
         Ok(db)
@@ -142,9 +171,19 @@ impl Db {
         &self.pool
     }
 
-    /// The URL this database was opened with (credentials included; do not log it).
-    pub fn url(&self) -> &str {
-        &self.url
+    /// PostgreSQL: a lazily connecting one-connection pool for LISTEN, on the same server
+    /// with the same connect timeout (each call makes a new one).
+    pub fn listen_pool(&self) -> Option<PgPool> {
+        self.listen
+            .as_ref()
+            .map(|(options, timeout)| connect::listen_pool(options, *timeout))
+    }
+
+    /// PostgreSQL: why a connection cannot be made right now (for a log line when the LISTEN
+    /// pool reports only a timeout), or `None` when one can.
+    pub async fn connect_error(&self) -> Option<StorageError> {
+        let (options, timeout) = self.listen.as_ref()?;
+        connect::probe(options, *timeout).await.err()
     }
 
     pub async fn begin(&self) -> Result<Tx, StorageError> {
@@ -240,25 +279,6 @@ fn sqlite_url_with_create(url: &str) -> String {
     }
 }
 
-/// A URL with any password removed, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// `$k, $k+1, …` for `n` values starting at placeholder `start` (for `IN (…)` lists).
 pub fn placeholder_list(start: usize, n: usize) -> String {
     (start..start + n)
@@ -314,27 +334,32 @@ mod tests {
     }
 
     #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact("postgres://bob:secret@db:5432/x"),
-            "postgres://bob:***@db:5432/x"
-        );
-        assert_eq!(redact("postgres://bob@db/x"), "postgres://bob@db/x");
-        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
-    }
-
-    #[test]
     fn placeholder_lists() {
         assert_eq!(placeholder_list(3, 3), "$3, $4, $5");
         assert_eq!(placeholder_list(1, 0), "");
     }
 
     #[tokio::test]
-    async fn rejects_unknown_urls() {
-        let err = Db::connect("mysql://x").await.unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("unsupported database URL 'mysql://x'"));
+    async fn rejects_unknown_urls_without_showing_their_secrets() {
+        let err = Db::connect("mysql://bob:s3cret@db/x?password=other")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported database URL 'mysql://bob:***@db/x?password=***': use sqlite::memory:, \
+             sqlite://path/to/file.db or postgres://user@host/db"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_unreadable_postgres_urls_without_showing_their_secrets() {
+        let err = Db::connect("postgres://bob:s3cret@db:99999/x?password=other")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid database URL 'postgres://***@db:99999/x?password=***': invalid port number"
+        );
     }
 
     #[tokio::test]
