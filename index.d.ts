@@ -50,6 +50,7 @@ export interface EngineOptions {
   databaseUrl: string
   maxStepsPerDecision?: number
   maxBatchWorkers?: number
+  connectTimeoutMs?: number
   maxJsonDepth?: number
   maxResultBytes?: number
   maxContextBytes?: number

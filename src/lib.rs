@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use tasker_orchestration::{
-    CreateTask, Engine, EngineError, ExpansionLimits, JsonLimits, Limits, ListTasks, StepError,
+    ConnectOptions, CreateTask, Engine, EngineError, ExpansionLimits, JsonLimits, Limits,
+    ListTasks, StepError, DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
@@ -43,6 +44,7 @@ pub struct EngineOptions {
     pub max_json_depth: Option<u32>,
     pub max_result_bytes: Option<u32>,
     pub max_context_bytes: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
 }
 
 #[napi(object)]
@@ -143,7 +145,14 @@ pub async fn open_engine(options: EngineOptions) -> Result<NativeEngine> {
             max_context_bytes: or(options.max_context_bytes, json.max_context_bytes),
         },
     };
-    let engine = Engine::open_with(&options.database_url, limits)
+    let connect = ConnectOptions {
+        connect_timeout: options
+            .connect_timeout_ms
+            .map_or(DEFAULT_CONNECT_TIMEOUT, |ms| {
+                Duration::from_millis(ms.into())
+            }),
+    };
+    let engine = Engine::open_with_connect(&options.database_url, limits, connect)
         .await
         .map_err(engine_error)?;
     Ok(NativeEngine { engine })

@@ -41,6 +41,11 @@ export interface NativeEngineOptions {
   maxResultBytes?: number;
   /** Largest task context, in bytes (default 16777216). */
   maxContextBytes?: number;
+  /**
+   * PostgreSQL: most time one connection attempt, or the wait for a pooled connection, may take
+   * (default 5000). Connecting fails with the server and the cause in the message.
+   */
+  connectTimeoutMs?: number;
 }
 
 export interface NativeWorkerOptions {

@@ -224,10 +224,10 @@ describe('createWorker', () => {
     const attempt = openWorker(new MockNativeModule(), {
       templates: 't',
       handlers: [a],
-      database: 'mysql://u:secret@h/db',
+      database: 'mysql://u:secret@h/db?password=other',
       logger: quiet,
     });
-    await expect(attempt).rejects.toThrow("'mysql://***@h/db'");
+    await expect(attempt).rejects.toThrow("'mysql://u:***@h/db?password=***'");
   });
 
   it('rejects a handler list containing something that is not a StepHandler class', async () => {

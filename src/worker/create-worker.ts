@@ -27,6 +27,9 @@ export async function openWorker(
     databaseUrl: settings.databaseUrl,
     ...settings.jsonLimits,
   };
+  if (settings.connectTimeoutMs !== undefined) {
+    engineOptions.connectTimeoutMs = settings.connectTimeoutMs;
+  }
   if (settings.maxStepsPerDecision !== undefined) {
     engineOptions.maxStepsPerDecision = settings.maxStepsPerDecision;
   }

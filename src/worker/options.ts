@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { resolveDatabaseUrl } from '../database';
 import { InvalidArgumentError } from '../errors/invalid-argument-error';
+import { integerOption } from '../validation/integer-option';
 import { HandlerRegistry } from '../handler/registry';
 import { resolveJsonLimits, type JsonLimitOptions, type ResultLimitOptions } from '../json-limits';
 import type { NativeEngineOptions } from '../native';
@@ -15,6 +16,12 @@ export interface WorkerOptions extends JsonLimitOptions, ResultLimitOptions {
   handlers: HandlerRegistry | StepHandlerClass[];
   /** See `resolveDatabaseUrl`. */
   database?: string;
+  /**
+   * PostgreSQL: how long connecting may take before `createWorker` fails with a `DatabaseError`
+   * saying why (refused, no answer, too many connections…); also the longest wait for a pooled
+   * connection later. Core default 5000.
+   */
+  connectTimeoutMs?: number;
   /** At most this many steps run at once. Default 10. */
   concurrency?: number;
   /** Default `<hostname>-<pid>-<random>`. */
@@ -52,6 +59,7 @@ export interface WorkerSettings {
   templatePaths: string[];
   registry: HandlerRegistry;
   databaseUrl: string;
+  connectTimeoutMs: number | undefined;
   concurrency: number;
   workerId: string;
   shutdownGraceMs: number;
@@ -75,16 +83,17 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     templatePaths: templatePaths(options.templates),
     registry: HandlerRegistry.from(options.handlers),
     databaseUrl: resolveDatabaseUrl(options.database),
-    concurrency: integer('concurrency', options.concurrency, 1) ?? 10,
+    connectTimeoutMs: integerOption('connectTimeoutMs', options.connectTimeoutMs, 1),
+    concurrency: integerOption('concurrency', options.concurrency, 1) ?? 10,
     workerId: workerId(options.workerId),
-    shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs, 0) ?? 10000,
-    shutdownSettleMs: integer('shutdownSettleMs', options.shutdownSettleMs, 0) ?? 5000,
-    leaseMs: integer('leaseMs', options.leaseMs, 1),
-    pollIntervalMs: integer('pollIntervalMs', options.pollIntervalMs, 1),
+    shutdownGraceMs: integerOption('shutdownGraceMs', options.shutdownGraceMs, 0) ?? 10000,
+    shutdownSettleMs: integerOption('shutdownSettleMs', options.shutdownSettleMs, 0) ?? 5000,
+    leaseMs: integerOption('leaseMs', options.leaseMs, 1),
+    pollIntervalMs: integerOption('pollIntervalMs', options.pollIntervalMs, 1),
     logger: safeLogger(options.logger ?? createConsoleLogger()),
     handleSignals: options.handleSignals ?? false,
-    maxStepsPerDecision: integer('maxStepsPerDecision', options.maxStepsPerDecision, 1),
-    maxBatchWorkers: integer('maxBatchWorkers', options.maxBatchWorkers, 1),
+    maxStepsPerDecision: integerOption('maxStepsPerDecision', options.maxStepsPerDecision, 1),
+    maxBatchWorkers: integerOption('maxBatchWorkers', options.maxBatchWorkers, 1),
     jsonLimits: resolveJsonLimits(options),
   };
 }
@@ -101,14 +110,6 @@ function templatePaths(templates: unknown): string[] {
     );
   }
   return list.map((p) => path.resolve(p));
-}
-
-function integer(name: string, value: unknown, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
-  return value;
 }
 
 function workerId(value: unknown): string {

@@ -83,28 +83,31 @@ pub(crate) async fn claim_in_tx(
             claim_id,
         });
     }
-    let lease_until = now + req.lease_ms as i64;
+    // Ready times and the lease deadline come from the database's clock, read when the
+    // statement runs; `now` (the caller's clock) is only the audit time `updated_at`.
+    let lease_ms = req.lease_ms as i64;
     let picked: Vec<Picked> = match d {
         Dialect::Postgres => {
             let sql = format!(
                 "WITH picked AS (
                     SELECT step_uuid, state FROM tasker_steps
-                    WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
+                    WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= DB_NOW_MS
                       AND handler_callable IN ({})
                     ORDER BY ready_at LIMIT $2 FOR UPDATE SKIP LOCKED)
                  UPDATE tasker_steps s SET state = 'in_progress', attempts = s.attempts + 1,
-                    claim_id = $3, claimed_by = $4, lease_until = $5, updated_at = $1
+                    claim_id = $3, claimed_by = $4, lease_until = DB_NOW_MS + $5, updated_at = $1
                  FROM picked WHERE s.step_uuid = picked.step_uuid
                  RETURNING s.step_uuid, s.task_uuid, s.name, s.definition, s.attempts,
                     s.max_attempts, s.inputs, s.checkpoint, s.dep_total, picked.state AS from_state",
                 placeholder_list(6, req.callables.len())
             );
+            let sql = placeholders(d, &sql);
             let mut q = sqlx::query(&sql)
                 .bind(now)
                 .bind(req.limit as i64)
                 .bind(&claim_id)
                 .bind(&req.worker_id)
-                .bind(lease_until);
+                .bind(lease_ms);
             for c in &req.callables {
                 q = q.bind(c);
             }
@@ -120,13 +123,13 @@ pub(crate) async fn claim_in_tx(
                 d,
                 &format!(
                     "SELECT step_uuid, state FROM tasker_steps
-                     WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
+                     WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= DB_NOW_MS
                        AND handler_callable IN ({})
-                     ORDER BY ready_at LIMIT $2",
-                    placeholder_list(3, req.callables.len())
+                     ORDER BY ready_at LIMIT $1",
+                    placeholder_list(2, req.callables.len())
                 ),
             );
-            let mut q = sqlx::query(&select).bind(now).bind(req.limit as i64);
+            let mut q = sqlx::query(&select).bind(req.limit as i64);
             for c in &req.callables {
                 q = q.bind(c);
             }
@@ -145,7 +148,7 @@ pub(crate) async fn claim_in_tx(
                 d,
                 &format!(
                     "UPDATE tasker_steps SET state = 'in_progress', attempts = attempts + 1,
-                        claim_id = $2, claimed_by = $3, lease_until = $4, updated_at = $1
+                        claim_id = $2, claimed_by = $3, lease_until = DB_NOW_MS + $4, updated_at = $1
                      WHERE step_uuid IN ({})
                      RETURNING step_uuid, task_uuid, name, definition, attempts, max_attempts,
                         inputs, checkpoint, dep_total",
@@ -156,7 +159,7 @@ pub(crate) async fn claim_in_tx(
                 .bind(now)
                 .bind(&claim_id)
                 .bind(&req.worker_id)
-                .bind(lease_until);
+                .bind(lease_ms);
             for uuid in from.keys() {
                 q = q.bind(uuid.clone());
             }
@@ -404,15 +407,17 @@ impl Engine {
         Ok(claims)
     }
 
-    /// When the next step for these callables becomes claimable (for timed wake-ups).
-    pub async fn next_ready_at(&self, callables: &[String]) -> Result<Option<i64>, EngineError> {
+    /// How long until the next step for these callables becomes claimable, in milliseconds by
+    /// the database's clock (0 when one is ready now; `None` when none is waiting), for timed
+    /// wake-ups.
+    pub async fn next_ready_in(&self, callables: &[String]) -> Result<Option<u64>, EngineError> {
         if callables.is_empty() {
             return Ok(None);
         }
         let sql = placeholders(
             self.dialect(),
             &format!(
-                "SELECT MIN(ready_at) FROM tasker_steps
+                "SELECT MIN(ready_at) - DB_NOW_MS FROM tasker_steps
                  WHERE state IN ('enqueued', 'waiting_for_retry') AND handler_callable IN ({})",
                 placeholder_list(1, callables.len())
             ),
@@ -421,34 +426,41 @@ impl Engine {
         for c in callables {
             q = q.bind(c.clone());
         }
-        Ok(q.fetch_one(self.db().pool()).await?)
+        let delay = q.fetch_one(self.db().pool()).await?;
+        Ok(delay.map(|ms| u64::try_from(ms).unwrap_or(0)))
     }
 
-    /// Keep this worker's claims on these steps alive. Returns the steps still held: a step
-    /// missing from the answer was cancelled, failed or reclaimed meanwhile (by any process),
-    /// and its handler should be aborted.
+    /// Keep this worker's claims alive: each `(step_uuid, claim_id)` pair is renewed only while
+    /// that claim is still the step's current one, to `leaseMs` from the database's clock when
+    /// the statement runs. Returns the pairs still held: a pair missing from the answer was
+    /// cancelled, failed or reaped meanwhile (by any process, possibly re-claimed under a new
+    /// claim, whose lease is left alone), and its handler should be aborted.
     pub async fn renew_leases(
         &self,
         worker_id: &str,
-        step_uuids: &[String],
+        claims: &[(String, String)],
         lease_ms: u64,
-    ) -> Result<Vec<String>, EngineError> {
-        let mut held = Vec::with_capacity(step_uuids.len());
-        for chunk in step_uuids.chunks(500) {
+    ) -> Result<Vec<(String, String)>, EngineError> {
+        let mut held = Vec::with_capacity(claims.len());
+        for chunk in claims.chunks(500) {
+            let pairs = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = placeholders(
                 self.dialect(),
                 &format!(
-                    "UPDATE tasker_steps SET lease_until = $1
-                     WHERE claimed_by = $2 AND state = 'in_progress' AND step_uuid IN ({})
-                     RETURNING step_uuid",
-                    placeholder_list(3, chunk.len())
+                    "UPDATE tasker_steps SET lease_until = DB_NOW_MS + $1
+                     WHERE claimed_by = $2 AND state = 'in_progress'
+                       AND (step_uuid, claim_id) IN (VALUES {pairs})
+                     RETURNING step_uuid, claim_id"
                 ),
             );
-            let mut q = sqlx::query_scalar::<_, String>(&sql)
-                .bind(now_ms() + lease_ms as i64)
+            let mut q = sqlx::query_as::<_, (String, String)>(&sql)
+                .bind(lease_ms as i64)
                 .bind(worker_id);
-            for s in chunk {
-                q = q.bind(s.clone());
+            for (step, claim) in chunk {
+                q = q.bind(step.clone()).bind(claim.clone());
             }
             held.extend(q.fetch_all(self.db().pool()).await?);
         }
@@ -482,16 +494,15 @@ impl Engine {
             )));
         }
         static SAVE: Sql = Sql::new(
-            "UPDATE tasker_steps SET checkpoint = $3, lease_until = $4, updated_at = $5
+            "UPDATE tasker_steps SET checkpoint = $3, lease_until = DB_NOW_MS + $4, updated_at = $5
              WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress'",
         );
-        let now = now_ms();
         let r = sqlx::query(SAVE.for_dialect(self.dialect()))
             .bind(step_uuid)
             .bind(claim_id)
             .bind(checkpoint)
-            .bind(now + lease_ms as i64)
-            .bind(now)
+            .bind(lease_ms as i64)
+            .bind(now_ms())
             .execute(self.db().pool())
             .await?;
         Ok(r.rows_affected() == 1)
@@ -512,7 +523,7 @@ impl Engine {
                 state = CASE WHEN (SELECT t.state FROM tasker_tasks t WHERE t.task_uuid = tasker_steps.task_uuid)
                              IN ('complete', 'error', 'cancelled') THEN 'cancelled' ELSE 'enqueued' END,
                 ready_at = CASE WHEN (SELECT t.state FROM tasker_tasks t WHERE t.task_uuid = tasker_steps.task_uuid)
-                             IN ('complete', 'error', 'cancelled') THEN NULL ELSE $1 END
+                             IN ('complete', 'error', 'cancelled') THEN NULL ELSE DB_NOW_MS END
              WHERE step_uuid = $2 AND claim_id = $3 AND state = 'in_progress'
              RETURNING task_uuid, state",
         );
@@ -566,16 +577,16 @@ impl Engine {
     /// reaping worker) is recorded on the transitions.
     pub async fn reap_expired_leases(&self, reaper: &str) -> Result<usize, EngineError> {
         let d = self.dialect();
+        // Expired by the database's clock, the one every lease deadline was computed from.
+        static EXPIRED: Sql = Sql::new(
+            "SELECT step_uuid, task_uuid, claim_id, claimed_by, attempts, max_attempts FROM tasker_steps
+             WHERE state = 'in_progress' AND lease_until < DB_NOW_MS ORDER BY lease_until LIMIT 100",
+        );
         let sql = match d {
-            Dialect::Postgres => "SELECT step_uuid, task_uuid, claim_id, claimed_by, attempts, max_attempts FROM tasker_steps
-                 WHERE state = 'in_progress' AND lease_until < $1 ORDER BY lease_until LIMIT 100 FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "SELECT step_uuid, task_uuid, claim_id, claimed_by, attempts, max_attempts FROM tasker_steps
-                 WHERE state = 'in_progress' AND lease_until < ?1 ORDER BY lease_until LIMIT 100",
+            Dialect::Postgres => format!("{} FOR UPDATE SKIP LOCKED", EXPIRED.for_dialect(d)),
+            Dialect::Sqlite => EXPIRED.for_dialect(d).to_string(),
         };
-        let rows = sqlx::query(sql)
-            .bind(now_ms())
-            .fetch_all(self.db().pool())
-            .await?;
+        let rows = sqlx::query(&sql).fetch_all(self.db().pool()).await?;
         let mut outcomes = Vec::with_capacity(rows.len());
         for r in rows {
             let worker: Option<String> = r.try_get("claimed_by")?;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use tasker_storage::{Dialect, Tx};
+use sqlx::postgres::PgListener;
+use tasker_storage::{Db, Dialect, PgPool, Tx};
 
 pub(crate) const CHANNEL: &str = "tasker_events";
 
@@ -137,20 +138,30 @@ pub(crate) async fn notify_in_tx(
 }
 
 /// Listen for other processes' events and re-emit them locally. Reconnects after errors; the
-/// workers' slow fallback poll covers any gap.
-pub(crate) fn spawn_pg_listener(url: String, events: Events) {
+/// workers' slow fallback poll covers any gap. `pool` (one connection) bounds every connection
+/// attempt by the engine's connect timeout, and closing the engine ends the task at once, even
+/// mid-attempt; nothing waits for this task.
+pub(crate) fn spawn_pg_listener(pool: PgPool, db: Db, events: Events) {
     tokio::spawn(async move {
         while !events.closed.is_cancelled() {
-            match sqlx::postgres::PgListener::connect(&url).await {
+            let connected = tokio::select! {
+                _ = events.closed.cancelled() => break,
+                r = PgListener::connect_with(&pool) => r,
+            };
+            match connected {
                 Ok(mut listener) => {
-                    if let Err(e) = listener.listen(CHANNEL).await {
+                    let listening = tokio::select! {
+                        _ = events.closed.cancelled() => break,
+                        r = listener.listen(CHANNEL) => r,
+                    };
+                    if let Err(e) = listening {
                         tracing::warn!("LISTEN {CHANNEL} failed: {e}");
                     } else {
                         // A reconnect may have missed events: wake everyone once.
                         events.emit(&[Effect::StepsReady]);
                         loop {
                             tokio::select! {
-                                _ = events.closed.cancelled() => return,
+                                _ = events.closed.cancelled() => break,
                                 msg = listener.try_recv() => match msg {
                                     Ok(Some(n)) => match Effect::decode(n.payload()) {
                                         Some((origin, _)) if origin == events.origin() => {}
@@ -159,7 +170,8 @@ pub(crate) fn spawn_pg_listener(url: String, events: Events) {
                                     },
                                     Ok(None) => continue, // connection lost; try_recv reconnects
                                     Err(e) => {
-                                        tracing::warn!("LISTEN {CHANNEL} error: {e}");
+                                        let why = cause(&db, e).await;
+                                        tracing::warn!("LISTEN {CHANNEL} error: {why}");
                                         break;
                                     }
                                 }
@@ -167,14 +179,28 @@ pub(crate) fn spawn_pg_listener(url: String, events: Events) {
                         }
                     }
                 }
-                Err(e) => tracing::warn!("cannot LISTEN on {CHANNEL}: {e}"),
+                Err(e) => {
+                    let why = cause(&db, e).await;
+                    tracing::warn!("cannot LISTEN on {CHANNEL}: {why}");
+                }
             }
             tokio::select! {
-                _ = events.closed.cancelled() => return,
+                _ = events.closed.cancelled() => break,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+        pool.close().await;
     });
+}
+
+/// The pool reports only that it timed out; a direct attempt says why.
+async fn cause(db: &Db, e: sqlx::Error) -> String {
+    if matches!(e, sqlx::Error::PoolTimedOut) {
+        if let Some(why) = db.connect_error().await {
+            return why.to_string();
+        }
+    }
+    e.to_string()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub use claim::{ClaimRequest, ClaimedStep};
 pub use create::CreateTask;
 pub use error::EngineError;
 pub use results::{RecordOutcome, StepError, StepOutcome};
-pub use tasker_storage::{now_ms, Dialect};
+pub use tasker_storage::{now_ms, redact, ConnectOptions, Dialect, DEFAULT_CONNECT_TIMEOUT};
 pub use views::{ListTasks, StepView, TaskView, TransitionView};
 
 use events::Events;
@@ -64,6 +64,15 @@ impl Engine {
         url: &str,
         limits: impl Into<Limits>,
     ) -> Result<Arc<Engine>, EngineError> {
+        Engine::open_with_connect(url, limits, ConnectOptions::default()).await
+    }
+
+    /// `open_with`, and how to connect (the PostgreSQL connect timeout).
+    pub async fn open_with_connect(
+        url: &str,
+        limits: impl Into<Limits>,
+        connect: ConnectOptions,
+    ) -> Result<Arc<Engine>, EngineError> {
         let Limits {
             expansion: limits,
             json,
@@ -74,7 +83,12 @@ impl Engine {
             ));
         }
         json.validate().map_err(EngineError::InvalidArgument)?;
-        let db = Db::connect(url).await?;
+        if connect.connect_timeout.is_zero() {
+            return Err(EngineError::InvalidArgument(
+                "connectTimeoutMs must be at least 1".to_string(),
+            ));
+        }
+        let db = Db::connect_with(url, connect).await?;
         let events = Events::new();
         let engine = Arc::new(Engine {
             db,
@@ -82,8 +96,8 @@ impl Engine {
             limits,
             json,
         });
-        if engine.db.dialect() == Dialect::Postgres {
-            events::spawn_pg_listener(engine.db.url().to_string(), engine.events.clone());
+        if let Some(pool) = engine.db.listen_pool() {
+            events::spawn_pg_listener(pool, engine.db.clone(), engine.events.clone());
         }
         Ok(engine)
     }

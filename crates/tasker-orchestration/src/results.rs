@@ -511,14 +511,15 @@ async fn record_failure(
         FailureDecision::Retry { delay_ms } => {
             static RETRY: Sql = Sql::new(
                 "UPDATE tasker_steps SET state = 'waiting_for_retry', error = $2, metadata = $3,
-                    claim_id = NULL, claimed_by = NULL, lease_until = NULL, ready_at = $4, updated_at = $5
+                    claim_id = NULL, claimed_by = NULL, lease_until = NULL,
+                    ready_at = DB_NOW_MS + $4, updated_at = $5
                  WHERE step_uuid = $1",
             );
             sqlx::query(RETRY.for_dialect(d))
                 .bind(&o.step_uuid)
                 .bind(stored.to_string())
                 .bind(o.metadata.clone())
-                .bind(now + delay_ms as i64)
+                .bind(i64::try_from(delay_ms).unwrap_or(i64::MAX))
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;
@@ -625,7 +626,7 @@ async fn wait_for_retry_if_idle(
         "SELECT
             SUM(CASE WHEN state IN ('enqueued', 'in_progress') THEN 1 ELSE 0 END) AS active,
             SUM(CASE WHEN state = 'waiting_for_retry' THEN 1 ELSE 0 END) AS waiting,
-            MIN(CASE WHEN state = 'waiting_for_retry' THEN ready_at END) AS next_at
+            MIN(CASE WHEN state = 'waiting_for_retry' THEN ready_at END) - DB_NOW_MS AS next_in
          FROM tasker_steps WHERE task_uuid = $1",
     );
     let r = sqlx::query(COUNTS.for_dialect(d))
@@ -634,9 +635,9 @@ async fn wait_for_retry_if_idle(
         .await?;
     let active: Option<i64> = r.try_get("active")?;
     let waiting: Option<i64> = r.try_get("waiting")?;
-    let next_at: Option<i64> = r.try_get("next_at")?;
+    let next_in: Option<i64> = r.try_get("next_in")?;
     if active.unwrap_or(0) == 0 && waiting.unwrap_or(0) > 0 {
-        let wait = next_at.map(|t| (t - now).max(0)).unwrap_or(0);
+        let wait = next_in.map(|t| t.max(0)).unwrap_or(0);
         set_task_state(
             tx,
             d,
@@ -670,7 +671,7 @@ async fn enqueue_dependents(
     static DEPENDENTS: Sql = Sql::new(
         "UPDATE tasker_steps SET pending_deps = pending_deps - 1,
             state = CASE WHEN pending_deps = 1 AND state = 'pending' THEN 'enqueued' ELSE state END,
-            ready_at = CASE WHEN pending_deps = 1 AND state = 'pending' THEN $2 ELSE ready_at END,
+            ready_at = CASE WHEN pending_deps = 1 AND state = 'pending' THEN DB_NOW_MS ELSE ready_at END,
             updated_at = $2
          WHERE step_uuid IN (SELECT to_step FROM tasker_step_edges WHERE from_step = $1)
          RETURNING step_uuid, pending_deps, state, handler_callable",

@@ -62,7 +62,8 @@ impl NewSteps {
             Val::Int(r.pending as i64),
             Val::Int(0),
             Val::Int(i64::from(r.definition.retry.max_attempts)),
-            Val::OptInt(ready.then_some(now)),
+            // Claimable from now by the database's clock, the one claims compare against.
+            if ready { Val::DbNow } else { Val::OptInt(None) },
             Val::Text(r.inputs),
             Val::Int(now),
             Val::Int(now),

@@ -5,9 +5,14 @@
 //! The few real differences (row locking, placeholder syntax, connection pooling) live in
 //! [`Dialect`] and in this file.
 
+mod connect;
 mod migrations;
+mod redact;
 
+pub use connect::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT};
 pub use migrations::now_ms;
+pub use redact::{is_secret_parameter, redact};
+pub use sqlx::postgres::PgPool;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -26,10 +31,18 @@ pub enum Dialect {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// The URL is shown redacted.
     #[error("unsupported database URL '{0}': use sqlite::memory:, sqlite://path/to/file.db or postgres://user@host/db")]
     UnsupportedUrl(String),
-    #[error("cannot connect to {url}: {source}")]
-    Connect {
+    /// The URL (shown redacted) could not be read.
+    #[error("invalid database URL '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// PostgreSQL could not be reached, or refused the connection; `endpoint` is `host:port`.
+    #[error("cannot connect to PostgreSQL at {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+    /// The SQLite database (URL shown redacted) could not be opened.
+    #[error("cannot open {url}: {source}")]
+    Open {
         url: String,
         #[source]
         source: sqlx::Error,
@@ -74,21 +87,37 @@ impl StorageError {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
-    url: String,
+    /// PostgreSQL: the settings of the URL and the connect timeout, for the LISTEN connection.
+    listen: Option<(sqlx::postgres::PgConnectOptions, Duration)>,
 }
 
 impl Db {
     /// Connect and run migrations. `url` is `sqlite::memory:`, `sqlite://path` (created when
     /// missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, StorageError> {
+        Db::connect_with(url, ConnectOptions::default()).await
+    }
+
+    /// `connect`, within `options.connect_timeout` on PostgreSQL: a server that refuses, does
+    /// not answer, or has no connection to spare fails with [`StorageError::Connect`] naming
+    /// the server and the cause.
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Db, StorageError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Dialect::Postgres
         } else {
-            return Err(StorageError::UnsupportedUrl(url.to_string()));
+            return Err(StorageError::UnsupportedUrl(redact(url)));
         };
+        let timeout = options.connect_timeout;
+        let mut listen = None;
+        if dialect == Dialect::Postgres {
+            let pg = connect::pg_options(url)?;
+            // One direct connection first: the pool would hide why it failed.
+            connect::probe(&pg, timeout).await?;
+            listen = Some((pg, timeout));
+        }
         let pool = match dialect {
             // SQLite allows one writer at a time; a single long-lived connection serialises
             // every transaction in-process (no SQLITE_BUSY) and keeps an in-memory database
@@ -107,12 +136,12 @@ impl Db {
             Dialect::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(timeout)
                     .connect(url)
                     .await
             }
         }
-        .map_err(|source| StorageError::Connect {
+        .map_err(|source| StorageError::Open {
             url: redact(url),
             source,
         })?;
@@ -128,7 +157,7 @@ impl Db {
         let db = Db {
             pool,
             dialect,
-            url: url.to_string(),
+            listen,
         };
         migrations::run(&db).await?;
         Ok(db)
@@ -142,9 +171,19 @@ impl Db {
         &self.pool
     }
 
-    /// The URL this database was opened with (credentials included; do not log it).
-    pub fn url(&self) -> &str {
-        &self.url
+    /// PostgreSQL: a lazily connecting one-connection pool for LISTEN, on the same server
+    /// with the same connect timeout (each call makes a new one).
+    pub fn listen_pool(&self) -> Option<PgPool> {
+        self.listen
+            .as_ref()
+            .map(|(options, timeout)| connect::listen_pool(options, *timeout))
+    }
+
+    /// PostgreSQL: why a connection cannot be made right now (for a log line when the LISTEN
+    /// pool reports only a timeout), or `None` when one can.
+    pub async fn connect_error(&self) -> Option<StorageError> {
+        let (options, timeout) = self.listen.as_ref()?;
+        connect::probe(options, *timeout).await.err()
     }
 
     pub async fn begin(&self) -> Result<Tx, StorageError> {
@@ -156,10 +195,36 @@ impl Db {
     }
 }
 
-/// A statement written once with `$n` placeholders, rewritten once per process for SQLite
-/// (which spells them `?n`).
+/// The database's current time in milliseconds since the Unix epoch, as a token in statement
+/// text: `lease_until = DB_NOW_MS + $2`. [`Sql`] and [`placeholders`] replace it with the
+/// dialect's expression, evaluated by the database when the statement runs (not when Rust built
+/// it), so that deadlines and ready times come from one clock, however long the statement waited
+/// for a connection or a lock, and whatever the clocks of the hosts say.
+pub const DB_NOW_MS: &str = "DB_NOW_MS";
+
+impl Dialect {
+    /// The SQL expression [`DB_NOW_MS`] stands for. A scalar subquery, so that it is evaluated
+    /// once per statement (PostgreSQL turns it into an init plan, which an index condition can
+    /// use) and truncated to whole milliseconds like [`now_ms`].
+    pub fn now_ms_sql(self) -> &'static str {
+        match self {
+            // `clock_timestamp()`: the time at execution, after any wait for a table lock
+            // (`now()` would be the start of the transaction).
+            Dialect::Postgres => {
+                "(SELECT (extract(epoch FROM date_trunc('milliseconds', clock_timestamp())) * 1000)::bigint)"
+            }
+            // `unixepoch('subsec')` (SQLite 3.42+; the bundled one is newer) has millisecond
+            // precision; rounding undoes the binary fraction.
+            Dialect::Sqlite => "(SELECT CAST(round(unixepoch('subsec') * 1000) AS INTEGER))",
+        }
+    }
+}
+
+/// A statement written once with `$n` placeholders (and [`DB_NOW_MS`] for the database's
+/// clock), rewritten once per process for each dialect (SQLite spells placeholders `?n`).
 pub struct Sql {
     text: &'static str,
+    postgres: OnceLock<String>,
     sqlite: OnceLock<String>,
 }
 
@@ -167,25 +232,27 @@ impl Sql {
     pub const fn new(text: &'static str) -> Sql {
         Sql {
             text,
+            postgres: OnceLock::new(),
             sqlite: OnceLock::new(),
         }
     }
 
     pub fn for_dialect(&self, dialect: Dialect) -> &str {
-        match dialect {
-            Dialect::Postgres => self.text,
-            Dialect::Sqlite => self
-                .sqlite
-                .get_or_init(|| to_sqlite_placeholders(self.text)),
-        }
+        let cell = match dialect {
+            Dialect::Postgres => &self.postgres,
+            Dialect::Sqlite => &self.sqlite,
+        };
+        cell.get_or_init(|| placeholders(dialect, self.text))
     }
 }
 
-/// Rewrite `$1` placeholders as `?1` (SQLite's numbered form) for statements built at run time.
+/// Rewrite a statement built at run time for `dialect`: `$1` placeholders become `?1` on
+/// SQLite, and [`DB_NOW_MS`] becomes the database's clock.
 pub fn placeholders(dialect: Dialect, text: &str) -> String {
+    let text = text.replace(DB_NOW_MS, dialect.now_ms_sql());
     match dialect {
-        Dialect::Postgres => text.to_string(),
-        Dialect::Sqlite => to_sqlite_placeholders(text),
+        Dialect::Postgres => text,
+        Dialect::Sqlite => to_sqlite_placeholders(&text),
     }
 }
 
@@ -212,25 +279,6 @@ fn sqlite_url_with_create(url: &str) -> String {
     }
 }
 
-/// A URL with any password removed, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// `$k, $k+1, …` for `n` values starting at placeholder `start` (for `IN (…)` lists).
 pub fn placeholder_list(start: usize, n: usize) -> String {
     (start..start + n)
@@ -254,13 +302,35 @@ mod tests {
     }
 
     #[test]
-    fn redacts_passwords() {
+    fn db_now_becomes_each_dialects_clock() {
+        let q = Sql::new("UPDATE t SET lease_until = DB_NOW_MS + $1 WHERE a < DB_NOW_MS");
         assert_eq!(
-            redact("postgres://bob:secret@db:5432/x"),
-            "postgres://bob:***@db:5432/x"
+            q.for_dialect(Dialect::Sqlite),
+            format!(
+                "UPDATE t SET lease_until = {0} + ?1 WHERE a < {0}",
+                Dialect::Sqlite.now_ms_sql()
+            )
         );
-        assert_eq!(redact("postgres://bob@db/x"), "postgres://bob@db/x");
-        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            q.for_dialect(Dialect::Postgres),
+            format!(
+                "UPDATE t SET lease_until = {0} + $1 WHERE a < {0}",
+                Dialect::Postgres.now_ms_sql()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_clock_is_milliseconds_since_the_epoch() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let before = now_ms();
+        let sql = placeholders(Dialect::Sqlite, "SELECT DB_NOW_MS");
+        let db_now: i64 = sqlx::query_scalar(&sql).fetch_one(db.pool()).await.unwrap();
+        let after = now_ms();
+        assert!(
+            (before..=after).contains(&db_now),
+            "{before} <= {db_now} <= {after}"
+        );
     }
 
     #[test]
@@ -270,11 +340,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rejects_unknown_urls() {
-        let err = Db::connect("mysql://x").await.unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("unsupported database URL 'mysql://x'"));
+    async fn rejects_unknown_urls_without_showing_their_secrets() {
+        let err = Db::connect("mysql://bob:s3cret@db/x?password=other")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported database URL 'mysql://bob:***@db/x?password=***': use sqlite::memory:, \
+             sqlite://path/to/file.db or postgres://user@host/db"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_unreadable_postgres_urls_without_showing_their_secrets() {
+        let err = Db::connect("postgres://bob:s3cret@db:99999/x?password=other")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid database URL 'postgres://***@db:99999/x?password=***': invalid port number"
+        );
     }
 
     #[tokio::test]
@@ -296,6 +381,8 @@ pub enum Val {
     OptText(Option<String>),
     Int(i64),
     OptInt(Option<i64>),
+    /// The database's clock when the statement runs ([`DB_NOW_MS`]); binds nothing.
+    DbNow,
 }
 
 /// `INSERT INTO <head> VALUES (…), (…)` for many rows at once, in chunks that stay well under
@@ -313,24 +400,36 @@ pub async fn insert_many(
     let per_chunk = (4000 / cols.max(1)).max(1);
     for chunk in rows.chunks(per_chunk) {
         let mut sql = format!("INSERT INTO {head} VALUES ");
-        for (i, _) in chunk.iter().enumerate() {
+        let mut n = 0;
+        for (i, row) in chunk.iter().enumerate() {
+            debug_assert_eq!(row.len(), cols);
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push('(');
-            sql.push_str(&placeholder_list(i * cols + 1, cols));
+            for (j, v) in row.iter().enumerate() {
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                if matches!(v, Val::DbNow) {
+                    sql.push_str(DB_NOW_MS);
+                } else {
+                    n += 1;
+                    sql.push_str(&format!("${n}"));
+                }
+            }
             sql.push(')');
         }
         let sql = placeholders(dialect, &sql);
         let mut q = sqlx::query(&sql);
         for row in chunk {
-            debug_assert_eq!(row.len(), cols);
             for v in row {
                 q = match v {
                     Val::Text(s) => q.bind(s.clone()),
                     Val::OptText(s) => q.bind(s.clone()),
                     Val::Int(i) => q.bind(*i),
                     Val::OptInt(i) => q.bind(*i),
+                    Val::DbNow => q,
                 };
             }
         }

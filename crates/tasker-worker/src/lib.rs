@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::WorkerError;
 use tasker_domain::{load_templates, TemplateSet};
 use tasker_orchestration::{
-    now_ms, ClaimRequest, ClaimedStep, Engine, RecordOutcome, StepError, StepOutcome,
+    ClaimRequest, ClaimedStep, Engine, RecordOutcome, StepError, StepOutcome,
 };
 
 #[derive(Debug, Clone)]
@@ -513,8 +513,8 @@ async fn claim_loop(inner: Arc<Inner>) {
         // Nothing more to claim now: sleep until something changes, the next retry is due,
         // or the slow fallback poll.
         let mut wait = cfg.poll_interval_ms;
-        if let Ok(Some(next)) = inner.engine.next_ready_at(&inner.callables).await {
-            wait = wait.min(u64::try_from(next - now_ms()).unwrap_or(0));
+        if let Ok(Some(due_in)) = inner.engine.next_ready_in(&inner.callables).await {
+            wait = wait.min(due_in);
         }
         if wait == 0 {
             tokio::task::yield_now().await;
@@ -756,19 +756,31 @@ async fn lease_loop(inner: Arc<Inner>) {
             _ = tokio::time::sleep(period) => {}
             _ = inner.stop_background.cancelled() => return,
         }
-        let tracked: Vec<String> = lock(&inner.inflight).keys().cloned().collect();
+        let tracked: Vec<(String, String)> = lock(&inner.inflight)
+            .iter()
+            .map(|(s, f)| (s.clone(), f.claim_id.clone()))
+            .collect();
         if !tracked.is_empty() {
             match inner
                 .engine
                 .renew_leases(&cfg.worker_id, &tracked, cfg.lease_ms)
                 .await
             {
-                // A claim we track but no longer hold was cancelled, failed or reclaimed by
-                // another process (on SQLite no notification reaches us): abort its handler.
+                // A claim we track but no longer hold was cancelled, failed or reaped (and
+                // perhaps claimed anew) by any process (on SQLite no notification reaches us):
+                // abort its handler, if that claim is still the one we track.
                 Ok(held) => {
-                    let held: std::collections::HashSet<String> = held.into_iter().collect();
-                    let lost: Vec<String> =
-                        tracked.into_iter().filter(|s| !held.contains(s)).collect();
+                    let held: std::collections::HashSet<(String, String)> =
+                        held.into_iter().collect();
+                    let lost: Vec<String> = {
+                        let inflight = lock(&inner.inflight);
+                        tracked
+                            .into_iter()
+                            .filter(|pair| !held.contains(pair))
+                            .filter(|(s, c)| inflight.get(s).is_some_and(|f| f.claim_id == *c))
+                            .map(|(s, _)| s)
+                            .collect()
+                    };
                     abort_steps(&inner, &lost, LOST_CLAIM);
                 }
                 Err(e) => tracing::warn!("lease renewal failed: {e}"),

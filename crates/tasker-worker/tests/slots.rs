@@ -172,7 +172,10 @@ async fn two_timed_out_attempts_of_one_step_each_keep_their_slot(db: TestDb) {
     let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "complete");
     let s = step(&done, "slow");
-    assert_eq!((s.attempts, json_of(&s.result)), (3, Some(json!("in time"))));
+    assert_eq!(
+        (s.attempts, json_of(&s.result)),
+        (3, Some(json!("in time")))
+    );
     worker.complete(vec![second.ok(json!("late"))]);
     rt.quiet_for(Duration::from_millis(100)).await;
     assert_eq!(worker.stats().stale, 2);
