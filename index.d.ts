@@ -50,10 +50,10 @@ export interface EngineOptions {
   databaseUrl: string
   maxStepsPerDecision?: number
   maxBatchWorkers?: number
-  connectTimeoutMs?: number
   maxJsonDepth?: number
   maxResultBytes?: number
   maxContextBytes?: number
+  connectTimeoutMs?: number
 }
 
 export interface ListTasksFilter {
