@@ -52,6 +52,10 @@ export interface EngineOptions {
   databaseUrl: string
   maxStepsPerDecision?: number
   maxBatchWorkers?: number
+  maxJsonDepth?: number
+  maxResultBytes?: number
+  maxContextBytes?: number
+  connectTimeoutMs?: number
 }
 
 export interface ListTasksFilter {

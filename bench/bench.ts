@@ -15,9 +15,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
-import { createConsoleLogger, createWorker, type Worker } from '../src';
+import { createConsoleLogger, createWorker, redactDatabaseUrl, type Worker } from '../src';
 import { benchHandlers } from './handlers';
-import { createTempDatabase, redact, serverUrl } from './postgres';
+import { createTempDatabase, serverUrl } from './postgres';
 import {
   formatTable,
   LABELS,
@@ -245,12 +245,12 @@ async function postgres(options: Options): Promise<BackendOutcome> {
   try {
     db = await createTempDatabase(server);
   } catch (err) {
-    const reason = `PostgreSQL not reachable at ${redact(server)} (${(err as Error).message})`;
+    const reason = `PostgreSQL not reachable at ${redactDatabaseUrl(server)} (${(err as Error).message})`;
     console.log(`SKIPPED: ${reason}; set TASKER_BENCH_DATABASE_URL to benchmark PostgreSQL`);
     return { backend: 'postgres', skipped: reason };
   }
   try {
-    return await runBackend('postgres', db.url, redact(db.url), options);
+    return await runBackend('postgres', db.url, redactDatabaseUrl(db.url), options);
   } finally {
     await db.drop().catch((err: unknown) => console.error(`could not drop ${db.name}:`, err));
   }

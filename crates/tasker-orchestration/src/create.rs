@@ -4,8 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
-use tasker_domain::{StepDefinition, StepState, StepType, TaskState, TaskTemplate};
+use tasker_domain::{
+    check_json, echo, json_kind, JsonLimits, JsonProblem, StepDefinition, StepState, StepType,
+    TaskState, TaskTemplate,
+};
 use tasker_store::{run_read, run_write, Edge, NewStep, NewTask, Signal, TemplateKey, Tx, Uuid};
 
 use crate::templates::Snapshot;
@@ -32,8 +34,14 @@ impl CreateTask {
         }
     }
 
+    /// `namespace/name@version`, its parts cut short when long.
     fn describe(&self) -> String {
-        format!("{}/{}@{}", self.namespace, self.name, self.version)
+        format!(
+            "{}/{}@{}",
+            echo(&self.namespace),
+            echo(&self.name),
+            echo(&self.version)
+        )
     }
 }
 
@@ -85,25 +93,32 @@ pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
         .collect()
 }
 
-/// A checked request: its context is a JSON object.
+/// A checked request: its context is a JSON object within the size and depth limits.
 struct Checked {
     req: CreateTask,
 }
 
-fn check(req: CreateTask, label: &dyn Fn() -> String) -> Result<Checked, EngineError> {
-    let raw: Box<RawValue> = serde_json::from_str(&req.context).map_err(|e| {
-        EngineError::InvalidArgument(format!("{}task context is not valid JSON: {e}", label()))
-    })?;
-    let first = raw.get().trim_start().as_bytes().first().copied();
-    if first != Some(b'{') {
-        let value: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
-        return Err(EngineError::InvalidArgument(format!(
-            "{}task context must be a JSON object, got {}",
-            label(),
-            json_kind(&value)
-        )));
-    }
-    Ok(Checked { req })
+fn check(
+    req: CreateTask,
+    limits: &JsonLimits,
+    label: &dyn Fn() -> String,
+) -> Result<Checked, EngineError> {
+    let problem = match check_json(&req.context, limits.max_context_bytes, limits.max_depth) {
+        Ok(raw) if json_kind(raw.get()) == "an object" => return Ok(Checked { req }),
+        Ok(raw) => format!("must be a JSON object, got {}", json_kind(raw.get())),
+        Err(JsonProblem::Invalid(e)) => format!("is not valid JSON: {e}"),
+        Err(JsonProblem::TooLarge { bytes, limit }) => {
+            format!("is {bytes} bytes; the limit is {limit} bytes (maxContextBytes)")
+        }
+        Err(JsonProblem::TooDeep { depth, limit }) => {
+            format!("is nested {depth} levels deep; the limit is {limit} (maxJsonDepth)")
+        }
+    };
+    Err(EngineError::InvalidArgument(format!(
+        "{}the task context for {} {problem}",
+        label(),
+        req.describe()
+    )))
 }
 
 /// What one transaction created or found, request by request.
@@ -120,7 +135,7 @@ impl Engine {
     /// Create a task from a registered template. With an idempotency key, a second create with
     /// the same key returns the first task.
     pub async fn create_task(&self, req: CreateTask) -> Result<TaskView, EngineError> {
-        let checked = check(req, &String::new)?;
+        let checked = check(req, self.json_limits(), &String::new)?;
         let mut views = self.create_checked(vec![checked], false).await?;
         views
             .pop()
@@ -134,7 +149,7 @@ impl Engine {
     pub async fn create_tasks(&self, reqs: Vec<CreateTask>) -> Result<Vec<TaskView>, EngineError> {
         let mut checked = Vec::with_capacity(reqs.len());
         for (i, r) in reqs.into_iter().enumerate() {
-            checked.push(check(r, &|| format!("request {i}: "))?);
+            checked.push(check(r, self.json_limits(), &|| format!("request {i}: "))?);
         }
         self.create_checked(checked, true).await
     }
@@ -404,16 +419,4 @@ async fn create_in_tx(
         })?);
     }
     Ok((created, work.signals))
-}
-
-pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
-    use serde_json::Value;
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

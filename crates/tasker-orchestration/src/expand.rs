@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
 use tasker_domain::{
     convergence_edges, parse_batch_outcome, parse_decision_outcome, plan_batches,
     plan_decision_with, ExpansionLimits, NewStep as PlannedStep, StepDefinition, StepState,
@@ -42,15 +41,6 @@ pub(crate) fn plan(
     } else {
         "invalid_batch_outcome"
     };
-    let value: Value = serde_json::from_str(result).map_err(|e| {
-        (
-            kind,
-            format!(
-                "step '{}' returned a result that cannot be read: {e}",
-                l.name
-            ),
-        )
-    })?;
     let template = &snapshot.template;
     let mut existing: HashSet<String> = HashSet::new();
     let mut undecided: HashSet<String> = HashSet::new();
@@ -65,14 +55,14 @@ pub(crate) fn plan(
         existing.insert(s.name.clone());
     }
     let planned = if decision {
-        parse_decision_outcome(&l.name, &value)
+        parse_decision_outcome(&l.name, result)
             .and_then(|o| plan_decision_with(template, &l.name, &existing, &undecided, &o, limits))
             .map(|steps| {
                 let convergence = convergence_edges(template, &waiting_convergence, &steps);
                 Planned { steps, convergence }
             })
     } else {
-        parse_batch_outcome(&l.name, &value)
+        parse_batch_outcome(&l.name, result)
             .and_then(|o| plan_batches(template, def, &existing, &o, limits))
             .map(|steps| Planned {
                 steps,

@@ -1,7 +1,7 @@
 //! Leases: renewing and releasing claims, checkpoints, and reclaiming the steps of workers that
 //! stopped renewing theirs. Every deadline is computed by the database at statement time.
 
-use tasker_domain::StepState;
+use tasker_domain::{check_json, json_kind, JsonProblem, StepState};
 use tasker_store::{run_write, Signal, StepChange, Uuid};
 
 use crate::record::{StepError, StepOutcome};
@@ -30,18 +30,23 @@ impl Engine {
         worker_id: &str,
         claims: &[(String, String)],
         lease_ms: u64,
-    ) -> Result<Vec<String>, EngineError> {
+    ) -> Result<Vec<(String, String)>, EngineError> {
         let pairs = parse_claims(claims);
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
         let worker = worker_id.to_string();
+        let asked = pairs.clone();
         let held = run_write(self.store(), move |tx| {
             Box::pin(async move { tx.renew_leases(&worker, &pairs, lease(lease_ms)).await })
         })
         .await
         .map_err(EngineError::from)?;
-        Ok(held.into_iter().map(|u| u.to_string()).collect())
+        Ok(asked
+            .into_iter()
+            .filter(|(step, _)| held.contains(step))
+            .map(|(s, c)| (s.to_string(), c.to_string()))
+            .collect())
     }
 
     /// Persist a checkpoint for a step under this claim (and renew its lease). `false` when the
@@ -53,13 +58,22 @@ impl Engine {
         checkpoint: &str,
         lease_ms: u64,
     ) -> Result<bool, EngineError> {
-        let value: serde_json::Value = serde_json::from_str(checkpoint).map_err(|e| {
-            EngineError::InvalidArgument(format!("checkpoint is not valid JSON: {e}"))
-        })?;
-        if !value.is_object() {
-            return Err(EngineError::InvalidArgument(
-                "checkpoint must be a JSON object".to_string(),
-            ));
+        let limits = self.json_limits();
+        let problem = match check_json(checkpoint, limits.max_result_bytes, limits.max_depth) {
+            Ok(raw) if json_kind(raw.get()) == "an object" => None,
+            Ok(_) => Some("must be a JSON object".to_string()),
+            Err(JsonProblem::Invalid(e)) => Some(format!("is not valid JSON: {e}")),
+            Err(JsonProblem::TooLarge { bytes, limit }) => Some(format!(
+                "is {bytes} bytes; the limit is {limit} bytes (maxResultBytes)"
+            )),
+            Err(JsonProblem::TooDeep { depth, limit }) => Some(format!(
+                "is nested {depth} levels deep; the limit is {limit} (maxJsonDepth)"
+            )),
+        };
+        if let Some(problem) = problem {
+            return Err(EngineError::InvalidArgument(format!(
+                "checkpoint {problem}"
+            )));
         }
         let (Ok(step), Ok(claim)) = (Uuid::parse_str(step_uuid), Uuid::parse_str(claim_id)) else {
             return Ok(false);

@@ -24,23 +24,60 @@ mod views;
 mod work;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use claim::{ClaimRequest, ClaimedStep};
 pub use create::CreateTask;
 pub use error::EngineError;
 pub use record::{RecordOutcome, StepError, StepOutcome};
-pub use tasker_domain::ExpansionLimits;
-pub use tasker_store::{Backend, StoreStats};
+pub use tasker_domain::{ExpansionLimits, JsonLimits};
+pub use tasker_store::{redact, Backend, StoreStats};
 pub use views::{iso8601, ListTasks, StepView, TaskView, TransitionView};
 
 use events::Events;
 use tasker_store::Store;
 use templates::Snapshots;
 
+/// Everything an engine limits: what outcomes may create, and the JSON it accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub expansion: ExpansionLimits,
+    pub json: JsonLimits,
+}
+
+impl From<ExpansionLimits> for Limits {
+    fn from(expansion: ExpansionLimits) -> Self {
+        Limits {
+            expansion,
+            ..Limits::default()
+        }
+    }
+}
+
+/// How long connecting to PostgreSQL may take by default (`connectTimeoutMs`).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5_000);
+
+/// How an engine connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Most time one PostgreSQL connection attempt, or the wait for a pooled connection, may
+    /// take. Does not apply to SQLite.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
 pub struct Engine {
     store: Arc<dyn Store>,
     events: Events,
     limits: ExpansionLimits,
+    json: JsonLimits,
     snapshots: Arc<Snapshots>,
 }
 
@@ -50,29 +87,50 @@ impl Engine {
         Engine::open_with(url, ExpansionLimits::default()).await
     }
 
-    /// `open`, with limits on what decision and batch outcomes may create.
-    pub async fn open_with(url: &str, limits: ExpansionLimits) -> Result<Arc<Engine>, EngineError> {
-        if limits.max_steps_per_decision == 0 || limits.max_batch_workers == 0 {
+    /// `open`, with limits on what decision and batch outcomes may create and on the JSON the
+    /// engine accepts.
+    pub async fn open_with(
+        url: &str,
+        limits: impl Into<Limits>,
+    ) -> Result<Arc<Engine>, EngineError> {
+        Engine::open_with_connect(url, limits, ConnectOptions::default()).await
+    }
+
+    /// `open_with`, and how to connect (the PostgreSQL connect timeout).
+    pub async fn open_with_connect(
+        url: &str,
+        limits: impl Into<Limits>,
+        connect: ConnectOptions,
+    ) -> Result<Arc<Engine>, EngineError> {
+        let limits = limits.into();
+        check_limits(&limits)?;
+        if connect.connect_timeout.is_zero() {
             return Err(EngineError::InvalidArgument(
-                "maxStepsPerDecision and maxBatchWorkers must be at least 1".to_string(),
+                "connectTimeoutMs must be at least 1".to_string(),
             ));
         }
-        let store = open_store(url).await?;
-        Ok(Engine::with_store(store, limits))
+        let store = open_store(url, connect).await?;
+        Engine::with_store(store, limits)
     }
 
     /// An engine over an open store.
-    pub fn with_store(store: Arc<dyn Store>, limits: ExpansionLimits) -> Arc<Engine> {
+    pub fn with_store(
+        store: Arc<dyn Store>,
+        limits: impl Into<Limits>,
+    ) -> Result<Arc<Engine>, EngineError> {
+        let limits = limits.into();
+        check_limits(&limits)?;
         let events = Events::new();
         if let Some(heard) = store.listen() {
             events.forward(heard);
         }
-        Arc::new(Engine {
+        Ok(Arc::new(Engine {
             store,
             events,
-            limits,
+            limits: limits.expansion,
+            json: limits.json,
             snapshots: Arc::default(),
-        })
+        }))
     }
 
     pub fn backend(&self) -> Backend {
@@ -107,20 +165,31 @@ impl Engine {
         &self.events
     }
 
-    pub(crate) fn snapshots(&self) -> &Snapshots {
-        &self.snapshots
+    pub(crate) fn json_limits(&self) -> &JsonLimits {
+        &self.json
     }
+}
+
+fn check_limits(limits: &Limits) -> Result<(), EngineError> {
+    let e = &limits.expansion;
+    if e.max_steps_per_decision == 0 || e.max_batch_workers == 0 {
+        return Err(EngineError::InvalidArgument(
+            "maxStepsPerDecision and maxBatchWorkers must be at least 1".to_string(),
+        ));
+    }
+    limits.json.validate().map_err(EngineError::InvalidArgument)
 }
 
 /// The store a database URL names: `sqlite::memory:`, `sqlite://path/file.db` (created when
 /// missing), or `postgres://…` / `postgresql://…`.
-async fn open_store(url: &str) -> Result<Arc<dyn Store>, EngineError> {
+async fn open_store(url: &str, _connect: ConnectOptions) -> Result<Arc<dyn Store>, EngineError> {
     if url.starts_with("sqlite:") {
         let store =
             tasker_store_sqlite::SqliteStore::open(tasker_store_sqlite::location_of(url)).await?;
         return Ok(Arc::new(store));
     }
     Err(EngineError::InvalidArgument(format!(
-        "unsupported database URL '{url}': use sqlite::memory:, sqlite://path/to/file.db or postgres://user@host/db"
+        "unsupported database URL '{}': use sqlite::memory:, sqlite://path/to/file.db or postgres://user@host/db",
+        redact(url)
     )))
 }

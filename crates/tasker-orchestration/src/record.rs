@@ -11,10 +11,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use tasker_domain::{
-    decide_failure, ExpansionLimits, FailureDecision, FailureInput, StepDefinition, StepState,
-    TaskState,
+    check_json, decide_failure, echo, ExpansionLimits, FailureDecision, FailureInput, JsonLimits,
+    JsonProblem, StepDefinition, StepState, TaskState,
 };
 use tasker_store::{
     run_write, Edge, LockedStep, NewStep, ReadyStep, Signal, StepChange, TaskActivity, TaskChange,
@@ -134,7 +133,7 @@ impl Engine {
             attempt += 1;
             let (r, w, c) = (reported.clone(), worker_id.clone(), claim.clone());
             let snapshots = self.snapshots_arc();
-            let limits = self.limits;
+            let limits = (self.limits, *self.json_limits());
             let outcome = run_write(self.store(), move |tx| {
                 Box::pin(async move {
                     record_in_tx(tx, &r, &w, c.as_deref(), &snapshots, &limits).await
@@ -223,7 +222,7 @@ async fn record_in_tx(
     worker_id: &str,
     claim: Option<&ClaimRequest>,
     snapshots: &Snapshots,
-    limits: &ExpansionLimits,
+    limits: &(ExpansionLimits, JsonLimits),
 ) -> Result<Recorded, EngineError> {
     let mut pairs: Vec<(Uuid, Uuid)> = reported.iter().map(|r| (r.step, r.claim)).collect();
     pairs.sort_unstable();
@@ -278,10 +277,38 @@ async fn record_in_tx(
             outcome: &r.outcome,
             worker_id,
         };
-        let state = if r.outcome.success {
-            record_success(tx, &ctx, acc, limits, &mut writes, &mut work).await?
-        } else {
-            record_failure(&ctx, acc, None, &mut writes, &mut work)
+        let state = match metadata_problem(&ctx, &limits.1) {
+            // Metadata the engine cannot keep: a success is refused; a failure keeps its error
+            // and loses the metadata, with a note (as the TS worker does for metadata it
+            // cannot serialize).
+            Some((error_type, what)) => {
+                let label = step_label(&ctx);
+                let mut without = r.outcome.clone();
+                without.metadata = None;
+                if r.outcome.success {
+                    let e = StepError::rejected(error_type, format!("{label} returned {what}"));
+                    let ctx = Ctx {
+                        outcome: &without,
+                        ..ctx
+                    };
+                    record_failure(&ctx, acc, Some(e), &mut writes, &mut work)
+                } else {
+                    if let Some(e) = without.error.as_mut() {
+                        e.message.push_str(&format!(
+                            " (its metadata was dropped: the handler returned {what})"
+                        ));
+                    }
+                    let ctx = Ctx {
+                        outcome: &without,
+                        ..ctx
+                    };
+                    record_failure(&ctx, acc, None, &mut writes, &mut work)
+                }
+            }
+            None if r.outcome.success => {
+                record_success(tx, &ctx, acc, limits, &mut writes, &mut work).await?
+            }
+            None => record_failure(&ctx, acc, None, &mut writes, &mut work),
         };
         recorded.push((
             r.index,
@@ -330,7 +357,48 @@ async fn record_in_tx(
     Ok((recorded, claimed, work.signals))
 }
 
+/// Why the engine refuses a result's (or its metadata's) JSON: (error type, what is wrong,
+/// phrased after "returned …").
+fn json_rejection(what: &str, problem: JsonProblem) -> (&'static str, String) {
+    match problem {
+        // Cannot happen through the TS worker (it serialises with JSON.stringify); a permanent
+        // failure rather than lost data.
+        JsonProblem::Invalid(e) => (
+            "serialization_error",
+            format!("{what} that is not valid JSON: {e}"),
+        ),
+        JsonProblem::TooLarge { bytes, limit } => (
+            "result_too_large",
+            format!("{what} of {bytes} bytes; the limit is {limit} bytes (maxResultBytes)"),
+        ),
+        JsonProblem::TooDeep { depth, limit } => (
+            "result_too_deep",
+            format!("{what} nested {depth} levels deep; the limit is {limit} (maxJsonDepth)"),
+        ),
+    }
+}
+
+fn metadata_problem(c: &Ctx<'_>, json: &JsonLimits) -> Option<(&'static str, String)> {
+    let problem = check_json(
+        c.outcome.metadata.as_deref()?,
+        json.max_result_bytes,
+        json.max_depth,
+    )
+    .err()?;
+    Some(json_rejection("metadata", problem))
+}
+
+/// `step 'name' of task template ns/name@version`, for messages about a step's own output.
+fn step_label(c: &Ctx<'_>) -> String {
+    format!(
+        "step '{}' of task template {}",
+        echo(&c.l.name),
+        c.snapshot.template.key()
+    )
+}
+
 /// One outcome being recorded.
+#[derive(Clone, Copy)]
 struct Ctx<'a> {
     l: &'a LockedStep,
     def: &'a StepDefinition,
@@ -343,19 +411,15 @@ async fn record_success(
     tx: &mut dyn Tx,
     c: &Ctx<'_>,
     acc: &mut TaskAcc,
-    limits: &ExpansionLimits,
+    (limits, json): &(ExpansionLimits, JsonLimits),
     writes: &mut Writes,
     work: &mut Work,
 ) -> Result<StepState, EngineError> {
     let l = c.l;
     let text = c.outcome.result.clone().unwrap_or_else(|| "{}".to_string());
-    if serde_json::from_str::<&RawValue>(&text).is_err() {
-        // Cannot happen through the TS worker (it serialises with JSON.stringify); a permanent
-        // failure rather than lost data.
-        let e = StepError::rejected(
-            "serialization_error",
-            format!("step '{}' returned a result that is not valid JSON", l.name),
-        );
+    if let Err(problem) = check_json(&text, json.max_result_bytes, json.max_depth) {
+        let (error_type, what) = json_rejection("a result", problem);
+        let e = StepError::rejected(error_type, format!("{} returned {what}", step_label(c)));
         return Ok(record_failure(c, acc, Some(e), writes, work));
     }
     let mut planned = Planned::default();

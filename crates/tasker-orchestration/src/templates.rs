@@ -137,7 +137,7 @@ impl Engine {
         let mut records = Vec::with_capacity(set.templates.len());
         for t in &set.templates {
             let (digest, definition) = digest(t)?;
-            self.snapshots().insert(&digest, &definition)?;
+            self.snapshots.insert(&digest, &definition)?;
             let key = key_of(t);
             records.push(TemplateRecord {
                 namespace: key.namespace,

@@ -1,8 +1,11 @@
 //! Read models: tasks, steps and their audit trail, as the client sees them (snake_case JSON).
+//! Task contexts, step results and metadata are returned as the JSON text that was stored (the
+//! text `JSON.stringify` produced), never rebuilt: any nesting and any string round-trips.
 
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tasker_domain::TaskState;
 use tasker_store::{run_read, StepRow, StoreError, TaskFilter, TaskRow, Uuid};
@@ -17,7 +20,8 @@ pub struct TaskView {
     pub name: String,
     pub version: String,
     pub state: String,
-    pub context: Value,
+    /// The JSON text given to `create_task`.
+    pub context: Box<RawValue>,
     pub idempotency_key: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -35,10 +39,12 @@ pub struct StepView {
     pub state: String,
     pub attempts: i64,
     pub max_attempts: i64,
-    pub result: Option<Value>,
+    /// The JSON text the handler returned.
+    pub result: Option<Box<RawValue>>,
+    /// The engine's record of the last failure (`message`, `error_type`, `retryable`, …).
     pub error: Option<Value>,
-    /// Handler metadata reported with the last result.
-    pub metadata: Option<Value>,
+    /// Handler metadata (JSON text) reported with the last result.
+    pub metadata: Option<Box<RawValue>>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -76,6 +82,19 @@ fn opt_json(what: &str, text: Option<&str>) -> Result<Option<Value>, EngineError
     text.map(|t| json(what, t)).transpose()
 }
 
+/// Stored JSON text, handed over as it is.
+fn raw(what: &str, text: &str) -> Result<Box<RawValue>, EngineError> {
+    RawValue::from_string(text.to_string()).map_err(|e| {
+        EngineError::Store(StoreError::Corrupt(format!(
+            "{what} is not readable JSON: {e}"
+        )))
+    })
+}
+
+fn opt_raw(what: &str, text: Option<&str>) -> Result<Option<Box<RawValue>>, EngineError> {
+    text.map(|t| raw(what, t)).transpose()
+}
+
 impl TaskView {
     pub fn is_terminal(&self) -> bool {
         self.state
@@ -96,7 +115,7 @@ impl TaskView {
             name: req.name.clone(),
             version: req.version.clone(),
             state: state.as_str().to_string(),
-            context: json("the task context", &req.context)?,
+            context: raw("the task context", &req.context)?,
             idempotency_key: req.idempotency_key.clone(),
             created_at: iso8601(at),
             updated_at: iso8601(at),
@@ -113,7 +132,7 @@ impl TaskView {
             name: row.name.clone(),
             version: row.version.clone(),
             state: row.state.as_str().to_string(),
-            context: json(
+            context: raw(
                 &format!("the context of task {}", row.task_uuid),
                 &row.context,
             )?,
@@ -136,9 +155,9 @@ impl StepView {
             state: r.state.as_str().to_string(),
             attempts: r.attempts,
             max_attempts: r.max_attempts,
-            result: opt_json(&what("result"), r.result.as_deref())?,
+            result: opt_raw(&what("result"), r.result.as_deref())?,
             error: opt_json(&what("error"), r.error.as_deref())?,
-            metadata: opt_json(&what("metadata"), r.metadata.as_deref())?,
+            metadata: opt_raw(&what("metadata"), r.metadata.as_deref())?,
             created_at: iso8601(r.created_at),
             updated_at: iso8601(r.updated_at),
         })

@@ -11,6 +11,7 @@
 //! rolled back when it returns `Err`.
 
 mod error;
+mod redact;
 mod rows;
 
 use std::any::Any;
@@ -18,6 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use error::{Aborted, StoreError, StoreResult};
+pub use redact::{is_secret_parameter, redact};
 pub use rows::*;
 pub use tasker_domain::{StepState, StepType, TaskState};
 pub use uuid::Uuid;

@@ -170,7 +170,8 @@ pub async fn assert_outcome_rejected(
     let s = step(&t, &claimed.step_name);
     assert_eq!((s.state.as_str(), s.attempts), ("error", 1), "{result}");
     assert_eq!(
-        s.result, None,
+        json_of(&s.result),
+        None,
         "a rejected outcome is not stored as a result"
     );
     let err = s.error.clone().expect("the rejected step has an error");
