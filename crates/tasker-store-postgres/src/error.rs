@@ -101,6 +101,10 @@ pub(crate) fn no_answer(prefix: &str, timeout: Duration) -> String {
 fn io_cause(server: &Server, io: &std::io::Error) -> String {
     use std::io::ErrorKind::*;
     let text = io.to_string();
+    // rustls reports a refused certificate through the socket, as an I/O error.
+    if text.contains("certificate") || text.contains("Certificate") {
+        return tls_cause(server, &text);
+    }
     match io.kind() {
         ConnectionRefused => format!(
             "connection refused (is PostgreSQL running on {}, listening on port {}?)",

@@ -143,8 +143,13 @@ impl PgTx {
             let query = sqlx::query(q::NOTIFY)
                 .bind(self.shared.channel.clone())
                 .bind(payloads);
-            // Outside a transaction (nothing else was sent) the notification goes out at once.
-            self.rows(query).await?;
+            if self.begun {
+                self.rows(query).await?;
+            } else {
+                // Nothing else was sent: no transaction; the notification goes out at once.
+                self.write = false;
+                self.rows(query).await?;
+            }
         }
         if self.begun {
             self.simple(q::COMMIT).await?;

@@ -40,6 +40,18 @@ pub(crate) fn server() -> (String, String) {
     (base, query)
 }
 
+/// `host:port` of the test server, as messages name it.
+pub(crate) fn host_port() -> String {
+    let (base, _) = server();
+    let authority = base.split("://").nth(1).unwrap_or_default();
+    let hp = authority.rsplit('@').next().unwrap_or_default();
+    if hp.contains(':') {
+        hp.to_string()
+    } else {
+        format!("{hp}:5432")
+    }
+}
+
 /// A URL for database `db` on the test server, with extra query parameters.
 pub(crate) fn url_for(db: &str, params: &str) -> String {
     let (base, query) = server();
