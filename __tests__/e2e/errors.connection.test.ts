@@ -83,7 +83,8 @@ describe('connecting to PostgreSQL', () => {
       expect(err).toBeInstanceOf(DatabaseError);
       expect(err).toMatchObject({ name: 'DatabaseError', code: 'DATABASE' });
       expect(err.message).toBe(
-        `cannot connect to PostgreSQL at 127.0.0.1:${port}: connection refused`,
+        `cannot connect to PostgreSQL at 127.0.0.1:${port} (database "tasker", user "postgres"): ` +
+          `connection refused (is PostgreSQL running on 127.0.0.1, listening on port ${port}?)`,
       );
     }
     expect(Date.now() - started).toBeLessThan(FAST);
@@ -99,11 +100,15 @@ describe('connecting to PostgreSQL', () => {
 
     expect(fromClient).toBeInstanceOf(DatabaseError);
     expect(fromClient.message).toBe(
-      `cannot connect to PostgreSQL at 127.0.0.1:${port}: no answer within 300 ms (connectTimeoutMs)`,
+      `cannot connect to PostgreSQL at 127.0.0.1:${port} (database "tasker", user "postgres"): ` +
+        `no answer within 300 ms (connectTimeoutMs; check the host and port, and that nothing ` +
+        'between here and the server drops the connection)',
     );
     expect(fromWorker).toBeInstanceOf(DatabaseError);
     expect(fromWorker.message).toBe(
-      `cannot connect to PostgreSQL at 127.0.0.1:${port}: no answer within 400 ms (connectTimeoutMs)`,
+      `cannot connect to PostgreSQL at 127.0.0.1:${port} (database "tasker", user "postgres"): ` +
+        `no answer within 400 ms (connectTimeoutMs; check the host and port, and that nothing ` +
+        'between here and the server drops the connection)',
     );
     expect(Date.now() - started).toBeLessThan(FAST);
   });
@@ -165,7 +170,9 @@ describe('connecting to PostgreSQL', () => {
       const url = makeUrl(port, v6port);
       const err = await rejectionOf(createClient({ database: url, connectTimeoutMs: 2000 }));
       expect(err).toBeInstanceOf(DatabaseError);
-      expect(err.message).toMatch(/^cannot connect to PostgreSQL at \S+: connection refused$/);
+      expect(err.message).toMatch(
+        /^(cannot connect to PostgreSQL at \S+ \(database "tasker", user "postgres"\): connection refused \(is PostgreSQL running on \S+, listening on port \d+\?\)|sslpassword in '\S+' is not supported: this driver cannot read an encrypted client key\. .*)$/,
+      );
       const shown = `${err.message}\n${inspect(err)}`;
       for (const secret of secrets) expect(shown).not.toContain(secret);
     });
@@ -175,7 +182,8 @@ describe('connecting to PostgreSQL', () => {
       const err = await rejectionOf(createClient({ database: url }));
       expect(err).toBeInstanceOf(DatabaseError);
       expect(err.message).toBe(
-        `invalid database URL 'postgres://***@127.0.0.1:${port}/tasker?password=***': invalid port number`,
+        `cannot use the PostgreSQL URL 'postgres://***@127.0.0.1:${port}/tasker?password=***': ` +
+          'error with configuration: invalid port number',
       );
       expect(inspect(err)).not.toContain('s3cret');
     });
@@ -235,8 +243,10 @@ describeEachBackend(
       expect(err).toBeInstanceOf(DatabaseError);
       const endpoint = `${server.hostname}:${server.port || '5432'}`;
       expect(err.message).toBe(
-        `cannot connect to PostgreSQL at ${endpoint}: too many connections ` +
-          `(the server says: too many connections for database "${database}")`,
+        `cannot connect to PostgreSQL at ${endpoint} (database "${database}", user "${role}"): ` +
+          `too many connections (the server said: too many connections for database ` +
+          `"${database}"). Close other connections, lower the pool size, or raise the server's ` +
+          "max_connections or the database's CONNECTION LIMIT",
       );
       expect(Date.now() - started).toBeLessThan(FAST);
     });

@@ -182,10 +182,18 @@ fn check_limits(limits: &Limits) -> Result<(), EngineError> {
 
 /// The store a database URL names: `sqlite::memory:`, `sqlite://path/file.db` (created when
 /// missing), or `postgres://…` / `postgresql://…`.
-async fn open_store(url: &str, _connect: ConnectOptions) -> Result<Arc<dyn Store>, EngineError> {
+async fn open_store(url: &str, connect: ConnectOptions) -> Result<Arc<dyn Store>, EngineError> {
     if url.starts_with("sqlite:") {
         let store =
             tasker_store_sqlite::SqliteStore::open(tasker_store_sqlite::location_of(url)).await?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = tasker_store_postgres::PgOptions {
+            connect_timeout: connect.connect_timeout,
+            ..Default::default()
+        };
+        let store = tasker_store_postgres::PgStore::open(url, options).await?;
         return Ok(Arc::new(store));
     }
     Err(EngineError::InvalidArgument(format!(

@@ -1,12 +1,13 @@
 //! The engine's LISTEN connection (PostgreSQL) gives up within the connect timeout and tries
 //! again, and stops when the engine closes; it never waits sqlx's default 30 s. A TCP proxy in
-//! front of the test server lets the engine's first connections through and then black-holes
-//! every later one (accepts it and never answers), which is what the listener meets.
+//! front of the test server forwards connections until it is cut: then it drops every
+//! forwarded connection and black-holes every new one (accepts it and never answers), which is
+//! what the listener meets when it reconnects.
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,31 +16,42 @@ use tokio::net::{TcpListener, TcpStream};
 
 postgres_tests!(listen_connection_gives_up_within_the_connect_timeout_and_stops_on_close);
 
-/// A proxy to `upstream` that forwards the first `forward` connections and holds every later
-/// one open without a byte, counting them.
+/// A proxy to `upstream` that forwards connections until `cut`, then drops them and holds
+/// every later one open without a byte, counting those.
 struct Proxy {
     port: u16,
     black_holed: Arc<AtomicUsize>,
+    cut: Arc<AtomicBool>,
+    forwarded: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn proxy(upstream: String, forward: usize) -> Proxy {
+impl Proxy {
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for t in self.forwarded.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+async fn proxy(upstream: String) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let black_holed = Arc::new(AtomicUsize::new(0));
-    let counter = black_holed.clone();
+    let cut = Arc::new(AtomicBool::new(false));
+    let forwarded: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+    let (counter, is_cut, tasks) = (black_holed.clone(), cut.clone(), forwarded.clone());
     let task = tokio::spawn(async move {
         let mut held = Vec::new();
-        let mut seen = 0;
         while let Ok((mut client, _)) = listener.accept().await {
-            seen += 1;
-            if seen <= forward {
+            if !is_cut.load(Ordering::SeqCst) {
                 let upstream = upstream.clone();
-                tokio::spawn(async move {
+                tasks.lock().unwrap().push(tokio::spawn(async move {
                     if let Ok(mut server) = TcpStream::connect(&upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
-                });
+                }));
             } else {
                 counter.fetch_add(1, Ordering::SeqCst);
                 held.push(client);
@@ -49,6 +61,8 @@ async fn proxy(upstream: String, forward: usize) -> Proxy {
     Proxy {
         port,
         black_holed,
+        cut,
+        forwarded,
         task,
     }
 }
@@ -60,9 +74,7 @@ async fn listen_connection_gives_up_within_the_connect_timeout_and_stops_on_clos
         url.host_str().expect("host"),
         url.port().unwrap_or(5432)
     );
-    // Connecting takes two connections (the direct check, then the pool's first); the third
-    // is the listener's.
-    let proxy = proxy(upstream, 2).await;
+    let proxy = proxy(upstream).await;
     url.set_host(Some("127.0.0.1")).expect("host");
     url.set_port(Some(proxy.port)).expect("port");
     let connect = ConnectOptions {
@@ -72,8 +84,11 @@ async fn listen_connection_gives_up_within_the_connect_timeout_and_stops_on_clos
         .await
         .expect("the engine opens through the proxy");
 
-    // Each try: the listener's connection, then a direct one to learn why (both black-holed),
-    // 100 ms each, then a 1 s pause. With sqlx's default the first would still be waiting.
+    // Let the listener connect, then cut: it reconnects, and every try is black-holed. Each
+    // must give up after 100 ms for the next to come (with sqlx's default the first would
+    // still be waiting).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
     let started = Instant::now();
     while proxy.black_holed.load(Ordering::SeqCst) < 4 {
         assert!(

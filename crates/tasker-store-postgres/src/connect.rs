@@ -19,55 +19,7 @@ pub(crate) struct Target {
     pub connect_timeout: Option<Duration>,
 }
 
-/// The URL with every password replaced by `***`: the userinfo password and the `password` and
-/// `sslpassword` query parameters.
-pub fn redact(url: &str) -> String {
-    let (before_query, query) = match url.find('?') {
-        Some(i) => (&url[..i], Some(&url[i + 1..])),
-        None => (url, None),
-    };
-    let mut out = match before_query.find("://") {
-        Some(s) => {
-            let rest = &before_query[s + 3..];
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let authority = &rest[..authority_end];
-            match authority.rfind('@') {
-                Some(at) => {
-                    let userinfo = &authority[..at];
-                    let userinfo = match userinfo.find(':') {
-                        Some(c) => format!("{}:***", &userinfo[..c]),
-                        None => userinfo.to_string(),
-                    };
-                    format!(
-                        "{}{}{}{}",
-                        &before_query[..s + 3],
-                        userinfo,
-                        &authority[at..],
-                        &rest[authority_end..]
-                    )
-                }
-                None => before_query.to_string(),
-            }
-        }
-        None => before_query.to_string(),
-    };
-    if let Some(query) = query {
-        out.push('?');
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| {
-                let key = pair.split('=').next().unwrap_or_default();
-                if key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword") {
-                    format!("{key}=***")
-                } else {
-                    pair.to_string()
-                }
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
-    }
-    out
-}
+pub use tasker_store::redact;
 
 /// Parse a `postgres://` or `postgresql://` URL.
 pub(crate) fn parse(url: &str) -> StoreResult<Target> {
@@ -193,30 +145,6 @@ pub(crate) async fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_every_password() {
-        assert_eq!(
-            redact("postgres://bob:secret@db:5432/x?sslmode=require"),
-            "postgres://bob:***@db:5432/x?sslmode=require"
-        );
-        assert_eq!(redact("postgres://bob@db/x"), "postgres://bob@db/x");
-        assert_eq!(
-            redact(
-                "postgres://db/x?user=bob&password=secret&sslpassword=keypass&sslmode=verify-full"
-            ),
-            "postgres://db/x?user=bob&password=***&sslpassword=***&sslmode=verify-full"
-        );
-        assert_eq!(
-            redact("postgresql://bob:p%40ss@db/x?password=a"),
-            "postgresql://bob:***@db/x?password=***"
-        );
-        // An @ in the path or query is not userinfo.
-        assert_eq!(
-            redact("postgres://db/x?application_name=a@b"),
-            "postgres://db/x?application_name=a@b"
-        );
-    }
 
     #[test]
     fn reads_connect_timeout_and_refuses_sslpassword() {

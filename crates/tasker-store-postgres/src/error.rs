@@ -92,8 +92,8 @@ pub(crate) fn connect_error(server: &Server, e: sqlx::Error, timeout: Duration) 
 
 pub(crate) fn no_answer(prefix: &str, timeout: Duration) -> String {
     format!(
-        "{prefix}: no answer within {} ms (check the host and port, and that nothing between \
-         here and the server drops the connection; the connect timeout can be raised)",
+        "{prefix}: no answer within {} ms (connectTimeoutMs; check the host and port, and that \
+         nothing between here and the server drops the connection)",
         timeout.as_millis()
     )
 }

@@ -78,11 +78,16 @@ pub(crate) async fn prepare(
     conn.execute(with_schema(q::SESSION, schema).as_str())
         .await
         .map_err(|e| sql_error(server, e))?;
-    MIGRATOR
-        .run(&mut *conn)
+    run_migrations(conn)
         .await
         .map_err(|e| migrate_error(server, schema, e))?;
     Ok(())
+}
+
+/// `run_direct` takes the connection itself: through `run`'s `Acquire` bound, rustc cannot
+/// prove the future `Send` for every lifetime, which the napi bridge needs.
+async fn run_migrations(conn: &mut PgConnection) -> Result<(), MigrateError> {
+    MIGRATOR.run_direct(conn).await
 }
 
 fn migrate_error(server: &Server, schema: &str, e: MigrateError) -> StoreError {

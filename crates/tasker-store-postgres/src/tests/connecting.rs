@@ -63,8 +63,8 @@ async fn a_server_that_never_answers_fails_after_the_connect_timeout() {
         e.to_string(),
         format!(
             "cannot connect to PostgreSQL at 127.0.0.1:{port} (database \"app\", user \"bob\"): \
-             no answer within 1000 ms (check the host and port, and that nothing between here and \
-             the server drops the connection; the connect timeout can be raised)"
+             no answer within 1000 ms (connectTimeoutMs; check the host and port, and that nothing \
+             between here and the server drops the connection)"
         )
     );
     assert!(
