@@ -8,7 +8,7 @@ WITH open AS (
     FOR NO KEY UPDATE
 ), cancelled AS (
     UPDATE steps s SET state = 'cancelled', claim_id = NULL, claimed_by = NULL,
-        lease_until = NULL, ready_at = NULL, updated_at = statement_timestamp()
+        lease_until = NULL, ready_at = NULL, updated_at = now()
     FROM open o
     WHERE s.step_uuid = o.step_uuid
     RETURNING s.task_uuid, s.step_uuid, o.state AS from_state, s.created_at

@@ -23,7 +23,7 @@ UPDATE steps s SET
     claim_id = CASE WHEN c.to_state = 'in_progress' THEN s.claim_id END,
     claimed_by = CASE WHEN c.to_state = 'in_progress' THEN s.claimed_by END,
     lease_until = CASE WHEN c.to_state = 'in_progress' THEN s.lease_until END,
-    updated_at = statement_timestamp()
+    updated_at = now()
 FROM c JOIN locked l ON l.step_uuid = c.step_uuid
 WHERE s.step_uuid = c.step_uuid
     AND (c.expect_claim IS NULL OR (s.claim_id = c.expect_claim AND s.state = 'in_progress'))

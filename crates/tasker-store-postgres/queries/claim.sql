@@ -12,7 +12,7 @@ WITH picked AS (
 )
 UPDATE steps s SET state = 'in_progress', attempts = s.attempts + 1, claim_id = $3,
     claimed_by = $4, lease_until = statement_timestamp() + $5::float8 * interval '1 millisecond',
-    updated_at = statement_timestamp()
+    updated_at = now()
 FROM picked p JOIN tasks t ON t.task_uuid = p.task_uuid
 WHERE s.step_uuid = p.step_uuid
 RETURNING s.step_uuid, s.task_uuid, s.name, s.template_step_name, s.step_type, p.state,

@@ -13,7 +13,7 @@ WITH done AS (
             THEN 'enqueued' ELSE s.state END,
         ready_at = CASE WHEN s.state = 'pending' AND s.pending_deps BETWEEN 1 AND d.n
             THEN statement_timestamp() ELSE s.ready_at END,
-        updated_at = statement_timestamp()
+        updated_at = now()
     FROM done d
     WHERE s.step_uuid = d.to_step
     RETURNING s.step_uuid, s.task_uuid, s.handler_callable, s.state, s.pending_deps, d.n,

@@ -6,14 +6,14 @@ WITH input AS (
 ), snapshots AS (
     INSERT INTO template_snapshots (digest, namespace, name, version, definition, created_at)
     SELECT DISTINCT ON (digest) digest, namespace, name, version, definition::json,
-        statement_timestamp()
+        now()
     FROM input
     ORDER BY digest, ord
     ON CONFLICT (digest) DO NOTHING
 )
 INSERT INTO templates (namespace, name, version, digest, registered_at)
 SELECT DISTINCT ON (namespace, name, version) namespace, name, version, digest,
-    statement_timestamp()
+    now()
 FROM input
 ORDER BY namespace, name, version, ord DESC
 ON CONFLICT (namespace, name, version)

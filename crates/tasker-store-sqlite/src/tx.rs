@@ -73,6 +73,19 @@ impl SqliteTx {
         }
     }
 
+    /// The database clock when the transaction first needed it: every audit time of one
+    /// transaction (creation, completion, transitions) is the same instant.
+    fn audit_time(&mut self) -> R<i64> {
+        if let Some(at) = self.audit_time {
+            return Ok(at);
+        }
+        let mut stmt = self.stmt(q::NOW)?;
+        let at = first(&mut stmt, [], |r| int(r, 0))?.unwrap_or_default();
+        drop(stmt);
+        self.audit_time = Some(at);
+        Ok(at)
+    }
+
     fn stmt(&mut self, sql: &str) -> R<CachedStatement<'_>> {
         self.statements += 1;
         self.conn.prepare_cached(sql).map_err(sql_error)
@@ -260,6 +273,10 @@ impl SqliteTx {
 
     fn insert_tasks_now(&mut self, tasks: &[NewTask]) -> R<Vec<(Uuid, Millis)>> {
         let mut inserted = Vec::with_capacity(tasks.len());
+        if tasks.is_empty() {
+            return Ok(inserted);
+        }
+        let at = self.audit_time()?;
         for t in tasks {
             let mut stmt = self.stmt(q::INSERT_TASK)?;
             let created = first(
@@ -274,6 +291,7 @@ impl SqliteTx {
                     t.context,
                     t.idempotency_key,
                     t.total_steps,
+                    at,
                 ],
                 |r| int(r, 0),
             )?;
@@ -318,16 +336,7 @@ impl SqliteTx {
         if rows.is_empty() {
             return Ok(());
         }
-        let at = match self.audit_time {
-            Some(at) => at,
-            None => {
-                let mut stmt = self.stmt(q::NOW)?;
-                let at = first(&mut stmt, [], |r| int(r, 0))?.unwrap_or_default();
-                drop(stmt);
-                self.audit_time = Some(at);
-                at
-            }
-        };
+        let at = self.audit_time()?;
         for t in rows {
             let (step, from, to) = match t.change {
                 Change::Task { from, to } => (None, from.map(TaskState::as_str), to.as_str()),
@@ -596,13 +605,18 @@ impl SqliteTx {
 
     fn change_tasks_now(&mut self, changes: &[TaskChange]) -> R<Vec<Uuid>> {
         let mut changed = Vec::new();
+        if changes.is_empty() {
+            return Ok(changed);
+        }
+        let at = self.audit_time()?;
         for c in changes {
             if self
                 .stmt(q::CHANGE_TASK)?
                 .execute(params![
                     id(&c.task_uuid),
                     c.to.as_str(),
-                    c.expect.map(TaskState::as_str)
+                    c.expect.map(TaskState::as_str),
+                    at
                 ])
                 .map_err(sql_error)?
                 == 1
