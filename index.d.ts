@@ -11,6 +11,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 export declare class NativeEngine {
   createTask(request: CreateTaskRequest): Promise<string>
+  /** Create many tasks in one transaction; returns JSON of the tasks, in request order. */
+  createTasks(requests: Array<CreateTaskRequest>): Promise<string>
   getTask(taskUuid: string): Promise<string | null>
   listTasks(filter: ListTasksFilter): Promise<string>
   cancelTask(taskUuid: string, reason?: string | undefined | null): Promise<string>
@@ -50,6 +52,10 @@ export interface EngineOptions {
   databaseUrl: string
   maxStepsPerDecision?: number
   maxBatchWorkers?: number
+  maxJsonDepth?: number
+  maxResultBytes?: number
+  maxContextBytes?: number
+  connectTimeoutMs?: number
 }
 
 export interface ListTasksFilter {

@@ -23,7 +23,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseArgs, rssCheckpoints, UsageError, USAGE, type Options } from './options';
 import { CHILD, DEFAULT_RESULTS, ROOT } from './paths';
-import { createTempDatabase, redact, serverInfo, serverUrl } from './postgres';
+import { createTempDatabase, serverInfo, serverUrl } from './postgres';
+import { redactDatabaseUrl as redact } from '../src';
 import {
   LABELS,
   POSTGRES_SYSTEMS,

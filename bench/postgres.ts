@@ -14,11 +14,6 @@ export function serverUrl(env: NodeJS.ProcessEnv = process.env): string {
   return url ? url : 'postgres://postgres@127.0.0.1:5432';
 }
 
-/** `url` with its password hidden, for messages. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-}
-
 /** `url` pointing at database `name` (the server part and query string are kept). */
 export function withDatabase(url: string, name: string): string {
   const u = new URL(url);

@@ -19,6 +19,7 @@ import * as path from 'path';
 import {
   createWorker,
   isTaskFinished,
+  redactDatabaseUrl,
   resolveDatabaseUrl,
   stepByName,
   type BatchAggregateSummary,
@@ -295,7 +296,7 @@ function money(value: number): string {
 
 function describeDatabase(): string {
   const url = resolveDatabaseUrl();
-  if (!url.startsWith('sqlite://')) return url.replace(/\/\/[^/@]*@/, '//***@');
+  if (!url.startsWith('sqlite://')) return redactDatabaseUrl(url);
   const file = path.relative(process.cwd(), url.slice('sqlite://'.length));
   return file.startsWith('..') ? url.slice('sqlite://'.length) : `./${file}`;
 }

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InvalidArgumentError } from './errors/invalid-argument-error';
+import { redactDatabaseUrl } from './redact-url';
 
 export interface ResolveDatabaseOptions {
   env?: NodeJS.ProcessEnv;
@@ -36,12 +37,7 @@ function normalize(raw: unknown, source: string, cwd: string): string {
   if (/^(postgres|postgresql):\/\//.test(value) || value.startsWith('sqlite:')) return value;
   if (/\.(db|sqlite)$/i.test(value)) return `sqlite://${path.resolve(cwd, value)}`;
   throw new InvalidArgumentError(
-    `${source} '${redact(value)}' is not a database this library understands: use ':memory:', ` +
+    `${source} '${redactDatabaseUrl(value)}' is not a database this library understands: use ':memory:', ` +
       `a SQLite file path ending in .db or .sqlite, or a sqlite:, postgres:// or postgresql:// URL`,
   );
-}
-
-/** Hide credentials (`scheme://user:password@host`) in messages. */
-function redact(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//***@');
 }

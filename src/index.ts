@@ -77,6 +77,8 @@ export {
 
 // Configuration
 export { resolveDatabaseUrl, type ResolveDatabaseOptions } from './database';
+export type { JsonLimitOptions, ResultLimitOptions } from './json-limits';
+export { redactDatabaseUrl } from './redact-url';
 export { createConsoleLogger, type LogLevel, type Logger } from './logger';
 
 // Testing

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use tasker_orchestration::{
-    CreateTask, Engine, EngineError, ExpansionLimits, ListTasks, StepError,
+    ConnectOptions, CreateTask, Engine, EngineError, ExpansionLimits, JsonLimits, Limits,
+    ListTasks, StepError, DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
@@ -40,6 +41,10 @@ pub struct EngineOptions {
     pub database_url: String,
     pub max_steps_per_decision: Option<u32>,
     pub max_batch_workers: Option<u32>,
+    pub max_json_depth: Option<u32>,
+    pub max_result_bytes: Option<u32>,
+    pub max_context_bytes: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
 }
 
 #[napi(object)]
@@ -124,15 +129,30 @@ pub fn validate_templates(paths: Vec<String>) -> Result<String> {
 #[napi(catch_unwind)]
 pub async fn open_engine(options: EngineOptions) -> Result<NativeEngine> {
     let defaults = ExpansionLimits::default();
-    let limits = ExpansionLimits {
-        max_steps_per_decision: options
-            .max_steps_per_decision
-            .map_or(defaults.max_steps_per_decision, |n| n as usize),
-        max_batch_workers: options
-            .max_batch_workers
-            .map_or(defaults.max_batch_workers, |n| n as usize),
+    let json = JsonLimits::default();
+    let or = |n: Option<u32>, default: usize| n.map_or(default, |n| n as usize);
+    let limits = Limits {
+        expansion: ExpansionLimits {
+            max_steps_per_decision: or(
+                options.max_steps_per_decision,
+                defaults.max_steps_per_decision,
+            ),
+            max_batch_workers: or(options.max_batch_workers, defaults.max_batch_workers),
+        },
+        json: JsonLimits {
+            max_depth: or(options.max_json_depth, json.max_depth),
+            max_result_bytes: or(options.max_result_bytes, json.max_result_bytes),
+            max_context_bytes: or(options.max_context_bytes, json.max_context_bytes),
+        },
     };
-    let engine = Engine::open_with(&options.database_url, limits)
+    let connect = ConnectOptions {
+        connect_timeout: options
+            .connect_timeout_ms
+            .map_or(DEFAULT_CONNECT_TIMEOUT, |ms| {
+                Duration::from_millis(ms.into())
+            }),
+    };
+    let engine = Engine::open_with_connect(&options.database_url, limits, connect)
         .await
         .map_err(engine_error)?;
     Ok(NativeEngine { engine })
@@ -159,6 +179,28 @@ impl NativeEngine {
             .await
             .map_err(engine_error)?;
         json_string(&task)
+    }
+
+    /// Create many tasks in one transaction; returns JSON of the tasks, in request order.
+    #[napi(catch_unwind)]
+    pub async fn create_tasks(&self, requests: Vec<CreateTaskRequest>) -> Result<String> {
+        let tasks = self
+            .engine
+            .create_tasks(
+                requests
+                    .into_iter()
+                    .map(|request| CreateTask {
+                        namespace: request.namespace,
+                        name: request.name,
+                        version: request.version,
+                        context: request.context,
+                        idempotency_key: request.idempotency_key,
+                    })
+                    .collect(),
+            )
+            .await
+            .map_err(engine_error)?;
+        json_string(&tasks)
     }
 
     #[napi(catch_unwind)]

@@ -35,6 +35,17 @@ export interface NativeEngineOptions {
   maxStepsPerDecision?: number;
   /** Most batch workers one batch outcome may create (default 1000). */
   maxBatchWorkers?: number;
+  /** Deepest nesting of contexts, results, metadata and checkpoints (default 1000). */
+  maxJsonDepth?: number;
+  /** Largest step result, metadata or checkpoint, in bytes (default 16777216). */
+  maxResultBytes?: number;
+  /** Largest task context, in bytes (default 16777216). */
+  maxContextBytes?: number;
+  /**
+   * PostgreSQL: most time one connection attempt, or the wait for a pooled connection, may take
+   * (default 5000). Connecting fails with the server and the cause in the message.
+   */
+  connectTimeoutMs?: number;
 }
 
 export interface NativeWorkerOptions {
@@ -149,6 +160,8 @@ export interface NativeListTasksFilter {
  */
 export interface NativeEngine {
   createTask(request: NativeCreateTaskRequest): Promise<string>;
+  /** Many tasks in one transaction; JSON of a `TaskView[]` in request order. */
+  createTasks(requests: NativeCreateTaskRequest[]): Promise<string>;
   /** `null` when there is no such task (napi-rs maps a Rust `None` return to `null`). */
   getTask(taskUuid: string): Promise<string | null>;
   listTasks(filter: NativeListTasksFilter): Promise<string>;

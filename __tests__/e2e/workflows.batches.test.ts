@@ -31,6 +31,7 @@ import {
   EXAMPLES,
   ExecutionLog,
   arrows,
+  defineHandler,
   describeEachBackend,
   exampleTemplate,
   runTask,
@@ -455,4 +456,81 @@ describeEachBackend('batch processing', (backend) => {
       reason: `step 'analyze_csv' failed permanently: ${message}`,
     });
   });
+
+  const at = "batchable step 'analyze_csv': batch_processing_outcome";
+  const createBatches = (change: Record<string, unknown>) => ({
+    outcome_type: 'CreateBatches',
+    worker_template_name: 'process_csv_batch',
+    worker_count: 4,
+    cursor_configs: CURSOR_CONFIGS,
+    total_items: 50,
+    ...change,
+  });
+  it.each<[string, Record<string, unknown>, string]>([
+    [
+      'a worker_count that is a string',
+      createBatches({ worker_count: '4' }),
+      `${at}.worker_count must be a whole number >= 1, got "4"`,
+    ],
+    [
+      'a null worker_count',
+      createBatches({ worker_count: null }),
+      `${at}.worker_count must be a whole number >= 1, got null`,
+    ],
+    [
+      'a negative total_items',
+      createBatches({ total_items: -5 }),
+      `${at}.total_items must be a whole number >= 0, got -5`,
+    ],
+    [
+      'a batch_size of 0',
+      createBatches({
+        cursor_configs: [{ ...CURSOR_CONFIGS[0], batch_size: 0 }, ...CURSOR_CONFIGS.slice(1)],
+      }),
+      `${at}.cursor_configs[0].batch_size must be a whole number >= 1, got 0`,
+    ],
+    [
+      'an empty range',
+      createBatches({
+        cursor_configs: [{ ...CURSOR_CONFIGS[0], end_cursor: 1 }, ...CURSOR_CONFIGS.slice(1)],
+      }),
+      `${at}.cursor_configs[0].end_cursor must be greater than start_cursor (1), got 1`,
+    ],
+    [
+      'type and outcome_type that disagree',
+      createBatches({ type: 'no_batches' }),
+      `${at}.type is "no_batches" but its outcome_type is "CreateBatches"; they must agree (set only one of them)`,
+    ],
+    [
+      'NoBatches with workers',
+      { outcome_type: 'NoBatches', worker_count: 4, cursor_configs: CURSOR_CONFIGS },
+      `${at}.worker_count must be 0 for NoBatches, got 4`,
+    ],
+  ])(
+    'an outcome with %s fails the analyzer itself and creates no batch worker',
+    async (_label, outcome, message) => {
+      // A hand-written result: the builders cannot produce these outcomes.
+      const analyzer = defineHandler(AnalyzeCsv.handlerName, () => ({
+        batch_processing_outcome: outcome,
+      }));
+      const handlers = csvHandlers.map((h) => (h === AnalyzeCsv ? analyzer : h));
+      const client = await csvWorker(backend, handlers);
+
+      const task = await runCsv(client, INVENTORY);
+
+      expect(task.state).toBe('error');
+      expect(task.steps.map((s) => s.name)).toEqual(['analyze_csv']);
+      expect(stepOf(task, 'analyze_csv')).toMatchObject({
+        state: 'error',
+        attempts: 1,
+        result: null,
+        error: { message, errorType: 'invalid_batch_outcome', retryable: false },
+      });
+      expect(taskHops(task).at(-1)).toEqual({
+        from: 'steps_in_process',
+        to: 'error',
+        reason: `step 'analyze_csv' failed permanently: ${message}`,
+      });
+    },
+  );
 });

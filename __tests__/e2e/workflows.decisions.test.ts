@@ -411,5 +411,67 @@ describeEachBackend('decision points', (backend) => {
         });
       },
     );
+
+    const at = "decision step 'route': decision_point_outcome";
+    it.each<[string, Record<string, unknown>, string]>([
+      [
+        'whose type and outcome_type disagree',
+        { type: 'no_branches', outcome_type: 'CreateSteps', step_names: ['approve'] },
+        `${at}.type is "no_branches" but its outcome_type is "CreateSteps"; they must agree (set only one of them)`,
+      ],
+      [
+        'NoBranches with step names',
+        { outcome_type: 'NoBranches', step_names: ['approve'] },
+        `${at}.step_names must be [] for NoBranches, got ["approve"]`,
+      ],
+      [
+        'with a step name that is not a string',
+        { outcome_type: 'CreateSteps', step_names: ['approve', 7] },
+        `${at}.step_names[1] must be a non-empty string, got 7`,
+      ],
+      [
+        'with an unknown field',
+        { outcome_type: 'CreateSteps', step_names: ['approve'], steps: ['approve'] },
+        `${at} has an unknown field 'steps'; its fields are outcome_type, type, step_names`,
+      ],
+    ])(
+      'an outcome %s fails the decision step itself and creates no branch',
+      async (_label, outcome, message) => {
+        const log = new ExecutionLog();
+        const handler = (name: string, result: () => Record<string, unknown>) =>
+          defineHandler(`InvalidDecision.${name}`, (ctx) => {
+            log.record(ctx);
+            return result();
+          });
+        const worker = await startWorker({
+          database: await backend.database(),
+          templates: 'invalid-decision',
+          handlers: [
+            handler('Start', () => ({})),
+            // A hand-written result: the builders cannot produce these outcomes.
+            handler('Route', () => ({ decision_point_outcome: outcome })),
+            handler('Approve', () => ({})),
+            handler('Finish', () => ({})),
+          ],
+        });
+
+        const task = await runTask(worker.client, { name: 'invalid_decision' });
+
+        expect(task.state).toBe('error');
+        expect(stepOf(task, 'route')).toMatchObject({
+          state: 'error',
+          attempts: 1,
+          result: null,
+          error: { message, errorType: 'invalid_decision_outcome', retryable: false },
+        });
+        expect(task.steps.map((s) => s.name)).toEqual(['start', 'route']);
+        expect(log.order()).toEqual(['start', 'route']);
+        expect(taskHops(task).at(-1)).toEqual({
+          from: 'steps_in_process',
+          to: 'error',
+          reason: `step 'route' failed permanently: ${message}`,
+        });
+      },
+    );
   });
 });

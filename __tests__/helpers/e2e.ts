@@ -22,6 +22,7 @@ import {
   StepHandler,
   createClient,
   createWorker,
+  redactDatabaseUrl as redact,
   type Logger,
   type StepContext,
   type StepHandlerClass,
@@ -89,11 +90,6 @@ function withDatabase(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);
   url.pathname = `/${database}`;
   return url.toString();
-}
-
-/** Hide a password in a URL shown in messages. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^/:@]*):[^/@]*@/, '//$1:***@');
 }
 
 interface PgProbe {

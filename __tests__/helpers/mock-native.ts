@@ -34,6 +34,11 @@ export function nativeError(code: NativeErrorCode, text: string): Error {
   return new Error(`[${code}] ${text}`);
 }
 
+/** Like the core: a step execution is a step under one claim (a claim may cover many steps). */
+function executionKey(stepUuid: string, claimId: string): string {
+  return `${stepUuid} ${claimId}`;
+}
+
 let counter = 0;
 function nextId(prefix: string): string {
   counter += 1;
@@ -148,7 +153,13 @@ export class MockWorker implements NativeWorker {
   private queue: NativeStepEvent[] = [];
   private waiting: ((events: NativeStepEvent[] | null) => void) | undefined;
   private shutDown = false;
-  /** Claims handed to JS and not yet completed. */
+  /**
+   * Shut down like the core (abort every outstanding step). `false` ends the poll without abort
+   * events, as when they never reach JavaScript.
+   */
+  abortOnShutdown = true;
+
+  /** Step executions (step + claim) handed to JS and not yet completed. */
   private readonly outstanding = new Map<string, NativeStepEvent>();
   private resultWaiters: { count: number; resolve: () => void }[] = [];
 
@@ -176,7 +187,7 @@ export class MockWorker implements NativeWorker {
     const failure = this.completeFailures.shift();
     if (failure !== undefined) throw failure;
     this.batches.push(results);
-    for (const r of results) this.outstanding.delete(r.claimId);
+    for (const r of results) this.outstanding.delete(executionKey(r.stepUuid, r.claimId));
     this.onComplete?.(results);
     const total = this.results.length;
     this.resultWaiters = this.resultWaiters.filter((w) => {
@@ -189,7 +200,7 @@ export class MockWorker implements NativeWorker {
   /** Like the core: accepted (`true`) only while the claim is outstanding. */
   async checkpoint(stepUuid: string, claimId: string, checkpoint: string): Promise<boolean> {
     if (this.checkpointError !== undefined) throw this.checkpointError;
-    const accepted = this.outstanding.has(claimId) && !this.staleClaims;
+    const accepted = this.outstanding.has(executionKey(stepUuid, claimId)) && !this.staleClaims;
     this.checkpoints.push({ stepUuid, claimId, checkpoint: JSON.parse(checkpoint), accepted });
     return accepted;
   }
@@ -216,7 +227,7 @@ export class MockWorker implements NativeWorker {
       await new Promise((r) => setTimeout(r, 5));
     }
     const aborts = [...this.outstanding.values()].map((e) => abortEvent(e, 'worker shutting down'));
-    if (aborts.length > 0) this.queue.push(...aborts);
+    if (aborts.length > 0 && this.abortOnShutdown) this.queue.push(...aborts);
     this.deliver();
     if (this.waiting !== undefined && this.queue.length === 0) {
       const resolve = this.waiting;
@@ -244,9 +255,9 @@ export class MockWorker implements NativeWorker {
     });
   }
 
-  /** The result reported for one event's claim. */
+  /** The result reported for one step event (its step under its claim). */
   resultFor(event: NativeStepEvent): NativeStepResult | undefined {
-    return this.results.find((r) => r.claimId === event.claimId);
+    return this.results.find((r) => r.stepUuid === event.stepUuid && r.claimId === event.claimId);
   }
 
   private deliver(): void {
@@ -259,7 +270,9 @@ export class MockWorker implements NativeWorker {
   private take(): NativeStepEvent[] {
     const events = this.queue;
     this.queue = [];
-    for (const e of events) if (e.kind === 'step') this.outstanding.set(e.claimId, e);
+    for (const e of events) {
+      if (e.kind === 'step') this.outstanding.set(executionKey(e.stepUuid, e.claimId), e);
+    }
     return events;
   }
 }
@@ -333,6 +346,12 @@ export class MockEngine implements NativeEngine {
     this.tasks.set(view.task_uuid, view);
     this.onTaskCreated?.(view);
     return JSON.stringify(view);
+  }
+
+  async createTasks(requests: NativeCreateTaskRequest[]): Promise<string> {
+    const views: unknown[] = [];
+    for (const request of requests) views.push(JSON.parse(await this.createTask(request)));
+    return JSON.stringify(views);
   }
 
   async getTask(taskUuid: string): Promise<string | null> {

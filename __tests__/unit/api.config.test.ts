@@ -19,6 +19,8 @@ describe('resolveApiSettings', () => {
       httpsAgent: undefined,
       hasCredentials: false,
       secrets: [],
+      credentialHeaders: [],
+      crossOriginRedirects: 'strip_credentials',
     });
   });
 
@@ -42,6 +44,7 @@ describe('resolveApiSettings', () => {
       params: { limit: '10', access_token: 'tok' },
       hasCredentials: true,
       secrets: ['sess-1', 'tok'],
+      credentialHeaders: ['X-Session-Id'],
     });
   });
 
@@ -78,7 +81,13 @@ describe('resolveApiSettings', () => {
       ['v'],
     ],
   ])('applies %s auth', (_label, auth, headers, params, secrets) => {
-    expect(resolve({ auth })).toMatchObject({ headers, params, secrets, hasCredentials: true });
+    expect(resolve({ auth })).toMatchObject({
+      headers,
+      params,
+      secrets,
+      hasCredentials: true,
+      credentialHeaders: Object.keys(headers),
+    });
   });
 
   it('resolves {env: NAME} anywhere in the settings', () => {
@@ -94,6 +103,7 @@ describe('resolveApiSettings', () => {
       baseUrl: 'https://x.test',
       headers: { 'X-Tenant': 'acme', 'X-Api-Key': 'k' },
       secrets: ['acme', 'k'],
+      credentialHeaders: ['X-Tenant', 'X-Api-Key'],
     });
   });
 

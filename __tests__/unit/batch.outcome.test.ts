@@ -341,6 +341,31 @@ describe('BatchProcessingOutcome', () => {
         'cursor_configs: must contain at least one cursor config (return a no-batches outcome when there is nothing to process); ' +
         'total_items: must be an integer >= 0, got "x"',
     ],
+    [
+      'type and outcome_type that disagree',
+      { type: 'no_batches', outcome_type: 'CreateBatches' },
+      'type is "no_batches" but outcome_type is "CreateBatches"; they must agree (set only one of them)',
+    ],
+    [
+      'NoBatches with workers',
+      { outcome_type: 'NoBatches', worker_count: 2 },
+      'worker_count: must be 0 for a no-batches outcome, got 2',
+    ],
+    [
+      'NoBatches with items',
+      { type: 'no_batches', total_items: -5 },
+      'total_items: must be 0 for a no-batches outcome, got -5',
+    ],
+    [
+      'NoBatches with cursor configs',
+      { type: 'no_batches', cursor_configs: configs.slice(0, 1) },
+      'cursor_configs: must be empty for a no-batches outcome, got [{"batch_id":"001","start_cursor":1,"end_cursor":5,"batch_size":4}]',
+    ],
+    [
+      'NoBatches with a worker template',
+      { type: 'no_batches', worker_template_name: 'w' },
+      'worker_template_name: must not be set for a no-batches outcome (the placeholder worker is handler.initialization.worker_template_name), got "w"',
+    ],
   ])('fromJSON rejects %s', (_label, json, problem) => {
     expect(() => BatchProcessingOutcome.fromJSON(json)).toThrow(
       new ValidationError(`BatchProcessingOutcome.fromJSON: ${problem}`),

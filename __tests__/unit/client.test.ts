@@ -183,6 +183,36 @@ describe('TaskerClient: task views', () => {
   });
 });
 
+describe('createClient options', () => {
+  it('passes the JSON limits that apply to a client to the engine', async () => {
+    const mock = new MockNativeModule();
+    await openClient(mock, { database: ':memory:', maxJsonDepth: 64, maxContextBytes: 4096 });
+    expect(mock.engine.options).toStrictEqual({
+      databaseUrl: 'sqlite::memory:',
+      maxJsonDepth: 64,
+      maxContextBytes: 4096,
+    });
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    [
+      'maxJsonDepth 0',
+      { maxJsonDepth: 0 },
+      'maxJsonDepth must be an integer between 1 and 100000, got 0',
+    ],
+    [
+      'a fractional maxContextBytes',
+      { maxContextBytes: 1.5 },
+      'maxContextBytes must be an integer between 1 and 1000000000, got 1.5',
+    ],
+  ])('refuses %s before opening an engine', async (_label, override, message) => {
+    const mock = new MockNativeModule();
+    const attempt = openClient(mock, { database: ':memory:', ...override });
+    await expect(attempt).rejects.toThrow(new InvalidArgumentError(message));
+    expect(mock.engines).toHaveLength(0);
+  });
+});
+
 describe('TaskerClient.createTask', () => {
   it('sends the context as JSON with defaults, and returns the created task', async () => {
     const { client: c, engine } = await client();

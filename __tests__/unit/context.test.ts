@@ -29,7 +29,12 @@ describe('StepContext fields', () => {
       dependencyResults: { fetch_order: { total: 9 } },
     });
     const ctx = new StepContext(payload, signal, new RecordingLogger());
-    expect({ ...ctx, logger: undefined }).toStrictEqual({
+    expect(Object.getPrototypeOf(ctx.dependencyResults)).toBeNull();
+    expect({
+      ...ctx,
+      logger: undefined,
+      dependencyResults: { ...ctx.dependencyResults },
+    }).toStrictEqual({
       taskUuid: 'task-1',
       stepUuid: 'step-1',
       stepName: 'validate_order',

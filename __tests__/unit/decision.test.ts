@@ -106,6 +106,11 @@ describe('DecisionPointOutcome', () => {
       { type: 'no_branches', step_names: null },
       { outcome_type: 'NoBranches', step_names: [] },
     ],
+    [
+      'both tags when they agree',
+      { type: 'create_steps', outcome_type: 'CreateSteps', step_names: ['x'] },
+      { outcome_type: 'CreateSteps', step_names: ['x'] },
+    ],
   ])('fromJSON reads %s', (_label, json, expected) => {
     expect(DecisionPointOutcome.fromJSON(json).toJSON()).toStrictEqual(expected);
   });
@@ -142,6 +147,11 @@ describe('DecisionPointOutcome', () => {
       'NoBranches with names',
       { outcome_type: 'NoBranches', step_names: ['a'] },
       'step_names: must be empty for a no-branches outcome, got ["a"]',
+    ],
+    [
+      'type and outcome_type that disagree',
+      { type: 'no_branches', outcome_type: 'CreateSteps', step_names: ['a'] },
+      'type is "no_branches" but outcome_type is "CreateSteps"; they must agree (set only one of them)',
     ],
   ])('fromJSON rejects %s', (_label, json, problem) => {
     expect(() => DecisionPointOutcome.fromJSON(json)).toThrow(

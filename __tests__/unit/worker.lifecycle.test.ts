@@ -90,6 +90,26 @@ describe('createWorker', () => {
     await worker.shutdown();
   });
 
+  it('passes the JSON limits to the engine', async () => {
+    const mock = new MockNativeModule();
+    const worker = await openWorker(mock, {
+      templates: 't',
+      handlers: [a],
+      database: ':memory:',
+      logger: quiet,
+      maxJsonDepth: 300,
+      maxResultBytes: 1_000_000,
+      maxContextBytes: 5000,
+    });
+    expect(mock.engine.options).toStrictEqual({
+      databaseUrl: 'sqlite::memory:',
+      maxJsonDepth: 300,
+      maxResultBytes: 1_000_000,
+      maxContextBytes: 5000,
+    });
+    await worker.shutdown();
+  });
+
   it('converts a refusal from the core and closes the engine it opened', async () => {
     const mock = new MockNativeModule();
     const message =
@@ -139,6 +159,11 @@ describe('createWorker', () => {
     ['fractional concurrency', { concurrency: 1.5 }, /concurrency must be an integer >= 1/],
     ['a negative grace', { shutdownGraceMs: -1 }, /shutdownGraceMs must be an integer >= 0/],
     [
+      'a fractional settle time',
+      { shutdownSettleMs: 0.5 },
+      /^shutdownSettleMs must be an integer >= 0, got 0.5$/,
+    ],
+    [
       'maxStepsPerDecision 0',
       { maxStepsPerDecision: 0 },
       /maxStepsPerDecision must be an integer >= 1, got 0/,
@@ -147,6 +172,31 @@ describe('createWorker', () => {
       'fractional maxBatchWorkers',
       { maxBatchWorkers: 2.5 },
       /maxBatchWorkers must be an integer >= 1/,
+    ],
+    [
+      'maxJsonDepth 0',
+      { maxJsonDepth: 0 },
+      /^maxJsonDepth must be an integer between 1 and 100000, got 0$/,
+    ],
+    [
+      'a maxJsonDepth past its range',
+      { maxJsonDepth: 100_001 },
+      /^maxJsonDepth must be an integer between 1 and 100000, got 100001$/,
+    ],
+    [
+      'a fractional maxResultBytes',
+      { maxResultBytes: 10.5 },
+      /^maxResultBytes must be an integer between 1 and 1000000000, got 10.5$/,
+    ],
+    [
+      'a maxContextBytes past its range',
+      { maxContextBytes: 2e9 },
+      /^maxContextBytes must be an integer between 1 and 1000000000, got 2000000000$/,
+    ],
+    [
+      'a string maxResultBytes',
+      { maxResultBytes: '16MB' },
+      /^maxResultBytes must be an integer between 1 and 1000000000, got "16MB"$/,
     ],
     ['no templates', { templates: [] }, /templates: expected/],
     ['an empty workerId', { workerId: ' ' }, /workerId must be a non-empty string/],
@@ -174,10 +224,10 @@ describe('createWorker', () => {
     const attempt = openWorker(new MockNativeModule(), {
       templates: 't',
       handlers: [a],
-      database: 'mysql://u:secret@h/db',
+      database: 'mysql://u:secret@h/db?password=other',
       logger: quiet,
     });
-    await expect(attempt).rejects.toThrow("'mysql://***@h/db'");
+    await expect(attempt).rejects.toThrow("'mysql://u:***@h/db?password=***'");
   });
 
   it('rejects a handler list containing something that is not a StepHandler class', async () => {
@@ -359,9 +409,11 @@ describe('Worker.shutdown', () => {
     await worker.shutdown();
     expect(nativeWorker.resultFor(event)?.result).toBe('{"reason":"worker shutting down"}');
     expect(engine.closeCalls).toBe(1);
-    expect(logger.messages('warn').some((m) => m.includes('waiting for 1 aborted step(s)'))).toBe(
-      true,
+    expect(logger.messages('info')).toContain(
+      `worker ${worker.workerId}: waiting up to 5000 ms for 1 aborted step handler(s) to settle: ` +
+        `task test_task (${event.taskUuid}) step 'slow' (${event.stepUuid})`,
     );
+    expect(logger.messages('warn')).toEqual([]);
   });
 
   it('closes the worker client', async () => {

@@ -68,7 +68,16 @@ export interface ApiHandlerConfig {
   params?: Record<string, ConfigScalar>;
   auth?: ApiAuthConfig;
   tls?: ApiTlsConfig;
+  /**
+   * What to do when the server redirects to another origin (scheme, host or port differ):
+   * `strip_credentials` (the default) follows the redirect without any credential header (the
+   * auth header, secret-looking headers, headers from the environment); `refuse` fails the step
+   * permanently (`redirect_refused`) without sending anything there.
+   */
+  cross_origin_redirects?: CrossOriginRedirects;
 }
+
+export type CrossOriginRedirects = 'strip_credentials' | 'refuse';
 
 /** Default per-request timeout. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -85,9 +94,21 @@ export interface ApiSettings {
   hasCredentials: boolean;
   /** Credential values to keep out of messages, metadata and logs. */
   secrets: string[];
+  /** Names of the configured headers that carry credentials: never sent to another origin. */
+  credentialHeaders: string[];
+  crossOriginRedirects: CrossOriginRedirects;
 }
 
-const CONFIG_KEYS = ['base_url', 'timeout_ms', 'headers', 'params', 'auth', 'tls'] as const;
+const CONFIG_KEYS = [
+  'base_url',
+  'timeout_ms',
+  'headers',
+  'params',
+  'auth',
+  'tls',
+  'cross_origin_redirects',
+] as const;
+const REDIRECT_MODES: readonly CrossOriginRedirects[] = ['strip_credentials', 'refuse'];
 const AUTH_TYPES = ['bearer', 'basic', 'api_key'] as const;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -222,6 +243,10 @@ class ApiConfigShape {
   @nested(TlsShape, 'an object')
   @ValidateNested()
   tls!: unknown;
+
+  @IsOptional()
+  @OneOf(REDIRECT_MODES)
+  cross_origin_redirects!: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,10 +281,13 @@ export function resolveApiSettings(
   validateOrThrow(shape, where, 'configuration_error');
 
   const secrets: string[] = [];
-  const headers = stringRecord(config.headers, 'headers', fromEnv, secrets);
+  const credentialHeaders: string[] = [];
+  const headers = stringRecord(config.headers, 'headers', fromEnv, secrets, credentialHeaders);
   const params = stringRecord(config.params, 'params', fromEnv, secrets);
   const auth = config.auth as ApiAuthConfig | undefined;
-  if (auth !== undefined) applyAuth(auth as ResolvedAuth, headers, params, secrets);
+  if (auth !== undefined) {
+    applyAuth(auth as ResolvedAuth, headers, params, secrets, credentialHeaders);
+  }
   const hasCredentials = secrets.length > 0;
 
   return {
@@ -273,6 +301,9 @@ export function resolveApiSettings(
         : httpsAgent(config.tls as ResolvedTls, where, cwd, secrets),
     hasCredentials,
     secrets,
+    credentialHeaders,
+    crossOriginRedirects:
+      (config.cross_origin_redirects as CrossOriginRedirects | undefined) ?? 'strip_credentials',
   };
 }
 
@@ -324,19 +355,26 @@ function isEnvRef(value: unknown): value is EnvRef {
   );
 }
 
-/** Stringify a header/param map; values from the environment or under a sensitive name are secrets. */
+/**
+ * Stringify a header/param map; values from the environment or under a sensitive name are
+ * secrets (and their names go to `secretNames`).
+ */
 function stringRecord(
   value: unknown,
   at: string,
   fromEnv: Set<string>,
   secrets: string[],
+  secretNames: string[] = [],
 ): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isPlainObject(value)) return out;
   for (const [name, inner] of Object.entries(value)) {
     const text = String(inner);
     out[name] = text;
-    if (fromEnv.has(`${at}.${name}`) || isSensitiveName(name)) secrets.push(text);
+    if (fromEnv.has(`${at}.${name}`) || isSensitiveName(name)) {
+      secrets.push(text);
+      secretNames.push(name);
+    }
   }
   return out;
 }
@@ -346,22 +384,29 @@ function applyAuth(
   headers: Record<string, string>,
   params: Record<string, string>,
   secrets: string[],
+  credentialHeaders: string[],
 ): void {
   switch (auth.type) {
     case 'bearer':
       setHeader(headers, 'Authorization', `Bearer ${auth.token}`);
+      credentialHeaders.push('Authorization');
       secrets.push(auth.token);
       return;
     case 'basic': {
       const encoded = Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64');
       setHeader(headers, 'Authorization', `Basic ${encoded}`);
+      credentialHeaders.push('Authorization');
       secrets.push(encoded);
       if (auth.password !== '') secrets.push(auth.password);
       return;
     }
     case 'api_key':
-      if (auth.in === 'query') params[auth.name] = auth.value;
-      else setHeader(headers, auth.name, auth.value);
+      if (auth.in === 'query') {
+        params[auth.name] = auth.value;
+      } else {
+        setHeader(headers, auth.name, auth.value);
+        credentialHeaders.push(auth.name);
+      }
       secrets.push(auth.value);
       return;
   }

@@ -11,7 +11,7 @@ import {
 /**
  * A step handler that calls an HTTP API. Its client is configured by the step's
  * `handler.initialization` (see `ApiHandlerConfig`: `base_url`, `timeout_ms`, `headers`,
- * `params`, `auth`, `tls`), honours `ctx.signal`, and classifies failures so that the worker
+ * `params`, `auth`, `tls`, `cross_origin_redirects`), honours `ctx.signal`, and classifies failures so that the worker
  * reports them correctly without any code in the handler:
  *
  * | outcome | thrown | `errorType` |
@@ -25,11 +25,13 @@ import {
  * | timeout (`timeout_ms`) | `RetryableError` | `timeout` |
  * | `ctx.signal` aborted | `RetryableError` | `aborted` |
  * | certificate verification failed | `PermanentError` | `tls_error` |
+ * | redirect to another origin, with `cross_origin_redirects: refuse` | `PermanentError` | `redirect_refused` |
  *
  * A retryable failure carries `Retry-After` (seconds or an HTTP-date, capped at one hour) as
  * `retryAfterMs`: the core waits exactly that long before the next attempt. Every failure keeps
  * the HTTP status as `statusCode`. Credentials (auth values, secret headers) are redacted from
- * error messages, failure metadata and logs.
+ * error messages, failure metadata and logs, and are never sent to another origin: not to an
+ * absolute URL outside `base_url`, and not on a redirect.
  *
  * A new handler instance runs each step, so the methods take the step's context:
  *

@@ -6,7 +6,7 @@ import { RetryableError } from '../errors/retryable-error';
 import { ServiceUnavailableError } from '../errors/service-unavailable-error';
 import { ValidationError } from '../errors/validation-error';
 import type { Logger } from '../logger';
-import type { ApiSettings } from './api-config';
+import type { ApiSettings, CrossOriginRedirects } from './api-config';
 import { classifyRequestError, classifyStatus, type HttpFailureClass } from './classify';
 import { Redactor, isSensitiveName } from './redactor';
 import { parseRetryAfter } from './retry-after';
@@ -93,6 +93,18 @@ export class HttpClient {
         .filter(([name, value]) => isSensitiveName(name) && value !== undefined)
         .map(([, value]) => String(value)),
     );
+    // Never sent to another origin: the configured credential headers, and per-request headers
+    // with a secret-looking name (axios drops them on a cross-origin redirect).
+    const credentialHeaders = [
+      ...this.settings.credentialHeaders,
+      ...Object.keys(request.headers ?? {}).filter(isSensitiveName),
+    ];
+    const redirects = new RedirectGuard(
+      this.settings.crossOriginRedirects,
+      credentialHeaders,
+      this.logger,
+      (text) => redactor.text(text),
+    );
     const startedAt = performance.now();
     let response: AxiosResponse<Buffer>;
     try {
@@ -104,8 +116,12 @@ export class HttpClient {
         data: request.body,
         timeout: request.timeoutMs ?? this.settings.timeoutMs,
         signal: this.signal,
+        sensitiveHeaders: credentialHeaders,
+        beforeRedirect: (options, response, details) => redirects.check(options, response, details),
       });
     } catch (err) {
+      const refusal = redirects.refusal(request.method, shownUrl);
+      if (refusal !== undefined) throw refusal;
       throw this.requestFailure(err, request.method, shownUrl, redactor);
     }
     const elapsed = Math.round(performance.now() - startedAt);
@@ -239,6 +255,59 @@ function excerpt(body: unknown): unknown {
 
 function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/**
+ * Watches the redirects of one request (axios follows them, through follow-redirects). A
+ * redirect to another origin is refused (`refuse`), or followed (`strip_credentials`) with the
+ * credential headers already dropped by axios's `sensitiveHeaders`, and logged at debug level.
+ */
+class RedirectGuard {
+  /** Set when a redirect was refused: the status and the (redacted) target. */
+  private refused: { status: number; location: string; origin: string } | undefined;
+
+  constructor(
+    private readonly mode: CrossOriginRedirects,
+    private readonly credentialHeaders: string[],
+    private readonly logger: Logger,
+    private readonly redact: (text: string) => string,
+  ) {}
+
+  /** follow-redirects' `beforeRedirect`: `options` are those of the next request. */
+  check(
+    options: Record<string, unknown>,
+    response: { statusCode: number },
+    requestDetails?: { url: string },
+  ): void {
+    const next = typeof options.href === 'string' ? options.href : '';
+    const from = originOf(requestDetails?.url ?? '');
+    const to = originOf(next);
+    if (from !== undefined && to === from) return;
+    const shownTo = this.redact(to ?? next);
+    if (this.mode === 'refuse') {
+      this.refused = { status: response.statusCode, location: this.redact(next), origin: shownTo };
+      throw new Error(`refused a redirect to another origin, ${shownTo}`);
+    }
+    this.logger.debug(
+      `following a redirect (HTTP ${response.statusCode}) to another origin, ${shownTo}, ` +
+        `without the credential headers (${this.credentialHeaders.join(', ') || 'none configured'})`,
+    );
+  }
+
+  /** The error of the request when it failed because a redirect was refused. */
+  refusal(method: string, url: string): PermanentError | undefined {
+    if (this.refused === undefined) return undefined;
+    const { status, location, origin } = this.refused;
+    return new PermanentError(
+      `${method} ${url} failed: the server redirected (HTTP ${status}) to another origin, ` +
+        `${origin}, and cross_origin_redirects is 'refuse'`,
+      {
+        errorType: 'redirect_refused',
+        statusCode: status,
+        metadata: { method, url, status_code: status, redirect_to: location },
+      },
+    );
+  }
 }
 
 /** The origin of an absolute URL, or `undefined` if it does not parse. */

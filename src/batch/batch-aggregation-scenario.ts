@@ -98,7 +98,9 @@ export class BatchAggregationScenario {
       what,
     );
     const results = source instanceof StepContext ? source.dependencyResults : source;
-    const batchable = results[batchableStepName];
+    const batchable = Object.hasOwn(results, batchableStepName)
+      ? results[batchableStepName]
+      : undefined;
     if (!isPlainObject(batchable)) {
       throw new ValidationError(
         `${what}: no result for the batchable step '${batchableStepName}' among the dependency ` +
@@ -205,7 +207,7 @@ function pick(
   results: Readonly<Record<string, unknown>>,
   names: string[],
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out = Object.create(null) as Record<string, unknown>;
   for (const name of names) out[name] = results[name];
   return Object.freeze(out);
 }

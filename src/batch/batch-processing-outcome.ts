@@ -7,6 +7,7 @@ import {
   NonEmptyString,
   PresentJson,
   isPlainObject,
+  outcomeTag,
 } from '../validation/constraints';
 import { validateOrThrow } from '../validation/validate';
 import type { CursorConfig } from './cursor-config';
@@ -130,16 +131,45 @@ export class BatchProcessingOutcome {
   /**
    * Read an outcome in either wire form: `{"outcome_type": "NoBatches" | "CreateBatches", ...}`
    * or the reference's `{"type": "no_batches" | "create_batches", ...}`. Throws
-   * `ValidationError` naming the bad field.
+   * `ValidationError` naming the bad field; a no-batches outcome with workers, items or cursor
+   * configs, or whose two tags disagree, is refused as the core would refuse it.
    */
   static fromJSON(json: unknown): BatchProcessingOutcome {
     const what = 'BatchProcessingOutcome.fromJSON';
     if (!isPlainObject(json)) {
       throw new ValidationError(`${what}: expected an object, got ${describeValue(json)}`);
     }
-    const [field, type] =
-      json.outcome_type !== undefined ? ['outcome_type', json.outcome_type] : ['type', json.type];
-    if (type === 'NoBatches' || type === 'no_batches') return BatchProcessingOutcome.noBatches();
+    const [field, type] = outcomeTag(json, what);
+    if (type === 'NoBatches' || type === 'no_batches') {
+      for (const [key, empty] of [
+        ['worker_count', 0],
+        ['total_items', 0],
+      ] as const) {
+        const value = json[key];
+        if (value !== undefined && value !== null && value !== empty) {
+          throw new ValidationError(
+            `${what}: ${key}: must be ${empty} for a no-batches outcome, got ${describeValue(value)}`,
+          );
+        }
+      }
+      const configs = json.cursor_configs;
+      if (
+        configs !== undefined &&
+        configs !== null &&
+        !(Array.isArray(configs) && configs.length === 0)
+      ) {
+        throw new ValidationError(
+          `${what}: cursor_configs: must be empty for a no-batches outcome, got ${describeValue(configs)}`,
+        );
+      }
+      if (json.worker_template_name !== undefined && json.worker_template_name !== null) {
+        throw new ValidationError(
+          `${what}: worker_template_name: must not be set for a no-batches outcome (the placeholder ` +
+            `worker is handler.initialization.worker_template_name), got ${describeValue(json.worker_template_name)}`,
+        );
+      }
+      return BatchProcessingOutcome.noBatches();
+    }
     if (type === 'CreateBatches' || type === 'create_batches') {
       return BatchProcessingOutcome.checked(json, what);
     }

@@ -25,6 +25,10 @@ export class EngineHandle {
     return callNative(() => this.inner.createTask(request));
   }
 
+  createTasks(requests: NativeCreateTaskRequest[]): Promise<string> {
+    return callNative(() => this.inner.createTasks(requests));
+  }
+
   getTask(taskUuid: string): Promise<string | null> {
     return callNative(() => this.inner.getTask(taskUuid));
   }

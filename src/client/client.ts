@@ -49,6 +49,32 @@ export class TaskerClient {
     return parseTaskView(await this.engine.createTask(request));
   }
 
+  /**
+   * Create many tasks in one transaction, returned in the order of `requests`. Idempotency keys
+   * are honoured as by `createTask` (also between requests of the same call). If any request is
+   * invalid, nothing is created and the error names the request by its index.
+   */
+  async createTasks(requests: CreateTaskOptions[]): Promise<Task[]> {
+    this.assertOpen();
+    if (!Array.isArray(requests)) {
+      throw new InvalidArgumentError(
+        `createTasks: expected an array of requests, got ${describeKind(requests)}`,
+      );
+    }
+    const native = requests.map((options, i) => {
+      try {
+        return toCreateTaskRequest(options);
+      } catch (err) {
+        if (err instanceof InvalidArgumentError) {
+          throw new InvalidArgumentError(`createTasks: request ${i}: ${err.message}`);
+        }
+        throw err;
+      }
+    });
+    if (native.length === 0) return [];
+    return parseTaskViews(await this.engine.createTasks(native));
+  }
+
   /** The task with its steps and transitions, or `null` if there is none with that uuid. */
   async getTask(taskUuid: string): Promise<Task | null> {
     this.assertOpen();

@@ -19,7 +19,10 @@ export class StepContext {
   readonly stepConfig: Record<string, unknown>;
   /** Inputs of this step row (e.g. a batch worker's cursor). */
   readonly stepInputs: Record<string, unknown>;
-  /** Results of completed ancestor steps, by step name. */
+  /**
+   * Results of completed ancestor steps, by step name. A null-prototype object: every step name
+   * is an own key, also `__proto__`, `constructor` or `toString`.
+   */
   readonly dependencyResults: Readonly<Record<string, unknown>>;
   /** Attempts made before this one (0 on the first run). */
   readonly retryCount: number;
@@ -188,7 +191,9 @@ export class StepContext {
 function unwrapDependencyResults(
   raw: StepPayload['dependency_results'],
 ): Readonly<Record<string, unknown>> {
-  const results: Record<string, unknown> = {};
+  // Null prototype: a step named `__proto__` is a key like any other, and a name that is not a
+  // step (`constructor`, `toString`) finds nothing.
+  const results: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [name, entry] of Object.entries(raw)) {
     results[name] =
       typeof entry === 'object' && entry !== null && 'result' in entry ? entry.result : entry;

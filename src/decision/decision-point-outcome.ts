@@ -1,6 +1,6 @@
 import { describeValue } from '../describe-value';
 import { ValidationError } from '../errors/validation-error';
-import { Check, isPlainObject, uniqueNameListProblem } from '../validation/constraints';
+import { Check, isPlainObject, outcomeTag, uniqueNameListProblem } from '../validation/constraints';
 import { validateOrThrow } from '../validation/validate';
 
 export type DecisionOutcomeType = 'CreateSteps' | 'NoBranches';
@@ -46,15 +46,15 @@ export class DecisionPointOutcome {
   /**
    * Read an outcome in either wire form: `{"outcome_type": "CreateSteps" | "NoBranches",
    * "step_names": [...]}`, or the reference's `{"type": "create_steps" | "no_branches",
-   * "step_names"?: [...]}`. Throws `ValidationError` naming the bad field.
+   * "step_names"?: [...]}` (both tags may be given if they agree). Throws `ValidationError` naming
+   * the bad field.
    */
   static fromJSON(json: unknown): DecisionPointOutcome {
     const what = 'DecisionPointOutcome.fromJSON';
     if (!isPlainObject(json)) {
       throw new ValidationError(`${what}: expected an object, got ${describeValue(json)}`);
     }
-    const [field, type] =
-      json.outcome_type !== undefined ? ['outcome_type', json.outcome_type] : ['type', json.type];
+    const [field, type] = outcomeTag(json, what);
     if (type === 'CreateSteps' || type === 'create_steps') {
       validateOrThrow(Object.assign(new StepNamesShape(), { step_names: json.step_names }), what);
       return new DecisionPointOutcome(

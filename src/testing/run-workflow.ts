@@ -2,12 +2,13 @@ import { stepByName, type Task, type TaskStep } from '../client/task';
 import { TaskTimeoutError } from '../errors/task-timeout-error';
 import type { HandlerRegistry } from '../handler/registry';
 import type { StepHandlerClass } from '../handler/step-handler';
+import type { JsonLimitOptions, ResultLimitOptions } from '../json-limits';
 import type { Logger } from '../logger';
 import { native, type NativeModule } from '../native';
 import { openWorker } from '../worker/create-worker';
 import type { Worker } from '../worker/worker';
 
-export interface RunWorkflowOptions {
+export interface RunWorkflowOptions extends JsonLimitOptions, ResultLimitOptions {
   templates: string | string[];
   handlers: HandlerRegistry | StepHandlerClass[];
   namespace: string;
@@ -30,7 +31,7 @@ export interface RunWorkflowOptions {
 export interface WorkflowRun {
   /** The finished task (complete, error or cancelled), with steps and transitions. */
   task: Task;
-  /** Results of the completed steps, by step name. */
+  /** Results of the completed steps, by step name (a null-prototype object). */
   results: Record<string, unknown>;
   step(name: string): TaskStep | undefined;
 }
@@ -56,11 +57,14 @@ export async function runWorkflowWith(
     logger: options.logger,
     maxStepsPerDecision: options.maxStepsPerDecision,
     maxBatchWorkers: options.maxBatchWorkers,
+    maxJsonDepth: options.maxJsonDepth,
+    maxResultBytes: options.maxResultBytes,
+    maxContextBytes: options.maxContextBytes,
   });
   try {
     await worker.start();
     const task = await runToEnd(worker, options);
-    const results: Record<string, unknown> = {};
+    const results = Object.create(null) as Record<string, unknown>;
     for (const step of task.steps) {
       if (step.state === 'complete') results[step.name] = step.result;
     }

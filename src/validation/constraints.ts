@@ -1,5 +1,6 @@
 import { ValidateBy, type ValidationArguments } from 'class-validator';
 import { describeValue } from '../describe-value';
+import { ValidationError } from '../errors/validation-error';
 
 /**
  * Property decorators for the builders' input classes, built on class-validator's `ValidateBy`.
@@ -89,6 +90,24 @@ export function jsonProblem(value: unknown): string | undefined {
   } catch (err) {
     return `must be JSON-serializable (${err instanceof Error ? err.message : String(err)})`;
   }
+}
+
+/**
+ * The tag of an outcome in either wire form, `outcome_type` (`CreateSteps`) or `type`
+ * (`create_steps`), as `[field, value]`. When both are set they must agree (compared without
+ * case and underscores, as the core compares them); otherwise throws `ValidationError`.
+ */
+export function outcomeTag(json: Record<string, unknown>, what: string): [string, unknown] {
+  const { outcome_type: outcomeType, type } = json;
+  const norm = (v: unknown): unknown =>
+    typeof v === 'string' ? v.toLowerCase().replace(/_/g, '') : v;
+  if (outcomeType !== undefined && type !== undefined && norm(outcomeType) !== norm(type)) {
+    throw new ValidationError(
+      `${what}: type is ${describeValue(type)} but outcome_type is ${describeValue(outcomeType)}; ` +
+        'they must agree (set only one of them)',
+    );
+  }
+  return outcomeType !== undefined ? ['outcome_type', outcomeType] : ['type', type];
 }
 
 /**

@@ -23,7 +23,13 @@ export async function openWorker(
   options: WorkerOptions,
 ): Promise<Worker> {
   const settings = resolveWorkerOptions(options);
-  const engineOptions: NativeEngineOptions = { databaseUrl: settings.databaseUrl };
+  const engineOptions: NativeEngineOptions = {
+    databaseUrl: settings.databaseUrl,
+    ...settings.jsonLimits,
+  };
+  if (settings.connectTimeoutMs !== undefined) {
+    engineOptions.connectTimeoutMs = settings.connectTimeoutMs;
+  }
   if (settings.maxStepsPerDecision !== undefined) {
     engineOptions.maxStepsPerDecision = settings.maxStepsPerDecision;
   }

@@ -3,22 +3,37 @@ import * as os from 'os';
 import * as path from 'path';
 import { resolveDatabaseUrl } from '../database';
 import { InvalidArgumentError } from '../errors/invalid-argument-error';
+import { integerOption } from '../validation/integer-option';
 import { HandlerRegistry } from '../handler/registry';
+import { resolveJsonLimits, type JsonLimitOptions, type ResultLimitOptions } from '../json-limits';
+import type { NativeEngineOptions } from '../native';
 import type { StepHandlerClass } from '../handler/step-handler';
 import { createConsoleLogger, safeLogger, type Logger } from '../logger';
 
-export interface WorkerOptions {
+export interface WorkerOptions extends JsonLimitOptions, ResultLimitOptions {
   /** YAML template files and/or directories of them. */
   templates: string | string[];
   handlers: HandlerRegistry | StepHandlerClass[];
   /** See `resolveDatabaseUrl`. */
   database?: string;
+  /**
+   * PostgreSQL: how long connecting may take before `createWorker` fails with a `DatabaseError`
+   * saying why (refused, no answer, too many connections…); also the longest wait for a pooled
+   * connection later. Core default 5000.
+   */
+  connectTimeoutMs?: number;
   /** At most this many steps run at once. Default 10. */
   concurrency?: number;
   /** Default `<hostname>-<pid>-<random>`. */
   workerId?: string;
   /** How long `shutdown()` lets in-flight steps finish before they are aborted. Default 10000. */
   shutdownGraceMs?: number;
+  /**
+   * How long `shutdown()` then waits for aborted handlers to settle (to return or throw after
+   * their `ctx.signal` aborted). A handler still running after that is abandoned: `shutdown()`
+   * resolves, logs a warning naming it, and ignores whatever it returns later. Default 5000.
+   */
+  shutdownSettleMs?: number;
   /** Claim lease, renewed while a handler runs (core default 30000). */
   leaseMs?: number;
   /** Fallback poll interval when no wake-up arrives (core default 1000). */
@@ -44,9 +59,11 @@ export interface WorkerSettings {
   templatePaths: string[];
   registry: HandlerRegistry;
   databaseUrl: string;
+  connectTimeoutMs: number | undefined;
   concurrency: number;
   workerId: string;
   shutdownGraceMs: number;
+  shutdownSettleMs: number;
   leaseMs: number | undefined;
   pollIntervalMs: number | undefined;
   /** Never throws. */
@@ -54,6 +71,8 @@ export interface WorkerSettings {
   handleSignals: boolean;
   maxStepsPerDecision: number | undefined;
   maxBatchWorkers: number | undefined;
+  /** The JSON limits that are set (`maxJsonDepth`, `maxResultBytes`, `maxContextBytes`). */
+  jsonLimits: Pick<NativeEngineOptions, 'maxJsonDepth' | 'maxResultBytes' | 'maxContextBytes'>;
 }
 
 export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
@@ -64,15 +83,18 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     templatePaths: templatePaths(options.templates),
     registry: HandlerRegistry.from(options.handlers),
     databaseUrl: resolveDatabaseUrl(options.database),
-    concurrency: integer('concurrency', options.concurrency, 1) ?? 10,
+    connectTimeoutMs: integerOption('connectTimeoutMs', options.connectTimeoutMs, 1),
+    concurrency: integerOption('concurrency', options.concurrency, 1) ?? 10,
     workerId: workerId(options.workerId),
-    shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs, 0) ?? 10000,
-    leaseMs: integer('leaseMs', options.leaseMs, 1),
-    pollIntervalMs: integer('pollIntervalMs', options.pollIntervalMs, 1),
+    shutdownGraceMs: integerOption('shutdownGraceMs', options.shutdownGraceMs, 0) ?? 10000,
+    shutdownSettleMs: integerOption('shutdownSettleMs', options.shutdownSettleMs, 0) ?? 5000,
+    leaseMs: integerOption('leaseMs', options.leaseMs, 1),
+    pollIntervalMs: integerOption('pollIntervalMs', options.pollIntervalMs, 1),
     logger: safeLogger(options.logger ?? createConsoleLogger()),
     handleSignals: options.handleSignals ?? false,
-    maxStepsPerDecision: integer('maxStepsPerDecision', options.maxStepsPerDecision, 1),
-    maxBatchWorkers: integer('maxBatchWorkers', options.maxBatchWorkers, 1),
+    maxStepsPerDecision: integerOption('maxStepsPerDecision', options.maxStepsPerDecision, 1),
+    maxBatchWorkers: integerOption('maxBatchWorkers', options.maxBatchWorkers, 1),
+    jsonLimits: resolveJsonLimits(options),
   };
 }
 
@@ -88,14 +110,6 @@ function templatePaths(templates: unknown): string[] {
     );
   }
   return list.map((p) => path.resolve(p));
-}
-
-function integer(name: string, value: unknown, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
-  return value;
 }
 
 function workerId(value: unknown): string {

@@ -8,11 +8,21 @@ import { describeValue } from '../describe-value';
 import type { WorkerSettings } from './options';
 import { runStep } from './run-step';
 
+/** One handler execution: a step under one claim. */
 interface RunningStep {
-  stepUuid: string;
+  event: NativeStepEvent;
   controller: AbortController;
   /** Settles (never rejects) once the step's result has been queued for reporting. */
   done: Promise<void>;
+}
+
+/**
+ * The identity of one step execution: the step and the claim it runs under. A claim id alone is
+ * not enough (every step claimed in one transaction shares it), nor is the step uuid (a step
+ * can be claimed again while an aborted earlier attempt is still running).
+ */
+export function executionKey(stepUuid: string, claimId: string): string {
+  return JSON.stringify([stepUuid, claimId]);
 }
 
 /** The core's counters for a worker; see `NativeWorkerStats`. */
@@ -90,8 +100,10 @@ export class Worker {
 
   /**
    * Stop claiming, give in-flight steps `shutdownGraceMs` to finish (the core then aborts their
-   * signals and releases them), wait for every handler to settle and its result to be reported,
-   * then close the engine. Idempotent: every call returns the same promise.
+   * signals and releases them), wait up to `shutdownSettleMs` for every handler to settle and its
+   * result to be reported, then close the engine. A handler still running after that is
+   * abandoned: logged as a warning by task and step, its late result ignored. Idempotent: every
+   * call returns the same promise.
    */
   shutdown(): Promise<void> {
     this.stopping ??= this.stop();
@@ -99,7 +111,7 @@ export class Worker {
   }
 
   private async stop(): Promise<void> {
-    const { logger, shutdownGraceMs } = this.settings;
+    const { shutdownGraceMs } = this.settings;
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     this.state = 'stopping';
@@ -112,14 +124,18 @@ export class Worker {
     }
     if (this.pollLoop !== undefined) await this.pollLoop;
 
-    const unsettled = [...this.running.values()];
-    if (unsettled.length > 0) {
-      logger.warn(
-        `worker ${this.workerId}: waiting for ${unsettled.length} aborted step(s) to settle ` +
-          `(${unsettled.map((s) => s.stepUuid).join(', ')}); handlers should honour ctx.signal`,
-      );
-      await Promise.all(unsettled.map((s) => s.done));
+    // The core has aborted every step still in flight. Should its abort event not have arrived
+    // (the poll loop failed), abort here: no result can be recorded any more.
+    for (const entry of this.running.values()) {
+      if (!entry.controller.signal.aborted) {
+        entry.controller.abort(
+          abortReason(
+            `worker ${this.workerId} is shutting down; the step's result can no longer be recorded`,
+          ),
+        );
+      }
     }
+    await this.settle();
     this.batcher.flush();
     this.state = 'stopped';
 
@@ -132,6 +148,45 @@ export class Worker {
       }
     }
     if (errors.length > 0) throw errors[0];
+  }
+
+  /**
+   * Wait for the handlers still running (all aborted by now) to settle, for at most
+   * `shutdownSettleMs`; then abandon the rest with a warning naming them.
+   */
+  private async settle(): Promise<void> {
+    const { logger, shutdownSettleMs } = this.settings;
+    const unsettled = [...this.running.values()];
+    if (unsettled.length === 0) return;
+    logger.info(
+      `worker ${this.workerId}: waiting up to ${shutdownSettleMs} ms for ${unsettled.length} ` +
+        `aborted step handler(s) to settle: ${unsettled.map((s) => describeStep(s.event)).join(', ')}`,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, shutdownSettleMs);
+    });
+    try {
+      await Promise.race([Promise.all(unsettled.map((s) => s.done)), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+    const abandoned = unsettled.filter((s) => this.running.get(key(s.event)) === s);
+    if (abandoned.length === 0) return;
+    logger.warn(
+      `worker ${this.workerId}: shutdown abandoned ${abandoned.length} step handler(s) that did ` +
+        `not settle within shutdownSettleMs (${shutdownSettleMs} ms) of being aborted: ` +
+        `${abandoned.map((s) => describeStep(s.event)).join(', ')}. Their claims were released ` +
+        '(or their attempts had already ended), so whatever they return is ignored; handlers ' +
+        'should honour ctx.signal',
+      {
+        abandoned: abandoned.map((s) => ({
+          taskUuid: s.event.taskUuid,
+          stepUuid: s.event.stepUuid,
+          ...stepNames(s.event),
+        })),
+      },
+    );
   }
 
   /** poll → dispatch, until the core ends the poll with `null`. Never rejects. */
@@ -170,9 +225,10 @@ export class Worker {
 
   private startStep(event: NativeStepEvent): void {
     const controller = new AbortController();
-    const entry: RunningStep = { stepUuid: event.stepUuid, controller, done: Promise.resolve() };
+    const entry: RunningStep = { event, controller, done: Promise.resolve() };
+    const id = key(event);
     // Registered before the handler starts, so an abort in the same batch finds it.
-    this.running.set(event.claimId, entry);
+    this.running.set(id, entry);
     const deps = {
       registry: this.settings.registry,
       logger: this.settings.logger,
@@ -185,12 +241,12 @@ export class Worker {
         this.settings.logger.error(`worker ${this.workerId}: step runner failed`, { error }),
       )
       .finally(() => {
-        if (this.running.get(event.claimId) === entry) this.running.delete(event.claimId);
+        if (this.running.get(id) === entry) this.running.delete(id);
       });
   }
 
   private abortStep(event: NativeStepEvent): void {
-    const entry = this.running.get(event.claimId);
+    const entry = this.running.get(key(event));
     if (entry === undefined) {
       this.settings.logger.debug(
         `worker ${this.workerId}: abort for step ${event.stepUuid} (claim ${event.claimId}), which is not running`,
@@ -199,6 +255,34 @@ export class Worker {
     }
     entry.controller.abort(abortReason(event.reason));
   }
+}
+
+function key(event: NativeStepEvent): string {
+  return executionKey(event.stepUuid, event.claimId);
+}
+
+/** The task and step names from a step event's payload, when it has them. */
+function stepNames(event: NativeStepEvent): { taskName?: string; stepName?: string } {
+  try {
+    const payload = JSON.parse(event.payload ?? '') as {
+      task?: { name?: unknown };
+      step?: { name?: unknown };
+    };
+    const names: { taskName?: string; stepName?: string } = {};
+    if (typeof payload.task?.name === 'string') names.taskName = payload.task.name;
+    if (typeof payload.step?.name === 'string') names.stepName = payload.step.name;
+    return names;
+  } catch {
+    return {};
+  }
+}
+
+/** `task <name> (<uuid>) step '<name>' (<uuid>)`, for log lines. */
+function describeStep(event: NativeStepEvent): string {
+  const { taskName, stepName } = stepNames(event);
+  const task = taskName === undefined ? event.taskUuid : `${taskName} (${event.taskUuid})`;
+  const step = stepName === undefined ? event.stepUuid : `'${stepName}' (${event.stepUuid})`;
+  return `task ${task} step ${step}`;
 }
 
 /** What `ctx.signal.reason` holds: an Error whose message is the core's reason. */

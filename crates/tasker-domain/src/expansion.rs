@@ -6,11 +6,14 @@
 //! whose message names the step at fault; the caller fails the deciding step permanently with it
 //! (the reference logs and ignores such outcomes).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::template::{StepDefinition, StepType, TaskTemplate};
+use crate::text::echo;
 
 /// Limits on what one outcome may create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +37,23 @@ pub enum DecisionOutcome {
     NoBranches,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// One batch worker's slice. The cursors stay the JSON text the handler wrote (any JSON but
+/// `null`), so they reach the worker unchanged.
+#[derive(Debug, Clone)]
 pub struct CursorConfig {
     pub batch_id: String,
-    pub start_cursor: Value,
-    pub end_cursor: Value,
+    pub start_cursor: Box<RawValue>,
+    pub end_cursor: Box<RawValue>,
     pub batch_size: u64,
+}
+
+impl PartialEq for CursorConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.batch_id == other.batch_id
+            && self.start_cursor.get() == other.start_cursor.get()
+            && self.end_cursor.get() == other.end_cursor.get()
+            && self.batch_size == other.batch_size
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,118 +74,342 @@ pub struct NewStep {
     pub template_step_name: String,
     pub definition: StepDefinition,
     pub step_type: StepType,
-    pub inputs: Value,
+    /// JSON text of the step's inputs.
+    pub inputs: String,
     pub depends_on: Vec<String>,
 }
 
-/// The tag of an outcome in either wire form: `outcome_type` (seed) or `type` (reference).
-fn outcome_kind(v: &Value) -> Option<String> {
-    v.get("outcome_type")
-        .or_else(|| v.get("type"))
-        .and_then(Value::as_str)
-        .map(|s| s.to_ascii_lowercase().replace('_', ""))
+// ------------------------------------------------------------------------------------------
+// Reading outcomes. Results are read as JSON text with serde_json's `RawValue`: only the
+// outcome's own fields are decoded, so the rest of the result (at any depth, with any string)
+// is never built. Every field of both shapes is checked for type and range here, at the step
+// that returned it; a message names the step, the field and the bad value.
+
+/// The fields of a JSON object, their values still as JSON text.
+type Fields<'a> = BTreeMap<String, &'a RawValue>;
+
+fn fields(text: &str) -> Option<Fields<'_>> {
+    serde_json::from_str(text).ok()
 }
 
-/// The decision outcome in a decision step's result (`result.decision_point_outcome`).
-pub fn parse_decision_outcome(step: &str, result: &Value) -> Result<DecisionOutcome, String> {
-    let Some(v) = result.get("decision_point_outcome") else {
+fn is_null(v: &RawValue) -> bool {
+    v.get() == "null"
+}
+
+/// A JSON value as messages show it (its text, cut short when long).
+fn shown(v: &RawValue) -> String {
+    echo(v.get()).into_owned()
+}
+
+/// A non-empty string (not only spaces).
+fn non_empty_string(v: &RawValue) -> Option<String> {
+    serde_json::from_str::<String>(v.get())
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// A whole number, at least `min`.
+fn whole_number(v: &RawValue, min: u64) -> Option<u64> {
+    serde_json::from_str::<u64>(v.get())
+        .ok()
+        .filter(|n| *n >= min)
+}
+
+/// An outcome object being read: where it is (`decision step 'route':
+/// decision_point_outcome`) and its fields.
+struct Outcome<'a> {
+    at: String,
+    fields: Fields<'a>,
+}
+
+impl<'a> Outcome<'a> {
+    fn new(at: String, raw: &'a RawValue) -> Result<Outcome<'a>, String> {
+        match fields(raw.get()) {
+            Some(fields) => Ok(Outcome { at, fields }),
+            None => Err(format!("{at} must be an object, got {}", shown(raw))),
+        }
+    }
+
+    /// `{at}.{field} {problem}`.
+    fn err(&self, field: &str, problem: impl std::fmt::Display) -> String {
+        format!("{}.{field} {problem}", self.at)
+    }
+
+    /// A field that is present and not `null`.
+    fn get(&self, field: &str) -> Option<&'a RawValue> {
+        self.fields.get(field).copied().filter(|v| !is_null(v))
+    }
+
+    fn only(&self, known: &[&str]) -> Result<(), String> {
+        match self.fields.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(format!(
+                "{} has an unknown field '{}'; its fields are {}",
+                self.at,
+                echo(k),
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The outcome's tag, from `outcome_type` (seed form, `CreateSteps`) or `type` (reference
+    /// form, `create_steps`), compared without case and underscores; when both are given they
+    /// must agree. Returns the normalised tag, or an error naming `expected`.
+    fn kind(&self, expected: &str, known: &[&'static str]) -> Result<&'static str, String> {
+        let tag = |field: &str| -> Result<Option<(&'static str, &'a RawValue)>, String> {
+            let Some(raw) = self.get(field) else {
+                return Ok(None);
+            };
+            let normalised = serde_json::from_str::<String>(raw.get())
+                .map(|s| s.to_ascii_lowercase().replace('_', ""))
+                .ok();
+            match known.iter().find(|k| Some(**k) == normalised.as_deref()) {
+                Some(k) => Ok(Some((*k, raw))),
+                None => Err(self.err(
+                    field,
+                    format!(
+                        "is {}, an unknown outcome type; expected {expected}",
+                        shown(raw)
+                    ),
+                )),
+            }
+        };
+        match (tag("outcome_type")?, tag("type")?) {
+            (None, None) => Err(format!(
+                "{} has no outcome type; set outcome_type to {expected}",
+                self.at
+            )),
+            (Some((a, a_raw)), Some((b, b_raw))) if a != b => Err(format!(
+                "{}.type is {} but its outcome_type is {}; they must agree (set only one of them)",
+                self.at,
+                shown(b_raw),
+                shown(a_raw),
+            )),
+            (Some((k, _)), _) | (None, Some((k, _))) => Ok(k),
+        }
+    }
+
+    /// A field that must be a whole number of at least `min`.
+    fn whole_number(&self, field: &str, min: u64) -> Result<u64, String> {
+        let raw = self.fields.get(field).copied();
+        match raw {
+            None => Err(self.err(
+                field,
+                format!("is missing; it must be a whole number >= {min}"),
+            )),
+            Some(raw) => whole_number(raw, min).ok_or_else(|| {
+                self.err(
+                    field,
+                    format!("must be a whole number >= {min}, got {}", shown(raw)),
+                )
+            }),
+        }
+    }
+
+    /// A field that must be absent, `null`, or the given empty value (`0`, `[]`).
+    fn empty(&self, field: &str, empty: &str, kind: &str) -> Result<(), String> {
+        match self.get(field) {
+            Some(raw) if raw.get().split_whitespace().collect::<String>() != empty => Err(self
+                .err(
+                    field,
+                    format!("must be {empty} for {kind}, got {}", shown(raw)),
+                )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The named outcome object of a result, or an error saying what to return instead.
+fn outcome_of<'a>(
+    result: &'a str,
+    step: &str,
+    key: &str,
+    returns: &str,
+) -> Result<Outcome<'a>, String> {
+    let Some(result) = fields(result) else {
         return Err(format!(
-            "decision step '{step}' returned no decision_point_outcome; return decisionSuccess(...) or decisionNoBranches(...)"
+            "{step} returned a result that is not an object (no {key}); return {returns}"
         ));
     };
-    match outcome_kind(v).as_deref() {
-        Some("createsteps") => {
-            let names = v
-                .get("step_names")
-                .and_then(Value::as_array)
-                .ok_or_else(|| format!("decision step '{step}': decision_point_outcome.step_names must be a list of step names"))?;
-            let mut out = Vec::with_capacity(names.len());
-            for (i, n) in names.iter().enumerate() {
-                match n.as_str() {
-                    Some(s) if !s.is_empty() => out.push(s.to_string()),
-                    _ => {
-                        return Err(format!(
-                            "decision step '{step}': decision_point_outcome.step_names[{i}] must be a non-empty string, got {n}"
-                        ))
-                    }
-                }
+    let Some(raw) = result.get(key).copied().filter(|v| !is_null(v)) else {
+        return Err(format!("{step} returned no {key}; return {returns}"));
+    };
+    Outcome::new(format!("{step}: {key}"), raw)
+}
+
+/// The decision outcome in a decision step's result (JSON text with
+/// `decision_point_outcome`): `{"outcome_type": "CreateSteps" | "NoBranches", "step_names":
+/// [...]}`, or `type` (`create_steps`, `no_branches`) for `outcome_type`.
+pub fn parse_decision_outcome(step: &str, result: &str) -> Result<DecisionOutcome, String> {
+    let step = format!("decision step '{}'", echo(step));
+    let o = outcome_of(
+        result,
+        &step,
+        "decision_point_outcome",
+        "decisionSuccess(...) or decisionNoBranches(...)",
+    )?;
+    o.only(&["outcome_type", "type", "step_names"])?;
+    let kind = o.kind("CreateSteps or NoBranches", &["createsteps", "nobranches"])?;
+    if kind == "nobranches" {
+        o.empty("step_names", "[]", "NoBranches")?;
+        return Ok(DecisionOutcome::NoBranches);
+    }
+    let Some(raw) = o.get("step_names") else {
+        return Err(o.err("step_names", "is missing; it must be a list of step names"));
+    };
+    let Ok(names) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
+        return Err(o.err(
+            "step_names",
+            format!("must be a list of step names, got {}", shown(raw)),
+        ));
+    };
+    if names.is_empty() {
+        return Err(format!(
+            "{step}: CreateSteps needs at least one step name (use NoBranches to create none)"
+        ));
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        match non_empty_string(n) {
+            Some(s) => out.push(s),
+            None => {
+                return Err(o.err(
+                    &format!("step_names[{i}]"),
+                    format!("must be a non-empty string, got {}", shown(n)),
+                ))
             }
-            if out.is_empty() {
-                return Err(format!(
-                    "decision step '{step}': CreateSteps needs at least one step name (use NoBranches to create none)"
+        }
+    }
+    Ok(DecisionOutcome::CreateSteps(out))
+}
+
+const BATCH_FIELDS: &[&str] = &[
+    "outcome_type",
+    "type",
+    "worker_template_name",
+    "worker_count",
+    "cursor_configs",
+    "total_items",
+];
+const CURSOR_FIELDS: &[&str] = &["batch_id", "start_cursor", "end_cursor", "batch_size"];
+
+/// The batch outcome in a batchable step's result (JSON text with `batch_processing_outcome`):
+/// `{"outcome_type": "NoBatches"}`, or `{"outcome_type": "CreateBatches", "worker_template_name",
+/// "worker_count", "cursor_configs": [{"batch_id", "start_cursor", "end_cursor", "batch_size"}],
+/// "total_items"}` (or `type`: `no_batches`, `create_batches`).
+pub fn parse_batch_outcome(step: &str, result: &str) -> Result<BatchOutcome, String> {
+    let step = format!("batchable step '{}'", echo(step));
+    let o = outcome_of(
+        result,
+        &step,
+        "batch_processing_outcome",
+        "createBatchesOutcome(...) or noBatchesOutcome(...)",
+    )?;
+    o.only(BATCH_FIELDS)?;
+    let kind = o.kind(
+        "CreateBatches or NoBatches",
+        &["createbatches", "nobatches"],
+    )?;
+    if kind == "nobatches" {
+        if let Some(raw) = o.get("worker_template_name") {
+            return Err(o.err(
+                "worker_template_name",
+                format!(
+                    "must not be set for NoBatches (the placeholder worker is \
+                     handler.initialization.worker_template_name), got {}",
+                    shown(raw)
+                ),
+            ));
+        }
+        o.empty("worker_count", "0", "NoBatches")?;
+        o.empty("cursor_configs", "[]", "NoBatches")?;
+        o.empty("total_items", "0", "NoBatches")?;
+        return Ok(BatchOutcome::NoBatches);
+    }
+    let worker_template_name = match o.fields.get("worker_template_name") {
+        None => {
+            return Err(o.err(
+                "worker_template_name",
+                "is missing; it must name the batch_worker step",
+            ))
+        }
+        Some(raw) => non_empty_string(raw).ok_or_else(|| {
+            o.err(
+                "worker_template_name",
+                format!(
+                    "must be a non-empty string naming the batch_worker step, got {}",
+                    shown(raw)
+                ),
+            )
+        })?,
+    };
+    let Some(configs) = o.fields.get("cursor_configs") else {
+        return Err(o.err(
+            "cursor_configs",
+            "is missing; it must be a list of cursor configs",
+        ));
+    };
+    let Ok(configs) = serde_json::from_str::<Vec<&RawValue>>(configs.get()) else {
+        return Err(o.err(
+            "cursor_configs",
+            format!("must be a list of cursor configs, got {}", shown(configs)),
+        ));
+    };
+    if configs.is_empty() {
+        return Err(format!(
+            "{step}: CreateBatches has no cursor_configs (return NoBatches when there is nothing to process)"
+        ));
+    }
+    let mut cursor_configs = Vec::with_capacity(configs.len());
+    for (i, raw) in configs.iter().enumerate() {
+        let c = Outcome::new(format!("{}.cursor_configs[{i}]", o.at), raw)?;
+        c.only(CURSOR_FIELDS)?;
+        let batch_id = match c.fields.get("batch_id") {
+            None => return Err(c.err("batch_id", "is missing; it must be a non-empty string")),
+            Some(raw) => non_empty_string(raw).ok_or_else(|| {
+                c.err(
+                    "batch_id",
+                    format!("must be a non-empty string, got {}", shown(raw)),
+                )
+            })?,
+        };
+        let cursor = |field: &str| match c.get(field) {
+            Some(raw) => Ok(raw.to_owned()),
+            None => Err(c.err(field, "is missing")),
+        };
+        let start_cursor = cursor("start_cursor")?;
+        let end_cursor = cursor("end_cursor")?;
+        if let (Ok(start), Ok(end)) = (
+            serde_json::from_str::<f64>(start_cursor.get()),
+            serde_json::from_str::<f64>(end_cursor.get()),
+        ) {
+            if end <= start {
+                return Err(c.err(
+                    "end_cursor",
+                    format!(
+                        "must be greater than start_cursor ({}), got {}",
+                        shown(&start_cursor),
+                        shown(&end_cursor)
+                    ),
                 ));
             }
-            Ok(DecisionOutcome::CreateSteps(out))
         }
-        Some("nobranches") => Ok(DecisionOutcome::NoBranches),
-        _ => Err(format!(
-            "decision step '{step}': decision_point_outcome has an unknown outcome type {}; expected CreateSteps or NoBranches",
-            v.get("outcome_type").or_else(|| v.get("type")).unwrap_or(&Value::Null)
-        )),
+        let batch_size = c.whole_number("batch_size", 1)?;
+        cursor_configs.push(CursorConfig {
+            batch_id,
+            start_cursor,
+            end_cursor,
+            batch_size,
+        });
     }
-}
-
-/// The batch outcome in a batchable step's result (`result.batch_processing_outcome`).
-pub fn parse_batch_outcome(step: &str, result: &Value) -> Result<BatchOutcome, String> {
-    let Some(v) = result.get("batch_processing_outcome") else {
-        return Err(format!(
-            "batchable step '{step}' returned no batch_processing_outcome; return createBatchesOutcome(...) or noBatchesOutcome(...)"
-        ));
-    };
-    let field = |name: &str| format!("batchable step '{step}': batch_processing_outcome.{name}");
-    match outcome_kind(v).as_deref() {
-        Some("nobatches") => Ok(BatchOutcome::NoBatches),
-        Some("createbatches") => {
-            let worker_template_name = v
-                .get("worker_template_name")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| format!("{} must name the batch_worker step", field("worker_template_name")))?
-                .to_string();
-            let configs = v
-                .get("cursor_configs")
-                .and_then(Value::as_array)
-                .ok_or_else(|| format!("{} must be a list", field("cursor_configs")))?;
-            let mut cursor_configs = Vec::with_capacity(configs.len());
-            for (i, c) in configs.iter().enumerate() {
-                let batch_id = c
-                    .get("batch_id")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| format!("{} must be a non-empty string", field(&format!("cursor_configs[{i}].batch_id"))))?;
-                let batch_size = c
-                    .get("batch_size")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| format!("{} must be a whole number >= 0", field(&format!("cursor_configs[{i}].batch_size"))))?;
-                for key in ["start_cursor", "end_cursor"] {
-                    if c.get(key).is_none_or(Value::is_null) {
-                        return Err(format!("{} is missing", field(&format!("cursor_configs[{i}].{key}"))));
-                    }
-                }
-                cursor_configs.push(CursorConfig {
-                    batch_id: batch_id.to_string(),
-                    start_cursor: c["start_cursor"].clone(),
-                    end_cursor: c["end_cursor"].clone(),
-                    batch_size,
-                });
-            }
-            let worker_count = v
-                .get("worker_count")
-                .and_then(Value::as_u64)
-                .unwrap_or(cursor_configs.len() as u64);
-            let total_items = v.get("total_items").and_then(Value::as_u64).unwrap_or(0);
-            Ok(BatchOutcome::CreateBatches {
-                worker_template_name,
-                worker_count,
-                cursor_configs,
-                total_items,
-            })
-        }
-        _ => Err(format!(
-            "batchable step '{step}': batch_processing_outcome has an unknown outcome type {}; expected CreateBatches or NoBatches",
-            v.get("outcome_type").or_else(|| v.get("type")).unwrap_or(&Value::Null)
-        )),
-    }
+    let worker_count = o.whole_number("worker_count", 1)?;
+    let total_items = o.whole_number("total_items", 0)?;
+    Ok(BatchOutcome::CreateBatches {
+        worker_template_name,
+        worker_count,
+        cursor_configs,
+        total_items,
+    })
 }
 
 /// Steps reachable downstream of `decision` (through dependents), not looking past other
@@ -262,7 +500,7 @@ fn new_step(def: &StepDefinition, depends_on: Vec<String>) -> NewStep {
         template_step_name: def.name.clone(),
         definition: def.clone(),
         step_type: def.step_type,
-        inputs: json!({}),
+        inputs: "{}".to_string(),
         depends_on,
     }
 }
@@ -321,18 +559,21 @@ pub fn plan_decision_with(
     for name in chosen {
         if !seen.insert(name.as_str()) {
             return Err(format!(
-                "decision step '{decision}' chose step '{name}' more than once"
+                "decision step '{decision}' chose step '{}' more than once",
+                echo(name)
             ));
         }
         if template.step(name).is_none() {
             return Err(format!(
-                "decision step '{decision}' chose step '{name}', which is not a step of template {}",
+                "decision step '{decision}' chose step '{}', which is not a step of template {}",
+                echo(name),
                 template.key()
             ));
         }
         if !graph.contains(name) {
             return Err(format!(
-                "decision step '{decision}' chose step '{name}', which is not downstream of the decision"
+                "decision step '{decision}' chose step '{}', which is not downstream of the decision",
+                echo(name)
             ));
         }
     }
@@ -454,6 +695,24 @@ pub fn convergence_edges(
     edges
 }
 
+/// A batch worker's inputs (`ctx.stepInputs`), its cursors written as the outcome gave them.
+#[derive(Serialize)]
+struct WorkerInputs<'a> {
+    cursor: WorkerCursor<'a>,
+    batch_metadata: &'a Value,
+    is_no_op: bool,
+    #[serde(rename = "__template_step_name")]
+    template_step_name: &'a str,
+}
+
+#[derive(Serialize)]
+struct WorkerCursor<'a> {
+    batch_id: &'a str,
+    start_cursor: &'a RawValue,
+    end_cursor: &'a RawValue,
+    batch_size: u64,
+}
+
 /// The steps a batch outcome creates: one worker per cursor config named
 /// `{worker_template}_{batch_id}` (or the single no-op placeholder `{worker_template}_000` for
 /// NoBatches), each depending on the batchable step with its cursor in its inputs, and every
@@ -519,10 +778,11 @@ pub fn plan_batches(
                     }
                 }
             };
+            let zero = || RawValue::from_string("0".to_string()).map_err(|e| e.to_string());
             let placeholder = CursorConfig {
                 batch_id: "000".to_string(),
-                start_cursor: json!(0),
-                end_cursor: json!(0),
+                start_cursor: zero()?,
+                end_cursor: zero()?,
                 batch_size: 0,
             };
             (name, vec![placeholder], true)
@@ -530,13 +790,15 @@ pub fn plan_batches(
     };
     let Some(worker_def) = template.step(&worker_template) else {
         return Err(format!(
-            "batchable step '{step}': worker template '{worker_template}' is not a step of template {}",
+            "batchable step '{step}': worker template '{}' is not a step of template {}",
+            echo(&worker_template),
             template.key()
         ));
     };
     if worker_def.step_type != StepType::BatchWorker {
         return Err(format!(
-            "batchable step '{step}': worker template '{worker_template}' has type {}, expected batch_worker",
+            "batchable step '{step}': worker template '{}' has type {}, expected batch_worker",
+            echo(&worker_template),
             worker_def.step_type.as_str()
         ));
     }
@@ -552,7 +814,7 @@ pub fn plan_batches(
         if !ids.insert(c.batch_id.as_str()) {
             return Err(format!(
                 "batchable step '{step}': batch_id '{}' appears more than once in cursor_configs",
-                c.batch_id
+                echo(&c.batch_id)
             ));
         }
         let name = format!("{worker_template}_{}", c.batch_id);
@@ -560,22 +822,23 @@ pub fn plan_batches(
             continue; // already created: nothing is created twice
         }
         worker_names.push(name.clone());
+        let inputs = WorkerInputs {
+            cursor: WorkerCursor {
+                batch_id: &c.batch_id,
+                start_cursor: &c.start_cursor,
+                end_cursor: &c.end_cursor,
+                batch_size: c.batch_size,
+            },
+            batch_metadata: &batch_metadata,
+            is_no_op: no_op,
+            template_step_name: &worker_template,
+        };
         plan.push(NewStep {
             name,
             template_step_name: worker_template.clone(),
             definition: worker_def.clone(),
             step_type: StepType::BatchWorker,
-            inputs: json!({
-                "cursor": {
-                    "batch_id": c.batch_id,
-                    "start_cursor": c.start_cursor,
-                    "end_cursor": c.end_cursor,
-                    "batch_size": c.batch_size,
-                },
-                "batch_metadata": batch_metadata,
-                "is_no_op": no_op,
-                "__template_step_name": worker_template,
-            }),
+            inputs: serde_json::to_string(&inputs).map_err(|e| e.to_string())?,
             depends_on: vec![step.clone()],
         });
     }
@@ -684,77 +947,218 @@ steps:
             .collect()
     }
 
+    fn inputs(step: &NewStep) -> Value {
+        serde_json::from_str(&step.inputs).expect("inputs are JSON")
+    }
+
+    fn raw(v: Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&v).expect("raw")
+    }
+
+    fn decision(outcome: Value) -> Result<DecisionOutcome, String> {
+        parse_decision_outcome(
+            "route",
+            &json!({ "decision_point_outcome": outcome }).to_string(),
+        )
+    }
+
+    fn batch(outcome: Value) -> Result<BatchOutcome, String> {
+        parse_batch_outcome(
+            "analyze",
+            &json!({ "batch_processing_outcome": outcome }).to_string(),
+        )
+    }
+
+    /// A valid CreateBatches outcome with `change` applied to it.
+    fn create_batches(change: impl FnOnce(&mut Value)) -> Value {
+        let mut v = json!({
+            "outcome_type": "CreateBatches",
+            "worker_template_name": "process",
+            "worker_count": 2,
+            "cursor_configs": [
+                {"batch_id": "001", "start_cursor": 1, "end_cursor": 6, "batch_size": 5},
+                {"batch_id": "002", "start_cursor": 6, "end_cursor": 11, "batch_size": 5},
+            ],
+            "total_items": 10,
+        });
+        change(&mut v);
+        v
+    }
+
     #[test]
     fn parses_both_wire_forms() {
         for v in [
-            json!({"decision_point_outcome": {"outcome_type": "CreateSteps", "step_names": ["a", "b"]}}),
-            json!({"decision_point_outcome": {"type": "create_steps", "step_names": ["a", "b"]}}),
+            json!({"outcome_type": "CreateSteps", "step_names": ["a", "b"]}),
+            json!({"type": "create_steps", "step_names": ["a", "b"]}),
+            json!({"type": "create_steps", "outcome_type": "CreateSteps", "step_names": ["a", "b"]}),
         ] {
             assert_eq!(
-                parse_decision_outcome("d", &v),
+                decision(v),
                 Ok(DecisionOutcome::CreateSteps(vec!["a".into(), "b".into()]))
             );
         }
         for v in [
-            json!({"decision_point_outcome": {"outcome_type": "NoBranches", "step_names": []}}),
-            json!({"decision_point_outcome": {"type": "no_branches"}}),
+            json!({"outcome_type": "NoBranches", "step_names": []}),
+            json!({"type": "no_branches"}),
+            json!({"type": "no_branches", "step_names": null}),
         ] {
-            assert_eq!(
-                parse_decision_outcome("d", &v),
-                Ok(DecisionOutcome::NoBranches)
-            );
+            assert_eq!(decision(v), Ok(DecisionOutcome::NoBranches));
         }
         for v in [
-            json!({"batch_processing_outcome": {"outcome_type": "NoBatches"}}),
-            json!({"batch_processing_outcome": {"type": "no_batches"}}),
+            json!({"outcome_type": "NoBatches"}),
+            json!({"type": "no_batches"}),
+            json!({"type": "no_batches", "worker_count": 0, "cursor_configs": [], "total_items": 0}),
         ] {
-            assert_eq!(parse_batch_outcome("b", &v), Ok(BatchOutcome::NoBatches));
+            assert_eq!(batch(v), Ok(BatchOutcome::NoBatches));
         }
-        let v = json!({"batch_processing_outcome": {"type": "create_batches", "worker_template_name": "w", "worker_count": 1,
-            "cursor_configs": [{"batch_id": "001", "start_cursor": 1, "end_cursor": 5, "batch_size": 4}], "total_items": 4}});
-        assert!(matches!(
-            parse_batch_outcome("b", &v),
-            Ok(BatchOutcome::CreateBatches {
-                worker_count: 1,
-                total_items: 4,
-                ..
-            })
-        ));
+        let mut reference = create_batches(|_| {});
+        reference["type"] = json!("create_batches");
+        for v in [create_batches(|_| {}), reference] {
+            let Ok(BatchOutcome::CreateBatches {
+                worker_template_name,
+                worker_count,
+                cursor_configs,
+                total_items,
+            }) = batch(v)
+            else {
+                panic!("a valid outcome")
+            };
+            assert_eq!(
+                (worker_template_name.as_str(), worker_count, total_items),
+                ("process", 2, 10)
+            );
+            assert_eq!(cursor_configs[1].batch_id, "002");
+            assert_eq!(cursor_configs[1].start_cursor.get(), "6");
+        }
     }
 
     #[test]
-    fn rejects_malformed_outcomes_with_the_field() {
+    fn the_rest_of_a_result_is_not_read() {
+        // Deeper than serde_json's own limit (128), with lone surrogates: only the outcome's
+        // fields are decoded.
+        let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+        let result = format!(
+            r#"{{"decision_point_outcome": {{"type": "no_branches"}}, "deep": {deep}, "s": "\ud800"}}"#
+        );
+        assert_eq!(
+            parse_decision_outcome("d", &result),
+            Ok(DecisionOutcome::NoBranches)
+        );
+        // Cursors are kept as written, whatever they hold.
+        let result = format!(
+            r#"{{"batch_processing_outcome": {{"type": "create_batches", "worker_template_name": "w",
+                "worker_count": 1, "total_items": 1, "cursor_configs": [{{"batch_id": "a",
+                "start_cursor": {{"k": "\ud800", "deep": {deep}}}, "end_cursor": "z", "batch_size": 1}}]}}}}"#
+        );
+        let Ok(BatchOutcome::CreateBatches { cursor_configs, .. }) =
+            parse_batch_outcome("b", &result)
+        else {
+            panic!("a valid outcome")
+        };
+        assert_eq!(
+            cursor_configs[0].start_cursor.get(),
+            format!(r#"{{"k": "\ud800", "deep": {deep}}}"#)
+        );
+    }
+
+    #[test]
+    fn rejects_every_bad_decision_field() {
+        let at = "decision step 'route': decision_point_outcome";
         let cases = [
+            (json!(null), "decision step 'route' returned no decision_point_outcome; return decisionSuccess(...) or decisionNoBranches(...)".to_string()),
+            (json!("create_steps"), format!("{at} must be an object, got \"create_steps\"")),
+            (json!(["a"]), format!("{at} must be an object, got [\"a\"]")),
+            (json!({"step_names": ["a"]}), format!("{at} has no outcome type; set outcome_type to CreateSteps or NoBranches")),
+            (json!({"type": "pick", "step_names": ["a"]}), format!("{at}.type is \"pick\", an unknown outcome type; expected CreateSteps or NoBranches")),
+            (json!({"outcome_type": 1, "step_names": ["a"]}), format!("{at}.outcome_type is 1, an unknown outcome type; expected CreateSteps or NoBranches")),
             (
-                json!({}),
-                "decision step 'd' returned no decision_point_outcome",
+                json!({"type": "no_branches", "outcome_type": "CreateSteps", "step_names": ["a"]}),
+                format!("{at}.type is \"no_branches\" but its outcome_type is \"CreateSteps\"; they must agree (set only one of them)"),
             ),
+            (json!({"type": "no_branches", "step_names": ["a"]}), format!("{at}.step_names must be [] for NoBranches, got [\"a\"]")),
+            (json!({"type": "no_branches", "step_names": "a"}), format!("{at}.step_names must be [] for NoBranches, got \"a\"")),
+            (json!({"type": "create_steps"}), format!("{at}.step_names is missing; it must be a list of step names")),
+            (json!({"type": "create_steps", "step_names": null}), format!("{at}.step_names is missing; it must be a list of step names")),
+            (json!({"type": "create_steps", "step_names": "a"}), format!("{at}.step_names must be a list of step names, got \"a\"")),
+            (json!({"type": "create_steps", "step_names": []}), "decision step 'route': CreateSteps needs at least one step name (use NoBranches to create none)".to_string()),
+            (json!({"type": "create_steps", "step_names": ["a", ""]}), format!("{at}.step_names[1] must be a non-empty string, got \"\"")),
+            (json!({"type": "create_steps", "step_names": ["a", "  "]}), format!("{at}.step_names[1] must be a non-empty string, got \"  \"")),
+            (json!({"type": "create_steps", "step_names": [42]}), format!("{at}.step_names[0] must be a non-empty string, got 42")),
             (
-                json!({"decision_point_outcome": {"type": "pick"}}),
-                "unknown outcome type \"pick\"",
-            ),
-            (
-                json!({"decision_point_outcome": {"type": "create_steps", "step_names": []}}),
-                "CreateSteps needs at least one step name",
-            ),
-            (
-                json!({"decision_point_outcome": {"type": "create_steps", "step_names": ["a", ""]}}),
-                "step_names[1] must be a non-empty string",
-            ),
-            (
-                json!({"decision_point_outcome": {"type": "create_steps"}}),
-                "step_names must be a list",
+                json!({"type": "create_steps", "step_names": ["a"], "reason": "x"}),
+                format!("{at} has an unknown field 'reason'; its fields are outcome_type, type, step_names"),
             ),
         ];
-        for (v, msg) in cases {
-            let err = parse_decision_outcome("d", &v).unwrap_err();
-            assert!(err.contains(msg), "{err}");
+        for (outcome, expected) in cases {
+            assert_eq!(decision(outcome.clone()), Err(expected), "{outcome}");
         }
-        let err = parse_batch_outcome("b", &json!({"batch_processing_outcome": {"type": "create_batches", "worker_template_name": "w",
-            "cursor_configs": [{"batch_id": "001", "start_cursor": 1, "batch_size": 4}]}})).unwrap_err();
-        assert!(
-            err.contains("cursor_configs[0].end_cursor is missing"),
-            "{err}"
+        assert_eq!(
+            parse_decision_outcome("route", "[1]"),
+            Err("decision step 'route' returned a result that is not an object (no decision_point_outcome); return decisionSuccess(...) or decisionNoBranches(...)".to_string())
+        );
+    }
+
+    #[test]
+    fn rejects_every_bad_batch_field() {
+        let at = "batchable step 'analyze': batch_processing_outcome";
+        let cfg = "cursor_configs[0]";
+        type Change = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(Change, String)> = vec![
+            (Box::new(|v| v["worker_count"] = json!("1")), format!("{at}.worker_count must be a whole number >= 1, got \"1\"")),
+            (Box::new(|v| v["worker_count"] = json!(null)), format!("{at}.worker_count must be a whole number >= 1, got null")),
+            (Box::new(|v| v["worker_count"] = json!(0)), format!("{at}.worker_count must be a whole number >= 1, got 0")),
+            (Box::new(|v| v["worker_count"] = json!(1.5)), format!("{at}.worker_count must be a whole number >= 1, got 1.5")),
+            (Box::new(|v| { v.as_object_mut().unwrap().remove("worker_count"); }), format!("{at}.worker_count is missing; it must be a whole number >= 1")),
+            (Box::new(|v| v["total_items"] = json!(-5)), format!("{at}.total_items must be a whole number >= 0, got -5")),
+            (Box::new(|v| v["total_items"] = json!("10")), format!("{at}.total_items must be a whole number >= 0, got \"10\"")),
+            (Box::new(|v| { v.as_object_mut().unwrap().remove("total_items"); }), format!("{at}.total_items is missing; it must be a whole number >= 0")),
+            (Box::new(|v| v["worker_template_name"] = json!("")), format!("{at}.worker_template_name must be a non-empty string naming the batch_worker step, got \"\"")),
+            (Box::new(|v| v["worker_template_name"] = json!(7)), format!("{at}.worker_template_name must be a non-empty string naming the batch_worker step, got 7")),
+            (Box::new(|v| { v.as_object_mut().unwrap().remove("worker_template_name"); }), format!("{at}.worker_template_name is missing; it must name the batch_worker step")),
+            (Box::new(|v| v["cursor_configs"] = json!({})), format!("{at}.cursor_configs must be a list of cursor configs, got {{}}")),
+            (Box::new(|v| { v.as_object_mut().unwrap().remove("cursor_configs"); }), format!("{at}.cursor_configs is missing; it must be a list of cursor configs")),
+            (Box::new(|v| v["cursor_configs"][0] = json!(5)), format!("{at}.{cfg} must be an object, got 5")),
+            (Box::new(|v| v["cursor_configs"][0]["batch_id"] = json!(1)), format!("{at}.{cfg}.batch_id must be a non-empty string, got 1")),
+            (Box::new(|v| v["cursor_configs"][0]["batch_id"] = json!(" ")), format!("{at}.{cfg}.batch_id must be a non-empty string, got \" \"")),
+            (Box::new(|v| { v["cursor_configs"][0].as_object_mut().unwrap().remove("batch_id"); }), format!("{at}.{cfg}.batch_id is missing; it must be a non-empty string")),
+            (Box::new(|v| v["cursor_configs"][0]["start_cursor"] = json!(null)), format!("{at}.{cfg}.start_cursor is missing")),
+            (Box::new(|v| { v["cursor_configs"][0].as_object_mut().unwrap().remove("end_cursor"); }), format!("{at}.{cfg}.end_cursor is missing")),
+            (Box::new(|v| v["cursor_configs"][0]["end_cursor"] = json!(1)), format!("{at}.{cfg}.end_cursor must be greater than start_cursor (1), got 1")),
+            (Box::new(|v| v["cursor_configs"][0]["batch_size"] = json!(0)), format!("{at}.{cfg}.batch_size must be a whole number >= 1, got 0")),
+            (Box::new(|v| v["cursor_configs"][0]["batch_size"] = json!("5")), format!("{at}.{cfg}.batch_size must be a whole number >= 1, got \"5\"")),
+            (Box::new(|v| { v["cursor_configs"][0].as_object_mut().unwrap().remove("batch_size"); }), format!("{at}.{cfg}.batch_size is missing; it must be a whole number >= 1")),
+            (Box::new(|v| v["cursor_configs"][0]["rows"] = json!(5)), format!("{at}.{cfg} has an unknown field 'rows'; its fields are batch_id, start_cursor, end_cursor, batch_size")),
+            (Box::new(|v| v["workers"] = json!(2)), format!("{at} has an unknown field 'workers'; its fields are outcome_type, type, worker_template_name, worker_count, cursor_configs, total_items")),
+            (Box::new(|v| v["type"] = json!("no_batches")), format!("{at}.type is \"no_batches\" but its outcome_type is \"CreateBatches\"; they must agree (set only one of them)")),
+            (Box::new(|v| v["outcome_type"] = json!("SomeBatches")), format!("{at}.outcome_type is \"SomeBatches\", an unknown outcome type; expected CreateBatches or NoBatches")),
+        ];
+        for (change, expected) in cases {
+            let outcome = create_batches(change);
+            assert_eq!(batch(outcome.clone()), Err(expected), "{outcome}");
+        }
+        let no_batches = [
+            (json!({"type": "no_batches", "worker_count": 2}), format!("{at}.worker_count must be 0 for NoBatches, got 2")),
+            (json!({"type": "no_batches", "total_items": 5}), format!("{at}.total_items must be 0 for NoBatches, got 5")),
+            (json!({"type": "no_batches", "cursor_configs": [{"batch_id": "1"}]}), format!("{at}.cursor_configs must be [] for NoBatches, got [{{\"batch_id\":\"1\"}}]")),
+            (
+                json!({"type": "no_batches", "worker_template_name": "process"}),
+                format!("{at}.worker_template_name must not be set for NoBatches (the placeholder worker is handler.initialization.worker_template_name), got \"process\""),
+            ),
+            (json!({}), format!("{at} has no outcome type; set outcome_type to CreateBatches or NoBatches")),
+            (json!(null), "batchable step 'analyze' returned no batch_processing_outcome; return createBatchesOutcome(...) or noBatchesOutcome(...)".to_string()),
+        ];
+        for (outcome, expected) in no_batches {
+            assert_eq!(batch(outcome.clone()), Err(expected), "{outcome}");
+        }
+        // A huge value is cut short in the message.
+        let huge = "x".repeat(10_000);
+        let err = batch(create_batches(|v| v["total_items"] = json!(huge))).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "{at}.total_items must be a whole number >= 0, got \"{}… (10002 characters)",
+                &huge[..99]
+            )
         );
     }
 
@@ -991,8 +1395,8 @@ steps:
         let limits = ExpansionLimits::default();
         let cfg = |id: &str, s: u64, e: u64| CursorConfig {
             batch_id: id.into(),
-            start_cursor: json!(s),
-            end_cursor: json!(e),
+            start_cursor: raw(json!(s)),
+            end_cursor: raw(json!(e)),
             batch_size: e - s,
         };
         let outcome = BatchOutcome::CreateBatches {
@@ -1011,14 +1415,14 @@ steps:
             ]
         );
         assert_eq!(
-            plan[1].inputs["cursor"],
+            inputs(&plan[1])["cursor"],
             json!({"batch_id": "002", "start_cursor": 6, "end_cursor": 11, "batch_size": 5})
         );
         assert_eq!(
-            plan[1].inputs["batch_metadata"],
+            inputs(&plan[1])["batch_metadata"],
             json!({"cursor_field": "row", "failure_strategy": "fail_fast"})
         );
-        assert_eq!(plan[1].inputs["is_no_op"], json!(false));
+        assert_eq!(inputs(&plan[1])["is_no_op"], json!(false));
         assert_eq!(plan[1].template_step_name, "process");
         // Processing it again creates nothing twice.
         let again = plan_batches(
@@ -1046,7 +1450,7 @@ steps:
                 ("aggregate", vec!["process_000"])
             ]
         );
-        assert_eq!(plan[0].inputs["is_no_op"], json!(true));
+        assert_eq!(inputs(&plan[0])["is_no_op"], json!(true));
     }
 
     #[test]
@@ -1055,8 +1459,8 @@ steps:
         let analyze = t.step("analyze").unwrap();
         let cfg = |id: &str| CursorConfig {
             batch_id: id.into(),
-            start_cursor: json!(1),
-            end_cursor: json!(2),
+            start_cursor: raw(json!(1)),
+            end_cursor: raw(json!(2)),
             batch_size: 1,
         };
         let mk = |w: &str, n: u64, c: Vec<CursorConfig>| BatchOutcome::CreateBatches {

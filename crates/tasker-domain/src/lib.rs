@@ -3,16 +3,22 @@
 
 pub mod backoff;
 pub mod expansion;
+pub mod json;
 pub mod state;
 pub mod template;
+pub mod text;
+mod yaml_depth;
 
 pub use backoff::{decide_failure, FailureDecision, FailureInput};
 pub use expansion::{
     convergence_edges, parse_batch_outcome, parse_decision_outcome, plan_batches, plan_decision,
     plan_decision_with, BatchOutcome, CursorConfig, DecisionOutcome, ExpansionLimits, NewStep,
 };
+pub use json::{check_json, json_depth, json_kind, JsonLimits, JsonProblem};
 pub use state::{StepState, TaskState};
 pub use template::{
     load_templates, parse_template, parse_template_for_env, BackoffKind, HandlerSpec, RetryConfig,
-    StepDefinition, StepType, TaskTemplate, TemplateError, TemplateSet,
+    StepDefinition, StepType, TaskTemplate, TemplateError, TemplateSet, MAX_TEMPLATE_BYTES,
+    MAX_TEMPLATE_DEPTH,
 };
+pub use text::echo;

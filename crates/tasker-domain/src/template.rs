@@ -15,6 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
+use crate::text::echo;
+
 /// All templates loaded at startup, keyed by `(namespace, name, version)`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TemplateSet {
@@ -137,6 +139,19 @@ pub enum StepType {
 }
 
 impl StepType {
+    pub const ALL: [StepType; 5] = [
+        StepType::Standard,
+        StepType::Decision,
+        StepType::DeferredConvergence,
+        StepType::Batchable,
+        StepType::BatchWorker,
+    ];
+
+    /// Decision and batchable steps return an outcome that creates further steps.
+    pub fn has_outcome(self) -> bool {
+        matches!(self, StepType::Decision | StepType::Batchable)
+    }
+
     /// The YAML / database spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,6 +161,16 @@ impl StepType {
             StepType::Batchable => "batchable",
             StepType::BatchWorker => "batch_worker",
         }
+    }
+}
+
+impl std::str::FromStr for StepType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StepType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown step type '{s}'"))
     }
 }
 
@@ -220,6 +245,12 @@ impl TemplateError {
 pub const MAX_BACKOFF_SETTING_MS: u64 = 3_600_000;
 /// Largest accepted `timeout_seconds` (one day).
 pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+/// Largest template file, in bytes (1 MiB): a larger file is rejected before it is read.
+pub const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+/// Deepest nesting of lists and mappings in a template (the top-level mapping is level 1; a
+/// step's `handler.initialization` is level 5). Checked before the YAML is parsed, whose cost
+/// grows with the square of the nesting.
+pub const MAX_TEMPLATE_DEPTH: usize = 64;
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -297,6 +328,16 @@ pub fn parse_template_for_env(
     env: Option<&str>,
 ) -> Result<TaskTemplate, TemplateError> {
     let ctx = Ctx::new(source);
+    check_size(&ctx, yaml.len() as u64)?;
+    // A UTF-8 byte order mark is not part of the document.
+    let yaml = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
+    if let Some((line, column)) = crate::yaml_depth::first_past(yaml, MAX_TEMPLATE_DEPTH) {
+        return Err(ctx.err(format!(
+            "lists and mappings are nested more than {MAX_TEMPLATE_DEPTH} levels deep \
+             (at line {line} column {column}); a template may nest them at most \
+             {MAX_TEMPLATE_DEPTH} levels deep"
+        )));
+    }
     let mut doc: Value =
         serde_yaml::from_str(yaml).map_err(|e| ctx.err(format!("invalid YAML: {e}")))?;
     doc.apply_merge()
@@ -400,6 +441,11 @@ pub fn load_templates<P: AsRef<Path>>(paths: &[P]) -> Result<TemplateSet, Templa
             continue;
         }
         let source = file.display().to_string();
+        // Checked before reading: a huge file is never loaded into memory.
+        let size = std::fs::metadata(&file)
+            .map_err(|e| io_error(&file, e))?
+            .len();
+        check_size(&Ctx::new(&source), size)?;
         let yaml = std::fs::read_to_string(&file).map_err(|e| io_error(&file, e))?;
         let template = parse_template_for_env(&yaml, &source, env.as_deref())?;
         if let Some(prev) = set.find(&template.namespace_name, &template.name, &template.version) {
@@ -412,6 +458,15 @@ pub fn load_templates<P: AsRef<Path>>(paths: &[P]) -> Result<TemplateSet, Templa
         set.templates.push(template);
     }
     Ok(set)
+}
+
+fn check_size(ctx: &Ctx, bytes: u64) -> Result<(), TemplateError> {
+    if bytes > MAX_TEMPLATE_BYTES {
+        return Err(ctx.err(format!(
+            "the file is {bytes} bytes; a template may be at most {MAX_TEMPLATE_BYTES} bytes (1 MiB)"
+        )));
+    }
+    Ok(())
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> TemplateError {
@@ -483,7 +538,7 @@ struct ParsedStep {
 
 fn parse_step(source: &str, index: usize, value: &Value) -> Result<ParsedStep, TemplateError> {
     let label = match value.get("name") {
-        Some(Value::String(name)) if !name.trim().is_empty() => format!("step '{name}'"),
+        Some(Value::String(name)) if !name.trim().is_empty() => format!("step '{}'", echo(name)),
         _ => format!("step #{}", index + 1),
     };
     let ctx = Ctx::new(source).for_step(label);
@@ -508,7 +563,8 @@ fn parse_step(source: &str, index: usize, value: &Value) -> Result<ParsedStep, T
             ctx.field_err(
                 type_key,
                 format!(
-                    "unknown step type '{s}', expected one of {}{hint}",
+                    "unknown step type '{}', expected one of {}{hint}",
+                    echo(s),
                     names(STEP_TYPES)
                 ),
             )
@@ -651,7 +707,7 @@ fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
         Some(s) => lookup(BACKOFF_KINDS, s).ok_or_else(|| {
             ctx.field_err(
                 "backoff",
-                format!("must be one of {}, got '{s}'", names(BACKOFF_KINDS)),
+                format!("must be one of {}, got '{}'", names(BACKOFF_KINDS), echo(s)),
             )
         })?,
     };
@@ -697,22 +753,22 @@ fn validate_dependencies(source: &str, steps: &[ParsedStep]) -> Result<(), Templ
         if let Some(first) = index.insert(&p.step.name, p.index) {
             return Err(Ctx::new(source).err(format!(
                 "step '{}': duplicate step name (steps #{} and #{})",
-                p.step.name,
+                echo(&p.step.name),
                 first + 1,
                 p.index + 1
             )));
         }
     }
     for p in steps {
-        let ctx = Ctx::new(source).for_step(format!("step '{}'", p.step.name));
+        let ctx = Ctx::new(source).for_step(format!("step '{}'", echo(&p.step.name)));
         let mut listed = HashSet::new();
         for dep in &p.step.dependencies {
             let problem = if *dep == p.step.name {
                 "a step cannot depend on itself".to_string()
             } else if !listed.insert(dep.as_str()) {
-                format!("step '{dep}' is listed more than once")
+                format!("step '{}' is listed more than once", echo(dep))
             } else if !index.contains_key(dep.as_str()) {
-                format!("unknown step '{dep}'")
+                format!("unknown step '{}'", echo(dep))
             } else {
                 continue;
             };
@@ -726,8 +782,8 @@ fn validate_dependencies(source: &str, steps: &[ParsedStep]) -> Result<(), Templ
         }
     }
     if let Some(cycle) = find_cycle(steps, &index) {
-        let mut names: Vec<&str> = cycle.iter().map(|&i| steps[i].step.name.as_str()).collect();
-        names.push(names[0]);
+        let mut names: Vec<_> = cycle.iter().map(|&i| echo(&steps[i].step.name)).collect();
+        names.push(names[0].clone());
         return Err(Ctx::new(source).err(format!("dependency cycle: {}", names.join(" -> "))));
     }
     Ok(())
@@ -806,7 +862,7 @@ fn check_keys(
             .min()
             .map(|(_, k)| format!(" (did you mean '{prefix}{k}'?)"))
             .unwrap_or_default();
-        return Err(ctx.err(format!("unknown field '{prefix}{key}'{hint}")));
+        return Err(ctx.err(format!("unknown field '{prefix}{}'{hint}", echo(key))));
     }
     Ok(())
 }
@@ -865,7 +921,7 @@ fn apply_environment(ctx: &Ctx, map: &Mapping, env: &str) -> Result<Mapping, Tem
         for key in o.keys() {
             let k = key.as_str().unwrap_or("?");
             if !["name", "handler", "timeout_seconds", "retry"].contains(&k) {
-                return Err(ctx.field_err(&f, format!("unknown field '{k}' (overrides may set handler.initialization, timeout_seconds and retry)")));
+                return Err(ctx.field_err(&f, format!("unknown field '{}' (overrides may set handler.initialization, timeout_seconds and retry)", echo(k))));
             }
         }
         let target = o
@@ -913,7 +969,10 @@ fn apply_environment(ctx: &Ctx, map: &Mapping, env: &str) -> Result<Mapping, Tem
         if !matched {
             return Err(ctx.field_err(
                 &f,
-                format!("override names step '{target}', which is not a step of this template"),
+                format!(
+                    "override names step '{}', which is not a step of this template",
+                    echo(target)
+                ),
             ));
         }
     }
@@ -1009,11 +1068,11 @@ fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".to_string(),
         Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string '{s}'"),
+        Value::Number(n) => format!("number {}", echo(&n.to_string())),
+        Value::String(s) => format!("string '{}'", echo(s)),
         Value::Sequence(_) => "a list".to_string(),
         Value::Mapping(_) => "a mapping".to_string(),
-        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+        Value::Tagged(t) => format!("a value tagged {}", echo(&t.tag.to_string())),
     }
 }
 

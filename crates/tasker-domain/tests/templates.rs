@@ -742,3 +742,116 @@ environments:
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------- pathological files
+
+#[test]
+fn deeply_nested_files_are_rejected_before_they_are_parsed() {
+    // 100,000 nested flow lists took the YAML parser minutes to reject (its cost grows with the
+    // square of the nesting); the nesting guard stops at the limit.
+    let dir = TempDir::new();
+    let file = dir.write(
+        "deep.yaml",
+        &format!("{}steps: {}", header(), "[".repeat(100_000)),
+    );
+    assert_eq!(
+        load_err(&[&file]),
+        format!(
+            "{}: lists and mappings are nested more than 64 levels deep (at line 4 column 71); \
+             a template may nest them at most 64 levels deep",
+            file.display()
+        )
+    );
+    // Flow mappings and block nesting count the same way.
+    let msg = err(&format!("{}steps: {}", header(), "{a: ".repeat(100_000)));
+    assert_eq!(
+        msg,
+        "templates/x.yaml: lists and mappings are nested more than 64 levels deep (at line 4 column 260); \
+         a template may nest them at most 64 levels deep"
+    );
+    let mut block =
+        with_steps("  - name: a\n    handler:\n      callable: A\n      initialization:\n");
+    for depth in 0..70 {
+        block.push_str(&format!("{}k{depth}:\n", " ".repeat(8 + 2 * depth)));
+    }
+    assert!(
+        err(&block).contains("nested more than 64 levels deep (at line 69 column 129)"),
+        "{}",
+        err(&block)
+    );
+    // 64 levels are fine.
+    let mut ok =
+        with_steps("  - name: a\n    handler:\n      callable: A\n      initialization:\n");
+    for depth in 0..59 {
+        ok.push_str(&format!("{}k{depth}:\n", " ".repeat(8 + 2 * depth)));
+    }
+    ok.push_str(&format!("{}leaf: 1\n", " ".repeat(8 + 2 * 59)));
+    parse_template(&ok, SRC).expect("64 levels");
+}
+
+#[test]
+fn files_over_the_size_limit_are_rejected_unread() {
+    let dir = TempDir::new();
+    let big = format!("{}# {}\n", named("big", "1.0.0"), "x".repeat(1_048_576));
+    let file = dir.write("big.yaml", &big);
+    assert_eq!(
+        load_err(&[&file]),
+        format!(
+            "{}: the file is {} bytes; a template may be at most 1048576 bytes (1 MiB)",
+            file.display(),
+            big.len()
+        )
+    );
+    assert_eq!(
+        err(&big),
+        format!(
+            "templates/x.yaml: the file is {} bytes; a template may be at most 1048576 bytes (1 MiB)",
+            big.len()
+        )
+    );
+}
+
+#[test]
+fn a_utf8_byte_order_mark_is_accepted() {
+    let dir = TempDir::new();
+    let file = dir.write("bom.yaml", &format!("\u{feff}{}", named("bom", "1.0.0")));
+    let set = load_templates(&[&file]).expect("a file starting with a BOM loads");
+    assert_eq!(set.templates[0].key(), "ns/bom@1.0.0");
+    let t = parse_template(&format!("\u{feff}{}", named("bom", "1.0.0")), SRC).expect("parse");
+    assert_eq!(t.name, "bom");
+}
+
+#[test]
+fn huge_values_are_cut_short_in_messages() {
+    let huge = "n".repeat(1_000_000);
+    let cut = format!("{}… (1000000 characters)", "n".repeat(100));
+    let cases = [
+        (
+            with_steps(&format!("  - name: {huge}\n    handler: {{ callable: A }}\n")),
+            format!("templates/x.yaml: step '{cut}': field 'name': must be at most 255 characters, got 1000000"),
+        ),
+        (
+            after_a(&format!("  - name: b\n    dependencies: [{huge}]\n    handler: {{ callable: B }}\n")),
+            format!("templates/x.yaml: step 'b': field 'dependencies': unknown step '{cut}'"),
+        ),
+        (
+            // (a key longer than 1024 characters must be written as an explicit `? key`)
+            after_a(&format!("  - name: b\n    ? {huge}\n    : 1\n    handler: {{ callable: B }}\n")),
+            format!("templates/x.yaml: step 'b': unknown field '{cut}'"),
+        ),
+        (
+            after_a(&format!("  - name: b\n    type: {huge}\n    handler: {{ callable: B }}\n")),
+            format!(
+                "templates/x.yaml: step 'b': field 'type': unknown step type '{cut}', expected one of \
+                 standard, decision, deferred_convergence, batchable, batch_worker"
+            ),
+        ),
+        (
+            after_a(&format!("  - name: b\n    timeout_seconds: '{huge}'\n    handler: {{ callable: B }}\n")),
+            format!("templates/x.yaml: step 'b': field 'timeout_seconds': expected a number of seconds, got string '{cut}'"),
+        ),
+    ];
+    for (yaml, expected) in cases {
+        assert_eq!(err(&yaml), expected);
+    }
+}

@@ -1,17 +1,14 @@
-//! Claiming ready steps under a lease, renewing and releasing leases, and reclaiming the steps
-//! of workers that stopped renewing theirs.
+//! Claiming ready steps under a lease, and what a handler receives for each.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use serde_json::json;
-use serde_json::value::RawValue;
-use tasker_domain::{StepDefinition, StepState, TaskState};
-use tasker_storage::{now_ms, placeholder_list, placeholders, Dialect, Row, Sql, StorageError, Tx};
+use tasker_domain::{StepState, TaskState};
+use tasker_store::{run_read, run_write, AncestorResult, ClaimedRow, TaskChange, Tx, Uuid};
 
-use crate::events::Effect;
-use crate::results::{StepError, StepOutcome};
-use crate::transitions::Work;
-use crate::{Engine, EngineError};
+use crate::templates::{Snapshot, Snapshots};
+use crate::work::Work;
+use crate::{payload, Engine, EngineError};
 
 /// A step this worker now owns until it reports a result or its lease runs out.
 #[derive(Debug, Clone)]
@@ -28,19 +25,6 @@ pub struct ClaimedStep {
     pub payload: String,
 }
 
-struct Picked {
-    step_uuid: String,
-    task_uuid: String,
-    name: String,
-    definition: String,
-    attempts: i64,
-    max_attempts: i64,
-    inputs: String,
-    checkpoint: Option<String>,
-    dep_total: i64,
-    from_state: String,
-}
-
 /// What a worker asks for when it claims: up to `limit` ready steps whose handler callable is
 /// one of `callables`, leased for `lease_ms`.
 #[derive(Debug, Clone)]
@@ -51,131 +35,138 @@ pub struct ClaimRequest {
     pub lease_ms: u64,
 }
 
-/// Steps claimed inside a transaction, to be turned into `ClaimedStep`s after it commits.
+/// Steps claimed inside a transaction, turned into `ClaimedStep`s after it commits.
 #[derive(Default)]
 pub(crate) struct Claimed {
-    picked: Vec<Picked>,
-    claim_id: String,
+    rows: Vec<ClaimedRow>,
+    ancestors: Vec<AncestorResult>,
+    snapshots: HashMap<String, Arc<Snapshot>>,
+    claim_id: Uuid,
 }
 
 impl Claimed {
     pub(crate) fn len(&self) -> usize {
-        self.picked.len()
+        self.rows.len()
     }
 }
 
-/// Claim inside an open transaction (used on its own, and right after recording results so
-/// that a worker picks up the steps its results made ready without another round trip).
-/// Never blocks on rows another process is claiming (SKIP LOCKED on PostgreSQL).
+/// Claim inside an open transaction (on its own, and right after recording results so that a
+/// worker picks up the steps its results made ready without another round trip).
 pub(crate) async fn claim_in_tx(
-    tx: &mut Tx,
-    d: Dialect,
-    now: i64,
+    tx: &mut dyn Tx,
     req: &ClaimRequest,
+    snapshots: &Snapshots,
     work: &mut Work,
 ) -> Result<Claimed, EngineError> {
-    let claim_id = uuid::Uuid::new_v4().to_string();
     if req.limit == 0 || req.callables.is_empty() {
-        return Ok(Claimed {
-            picked: Vec::new(),
-            claim_id,
-        });
+        return Ok(Claimed::default());
     }
-    let lease_until = now + req.lease_ms as i64;
-    let picked: Vec<Picked> = match d {
-        Dialect::Postgres => {
-            let sql = format!(
-                "WITH picked AS (
-                    SELECT step_uuid, state FROM tasker_steps
-                    WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
-                      AND handler_callable IN ({})
-                    ORDER BY ready_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-                 UPDATE tasker_steps s SET state = 'in_progress', attempts = s.attempts + 1,
-                    claim_id = $3, claimed_by = $4, lease_until = $5, updated_at = $1
-                 FROM picked WHERE s.step_uuid = picked.step_uuid
-                 RETURNING s.step_uuid, s.task_uuid, s.name, s.definition, s.attempts,
-                    s.max_attempts, s.inputs, s.checkpoint, s.dep_total, picked.state AS from_state",
-                placeholder_list(6, req.callables.len())
-            );
-            let mut q = sqlx::query(&sql)
-                .bind(now)
-                .bind(req.limit as i64)
-                .bind(&claim_id)
-                .bind(&req.worker_id)
-                .bind(lease_until);
-            for c in &req.callables {
-                q = q.bind(c);
-            }
-            q.fetch_all(&mut **tx)
-                .await?
-                .iter()
-                .map(|r| picked_from_row(r, None))
-                .collect::<Result<_, _>>()?
-        }
-        Dialect::Sqlite => {
-            // One connection serialises SQLite transactions: select, then update.
-            let select = placeholders(
-                d,
-                &format!(
-                    "SELECT step_uuid, state FROM tasker_steps
-                     WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= $1
-                       AND handler_callable IN ({})
-                     ORDER BY ready_at LIMIT $2",
-                    placeholder_list(3, req.callables.len())
-                ),
-            );
-            let mut q = sqlx::query(&select).bind(now).bind(req.limit as i64);
-            for c in &req.callables {
-                q = q.bind(c);
-            }
-            let rows = q.fetch_all(&mut **tx).await?;
-            if rows.is_empty() {
-                return Ok(Claimed {
-                    picked: Vec::new(),
-                    claim_id,
-                });
-            }
-            let mut from: HashMap<String, String> = HashMap::new();
-            for r in &rows {
-                from.insert(r.try_get("step_uuid")?, r.try_get("state")?);
-            }
-            let update = placeholders(
-                d,
-                &format!(
-                    "UPDATE tasker_steps SET state = 'in_progress', attempts = attempts + 1,
-                        claim_id = $2, claimed_by = $3, lease_until = $4, updated_at = $1
-                     WHERE step_uuid IN ({})
-                     RETURNING step_uuid, task_uuid, name, definition, attempts, max_attempts,
-                        inputs, checkpoint, dep_total",
-                    placeholder_list(5, from.len())
-                ),
-            );
-            let mut q = sqlx::query(&update)
-                .bind(now)
-                .bind(&claim_id)
-                .bind(&req.worker_id)
-                .bind(lease_until);
-            for uuid in from.keys() {
-                q = q.bind(uuid.clone());
-            }
-            q.fetch_all(&mut **tx)
-                .await?
-                .iter()
-                .map(|r| picked_from_row(r, Some(&from)))
-                .collect::<Result<_, _>>()?
-        }
-    };
-    for p in &picked {
+    let claim_id = Uuid::new_v4();
+    let rows = tx
+        .claim(&tasker_store::ClaimRequest {
+            callables: req.callables.clone(),
+            limit: req.limit,
+            worker_id: req.worker_id.clone(),
+            lease_ms: i64::try_from(req.lease_ms).unwrap_or(i64::MAX),
+            claim_id,
+        })
+        .await?;
+    if rows.is_empty() {
+        return Ok(Claimed::default());
+    }
+    for r in &rows {
         work.step(
-            &p.task_uuid,
-            &p.step_uuid,
-            Some(state_name(&p.from_state)),
-            StepState::InProgress.as_str(),
+            r.task_uuid,
+            r.step_uuid,
+            Some(r.from_state),
+            StepState::InProgress,
             Some(&req.worker_id),
-            Some(format!("attempt {} of {}", p.attempts, p.max_attempts)),
+            Some(format!("attempt {} of {}", r.attempts, r.max_attempts)),
         );
     }
-    Ok(Claimed { picked, claim_id })
+    // A task that was waiting out a retry runs again.
+    let mut retried: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.from_state == StepState::WaitingForRetry)
+        .map(|r| r.task_uuid)
+        .collect();
+    retried.sort_unstable();
+    retried.dedup();
+    if !retried.is_empty() {
+        let changes: Vec<TaskChange> = retried
+            .iter()
+            .map(|t| TaskChange {
+                task_uuid: *t,
+                to: TaskState::StepsInProcess,
+                expect: Some(TaskState::WaitingForRetry),
+            })
+            .collect();
+        for t in tx.change_tasks(&changes).await? {
+            work.task(
+                t,
+                Some(TaskState::WaitingForRetry),
+                TaskState::StepsInProcess,
+                Some("a step is being retried".to_string()),
+            );
+        }
+    }
+    let mut by_digest = HashMap::new();
+    for r in &rows {
+        if !by_digest.contains_key(&r.template_digest) {
+            let s = snapshots.load(tx, &r.template_digest).await?;
+            by_digest.insert(r.template_digest.clone(), s);
+        }
+    }
+    let with_deps: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.dep_total > 0)
+        .map(|r| r.step_uuid)
+        .collect();
+    let ancestors = tx.ancestor_results(&with_deps).await?;
+    Ok(Claimed {
+        rows,
+        ancestors,
+        snapshots: by_digest,
+        claim_id,
+    })
+}
+
+/// Build what the handlers need, after the claiming transaction committed.
+pub(crate) fn finish_claims(claimed: Claimed) -> Result<Vec<ClaimedStep>, EngineError> {
+    let mut ancestors: HashMap<Uuid, Vec<&AncestorResult>> = HashMap::new();
+    for a in &claimed.ancestors {
+        ancestors.entry(a.for_step).or_default().push(a);
+    }
+    let claim_id = claimed.claim_id.to_string();
+    let mut out = Vec::with_capacity(claimed.rows.len());
+    for r in &claimed.rows {
+        let snapshot = &claimed.snapshots[&r.template_digest];
+        let Some((_, def)) = snapshot.step(&r.template_step_name) else {
+            return Err(EngineError::Internal(format!(
+                "step '{}' of task {} names template step '{}', which its template {} does not have",
+                r.name,
+                r.task_uuid,
+                r.template_step_name,
+                snapshot.template.key()
+            )));
+        };
+        let timeout_ms = def.timeout_ms();
+        let deps = ancestors
+            .get(&r.step_uuid)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        out.push(ClaimedStep {
+            step_uuid: r.step_uuid.to_string(),
+            task_uuid: r.task_uuid.to_string(),
+            step_name: r.name.clone(),
+            claim_id: claim_id.clone(),
+            attempt: r.attempts,
+            max_attempts: r.max_attempts,
+            timeout_ms,
+            payload: payload::build(r, snapshot, timeout_ms, deps),
+        });
+    }
+    Ok(out)
 }
 
 impl Engine {
@@ -196,420 +187,33 @@ impl Engine {
             worker_id: worker_id.to_string(),
             lease_ms,
         };
-        let d = self.dialect();
-        let now = now_ms();
-        let mut tx = self.db().begin().await?;
-        let mut work = Work::default();
-        let claimed = claim_in_tx(&mut tx, d, now, &req, &mut work).await?;
-        if claimed.picked.is_empty() {
-            return Ok(Vec::new());
-        }
-        work.flush(&mut tx, d, now, self.events().origin()).await?;
-        tx.commit().await.map_err(StorageError::from)?;
-        self.finish_claims(claimed).await
-    }
-
-    /// After the claiming transaction committed: resume tasks that were waiting out a retry,
-    /// and load what the handlers need.
-    pub(crate) async fn finish_claims(
-        &self,
-        claimed: Claimed,
-    ) -> Result<Vec<ClaimedStep>, EngineError> {
-        if claimed.picked.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut retried: Vec<String> = claimed
-            .picked
-            .iter()
-            .filter(|p| p.from_state == StepState::WaitingForRetry.as_str())
-            .map(|p| p.task_uuid.clone())
-            .collect();
-        retried.sort_unstable();
-        retried.dedup();
-        if !retried.is_empty() {
-            self.resume_tasks(&retried).await?;
-        }
-        self.build_claims(claimed.picked, claimed.claim_id).await
-    }
-
-    /// Tasks that were waiting out a retry are running again.
-    async fn resume_tasks(&self, task_uuids: &[String]) -> Result<(), EngineError> {
-        let d = self.dialect();
-        let now = now_ms();
-        let mut tx = self.db().begin().await?;
-        let sql = placeholders(
-            d,
-            &format!(
-                "UPDATE tasker_tasks SET state = 'steps_in_process', updated_at = $1
-                 WHERE state = 'waiting_for_retry' AND task_uuid IN ({})
-                 RETURNING task_uuid",
-                placeholder_list(2, task_uuids.len())
-            ),
-        );
-        let mut q = sqlx::query(&sql).bind(now);
-        for t in task_uuids {
-            q = q.bind(t.clone());
-        }
-        let rows = q.fetch_all(&mut *tx).await?;
-        let mut work = Work::default();
-        for r in rows {
-            let t: String = r.try_get("task_uuid")?;
-            work.task(
-                &t,
-                Some(TaskState::WaitingForRetry.as_str()),
-                TaskState::StepsInProcess.as_str(),
-                Some("a step is being retried".to_string()),
-            );
-        }
-        work.flush(&mut tx, d, now, self.events().origin()).await?;
-        tx.commit().await.map_err(StorageError::from)?;
-        Ok(())
-    }
-
-    /// Load what a handler needs: the task's context and every completed ancestor's result.
-    async fn build_claims(
-        &self,
-        picked: Vec<Picked>,
-        claim_id: String,
-    ) -> Result<Vec<ClaimedStep>, EngineError> {
-        let d = self.dialect();
-        let pool = self.db().pool();
-        let mut task_ids: Vec<&str> = picked.iter().map(|p| p.task_uuid.as_str()).collect();
-        task_ids.sort_unstable();
-        task_ids.dedup();
-        let sql = placeholders(
-            d,
-            &format!(
-                "SELECT task_uuid, namespace, name, version, context FROM tasker_tasks
-                 WHERE task_uuid IN ({})",
-                placeholder_list(1, task_ids.len())
-            ),
-        );
-        let mut q = sqlx::query(&sql);
-        for t in &task_ids {
-            q = q.bind(t.to_string());
-        }
-        let mut tasks: HashMap<String, serde_json::Value> = HashMap::new();
-        for r in q.fetch_all(pool).await? {
-            let context: String = r.try_get("context")?;
-            let context = raw(&context)?;
-            let uuid: String = r.try_get("task_uuid")?;
-            tasks.insert(
-                uuid.clone(),
-                json!({
-                    "task_uuid": uuid,
-                    "namespace": r.try_get::<String, _>("namespace")?,
-                    "name": r.try_get::<String, _>("name")?,
-                    "version": r.try_get::<String, _>("version")?,
-                    "context": context,
-                }),
-            );
-        }
-
-        static ANCESTORS: Sql = Sql::new(
-            "WITH RECURSIVE anc (step_uuid) AS (
-                SELECT from_step FROM tasker_step_edges WHERE to_step = $1
-                UNION
-                SELECT e.from_step FROM tasker_step_edges e JOIN anc ON e.to_step = anc.step_uuid)
-             SELECT s.step_uuid, s.name, s.result FROM tasker_steps s JOIN anc ON s.step_uuid = anc.step_uuid
-             WHERE s.state = 'complete'",
-        );
-        let mut claims = Vec::with_capacity(picked.len());
-        for p in picked {
-            let definition: StepDefinition = serde_json::from_str(&p.definition).map_err(|e| {
-                EngineError::InvalidArgument(format!(
-                    "step {} has an unreadable definition: {e}",
-                    p.step_uuid
-                ))
-            })?;
-            let mut deps = serde_json::Map::new();
-            if p.dep_total > 0 {
-                for r in sqlx::query(ANCESTORS.for_dialect(d))
-                    .bind(&p.step_uuid)
-                    .fetch_all(pool)
-                    .await?
-                {
-                    let name: String = r.try_get("name")?;
-                    let result: Option<String> = r.try_get("result")?;
-                    let result = match result {
-                        Some(text) => {
-                            serde_json::to_value(raw(&text)?).unwrap_or(serde_json::Value::Null)
-                        }
-                        None => serde_json::Value::Null,
-                    };
-                    deps.insert(
-                        name.clone(),
-                        json!({
-                            "step_uuid": r.try_get::<String, _>("step_uuid")?,
-                            "name": name,
-                            "success": true,
-                            "result": result,
-                        }),
-                    );
+        let snapshots = self.snapshots_arc();
+        let (claimed, signals) = run_write(self.store(), move |tx| {
+            Box::pin(async move {
+                let mut work = Work::default();
+                let claimed = claim_in_tx(tx, &req, &snapshots, &mut work).await?;
+                if claimed.len() > 0 {
+                    work.flush(tx).await?;
                 }
-            }
-            let task = tasks
-                .get(&p.task_uuid)
-                .cloned()
-                .unwrap_or(serde_json::Value::Null);
-            let timeout_ms = definition.timeout_ms();
-            let payload = json!({
-                "task": task,
-                "step": {
-                    "step_uuid": p.step_uuid,
-                    "name": p.name,
-                    "template_step_name": definition.name,
-                    "step_type": definition.step_type,
-                    "handler_callable": definition.handler.callable,
-                    "handler_initialization": definition.handler.initialization,
-                    "inputs": raw(&p.inputs)?,
-                    "attempts": p.attempts - 1,
-                    "max_attempts": p.max_attempts,
-                    "timeout_ms": timeout_ms,
-                    "checkpoint": match &p.checkpoint { Some(c) => Some(raw(c)?), None => None },
-                },
-                "dependency_results": deps,
-            });
-            claims.push(ClaimedStep {
-                step_uuid: p.step_uuid,
-                task_uuid: p.task_uuid,
-                step_name: p.name,
-                claim_id: claim_id.clone(),
-                attempt: p.attempts,
-                max_attempts: p.max_attempts,
-                timeout_ms,
-                payload: payload.to_string(),
-            });
-        }
-        Ok(claims)
+                Ok::<_, EngineError>((claimed, work.signals))
+            })
+        })
+        .await?;
+        self.events().emit(&signals);
+        finish_claims(claimed)
     }
 
-    /// When the next step for these callables becomes claimable (for timed wake-ups).
-    pub async fn next_ready_at(&self, callables: &[String]) -> Result<Option<i64>, EngineError> {
+    /// Milliseconds until the next step for these callables becomes claimable (0 when one is
+    /// claimable now; `None` when none is waiting).
+    pub async fn next_ready_in(&self, callables: &[String]) -> Result<Option<u64>, EngineError> {
         if callables.is_empty() {
             return Ok(None);
         }
-        let sql = placeholders(
-            self.dialect(),
-            &format!(
-                "SELECT MIN(ready_at) FROM tasker_steps
-                 WHERE state IN ('enqueued', 'waiting_for_retry') AND handler_callable IN ({})",
-                placeholder_list(1, callables.len())
-            ),
-        );
-        let mut q = sqlx::query_scalar::<_, Option<i64>>(&sql);
-        for c in callables {
-            q = q.bind(c.clone());
-        }
-        Ok(q.fetch_one(self.db().pool()).await?)
+        let callables = callables.to_vec();
+        let ms = run_read(self.store(), move |tx| {
+            Box::pin(async move { tx.next_ready_in(&callables).await })
+        })
+        .await?;
+        Ok(ms.map(|ms| u64::try_from(ms).unwrap_or(0)))
     }
-
-    /// Keep this worker's claims on these steps alive. Returns the steps still held: a step
-    /// missing from the answer was cancelled, failed or reclaimed meanwhile (by any process),
-    /// and its handler should be aborted.
-    pub async fn renew_leases(
-        &self,
-        worker_id: &str,
-        step_uuids: &[String],
-        lease_ms: u64,
-    ) -> Result<Vec<String>, EngineError> {
-        let mut held = Vec::with_capacity(step_uuids.len());
-        for chunk in step_uuids.chunks(500) {
-            let sql = placeholders(
-                self.dialect(),
-                &format!(
-                    "UPDATE tasker_steps SET lease_until = $1
-                     WHERE claimed_by = $2 AND state = 'in_progress' AND step_uuid IN ({})
-                     RETURNING step_uuid",
-                    placeholder_list(3, chunk.len())
-                ),
-            );
-            let mut q = sqlx::query_scalar::<_, String>(&sql)
-                .bind(now_ms() + lease_ms as i64)
-                .bind(worker_id);
-            for s in chunk {
-                q = q.bind(s.clone());
-            }
-            held.extend(q.fetch_all(self.db().pool()).await?);
-        }
-        Ok(held)
-    }
-
-    /// Persist a checkpoint for a step under this claim (and renew its lease). `false` when the
-    /// claim is no longer current.
-    pub async fn save_checkpoint(
-        &self,
-        step_uuid: &str,
-        claim_id: &str,
-        checkpoint: &str,
-        lease_ms: u64,
-    ) -> Result<bool, EngineError> {
-        let value: serde_json::Value = serde_json::from_str(checkpoint).map_err(|e| {
-            EngineError::InvalidArgument(format!("checkpoint is not valid JSON: {e}"))
-        })?;
-        if !value.is_object() {
-            return Err(EngineError::InvalidArgument(
-                "checkpoint must be a JSON object".to_string(),
-            ));
-        }
-        static SAVE: Sql = Sql::new(
-            "UPDATE tasker_steps SET checkpoint = $3, lease_until = $4, updated_at = $5
-             WHERE step_uuid = $1 AND claim_id = $2 AND state = 'in_progress'",
-        );
-        let now = now_ms();
-        let r = sqlx::query(SAVE.for_dialect(self.dialect()))
-            .bind(step_uuid)
-            .bind(claim_id)
-            .bind(checkpoint)
-            .bind(now + lease_ms as i64)
-            .bind(now)
-            .execute(self.db().pool())
-            .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    /// Hand claimed steps back without counting the attempt (graceful shutdown): another
-    /// worker runs them again at once.
-    pub async fn release(
-        &self,
-        claims: &[(String, String)],
-        worker_id: &str,
-        reason: &str,
-    ) -> Result<usize, EngineError> {
-        // A step of a task that has meanwhile finished (a sibling failed it) is not run again.
-        static RELEASE: Sql = Sql::new(
-            "UPDATE tasker_steps SET attempts = attempts - 1, claim_id = NULL, claimed_by = NULL,
-                lease_until = NULL, updated_at = $1,
-                state = CASE WHEN (SELECT t.state FROM tasker_tasks t WHERE t.task_uuid = tasker_steps.task_uuid)
-                             IN ('complete', 'error', 'cancelled') THEN 'cancelled' ELSE 'enqueued' END,
-                ready_at = CASE WHEN (SELECT t.state FROM tasker_tasks t WHERE t.task_uuid = tasker_steps.task_uuid)
-                             IN ('complete', 'error', 'cancelled') THEN NULL ELSE $1 END
-             WHERE step_uuid = $2 AND claim_id = $3 AND state = 'in_progress'
-             RETURNING task_uuid, state",
-        );
-        let d = self.dialect();
-        let now = now_ms();
-        let mut tx = self.db().begin().await?;
-        let mut work = Work::default();
-        for (step_uuid, claim_id) in claims {
-            if let Some(r) = sqlx::query(RELEASE.for_dialect(d))
-                .bind(now)
-                .bind(step_uuid)
-                .bind(claim_id)
-                .fetch_optional(&mut *tx)
-                .await?
-            {
-                let task: String = r.try_get("task_uuid")?;
-                let state: String = r.try_get("state")?;
-                if state == StepState::Enqueued.as_str() {
-                    work.step(
-                        &task,
-                        step_uuid,
-                        Some(StepState::InProgress.as_str()),
-                        StepState::Enqueued.as_str(),
-                        Some(worker_id),
-                        Some(reason.to_string()),
-                    );
-                    work.effect(Effect::StepsReady);
-                } else {
-                    work.step(
-                        &task,
-                        step_uuid,
-                        Some(StepState::InProgress.as_str()),
-                        StepState::Cancelled.as_str(),
-                        Some(worker_id),
-                        Some(format!(
-                            "{reason}; not run again because its task has finished"
-                        )),
-                    );
-                }
-            }
-        }
-        let released = work.transitions.len();
-        work.flush(&mut tx, d, now, self.events().origin()).await?;
-        tx.commit().await.map_err(StorageError::from)?;
-        self.events().emit(&work.effects);
-        Ok(released)
-    }
-
-    /// Fail the current attempt of every step whose lease ran out (its worker crashed or hung);
-    /// the normal retry rules then apply. Safe to run from every process at once; `reaper` (the
-    /// reaping worker) is recorded on the transitions.
-    pub async fn reap_expired_leases(&self, reaper: &str) -> Result<usize, EngineError> {
-        let d = self.dialect();
-        let sql = match d {
-            Dialect::Postgres => "SELECT step_uuid, task_uuid, claim_id, claimed_by, attempts, max_attempts FROM tasker_steps
-                 WHERE state = 'in_progress' AND lease_until < $1 ORDER BY lease_until LIMIT 100 FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "SELECT step_uuid, task_uuid, claim_id, claimed_by, attempts, max_attempts FROM tasker_steps
-                 WHERE state = 'in_progress' AND lease_until < ?1 ORDER BY lease_until LIMIT 100",
-        };
-        let rows = sqlx::query(sql)
-            .bind(now_ms())
-            .fetch_all(self.db().pool())
-            .await?;
-        let mut outcomes = Vec::with_capacity(rows.len());
-        for r in rows {
-            let worker: Option<String> = r.try_get("claimed_by")?;
-            let attempts: i64 = r.try_get("attempts")?;
-            let max: i64 = r.try_get("max_attempts")?;
-            outcomes.push(StepOutcome {
-                step_uuid: r.try_get("step_uuid")?,
-                task_uuid: r.try_get("task_uuid")?,
-                claim_id: r.try_get::<Option<String>, _>("claim_id")?.unwrap_or_default(),
-                success: false,
-                result: None,
-                metadata: None,
-                duration_ms: None,
-                error: Some(StepError {
-                    message: format!(
-                        "lease expired: worker {} stopped renewing its claim during attempt {attempts} of {max} (crashed or hung)",
-                        worker.as_deref().unwrap_or("?")
-                    ),
-                    error_type: "lease_expired".to_string(),
-                    retryable: true,
-                    retry_after_ms: None,
-                    status_code: None,
-                }),
-            });
-        }
-        let n = outcomes.len();
-        if n > 0 {
-            self.record_results(outcomes, reaper).await?;
-        }
-        Ok(n)
-    }
-}
-
-fn picked_from_row(
-    r: &tasker_storage::AnyRow,
-    from: Option<&HashMap<String, String>>,
-) -> Result<Picked, sqlx::Error> {
-    let step_uuid: String = r.try_get("step_uuid")?;
-    let from_state = match from {
-        Some(map) => map.get(&step_uuid).cloned().unwrap_or_default(),
-        None => r.try_get("from_state")?,
-    };
-    Ok(Picked {
-        task_uuid: r.try_get("task_uuid")?,
-        name: r.try_get("name")?,
-        definition: r.try_get("definition")?,
-        attempts: r.try_get("attempts")?,
-        max_attempts: r.try_get("max_attempts")?,
-        inputs: r.try_get("inputs")?,
-        checkpoint: r.try_get("checkpoint")?,
-        dep_total: r.try_get("dep_total")?,
-        from_state,
-        step_uuid,
-    })
-}
-
-fn state_name(s: &str) -> &'static str {
-    s.parse::<StepState>()
-        .map(StepState::as_str)
-        .unwrap_or("enqueued")
-}
-
-fn raw(text: &str) -> Result<Box<RawValue>, EngineError> {
-    RawValue::from_string(text.to_string())
-        .map_err(|e| EngineError::InvalidArgument(format!("stored JSON is unreadable: {e}")))
 }

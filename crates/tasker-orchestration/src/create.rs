@@ -1,15 +1,18 @@
-//! Task creation: the task, its initial steps and their dependency edges in one transaction.
+//! Task creation: tasks, their initial steps and their dependency edges, many at once, in one
+//! transaction.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use serde_json::Value;
-use tasker_domain::{StepDefinition, StepType, TaskState, TaskTemplate};
-use tasker_storage::{now_ms, Sql, StorageError};
+use tasker_domain::{
+    check_json, echo, json_kind, JsonLimits, JsonProblem, StepDefinition, StepState, StepType,
+    TaskState, TaskTemplate,
+};
+use tasker_store::{run_read, run_write, Edge, NewStep, NewTask, Signal, TemplateKey, Tx, Uuid};
 
-use crate::events::Effect;
-use crate::steps::{NewRow, NewSteps};
-use crate::transitions::Work;
+use crate::templates::Snapshot;
 use crate::views::TaskView;
+use crate::work::Work;
 use crate::{Engine, EngineError};
 
 #[derive(Debug, Clone)]
@@ -20,6 +23,26 @@ pub struct CreateTask {
     /// JSON text of the task context; must be an object.
     pub context: String,
     pub idempotency_key: Option<String>,
+}
+
+impl CreateTask {
+    fn key(&self) -> TemplateKey {
+        TemplateKey {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+        }
+    }
+
+    /// `namespace/name@version`, its parts cut short when long.
+    fn describe(&self) -> String {
+        format!(
+            "{}/{}@{}",
+            echo(&self.namespace),
+            echo(&self.name),
+            echo(&self.version)
+        )
+    }
 }
 
 /// The steps created when a task starts (reference §1.3): every step except batch-worker
@@ -70,200 +93,330 @@ pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
         .collect()
 }
 
+/// A checked request: its context is a JSON object within the size and depth limits.
+struct Checked {
+    req: CreateTask,
+}
+
+fn check(
+    req: CreateTask,
+    limits: &JsonLimits,
+    label: &dyn Fn() -> String,
+) -> Result<Checked, EngineError> {
+    let problem = match check_json(&req.context, limits.max_context_bytes, limits.max_depth) {
+        Ok(raw) if json_kind(raw.get()) == "an object" => return Ok(Checked { req }),
+        Ok(raw) => format!("must be a JSON object, got {}", json_kind(raw.get())),
+        Err(JsonProblem::Invalid(e)) => format!("is not valid JSON: {e}"),
+        Err(JsonProblem::TooLarge { bytes, limit }) => {
+            format!("is {bytes} bytes; the limit is {limit} bytes (maxContextBytes)")
+        }
+        Err(JsonProblem::TooDeep { depth, limit }) => {
+            format!("is nested {depth} levels deep; the limit is {limit} (maxJsonDepth)")
+        }
+    };
+    Err(EngineError::InvalidArgument(format!(
+        "{}the task context for {} {problem}",
+        label(),
+        req.describe()
+    )))
+}
+
+/// What one transaction created or found, request by request.
+enum Created {
+    New {
+        task: Uuid,
+        state: TaskState,
+        at: i64,
+    },
+    Existing(Uuid),
+}
+
 impl Engine {
     /// Create a task from a registered template. With an idempotency key, a second create with
     /// the same key returns the first task.
     pub async fn create_task(&self, req: CreateTask) -> Result<TaskView, EngineError> {
-        let context: Value = serde_json::from_str(&req.context).map_err(|e| {
-            EngineError::InvalidArgument(format!("task context is not valid JSON: {e}"))
-        })?;
-        if !context.is_object() {
-            return Err(EngineError::InvalidArgument(format!(
-                "task context must be a JSON object, got {}",
-                json_kind(&context)
-            )));
+        let checked = check(req, self.json_limits(), &String::new)?;
+        let mut views = self.create_checked(vec![checked], false).await?;
+        views
+            .pop()
+            .ok_or_else(|| EngineError::Internal("a create returned no task".to_string()))
+    }
+
+    /// Create many tasks in one transaction, returned in request order. Idempotency keys are
+    /// honoured (a request whose key is taken, also by an earlier request of the same batch,
+    /// returns that task). If one request is invalid, nothing is created and the error names
+    /// the request by its index.
+    pub async fn create_tasks(&self, reqs: Vec<CreateTask>) -> Result<Vec<TaskView>, EngineError> {
+        let mut checked = Vec::with_capacity(reqs.len());
+        for (i, r) in reqs.into_iter().enumerate() {
+            checked.push(check(r, self.json_limits(), &|| format!("request {i}: "))?);
         }
-        // A concurrent create with the same idempotency key loses the unique-index race; the
-        // second pass then finds the winner's task.
-        for _ in 0..3 {
-            match self.try_create(&req, &context).await {
-                Err(EngineError::Storage(e))
-                    if req.idempotency_key.is_some() && e.is_unique_violation() =>
+        self.create_checked(checked, true).await
+    }
+
+    async fn create_checked(
+        &self,
+        reqs: Vec<Checked>,
+        indexed: bool,
+    ) -> Result<Vec<TaskView>, EngineError> {
+        if reqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reqs = Arc::new(reqs);
+        let mut attempt = 0;
+        let created = loop {
+            attempt += 1;
+            let r = reqs.clone();
+            let snapshots = self.snapshots_arc();
+            let result = run_write(self.store(), move |tx| {
+                Box::pin(async move { create_in_tx(tx, &r, &snapshots, indexed).await })
+            })
+            .await;
+            match result {
+                Ok(created) => break created,
+                // Two creates with the same new idempotency key raced; the loser sees the
+                // winner's task on its next pass.
+                Err(EngineError::Store(e))
+                    if (e.is_conflict() || e.is_duplicate()) && attempt < 5 =>
                 {
                     continue
                 }
-                other => return other,
+                Err(e) => return Err(e),
             }
-        }
-        Err(EngineError::InvalidArgument(format!(
-            "could not create task {}/{}@{} with idempotency key {:?}: conflicting concurrent creates",
-            req.namespace, req.name, req.version, req.idempotency_key
-        )))
-    }
-
-    async fn try_create(&self, req: &CreateTask, context: &Value) -> Result<TaskView, EngineError> {
-        static TEMPLATE: Sql = Sql::new(
-            "SELECT definition FROM tasker_templates WHERE namespace = $1 AND name = $2 AND version = $3",
-        );
-        static EXISTING: Sql = Sql::new(
-            "SELECT task_uuid FROM tasker_tasks
-             WHERE namespace = $1 AND name = $2 AND version = $3 AND idempotency_key = $4",
-        );
-        let dialect = self.dialect();
-        let mut tx = self.db().begin().await?;
-        let definition: Option<String> = sqlx::query_scalar(TEMPLATE.for_dialect(dialect))
-            .bind(&req.namespace)
-            .bind(&req.name)
-            .bind(&req.version)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(definition) = definition else {
-            drop(tx);
-            return Err(self.template_not_found(req).await);
         };
-        let template: TaskTemplate = serde_json::from_str(&definition).map_err(|e| {
-            EngineError::InvalidArgument(format!(
-                "stored template {}/{}@{} is unreadable: {e}",
-                req.namespace, req.name, req.version
-            ))
-        })?;
-        if let Some(key) = &req.idempotency_key {
-            let existing: Option<String> = sqlx::query_scalar(EXISTING.for_dialect(dialect))
-                .bind(&req.namespace)
-                .bind(&req.name)
-                .bind(&req.version)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(task_uuid) = existing {
-                drop(tx);
-                return self.get_task(&task_uuid, false).await?.ok_or_else(|| {
-                    EngineError::TaskNotFound(format!("task {task_uuid} vanished"))
-                });
-            }
-        }
-
-        let now = now_ms();
-        let task_uuid = uuid::Uuid::now_v7().to_string();
-        let steps = initial_steps(&template);
-        let created: HashSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        let uuids: HashMap<&str, String> = steps
+        let (created, signals) = created;
+        self.events().emit(&signals);
+        // Requests that found an existing task return it as it is now.
+        let existing: Vec<Uuid> = created
             .iter()
-            .map(|s| (s.name.as_str(), uuid::Uuid::now_v7().to_string()))
+            .filter_map(|c| match c {
+                Created::Existing(u) => Some(*u),
+                Created::New { .. } => None,
+            })
             .collect();
-        let task_state = if steps.is_empty() {
-            TaskState::Complete
-        } else {
-            TaskState::StepsInProcess
-        };
-
-        static INSERT_TASK: Sql = Sql::new(
-            "INSERT INTO tasker_tasks (task_uuid, namespace, name, version, state, context,
-                 idempotency_key, total_steps, completed_steps, created_at, updated_at, completed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10)",
-        );
-        sqlx::query(INSERT_TASK.for_dialect(dialect))
-            .bind(&task_uuid)
-            .bind(&req.namespace)
-            .bind(&req.name)
-            .bind(&req.version)
-            .bind(task_state.as_str())
-            .bind(&req.context)
-            .bind(req.idempotency_key.clone())
-            .bind(steps.len() as i64)
-            .bind(now)
-            .bind((task_state == TaskState::Complete).then_some(now))
-            .execute(&mut *tx)
+        let mut found: HashMap<Uuid, TaskView> = HashMap::new();
+        if !existing.is_empty() {
+            let rows = run_read(self.store(), move |tx| {
+                Box::pin(async move { tx.tasks(&existing).await })
+            })
             .await?;
-
-        let mut work = Work::default();
-        work.task(&task_uuid, None, TaskState::Pending.as_str(), None);
-        work.task(
-            &task_uuid,
-            Some(TaskState::Pending.as_str()),
-            task_state.as_str(),
-            Some(format!("{} steps created", steps.len())),
-        );
-
-        let mut new_steps = NewSteps::default();
-        for s in &steps {
-            let step_uuid = &uuids[s.name.as_str()];
-            let deps: Vec<&str> = s
-                .dependencies
-                .iter()
-                .map(String::as_str)
-                .filter(|d| created.contains(d))
-                .collect();
-            for d in &deps {
-                new_steps.edge(&task_uuid, &uuids[d], step_uuid);
+            for row in rows {
+                found.insert(row.task_uuid, TaskView::from_row(&row)?);
             }
-            new_steps.add(
-                NewRow {
-                    step_uuid,
-                    task_uuid: &task_uuid,
-                    name: &s.name,
-                    template_step_name: &s.name,
-                    step_type: s.step_type,
-                    definition: s,
-                    dep_total: deps.len(),
-                    pending: deps.len(),
-                    inputs: "{}".to_string(),
-                },
-                now,
-                None,
-                "no dependencies",
-                &mut work,
-            )?;
         }
-        new_steps.insert(&mut tx, dialect).await?;
-        if task_state == TaskState::Complete {
-            work.effect(Effect::TaskFinished(task_uuid.clone()));
+        let mut views = Vec::with_capacity(created.len());
+        for (c, r) in created.iter().zip(reqs.iter()) {
+            views.push(match c {
+                Created::New { task, state, at } => {
+                    TaskView::new_created(*task, &r.req, *state, *at)?
+                }
+                Created::Existing(u) => found.get(u).cloned().ok_or_else(|| {
+                    EngineError::TaskNotFound(format!("task {u} vanished while being read"))
+                })?,
+            });
         }
-        work.flush(&mut tx, dialect, now, self.events().origin())
-            .await?;
-        tx.commit().await.map_err(StorageError::from)?;
-        self.events().emit(&work.effects);
-
-        Ok(TaskView::new_created(
-            task_uuid,
-            req,
-            context.clone(),
-            task_state,
-            now,
-        ))
+        Ok(views)
     }
 
-    async fn template_not_found(&self, req: &CreateTask) -> EngineError {
-        let known: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT namespace, name, version FROM tasker_templates ORDER BY namespace, name, version LIMIT 20",
-        )
-        .fetch_all(self.db().pool())
-        .await
-        .unwrap_or_default();
+    pub(crate) fn snapshots_arc(&self) -> Arc<crate::templates::Snapshots> {
+        self.snapshots.clone()
+    }
+}
+
+async fn create_in_tx(
+    tx: &mut dyn Tx,
+    reqs: &[Checked],
+    snapshots: &crate::templates::Snapshots,
+    indexed: bool,
+) -> Result<(Vec<Created>, Vec<Signal>), EngineError> {
+    let label = |i: usize| {
+        if indexed {
+            format!("request {i}: ")
+        } else {
+            String::new()
+        }
+    };
+    // Templates, as currently registered.
+    let mut keys: Vec<TemplateKey> = reqs.iter().map(|r| r.req.key()).collect();
+    keys.sort();
+    keys.dedup();
+    let current = tx.current_templates(&keys).await?;
+    let mut templates: HashMap<TemplateKey, (String, Arc<Snapshot>)> = HashMap::new();
+    for (key, digest, definition) in current {
+        let snapshot = snapshots.insert(&digest, &definition)?;
+        templates.insert(key, (digest, snapshot));
+    }
+    if let Some((i, r)) = reqs
+        .iter()
+        .enumerate()
+        .find(|(_, r)| !templates.contains_key(&r.req.key()))
+    {
+        let known = tx.template_keys(20).await?;
         let known = if known.is_empty() {
             "none".to_string()
         } else {
             known
                 .iter()
-                .map(|(ns, n, v)| format!("{ns}/{n}@{v}"))
+                .map(|k| format!("{}/{}@{}", k.namespace, k.name, k.version))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        EngineError::TemplateNotFound(format!(
-            "no task template {}/{}@{} is registered in this database (registered: {known}); \
+        return Err(EngineError::TemplateNotFound(format!(
+            "{}no task template {} is registered in this database (registered: {known}); \
              start a worker whose templates include it",
-            req.namespace, req.name, req.version
-        ))
+            label(i),
+            r.req.describe()
+        )));
     }
-}
 
-pub(crate) fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+    // Idempotency: keys already taken, and repeats within this batch.
+    let keyed: Vec<(usize, (TemplateKey, String))> = reqs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.req.idempotency_key.clone().map(|k| (i, (r.req.key(), k))))
+        .collect();
+    let mut outcome: Vec<Option<Created>> = (0..reqs.len()).map(|_| None).collect();
+    if !keyed.is_empty() {
+        let lookups: Vec<(TemplateKey, String)> = keyed.iter().map(|(_, k)| k.clone()).collect();
+        for (j, task) in tx.tasks_by_idempotency_key(&lookups).await? {
+            outcome[keyed[j].0] = Some(Created::Existing(task));
+        }
     }
+    let mut first_with_key: HashMap<(TemplateKey, String), usize> = HashMap::new();
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    for (i, k) in &keyed {
+        if outcome[*i].is_some() {
+            continue;
+        }
+        match first_with_key.get(k) {
+            Some(&first) => repeats.push((*i, first)),
+            None => {
+                first_with_key.insert(k.clone(), *i);
+            }
+        }
+    }
+    let repeat_of: HashMap<usize, usize> = repeats.iter().copied().collect();
+
+    // New tasks with their initial steps.
+    let mut work = Work::default();
+    let mut tasks = Vec::new();
+    let mut steps = Vec::new();
+    let mut edges = Vec::new();
+    let mut planned: Vec<(usize, Uuid, TaskState)> = Vec::new();
+    let mut ready = false;
+    for (i, r) in reqs.iter().enumerate() {
+        if outcome[i].is_some() || repeat_of.contains_key(&i) {
+            continue;
+        }
+        let (digest, snapshot) = &templates[&r.req.key()];
+        let task_uuid = Uuid::now_v7();
+        let initial = &snapshot.initial;
+        let state = if initial.is_empty() {
+            TaskState::Complete
+        } else {
+            TaskState::StepsInProcess
+        };
+        tasks.push(NewTask {
+            task_uuid,
+            namespace: r.req.namespace.clone(),
+            name: r.req.name.clone(),
+            version: r.req.version.clone(),
+            template_digest: digest.clone(),
+            state,
+            context: r.req.context.clone(),
+            idempotency_key: r.req.idempotency_key.clone(),
+            total_steps: initial.len() as i64,
+        });
+        work.task(task_uuid, None, TaskState::Pending, None);
+        work.task(
+            task_uuid,
+            Some(TaskState::Pending),
+            state,
+            Some(format!("{} steps created", initial.len())),
+        );
+        let uuids: HashMap<&str, Uuid> = initial
+            .iter()
+            .map(|&ix| (snapshot.template.steps[ix].name.as_str(), Uuid::now_v7()))
+            .collect();
+        for &ix in initial {
+            let def = &snapshot.template.steps[ix];
+            let step_uuid = uuids[def.name.as_str()];
+            let deps: Vec<Uuid> = def
+                .dependencies
+                .iter()
+                .filter_map(|d| uuids.get(d.as_str()).copied())
+                .collect();
+            for from in &deps {
+                edges.push(Edge {
+                    task_uuid,
+                    from: *from,
+                    to: step_uuid,
+                });
+            }
+            let step_state = if deps.is_empty() {
+                StepState::Enqueued
+            } else {
+                StepState::Pending
+            };
+            steps.push(NewStep {
+                step_uuid,
+                task_uuid,
+                name: def.name.clone(),
+                template_step_name: def.name.clone(),
+                handler_callable: def.handler.callable.clone(),
+                step_type: def.step_type,
+                state: step_state,
+                dep_total: deps.len() as i64,
+                pending_deps: deps.len() as i64,
+                max_attempts: i64::from(def.retry.max_attempts),
+                inputs: "{}".to_string(),
+            });
+            work.step(task_uuid, step_uuid, None, StepState::Pending, None, None);
+            if step_state == StepState::Enqueued {
+                work.step(
+                    task_uuid,
+                    step_uuid,
+                    Some(StepState::Pending),
+                    StepState::Enqueued,
+                    None,
+                    Some("no dependencies".to_string()),
+                );
+                ready = true;
+            }
+        }
+        planned.push((i, task_uuid, state));
+    }
+    let inserted: HashMap<Uuid, i64> = tx.insert_tasks(&tasks).await?.into_iter().collect();
+    if inserted.len() != tasks.len() {
+        // Another process took one of these idempotency keys meanwhile: start over (the next
+        // pass finds its task).
+        return Err(tasker_store::StoreError::Conflict(
+            "a concurrent create took the same idempotency key".to_string(),
+        )
+        .into());
+    }
+    tx.insert_steps(&steps).await?;
+    tx.insert_edges(&edges).await?;
+    if ready {
+        work.signal(Signal::StepsReady);
+    }
+    work.flush(tx).await?;
+    for (i, task, state) in planned {
+        let at = inserted.get(&task).copied().unwrap_or_default();
+        outcome[i] = Some(Created::New { task, state, at });
+    }
+    for (i, first) in repeats {
+        let task = match &outcome[first] {
+            Some(Created::New { task, .. }) | Some(Created::Existing(task)) => *task,
+            None => continue,
+        };
+        outcome[i] = Some(Created::Existing(task));
+    }
+    let mut created = Vec::with_capacity(outcome.len());
+    for c in outcome {
+        created.push(c.ok_or_else(|| {
+            EngineError::Internal("a create request was left without a task".to_string())
+        })?);
+    }
+    Ok((created, work.signals))
 }

@@ -1,4 +1,4 @@
-use tasker_storage::StorageError;
+use tasker_store::StoreError;
 
 /// Every error the engine reports. `code()` is the stable name the TypeScript side maps to an
 /// error class; the message is for people and names the offending thing.
@@ -13,7 +13,10 @@ pub enum EngineError {
     #[error("{0}")]
     Timeout(String),
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Store(#[from] StoreError),
+    /// A broken invariant of the engine itself (a bug): the transaction was rolled back.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl EngineError {
@@ -23,13 +26,18 @@ impl EngineError {
             EngineError::TaskNotFound(_) => "TASK_NOT_FOUND",
             EngineError::InvalidArgument(_) => "INVALID_ARGUMENT",
             EngineError::Timeout(_) => "TIMEOUT",
-            EngineError::Storage(_) => "DATABASE",
+            EngineError::Store(StoreError::Closed) => "CLOSED",
+            EngineError::Store(_) | EngineError::Internal(_) => "DATABASE",
         }
     }
-}
 
-impl From<sqlx::Error> for EngineError {
-    fn from(e: sqlx::Error) -> Self {
-        EngineError::Storage(StorageError::Sql(e))
+    /// Running the same transaction again may succeed.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, EngineError::Store(e) if e.is_conflict())
+    }
+
+    /// The database is down or unreachable.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, EngineError::Store(e) if e.is_unavailable())
     }
 }

@@ -1,97 +1,150 @@
 //! The tasker engine. It runs inside every worker (and client) process; processes coordinate
-//! through the database alone: every state change is a transaction with compare-and-swap
-//! guards, so no step or result is processed twice because two processes raced.
+//! through the database alone: every state change is a transaction whose changes are guarded
+//! by the state they expect (a claim, a task state), so no step or result is processed twice
+//! because two processes raced.
 //!
-//! Wake-ups are event driven: in-process channels, plus LISTEN/NOTIFY on PostgreSQL so that
-//! other processes hear about ready steps, finished tasks and cancellations at once.
+//! The engine holds the workflow logic and no SQL: it talks to a [`Store`] (the boundary in
+//! `tasker-store`), and each unit of work is one transaction of batched operations.
+//!
+//! Wake-ups are event driven: in-process channels, plus the store's cross-process signals
+//! (LISTEN/NOTIFY on PostgreSQL) so that other processes hear about ready steps, finished
+//! tasks and cancellations at once.
 
+mod cancel;
 mod claim;
 mod create;
 mod error;
 mod events;
 mod expand;
-mod results;
-mod steps;
-mod transitions;
+mod leases;
+mod payload;
+mod record;
+mod templates;
 mod views;
+mod work;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use claim::{ClaimRequest, ClaimedStep};
 pub use create::CreateTask;
 pub use error::EngineError;
-pub use results::{RecordOutcome, StepError, StepOutcome};
-pub use tasker_storage::{now_ms, Dialect};
-pub use views::{ListTasks, StepView, TaskView, TransitionView};
+pub use record::{RecordOutcome, StepError, StepOutcome};
+pub use tasker_domain::{ExpansionLimits, JsonLimits};
+pub use tasker_store::{redact, Backend, StoreStats};
+pub use views::{iso8601, ListTasks, StepView, TaskView, TransitionView};
 
 use events::Events;
-pub use tasker_domain::ExpansionLimits;
-use tasker_domain::TemplateSet;
-use tasker_storage::{Db, Sql};
+use tasker_store::Store;
+use templates::Snapshots;
+
+/// Everything an engine limits: what outcomes may create, and the JSON it accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub expansion: ExpansionLimits,
+    pub json: JsonLimits,
+}
+
+impl From<ExpansionLimits> for Limits {
+    fn from(expansion: ExpansionLimits) -> Self {
+        Limits {
+            expansion,
+            ..Limits::default()
+        }
+    }
+}
+
+/// How long connecting to PostgreSQL may take by default (`connectTimeoutMs`).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5_000);
+
+/// How an engine connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Most time one PostgreSQL connection attempt, or the wait for a pooled connection, may
+    /// take. Does not apply to SQLite.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
 
 pub struct Engine {
-    db: Db,
+    store: Arc<dyn Store>,
     events: Events,
     limits: ExpansionLimits,
+    json: JsonLimits,
+    snapshots: Arc<Snapshots>,
 }
 
 impl Engine {
-    /// Connect (running migrations) and start listening for other processes' events.
+    /// Connect (running migrations) and start listening for other processes' signals.
     pub async fn open(url: &str) -> Result<Arc<Engine>, EngineError> {
         Engine::open_with(url, ExpansionLimits::default()).await
     }
 
-    /// `open`, with limits on what decision and batch outcomes may create.
-    pub async fn open_with(url: &str, limits: ExpansionLimits) -> Result<Arc<Engine>, EngineError> {
-        if limits.max_steps_per_decision == 0 || limits.max_batch_workers == 0 {
-            return Err(EngineError::InvalidArgument(
-                "maxStepsPerDecision and maxBatchWorkers must be at least 1".to_string(),
-            ));
-        }
-        let db = Db::connect(url).await?;
-        let events = Events::new();
-        let engine = Arc::new(Engine { db, events, limits });
-        if engine.db.dialect() == Dialect::Postgres {
-            events::spawn_pg_listener(engine.db.url().to_string(), engine.events.clone());
-        }
-        Ok(engine)
+    /// `open`, with limits on what decision and batch outcomes may create and on the JSON the
+    /// engine accepts.
+    pub async fn open_with(
+        url: &str,
+        limits: impl Into<Limits>,
+    ) -> Result<Arc<Engine>, EngineError> {
+        Engine::open_with_connect(url, limits, ConnectOptions::default()).await
     }
 
-    pub fn dialect(&self) -> Dialect {
-        self.db.dialect()
+    /// `open_with`, and how to connect (the PostgreSQL connect timeout).
+    pub async fn open_with_connect(
+        url: &str,
+        limits: impl Into<Limits>,
+        connect: ConnectOptions,
+    ) -> Result<Arc<Engine>, EngineError> {
+        let limits = limits.into();
+        check_limits(&limits)?;
+        if connect.connect_timeout.is_zero() {
+            return Err(EngineError::InvalidArgument(
+                "connectTimeoutMs must be at least 1".to_string(),
+            ));
+        }
+        let store = open_store(url, connect).await?;
+        Engine::with_store(store, limits)
+    }
+
+    /// An engine over an open store.
+    pub fn with_store(
+        store: Arc<dyn Store>,
+        limits: impl Into<Limits>,
+    ) -> Result<Arc<Engine>, EngineError> {
+        let limits = limits.into();
+        check_limits(&limits)?;
+        let events = Events::new();
+        if let Some(heard) = store.listen() {
+            events.forward(heard);
+        }
+        Ok(Arc::new(Engine {
+            store,
+            events,
+            limits: limits.expansion,
+            json: limits.json,
+            snapshots: Arc::default(),
+        }))
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+
+    /// Work counters of the store (statements, transactions) since it was opened.
+    pub fn store_stats(&self) -> StoreStats {
+        self.store.stats()
     }
 
     pub async fn close(&self) {
         self.events.close();
-        self.db.close().await;
-    }
-
-    /// Store the templates so that any process can create tasks from them.
-    pub async fn register_templates(&self, set: &TemplateSet) -> Result<(), EngineError> {
-        static UPSERT: Sql = Sql::new(
-            "INSERT INTO tasker_templates (namespace, name, version, definition, registered_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (namespace, name, version)
-             DO UPDATE SET definition = excluded.definition, registered_at = excluded.registered_at",
-        );
-        let mut tx = self.db.begin().await?;
-        for t in &set.templates {
-            let definition = serde_json::to_string(t)
-                .map_err(|e| EngineError::InvalidArgument(format!("template {}: {e}", t.key())))?;
-            sqlx::query(UPSERT.for_dialect(self.dialect()))
-                .bind(&t.namespace_name)
-                .bind(&t.name)
-                .bind(&t.version)
-                .bind(definition)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await
-                .map_err(tasker_storage::StorageError::from)?;
-        }
-        tx.commit()
-            .await
-            .map_err(tasker_storage::StorageError::from)?;
-        Ok(())
+        self.store.close().await;
     }
 
     /// A receiver whose value changes whenever steps may have become claimable.
@@ -104,11 +157,47 @@ impl Engine {
         self.events.subscribe_cancellations()
     }
 
-    pub(crate) fn db(&self) -> &Db {
-        &self.db
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     pub(crate) fn events(&self) -> &Events {
         &self.events
     }
+
+    pub(crate) fn json_limits(&self) -> &JsonLimits {
+        &self.json
+    }
+}
+
+fn check_limits(limits: &Limits) -> Result<(), EngineError> {
+    let e = &limits.expansion;
+    if e.max_steps_per_decision == 0 || e.max_batch_workers == 0 {
+        return Err(EngineError::InvalidArgument(
+            "maxStepsPerDecision and maxBatchWorkers must be at least 1".to_string(),
+        ));
+    }
+    limits.json.validate().map_err(EngineError::InvalidArgument)
+}
+
+/// The store a database URL names: `sqlite::memory:`, `sqlite://path/file.db` (created when
+/// missing), or `postgres://…` / `postgresql://…`.
+async fn open_store(url: &str, connect: ConnectOptions) -> Result<Arc<dyn Store>, EngineError> {
+    if url.starts_with("sqlite:") {
+        let store =
+            tasker_store_sqlite::SqliteStore::open(tasker_store_sqlite::location_of(url)).await?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = tasker_store_postgres::PgOptions {
+            connect_timeout: connect.connect_timeout,
+            ..Default::default()
+        };
+        let store = tasker_store_postgres::PgStore::open(url, options).await?;
+        return Ok(Arc::new(store));
+    }
+    Err(EngineError::InvalidArgument(format!(
+        "unsupported database URL '{}': use sqlite::memory:, sqlite://path/to/file.db or postgres://user@host/db",
+        redact(url)
+    )))
 }

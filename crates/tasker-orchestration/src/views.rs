@@ -1,11 +1,14 @@
 //! Read models: tasks, steps and their audit trail, as the client sees them (snake_case JSON).
+//! Task contexts, step results and metadata are returned as the JSON text that was stored (the
+//! text `JSON.stringify` produced), never rebuilt: any nesting and any string round-trips.
 
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tasker_domain::TaskState;
-use tasker_storage::{placeholders, AnyRow, Row, Sql};
+use tasker_store::{run_read, StepRow, StoreError, TaskFilter, TaskRow, Uuid};
 
 use crate::create::CreateTask;
 use crate::{Engine, EngineError};
@@ -17,7 +20,8 @@ pub struct TaskView {
     pub name: String,
     pub version: String,
     pub state: String,
-    pub context: Value,
+    /// The JSON text given to `create_task`.
+    pub context: Box<RawValue>,
     pub idempotency_key: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -35,10 +39,12 @@ pub struct StepView {
     pub state: String,
     pub attempts: i64,
     pub max_attempts: i64,
-    pub result: Option<Value>,
+    /// The JSON text the handler returned.
+    pub result: Option<Box<RawValue>>,
+    /// The engine's record of the last failure (`message`, `error_type`, `retryable`, …).
     pub error: Option<Value>,
-    /// Handler metadata reported with the last result.
-    pub metadata: Option<Value>,
+    /// Handler metadata (JSON text) reported with the last result.
+    pub metadata: Option<Box<RawValue>>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -63,6 +69,32 @@ pub struct ListTasks {
     pub offset: Option<i64>,
 }
 
+/// Stored JSON, parsed for a view.
+fn json(what: &str, text: &str) -> Result<Value, EngineError> {
+    serde_json::from_str(text).map_err(|e| {
+        EngineError::Store(StoreError::Corrupt(format!(
+            "{what} is not valid JSON: {e}"
+        )))
+    })
+}
+
+fn opt_json(what: &str, text: Option<&str>) -> Result<Option<Value>, EngineError> {
+    text.map(|t| json(what, t)).transpose()
+}
+
+/// Stored JSON text, handed over as it is.
+fn raw(what: &str, text: &str) -> Result<Box<RawValue>, EngineError> {
+    RawValue::from_string(text.to_string()).map_err(|e| {
+        EngineError::Store(StoreError::Corrupt(format!(
+            "{what} is not readable JSON: {e}"
+        )))
+    })
+}
+
+fn opt_raw(what: &str, text: Option<&str>) -> Result<Option<Box<RawValue>>, EngineError> {
+    text.map(|t| raw(what, t)).transpose()
+}
+
 impl TaskView {
     pub fn is_terminal(&self) -> bool {
         self.state
@@ -72,142 +104,126 @@ impl TaskView {
     }
 
     pub(crate) fn new_created(
-        task_uuid: String,
+        task_uuid: Uuid,
         req: &CreateTask,
-        context: Value,
         state: TaskState,
-        now: i64,
-    ) -> TaskView {
-        TaskView {
-            task_uuid,
+        at: i64,
+    ) -> Result<TaskView, EngineError> {
+        Ok(TaskView {
+            task_uuid: task_uuid.to_string(),
             namespace: req.namespace.clone(),
             name: req.name.clone(),
             version: req.version.clone(),
             state: state.as_str().to_string(),
-            context,
+            context: raw("the task context", &req.context)?,
             idempotency_key: req.idempotency_key.clone(),
-            created_at: iso8601(now),
-            updated_at: iso8601(now),
-            completed_at: state.is_terminal().then(|| iso8601(now)),
+            created_at: iso8601(at),
+            updated_at: iso8601(at),
+            completed_at: state.is_terminal().then(|| iso8601(at)),
             steps: None,
             transitions: None,
-        }
+        })
     }
 
-    fn from_row(row: &AnyRow) -> Result<TaskView, sqlx::Error> {
-        let context: String = row.try_get("context")?;
+    pub(crate) fn from_row(row: &TaskRow) -> Result<TaskView, EngineError> {
         Ok(TaskView {
-            task_uuid: row.try_get("task_uuid")?,
-            namespace: row.try_get("namespace")?,
-            name: row.try_get("name")?,
-            version: row.try_get("version")?,
-            state: row.try_get("state")?,
-            context: serde_json::from_str(&context).unwrap_or(Value::Null),
-            idempotency_key: row.try_get("idempotency_key")?,
-            created_at: iso8601(row.try_get("created_at")?),
-            updated_at: iso8601(row.try_get("updated_at")?),
-            completed_at: row.try_get::<Option<i64>, _>("completed_at")?.map(iso8601),
+            task_uuid: row.task_uuid.to_string(),
+            namespace: row.namespace.clone(),
+            name: row.name.clone(),
+            version: row.version.clone(),
+            state: row.state.as_str().to_string(),
+            context: raw(
+                &format!("the context of task {}", row.task_uuid),
+                &row.context,
+            )?,
+            idempotency_key: row.idempotency_key.clone(),
+            created_at: iso8601(row.created_at),
+            updated_at: iso8601(row.updated_at),
+            completed_at: row.completed_at.map(iso8601),
             steps: None,
             transitions: None,
         })
     }
 }
 
-const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, state, context, idempotency_key, \
-                            created_at, updated_at, completed_at";
-
-fn parse_json(text: Option<String>) -> Option<Value> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
+impl StepView {
+    fn from_row(r: &StepRow) -> Result<StepView, EngineError> {
+        let what = |field: &str| format!("the {field} of step '{}'", r.name);
+        Ok(StepView {
+            step_uuid: r.step_uuid.to_string(),
+            name: r.name.clone(),
+            state: r.state.as_str().to_string(),
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            result: opt_raw(&what("result"), r.result.as_deref())?,
+            error: opt_json(&what("error"), r.error.as_deref())?,
+            metadata: opt_raw(&what("metadata"), r.metadata.as_deref())?,
+            created_at: iso8601(r.created_at),
+            updated_at: iso8601(r.updated_at),
+        })
+    }
 }
 
 impl Engine {
-    /// A task; with `details`, its steps and its transitions too.
+    /// A task; with `details`, its steps and its transitions too. `None` when there is no task
+    /// with that uuid (including strings that are not uuids).
     pub async fn get_task(
         &self,
         task_uuid: &str,
         details: bool,
     ) -> Result<Option<TaskView>, EngineError> {
-        static TASK: Sql = Sql::new(
-            "SELECT task_uuid, namespace, name, version, state, context, idempotency_key,
-                    created_at, updated_at, completed_at
-             FROM tasker_tasks WHERE task_uuid = $1",
-        );
-        static STEPS: Sql = Sql::new(
-            "SELECT step_uuid, name, state, attempts, max_attempts, result, error, metadata, created_at, updated_at
-             FROM tasker_steps WHERE task_uuid = $1 ORDER BY created_at, step_uuid",
-        );
-        static TRANSITIONS: Sql = Sql::new(
-            "SELECT t.step_uuid, s.name AS step_name, t.from_state, t.to_state, t.at, t.worker_id, t.reason
-             FROM tasker_transitions t LEFT JOIN tasker_steps s ON s.step_uuid = t.step_uuid
-             WHERE t.task_uuid = $1 ORDER BY t.at, t.transition_uuid",
-        );
-        let d = self.dialect();
-        let pool = self.db().pool();
-        let Some(row) = sqlx::query(TASK.for_dialect(d))
-            .bind(task_uuid)
-            .fetch_optional(pool)
-            .await?
-        else {
+        let Ok(task) = Uuid::parse_str(task_uuid) else {
             return Ok(None);
         };
-        let mut task = TaskView::from_row(&row)?;
-        if details {
-            let rows = sqlx::query(STEPS.for_dialect(d))
-                .bind(task_uuid)
-                .fetch_all(pool)
-                .await?;
-            let mut steps = Vec::with_capacity(rows.len());
-            for r in rows {
-                steps.push(StepView {
-                    step_uuid: r.try_get("step_uuid")?,
-                    name: r.try_get("name")?,
-                    state: r.try_get("state")?,
-                    attempts: r.try_get("attempts")?,
-                    max_attempts: r.try_get("max_attempts")?,
-                    result: parse_json(r.try_get("result")?),
-                    error: parse_json(r.try_get("error")?),
-                    metadata: parse_json(r.try_get("metadata")?),
-                    created_at: iso8601(r.try_get("created_at")?),
-                    updated_at: iso8601(r.try_get("updated_at")?),
-                });
-            }
-            task.steps = Some(steps);
-            let rows = sqlx::query(TRANSITIONS.for_dialect(d))
-                .bind(task_uuid)
-                .fetch_all(pool)
-                .await?;
-            let mut transitions = Vec::with_capacity(rows.len());
-            for r in rows {
-                let step_uuid: Option<String> = r.try_get("step_uuid")?;
-                transitions.push(TransitionView {
-                    entity: if step_uuid.is_some() { "step" } else { "task" },
-                    step_name: r.try_get("step_name")?,
-                    from_state: r.try_get("from_state")?,
-                    to_state: r.try_get("to_state")?,
-                    at: iso8601(r.try_get("at")?),
-                    worker_id: r.try_get("worker_id")?,
-                    reason: r.try_get("reason")?,
-                });
-            }
-            task.transitions = Some(transitions);
+        let rows = run_read(self.store(), move |tx| {
+            Box::pin(async move {
+                let Some(row) = tx.task(task).await? else {
+                    return Ok::<_, StoreError>(None);
+                };
+                if !details {
+                    return Ok(Some((row, None)));
+                }
+                let steps = tx.steps_of(task).await?;
+                let transitions = tx.transitions_of(task).await?;
+                Ok(Some((row, Some((steps, transitions)))))
+            })
+        })
+        .await?;
+        let Some((row, details)) = rows else {
+            return Ok(None);
+        };
+        let mut view = TaskView::from_row(&row)?;
+        if let Some((steps, transitions)) = details {
+            view.steps = Some(
+                steps
+                    .iter()
+                    .map(StepView::from_row)
+                    .collect::<Result<_, _>>()?,
+            );
+            view.transitions = Some(
+                transitions
+                    .into_iter()
+                    .map(|t| TransitionView {
+                        entity: if t.step_uuid.is_some() {
+                            "step"
+                        } else {
+                            "task"
+                        },
+                        step_name: t.step_name,
+                        from_state: t.from_state,
+                        to_state: t.to_state,
+                        at: iso8601(t.at),
+                        worker_id: t.worker_id,
+                        reason: t.reason,
+                    })
+                    .collect(),
+            );
         }
-        Ok(Some(task))
+        Ok(Some(view))
     }
 
     /// Tasks, newest first.
     pub async fn list_tasks(&self, filter: &ListTasks) -> Result<Vec<TaskView>, EngineError> {
-        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasker_tasks WHERE 1 = 1");
-        let mut binds: Vec<String> = Vec::new();
-        for (col, value) in [
-            ("namespace", &filter.namespace),
-            ("name", &filter.name),
-            ("state", &filter.state),
-        ] {
-            if let Some(v) = value {
-                binds.push(v.clone());
-                sql.push_str(&format!(" AND {col} = ${}", binds.len()));
-            }
-        }
         let limit = filter.limit.unwrap_or(50);
         let offset = filter.offset.unwrap_or(0);
         if !(1..=1000).contains(&limit) {
@@ -220,18 +236,28 @@ impl Engine {
                 "listTasks: offset must be >= 0, got {offset}"
             )));
         }
-        sql.push_str(&format!(
-            " ORDER BY created_at DESC, task_uuid DESC LIMIT {limit} OFFSET {offset}"
-        ));
-        let sql = placeholders(self.dialect(), &sql);
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(self.db().pool()).await?;
-        rows.iter()
-            .map(|r| TaskView::from_row(r).map_err(EngineError::from))
-            .collect()
+        let state = match &filter.state {
+            None => None,
+            Some(s) => Some(s.parse::<TaskState>().map_err(|_| {
+                EngineError::InvalidArgument(format!(
+                    "listTasks: state must be one of {}, got '{s}'",
+                    TaskState::ALL.map(TaskState::as_str).join(", ")
+                ))
+            })?),
+        };
+        let f = TaskFilter {
+            namespace: filter.namespace.clone(),
+            name: filter.name.clone(),
+            state,
+            limit,
+            offset,
+        };
+        let rows = run_read(self.store(), move |tx| {
+            Box::pin(async move { tx.list_tasks(&f).await })
+        })
+        .await
+        .map_err(EngineError::from)?;
+        rows.iter().map(TaskView::from_row).collect()
     }
 
     /// Wait until the task is complete, error or cancelled (event driven, with a slow
@@ -244,20 +270,25 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut finished = self.events().subscribe_finished();
         let not_found = || EngineError::TaskNotFound(format!("task {task_uuid} does not exist"));
+        let Ok(task) = Uuid::parse_str(task_uuid) else {
+            return Err(not_found());
+        };
         loop {
             // Only the state while waiting; steps and transitions once, at the end.
-            let task = self
-                .get_task(task_uuid, false)
-                .await?
-                .ok_or_else(not_found)?;
-            if task.is_terminal() {
+            let state = run_read(self.store(), move |tx| {
+                Box::pin(async move { tx.task_state(task).await })
+            })
+            .await
+            .map_err(EngineError::from)?
+            .ok_or_else(not_found)?;
+            if state.is_terminal() {
                 return self.get_task(task_uuid, true).await?.ok_or_else(not_found);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(EngineError::Timeout(format!(
                     "task {task_uuid} did not finish within {} ms (state: {})",
                     timeout.as_millis(),
-                    task.state
+                    state.as_str()
                 )));
             }
             let until = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);

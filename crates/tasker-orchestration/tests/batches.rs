@@ -176,6 +176,12 @@ fn create_batches(template: &str, count: usize, configs: Vec<Value>) -> Value {
     })
 }
 
+/// `result` with `batch_processing_outcome.<field>` set to `value`.
+fn with_field(mut result: Value, field: &str, value: Value) -> Value {
+    result["batch_processing_outcome"][field] = value;
+    result
+}
+
 fn batch_metadata() -> Value {
     json!({ "cursor_field": "row_number", "failure_strategy": "continue_on_failure" })
 }
@@ -222,7 +228,7 @@ async fn create_batches_runs_every_worker_before_the_convergence(db: TestDb) {
         "one worker per cursor config, all enqueued; no row for the template itself"
     );
     assert_eq!(
-        step(&t, "analyze_csv").result,
+        json_of(&step(&t, "analyze_csv").result),
         Some(analyzer_result.clone())
     );
     let done_at = step_transitions(&t, "analyze_csv")
@@ -439,7 +445,7 @@ async fn stale_analyzer_result_creates_nothing_twice(db: TestDb) {
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(step_states(&t), expected);
     assert_eq!(t.transitions.as_ref().unwrap().len(), transitions);
-    assert_eq!(step(&t, "analyze_csv").result, Some(result));
+    assert_eq!(json_of(&step(&t, "analyze_csv").result), Some(result));
 
     // And the task still completes with exactly these steps.
     for w in claim_all(&engine, ALL).await {
@@ -515,7 +521,23 @@ async fn invalid_batch_outcomes_fail_the_analyzer_and_create_nothing(db: TestDb)
         ),
         (
             json!({ "batch_processing_outcome": { "type": "some_batches" } }),
-            "batchable step 'analyze_csv': batch_processing_outcome has an unknown outcome type \"some_batches\"",
+            "batchable step 'analyze_csv': batch_processing_outcome.type is \"some_batches\", an unknown outcome type; expected CreateBatches or NoBatches",
+        ),
+        (
+            with_field(create_batches("process_csv_batch", 2, two()), "worker_count", json!("2")),
+            "batchable step 'analyze_csv': batch_processing_outcome.worker_count must be a whole number >= 1, got \"2\"",
+        ),
+        (
+            with_field(create_batches("process_csv_batch", 2, two()), "worker_count", json!(null)),
+            "batchable step 'analyze_csv': batch_processing_outcome.worker_count must be a whole number >= 1, got null",
+        ),
+        (
+            with_field(create_batches("process_csv_batch", 2, two()), "total_items", json!(-5)),
+            "batchable step 'analyze_csv': batch_processing_outcome.total_items must be a whole number >= 0, got -5",
+        ),
+        (
+            json!({ "batch_processing_outcome": { "type": "no_batches", "outcome_type": "CreateBatches" } }),
+            "batchable step 'analyze_csv': batch_processing_outcome.type is \"no_batches\" but its outcome_type is \"CreateBatches\"; they must agree (set only one of them)",
         ),
     ];
     for (result, msg) in cases {

@@ -167,7 +167,10 @@ async fn single_branch_creates_only_the_chosen_step_and_convergence(db: TestDb) 
             ("finalize", "pending"),
         ])
     );
-    assert_eq!(step(&t, "route").result, Some(route_result.clone()));
+    assert_eq!(
+        json_of(&step(&t, "route").result),
+        Some(route_result.clone())
+    );
     // Created (and the branch enqueued) by the transaction that completed the decision.
     let route_done = *step_transitions(&t, "route").last().unwrap();
     assert_eq!(route_done.to_state, "complete");
@@ -324,7 +327,7 @@ async fn no_branches_completes_the_task_with_existing_steps(db: TestDb) {
             states(&[("validate", "complete"), ("route", "complete")]),
             "{outcome}"
         );
-        assert_eq!(step(&t, "route").result, Some(result));
+        assert_eq!(json_of(&step(&t, "route").result), Some(result));
         assert_eq!(last_task_reason(&t), "all 2 steps complete");
         assert!(claim(&engine, ALL, 10, "w1").await.is_empty());
     }
@@ -487,11 +490,19 @@ async fn invalid_outcomes_fail_the_decision_and_create_nothing(db: TestDb) {
         ),
         (
             json!({ "decision_point_outcome": { "type": "pick", "step_names": ["auto_approve"] } }),
-            "decision step 'route': decision_point_outcome has an unknown outcome type \"pick\"",
+            "decision step 'route': decision_point_outcome.type is \"pick\", an unknown outcome type; expected CreateSteps or NoBranches",
         ),
         (
             json!({ "decision_point_outcome": "auto_approve" }),
-            "decision step 'route': decision_point_outcome has an unknown outcome type null",
+            "decision step 'route': decision_point_outcome must be an object, got \"auto_approve\"",
+        ),
+        (
+            json!({ "decision_point_outcome": { "type": "no_branches", "outcome_type": "CreateSteps", "step_names": ["auto_approve"] } }),
+            "decision step 'route': decision_point_outcome.type is \"no_branches\" but its outcome_type is \"CreateSteps\"; they must agree (set only one of them)",
+        ),
+        (
+            json!({ "decision_point_outcome": { "type": "no_branches", "step_names": ["auto_approve"] } }),
+            "decision step 'route': decision_point_outcome.step_names must be [] for NoBranches, got [\"auto_approve\"]",
         ),
         (
             json!({ "decision_point_outcome": { "type": "create_steps", "step_names": "auto_approve" } }),

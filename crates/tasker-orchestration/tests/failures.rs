@@ -72,11 +72,20 @@ steps:
     handler: { callable: Race.D }
 "#;
 
-async fn next_ready(engine: &tasker_orchestration::Engine, callable: &str) -> Option<i64> {
-    engine
-        .next_ready_at(&[callable.to_string()])
+/// When the next step for `callable` becomes ready, on this host's clock: the engine answers
+/// "in so many ms" by the database's clock, so the time lies within the range of host times
+/// during the question (the same clock on one host).
+async fn next_ready(
+    engine: &tasker_orchestration::Engine,
+    callable: &str,
+) -> Option<std::ops::RangeInclusive<i64>> {
+    let asked = now_ms();
+    let due_in = engine
+        .next_ready_in(&[callable.to_string()])
         .await
-        .expect("next_ready_at")
+        .expect("next_ready_in")?;
+    let answered = now_ms();
+    Some(asked + due_in as i64..=answered + due_in as i64)
 }
 
 async fn retryable_failure_waits_out_the_step_backoff(db: TestDb) {
@@ -107,9 +116,9 @@ async fn retryable_failure_waits_out_the_step_backoff(db: TestDb) {
         let min = full * 85 / 100;
         let ready_at = next_ready(&engine, "Flaky.Run").await.expect("ready_at");
         assert!(
-            ready_at >= before + min && ready_at <= after + full,
+            *ready_at.end() >= before + min && *ready_at.start() <= after + full,
             "attempt {attempt}: ready_at is now{:+} ms, expected {min}..={full}",
-            ready_at - before
+            ready_at.start() - before
         );
         let t = details(&engine, &task.task_uuid).await;
         assert_eq!(t.state, "waiting_for_retry", "nothing else is active");
@@ -160,7 +169,7 @@ async fn retryable_failure_waits_out_the_step_backoff(db: TestDb) {
         // Not claimable before its time ...
         assert!(claim(&engine, flaky, 10, "w1").await.is_empty());
         // ... and claimable once it has come.
-        sleep_until_ms(ready_at).await;
+        sleep_until_ms(*ready_at.end()).await;
     }
 
     let c = claim_one(&engine, flaky, "w1").await;
@@ -182,7 +191,7 @@ async fn retryable_failure_waits_out_the_step_backoff(db: TestDb) {
     assert_eq!(t.state, "complete");
     let s = step(&t, "flaky");
     assert_eq!((s.state.as_str(), s.attempts), ("complete", 3));
-    assert_eq!(s.result, Some(json!("finally")));
+    assert_eq!(json_of(&s.result), Some(json!("finally")));
     assert_eq!(s.error, None, "a success clears the last error");
     assert_eq!(
         moves(&task_transitions(&t)),
@@ -220,7 +229,7 @@ async fn task_waits_for_retry_once_running_siblings_finish(db: TestDb) {
     );
 
     let ready_at = next_ready(&engine, "Pair.A").await.unwrap();
-    sleep_until_ms(ready_at).await;
+    sleep_until_ms(*ready_at.end()).await;
     let a2 = claim_one(&engine, &["Pair.A", "Pair.B"], "w1").await;
     assert_eq!((a2.step_name.as_str(), a2.attempt), ("a", 2));
     assert_eq!(
@@ -431,9 +440,9 @@ async fn retry_after_sets_the_exact_delay(db: TestDb) {
     let after = now_ms();
     let ready_at = next_ready(&engine, "Flaky.Run").await.unwrap();
     assert!(
-        ready_at >= before + 1500 && ready_at <= after + 1500,
+        *ready_at.end() >= before + 1500 && *ready_at.start() <= after + 1500,
         "ready_at is now{:+} ms, expected exactly +1500 (the step's own backoff is 170..=200)",
-        ready_at - before
+        ready_at.start() - before
     );
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(step(&t, "flaky").state, "waiting_for_retry");
@@ -457,7 +466,7 @@ async fn stale_results_are_ignored(db: TestDb) {
     let check_unchanged = |t: &tasker_orchestration::TaskView, attempts: i64| {
         let s = step(t, "work");
         assert_eq!((s.state.as_str(), s.attempts), ("in_progress", attempts));
-        assert_eq!(s.result, None);
+        assert_eq!(json_of(&s.result), None);
         assert_eq!(t.state, "steps_in_process");
     };
 
@@ -520,7 +529,7 @@ async fn stale_results_are_ignored(db: TestDb) {
     }));
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(t.state, "complete");
-    assert_eq!(step(&t, "work").result, Some(json!("current")));
+    assert_eq!(json_of(&step(&t, "work").result), Some(json!("current")));
 
     // A duplicate of the recorded result changes nothing.
     let n = t.transitions.as_ref().unwrap().len();
@@ -529,7 +538,7 @@ async fn stale_results_are_ignored(db: TestDb) {
         RecordOutcome::Stale { .. }
     ));
     let t = details(&engine, &task.task_uuid).await;
-    assert_eq!(step(&t, "work").result, Some(json!("current")));
+    assert_eq!(json_of(&step(&t, "work").result), Some(json!("current")));
     assert_eq!(t.transitions.as_ref().unwrap().len(), n);
 }
 
@@ -578,7 +587,7 @@ async fn cancel_task_cancels_steps_and_makes_results_stale(db: TestDb) {
     );
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(step(&t, "s1").state, "cancelled");
-    assert_eq!(step(&t, "s1").result, None);
+    assert_eq!(json_of(&step(&t, "s1").result), None);
     assert_eq!(t.transitions.as_ref().unwrap().len(), n);
     assert!(claim(&engine, LINEAR_CALLABLES, 10, "w1").await.is_empty());
 
@@ -703,16 +712,20 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(400) {
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let mine = [c.step_uuid.clone()];
+        let mine = [(c.step_uuid.clone(), c.claim_id.clone())];
         assert_eq!(engine.renew_leases("w1", &mine, 200).await.unwrap(), mine);
         assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 0);
     }
     assert_eq!(
         engine
-            .renew_leases("someone-else", std::slice::from_ref(&c.step_uuid), 200)
+            .renew_leases(
+                "someone-else",
+                &[(c.step_uuid.clone(), c.claim_id.clone())],
+                200
+            )
             .await
             .unwrap(),
-        Vec::<String>::new(),
+        Vec::<(String, String)>::new(),
         "only the claimer's leases are renewed"
     );
     let t = details(&engine, &task.task_uuid).await;
@@ -731,10 +744,10 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
     assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
     assert_eq!(
         engine
-            .renew_leases("w1", std::slice::from_ref(&c.step_uuid), 200)
+            .renew_leases("w1", &[(c.step_uuid.clone(), c.claim_id.clone())], 200)
             .await
             .unwrap(),
-        Vec::<String>::new(),
+        Vec::<(String, String)>::new(),
         "finished steps have no lease"
     );
 

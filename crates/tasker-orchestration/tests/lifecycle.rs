@@ -29,7 +29,7 @@ async fn linear_workflow_runs_step_by_step(db: TestDb) {
     let ctx = json!({ "order_id": 42, "items": ["a", "b"] });
     let created = create(&engine, "linear", ctx.clone()).await;
     assert_eq!(created.state, "steps_in_process");
-    assert_eq!(created.context, ctx);
+    assert_eq!(value(&created.context), ctx);
     assert_eq!(created.completed_at, None);
 
     let t = details(&engine, &created.task_uuid).await;
@@ -89,7 +89,10 @@ async fn linear_workflow_runs_step_by_step(db: TestDb) {
         );
         let t = details(&engine, &created.task_uuid).await;
         assert_eq!(step(&t, name).state, "complete");
-        assert_eq!(step(&t, name).result, Some(json!({ "from": name })));
+        assert_eq!(
+            json_of(&step(&t, name).result),
+            Some(json!({ "from": name }))
+        );
         if let Some(next) = LINEAR_STEPS.get(i + 1) {
             // The dependent was enqueued by the very transaction that recorded the result:
             // it is claimable now, and its transition carries the same timestamp.
@@ -282,7 +285,7 @@ async fn idempotent_create_returns_the_same_task(db: TestDb) {
         .unwrap();
     assert_eq!(again.task_uuid, first.task_uuid);
     assert_eq!(
-        again.context,
+        value(&again.context),
         json!({ "n": 1 }),
         "the first task is returned"
     );
@@ -408,13 +411,14 @@ async fn context_must_be_a_json_object(db: TestDb) {
         assert_eq!(e.code(), "INVALID_ARGUMENT");
         assert_eq!(
             e.to_string(),
-            format!("task context must be a JSON object, got {kind}")
+            format!("the task context for test/single@1.0.0 must be a JSON object, got {kind}")
         );
     }
     let e = expect_err(engine.create_task(with_context("{oops")).await);
     assert_eq!(e.code(), "INVALID_ARGUMENT");
     assert!(
-        e.to_string().starts_with("task context is not valid JSON"),
+        e.to_string()
+            .starts_with("the task context for test/single@1.0.0 is not valid JSON: "),
         "{e}"
     );
     assert!(engine
@@ -423,7 +427,7 @@ async fn context_must_be_a_json_object(db: TestDb) {
         .unwrap()
         .is_empty());
     let ok = engine.create_task(with_context("{}")).await.unwrap();
-    assert_eq!(ok.context, json!({}));
+    assert_eq!(value(&ok.context), json!({}));
 }
 
 async fn list_tasks_filters_pages_and_validates(db: TestDb) {
@@ -578,7 +582,7 @@ async fn wait_for_task_wakes_when_the_task_finishes(db: TestDb) {
     completer.await.unwrap();
     assert_eq!(done.state, "complete");
     assert_eq!(
-        done.steps.as_ref().expect("details")[0].result,
+        json_of(&done.steps.as_ref().expect("details")[0].result),
         Some(json!({ "done": true }))
     );
     // Event driven: well before the 1 s fallback poll.

@@ -124,17 +124,7 @@ impl PgServer {
     }
 
     fn redacted(&self) -> String {
-        redact(&self.base)
-    }
-}
-
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
-            Some(c) => format!("{}***{}", &url[..s + 3 + c + 1], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
+        tasker_orchestration::redact(&self.base)
     }
 }
 

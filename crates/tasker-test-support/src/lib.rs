@@ -1,7 +1,8 @@
 //! Shared support for the integration tests of `tasker-orchestration` and `tasker-worker`: one
 //! test body, run against both backends (in-memory SQLite and a fresh PostgreSQL database per
 //! test), temp dirs for templates, the templates both suites use, and helpers that create a
-//! task and read its view.
+//! task and read its view, and a raw connection of its own to a shared database (to stall
+//! writes or change rows as another process would).
 //!
 //! PostgreSQL: `TASKER_TEST_DATABASE_URL` names the server (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates `tasker_rs_<random>` through the
@@ -15,14 +16,16 @@
 
 mod backend;
 mod fs;
+mod raw;
 mod task;
 mod templates;
 
 pub use backend::{run_postgres, run_sqlite, Backend, TestDb};
 pub use fs::{template_dir, TempDir};
+pub use raw::{shared_url, RawConnection};
 pub use task::{
-    count_in, create, details, last_task_reason, moves, open_engine, req, sorted, states, step,
-    step_names, step_states, step_transitions, task_transitions,
+    count_in, create, details, json_of, last_task_reason, moves, open_engine, req, sorted, states,
+    step, step_names, step_states, step_transitions, task_transitions, value,
 };
 pub use templates::{DIAMOND, DIAMOND_CALLABLES, NS, SINGLE, VERSION};
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tasker_orchestration::{CreateTask, Engine, StepView, TaskView, TransitionView};
 
@@ -40,6 +41,16 @@ pub async fn details(engine: &Engine, task_uuid: &str) -> TaskView {
         .await
         .expect("get_task")
         .unwrap_or_else(|| panic!("task {task_uuid} not found"))
+}
+
+/// Stored JSON text (a context, result or metadata), parsed for comparing.
+pub fn value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or_else(|e| panic!("{e}: {}", raw.get()))
+}
+
+/// An optional stored JSON text, parsed for comparing (`s.result`, `s.metadata`).
+pub fn json_of(raw: &Option<Box<RawValue>>) -> Option<Value> {
+    raw.as_deref().map(value)
 }
 
 fn steps(task: &TaskView) -> &[StepView] {

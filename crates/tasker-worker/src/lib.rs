@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::WorkerError;
 use tasker_domain::{load_templates, TemplateSet};
 use tasker_orchestration::{
-    now_ms, ClaimRequest, ClaimedStep, Engine, RecordOutcome, StepError, StepOutcome,
+    ClaimRequest, ClaimedStep, Engine, RecordOutcome, StepError, StepOutcome,
 };
 
 #[derive(Debug, Clone)]
@@ -66,7 +66,8 @@ struct InFlight {
     claim_id: String,
     timer: JoinHandle<()>,
     dispatched_at: std::time::Instant,
-    /// The concurrency slot this step holds; freed when the entry is dropped.
+    /// The concurrency slot this step holds: freed once its result has committed, or, when
+    /// its handler is aborted, once the handler has settled.
     slot: OwnedSemaphorePermit,
 }
 
@@ -86,6 +87,10 @@ pub struct WorkerStats {
     pub dispatch_p95_us: f64,
     pub dispatch_samples: usize,
 }
+
+/// The abort reason of a step execution whose claim this worker no longer holds.
+const LOST_CLAIM: &str =
+    "the step is no longer claimed by this worker (cancelled, failed or reclaimed)";
 
 #[derive(Default)]
 struct Counters {
@@ -117,10 +122,12 @@ struct Inner {
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<WorkerEvent>>,
     results_tx: mpsc::UnboundedSender<Reported>,
     results_rx: Mutex<Option<mpsc::UnboundedReceiver<Reported>>>,
-    /// Slots of steps whose handler was aborted (timeout, cancel, lost claim) but has not
-    /// settled yet: a handler keeps its slot until it settles, so no more than `concurrency`
-    /// handlers ever run at once, even when one ignores its signal.
-    aborted: Mutex<HashMap<String, (String, OwnedSemaphorePermit)>>,
+    /// Slots of step executions (step uuid, claim id) whose handler was aborted (timeout,
+    /// cancel, lost claim) but has not settled yet: a handler keeps its slot until it settles,
+    /// so no more than `concurrency` handlers ever run at once, even when one ignores its
+    /// signal. Keyed by execution, not step: a step can be claimed again while an aborted
+    /// earlier attempt still runs, and both handlers hold a slot.
+    aborted: Mutex<HashMap<(String, String), OwnedSemaphorePermit>>,
     stop_claiming: CancellationToken,
     stop_background: CancellationToken,
     stop_writer: CancellationToken,
@@ -396,8 +403,9 @@ fn take_slots(inner: &Inner, max: usize) -> Vec<OwnedSemaphorePermit> {
     permits
 }
 
-/// Hand claimed steps to the runtime, each holding one slot until its result is recorded
-/// (or it times out, is cancelled or released). Unused slots are returned.
+/// Hand claimed steps to the runtime, each holding one slot until its result has committed
+/// (or, when it times out, is cancelled, loses its claim or is released, until its handler
+/// settles). Unused slots are returned.
 fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<OwnedSemaphorePermit>) {
     lock(&inner.counters).claimed += claimed.len() as u64;
     for c in claimed {
@@ -418,7 +426,7 @@ fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<Owne
             c.max_attempts,
             c.timeout_ms,
         );
-        lock(&inner.inflight).insert(
+        let replaced = lock(&inner.inflight).insert(
             c.step_uuid.clone(),
             InFlight {
                 task_uuid: c.task_uuid.clone(),
@@ -428,6 +436,22 @@ fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<Owne
                 slot: permit,
             },
         );
+        if let Some(old) = replaced {
+            // We claimed the step again while still tracking an earlier claim of it (that one
+            // was reaped after a stall and retried): the earlier execution has lost its claim.
+            // Abort exactly it; its handler keeps its own slot until it settles.
+            old.timer.abort();
+            send_event(
+                inner,
+                WorkerEvent::Abort {
+                    step_uuid: c.step_uuid.clone(),
+                    task_uuid: old.task_uuid.clone(),
+                    claim_id: old.claim_id.clone(),
+                    reason: LOST_CLAIM.to_string(),
+                },
+            );
+            park_slot(inner, c.step_uuid.clone(), old);
+        }
         send_event(
             inner,
             WorkerEvent::Step {
@@ -479,8 +503,8 @@ async fn claim_loop(inner: Arc<Inner>) {
         // Nothing more to claim now: sleep until something changes, the next retry is due,
         // or the slow fallback poll.
         let mut wait = cfg.poll_interval_ms;
-        if let Ok(Some(next)) = inner.engine.next_ready_at(&inner.callables).await {
-            wait = wait.min(u64::try_from(next - now_ms()).unwrap_or(0));
+        if let Ok(Some(due_in)) = inner.engine.next_ready_in(&inner.callables).await {
+            wait = wait.min(due_in);
         }
         if wait == 0 {
             tokio::task::yield_now().await;
@@ -556,9 +580,9 @@ enum Reported {
     TimedOut(HandlerResult),
 }
 
-/// Keep the slot of an aborted step until its handler settles.
+/// Keep the slot of an aborted step execution until its handler settles.
 fn park_slot(inner: &Inner, step_uuid: String, f: InFlight) {
-    lock(&inner.aborted).insert(step_uuid, (f.claim_id, f.slot));
+    lock(&inner.aborted).insert((step_uuid, f.claim_id), f.slot);
 }
 
 /// Batch results into shared transactions: take everything that is waiting, write it once.
@@ -580,6 +604,10 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Report
             }
         }
         let mut outcomes = Vec::with_capacity(batch.len());
+        // The slots of this batch's steps. A step stays `in_progress` in the database until its
+        // result commits, so its slot is freed only then: the claim loop could otherwise claim
+        // into it early, and this worker would hold more than `concurrency` steps.
+        let mut freed: Vec<OwnedSemaphorePermit> = Vec::new();
         let mut stale = 0;
         let mut dispatch_us = Vec::new();
         {
@@ -593,14 +621,12 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Report
                     Some(f) if f.claim_id == r.claim_id => {}
                     _ => {
                         // Timed out, cancelled or released already. If its handler was
-                        // aborted, it has now settled: its slot is free again.
+                        // aborted, it has now settled: its slot can be used again (after this
+                        // batch commits, which may hold the same step's timeout).
                         if !timed_out {
-                            let mut aborted = lock(&inner.aborted);
-                            if aborted
-                                .get(&r.step_uuid)
-                                .is_some_and(|(claim, _)| *claim == r.claim_id)
-                            {
-                                aborted.remove(&r.step_uuid);
+                            let execution = (r.step_uuid.clone(), r.claim_id.clone());
+                            if let Some(slot) = lock(&inner.aborted).remove(&execution) {
+                                freed.push(slot);
                             }
                         }
                         stale += 1;
@@ -617,7 +643,10 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Report
                 }
                 let task_uuid = f.task_uuid.clone();
                 if timed_out {
+                    // The handler is still running: it keeps its slot until it settles.
                     park_slot(&inner, r.step_uuid.clone(), f);
+                } else {
+                    freed.push(f.slot);
                 }
                 outcomes.push(StepOutcome {
                     step_uuid: r.step_uuid,
@@ -639,15 +668,21 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Report
             }
         }
         if outcomes.is_empty() {
+            // Only stale results: nothing to commit, the settled handlers' slots are free.
+            drop(freed);
             continue;
         }
-        // Slots the recorded steps just gave back: claim into them in the same transaction
-        // (typically the dependents these results make ready).
+        // The batch's own slots (and any other free ones) serve a claim in the same
+        // transaction, typically of the dependents these results make ready: a chain moves on
+        // without another round trip, and no slot is free before the results commit.
         let cfg = &inner.config;
         let mut permits = if inner.stop_claiming.is_cancelled() {
             Vec::new()
         } else {
-            take_slots(&inner, cfg.concurrency)
+            let mut permits = std::mem::take(&mut freed);
+            let more = cfg.concurrency.saturating_sub(permits.len());
+            permits.extend(take_slots(&inner, more));
+            permits
         };
         let mut tries = 0;
         loop {
@@ -692,7 +727,9 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Report
                 }
             }
         }
+        // Committed (or given up on): the slots claimed into nothing are free again.
         drop(permits);
+        drop(freed);
         inner.slot_freed.notify_one();
     }
 }
@@ -706,20 +743,32 @@ async fn lease_loop(inner: Arc<Inner>) {
             _ = tokio::time::sleep(period) => {}
             _ = inner.stop_background.cancelled() => return,
         }
-        let tracked: Vec<String> = lock(&inner.inflight).keys().cloned().collect();
+        let tracked: Vec<(String, String)> = lock(&inner.inflight)
+            .iter()
+            .map(|(s, f)| (s.clone(), f.claim_id.clone()))
+            .collect();
         if !tracked.is_empty() {
             match inner
                 .engine
                 .renew_leases(&cfg.worker_id, &tracked, cfg.lease_ms)
                 .await
             {
-                // A claim we track but no longer hold was cancelled, failed or reclaimed by
-                // another process (on SQLite no notification reaches us): abort its handler.
+                // A claim we track but no longer hold was cancelled, failed or reaped (and
+                // perhaps claimed anew) by any process (on SQLite no notification reaches us):
+                // abort its handler, if that claim is still the one we track.
                 Ok(held) => {
-                    let held: std::collections::HashSet<String> = held.into_iter().collect();
-                    let lost: Vec<String> =
-                        tracked.into_iter().filter(|s| !held.contains(s)).collect();
-                    abort_steps(&inner, &lost, "the step is no longer claimed by this worker (cancelled, failed or reclaimed)");
+                    let held: std::collections::HashSet<(String, String)> =
+                        held.into_iter().collect();
+                    let lost: Vec<String> = {
+                        let inflight = lock(&inner.inflight);
+                        tracked
+                            .into_iter()
+                            .filter(|pair| !held.contains(pair))
+                            .filter(|(s, c)| inflight.get(s).is_some_and(|f| f.claim_id == *c))
+                            .map(|(s, _)| s)
+                            .collect()
+                    };
+                    abort_steps(&inner, &lost, LOST_CLAIM);
                 }
                 Err(e) => tracing::warn!("lease renewal failed: {e}"),
             }

@@ -1,7 +1,8 @@
-//! Checkpoints saved through the worker, and claims lost to another process (cancelled there),
-//! which the worker notices at its next lease renewal and aborts. Runs against both backends;
-//! the lost-claim test shares one database between two engines (a temp-file SQLite database,
-//! where no notification crosses processes, or the test's PostgreSQL database).
+//! Checkpoints saved through the worker, and claims lost to another process (cancelled there,
+//! or reaped and claimed anew), which the worker notices at its next lease renewal and aborts.
+//! Runs against both backends; the lost-claim tests share one database between engines or
+//! connections (a temp-file SQLite database, where no notification crosses processes, or the
+//! test's PostgreSQL database).
 
 mod common;
 
@@ -16,6 +17,7 @@ use tasker_worker::WorkerConfig;
 backend_tests!(
     checkpoint_of_a_tracked_step_reaches_the_next_attempt,
     claim_cancelled_by_another_engine_is_aborted,
+    renewal_of_a_replaced_claim_aborts_it_and_leaves_the_new_lease,
 );
 
 /// One step, retried at once.
@@ -102,15 +104,6 @@ async fn checkpoint_of_a_tracked_step_reaches_the_next_attempt(db: TestDb) {
     worker.shutdown(SECOND).await.unwrap();
 }
 
-/// A database URL two engines can share: a temp-file SQLite database, or the test's
-/// PostgreSQL database.
-fn shared_url(db: &TestDb, dir: &TempDir) -> String {
-    match db.backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("shared.db").display()),
-        Backend::Postgres => db.url.clone(),
-    }
-}
-
 async fn open(url: &str) -> Arc<Engine> {
     Engine::open(url)
         .await
@@ -174,7 +167,7 @@ async fn claim_cancelled_by_another_engine_is_aborted(db: TestDb) {
     let t = details(&ours, &doomed.task_uuid).await;
     assert_eq!(t.state, "cancelled");
     let s = step(&t, "only");
-    assert_eq!((s.state.as_str(), s.result.clone()), ("cancelled", None));
+    assert_eq!((s.state.as_str(), json_of(&s.result)), ("cancelled", None));
     let last = *step_transitions(&t, "only").last().unwrap();
     assert_eq!(last.to_state, "cancelled");
     assert_eq!(last.reason.as_deref(), Some("cancelled elsewhere"));
@@ -183,4 +176,57 @@ async fn claim_cancelled_by_another_engine_is_aborted(db: TestDb) {
     worker.shutdown(SECOND).await.unwrap();
     ours.close().await;
     theirs.close().await;
+}
+
+/// While the worker stalled, its step was reaped and claimed again under the same worker id
+/// (its own reaper and claim loop after a pause, or another process with that id), with a new
+/// claim and a long lease. The worker's renewals are for its old claim: they must abort that
+/// handler and leave the new claim's lease alone (not shorten it to `leaseMs` from now).
+async fn renewal_of_a_replaced_claim_aborts_it_and_leaves_the_new_lease(db: TestDb) {
+    let data = TempDir::new();
+    let url = shared_url(&db, &data);
+    let engine = open(&url).await;
+    let dir = template_dir(&[("single.yaml", SINGLE)]);
+    let cfg = WorkerConfig {
+        lease_ms: 300, // renewed every 100 ms
+        ..config("w1", dir.path(), &["Single.Only"], 1)
+    };
+    let (worker, mut rt) = start(&engine, cfg).await;
+    let task = create(&engine, "single", json!({})).await;
+    let running = rt.step(5 * SECOND).await;
+
+    let mut raw = RawConnection::open(&url).await;
+    let new_lease = now_ms() + 600_000;
+    let newer_claim = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
+    raw.replace_claim(&running.step_uuid, newer_claim, 2, new_lease)
+        .await;
+    let reason = rt.abort(&running, 3 * SECOND).await;
+    assert_eq!(reason, LOST);
+    // Several renewal periods later the new claim still has its own lease.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(raw.lease_until(&running.step_uuid).await, Some(new_lease));
+    assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 0);
+    let t = details(&engine, &task.task_uuid).await;
+    assert_eq!(
+        (step(&t, "only").state.as_str(), step(&t, "only").attempts),
+        ("in_progress", 2)
+    );
+
+    // The old handler's late result is stale.
+    worker.complete(vec![running.ok(json!("too late"))]);
+    rt.quiet_for(Duration::from_millis(150)).await;
+    assert_eq!(worker.stats().stale, 1);
+    assert!(step(&details(&engine, &task.task_uuid).await, "only")
+        .result
+        .is_none());
+    worker.shutdown(SECOND).await.unwrap();
+    raw.close().await;
+    engine.close().await;
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

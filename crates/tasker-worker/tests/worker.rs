@@ -93,7 +93,7 @@ async fn workflow_completes_through_poll_and_complete(db: TestDb) {
     for name in ["start", "left", "right", "join"] {
         let s = step(&done, name);
         assert_eq!((s.state.as_str(), s.attempts), ("complete", 1));
-        assert_eq!(s.result, Some(json!({ "by": name })));
+        assert_eq!(json_of(&s.result), Some(json!({ "by": name })));
         let claimed = step_transitions(&done, name)
             .into_iter()
             .find(|t| t.to_state == "in_progress")
@@ -179,7 +179,10 @@ async fn timed_out_step_is_aborted_and_retried(db: TestDb) {
     let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "complete");
     let s = step(&done, "slow");
-    assert_eq!((s.attempts, s.result.clone()), (2, Some(json!("in time"))));
+    assert_eq!(
+        (s.attempts, json_of(&s.result)),
+        (2, Some(json!("in time")))
+    );
     let timed_out = step_transitions(&done, "slow")
         .into_iter()
         .find(|t| t.to_state == "waiting_for_retry")
@@ -293,7 +296,7 @@ async fn cancelled_task_aborts_its_in_flight_step(db: TestDb) {
     let t = details(&engine, &doomed.task_uuid).await;
     assert_eq!(t.state, "cancelled");
     assert_eq!(step(&t, "only").state, "cancelled");
-    assert_eq!(step(&t, "only").result, None);
+    assert_eq!(json_of(&step(&t, "only").result), None);
     worker.shutdown(SECOND).await.unwrap();
 }
 
@@ -325,7 +328,7 @@ async fn shutdown_drains_within_the_grace_period(db: TestDb) {
     let t = details(&engine, &first.task_uuid).await;
     assert_eq!(t.state, "complete");
     assert_eq!(
-        step(&t, "only").result,
+        json_of(&step(&t, "only").result),
         Some(json!("finished while draining"))
     );
     let t = details(&engine, &second.task_uuid).await;

@@ -1,0 +1,71 @@
+//! Cancelling a task: nothing further is enqueued, and steps not yet finished are cancelled
+//! (workers running them abort their handlers' signals). Cancelling a finished task changes
+//! nothing.
+
+use tasker_domain::{StepState, TaskState};
+use tasker_store::{run_write, Signal, TaskChange};
+
+use crate::views::TaskView;
+use crate::work::Work;
+use crate::{Engine, EngineError};
+
+impl Engine {
+    pub async fn cancel_task(
+        &self,
+        task_uuid: &str,
+        reason: Option<&str>,
+    ) -> Result<TaskView, EngineError> {
+        let not_found = || EngineError::TaskNotFound(format!("task {task_uuid} does not exist"));
+        let Ok(task) = tasker_store::Uuid::parse_str(task_uuid) else {
+            return Err(not_found());
+        };
+        let reason = reason.unwrap_or("cancelled by request").to_string();
+        let signals = run_write(self.store(), move |tx| {
+            Box::pin(async move {
+                let Some(row) = tx.lock_task(task).await? else {
+                    return Ok::<_, EngineError>(None);
+                };
+                let mut work = Work::default();
+                if !row.state.is_terminal() {
+                    tx.change_tasks(&[TaskChange {
+                        task_uuid: task,
+                        to: TaskState::Cancelled,
+                        expect: Some(row.state),
+                    }])
+                    .await?;
+                    work.task(
+                        task,
+                        Some(row.state),
+                        TaskState::Cancelled,
+                        Some(reason.clone()),
+                    );
+                    let open = [
+                        StepState::Pending,
+                        StepState::Enqueued,
+                        StepState::WaitingForRetry,
+                        StepState::InProgress,
+                    ];
+                    for s in tx.cancel_steps(&[task], &open).await? {
+                        work.step(
+                            task,
+                            s.step_uuid,
+                            Some(s.from),
+                            StepState::Cancelled,
+                            None,
+                            Some(reason.clone()),
+                        );
+                    }
+                    work.signal(Signal::TaskCancelled(task));
+                    work.flush(tx).await?;
+                }
+                Ok(Some(work.signals))
+            })
+        })
+        .await?;
+        let Some(signals) = signals else {
+            return Err(not_found());
+        };
+        self.events().emit(&signals);
+        self.get_task(task_uuid, true).await?.ok_or_else(not_found)
+    }
+}

@@ -1,0 +1,156 @@
+//! Template versions: registering them, and the in-memory cache of template snapshots.
+//!
+//! A registered template is stored as an immutable snapshot under the digest of its content;
+//! the (namespace, name, version) points at the latest snapshot. A task keeps the digest it
+//! was created from, and everything later (the step definitions handed to handlers, retry
+//! settings, decision and batch planning) reads that snapshot, so a template redeployed under
+//! the same version changes only the tasks created afterwards.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+use tasker_domain::{StepDefinition, TaskTemplate, TemplateSet};
+use tasker_store::{run_write, TemplateKey, TemplateRecord, Tx};
+
+use crate::create::initial_steps;
+use crate::{Engine, EngineError};
+
+/// A parsed snapshot, with what claiming and creating need precomputed.
+pub(crate) struct Snapshot {
+    pub template: TaskTemplate,
+    by_name: HashMap<String, usize>,
+    /// Indexes of the steps a task starts with, in template order.
+    pub initial: Vec<usize>,
+    /// JSON of each step's `handler.initialization`.
+    pub initialization: Vec<String>,
+}
+
+impl Snapshot {
+    fn new(template: TaskTemplate) -> Snapshot {
+        let by_name = template
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        let initial_names: Vec<String> = initial_steps(&template)
+            .into_iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let initial = template
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| initial_names.contains(&s.name))
+            .map(|(i, _)| i)
+            .collect();
+        let initialization = template
+            .steps
+            .iter()
+            .map(|s| s.handler.initialization.to_string())
+            .collect();
+        Snapshot {
+            template,
+            by_name,
+            initial,
+            initialization,
+        }
+    }
+
+    pub fn step(&self, name: &str) -> Option<(usize, &StepDefinition)> {
+        self.by_name
+            .get(name)
+            .map(|&i| (i, &self.template.steps[i]))
+    }
+}
+
+/// Snapshots by digest (immutable, so never invalidated).
+#[derive(Default)]
+pub(crate) struct Snapshots {
+    by_digest: RwLock<HashMap<String, Arc<Snapshot>>>,
+}
+
+impl Snapshots {
+    pub fn cached(&self, digest: &str) -> Option<Arc<Snapshot>> {
+        self.by_digest
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
+    /// The snapshot, parsed from `definition` unless already cached.
+    pub fn insert(&self, digest: &str, definition: &str) -> Result<Arc<Snapshot>, EngineError> {
+        if let Some(s) = self.cached(digest) {
+            return Ok(s);
+        }
+        let template: TaskTemplate = serde_json::from_str(definition).map_err(|e| {
+            EngineError::Internal(format!(
+                "stored template snapshot {digest} is unreadable: {e}"
+            ))
+        })?;
+        let snapshot = Arc::new(Snapshot::new(template));
+        self.by_digest
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_string(), snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// The snapshot under `digest`, read from the database on a cache miss.
+    pub async fn load(&self, tx: &mut dyn Tx, digest: &str) -> Result<Arc<Snapshot>, EngineError> {
+        if let Some(s) = self.cached(digest) {
+            return Ok(s);
+        }
+        let definition = tx.template_snapshot(digest).await?.ok_or_else(|| {
+            EngineError::Internal(format!("template snapshot {digest} is missing"))
+        })?;
+        self.insert(digest, &definition)
+    }
+}
+
+/// The digest of a template's content (the file it was read from is not part of it).
+pub(crate) fn digest(template: &TaskTemplate) -> Result<(String, String), EngineError> {
+    let definition = serde_json::to_string(template)
+        .map_err(|e| EngineError::InvalidArgument(format!("template {}: {e}", template.key())))?;
+    let mut content = template.clone();
+    content.source = String::new();
+    let canonical = serde_json::to_string(&content)
+        .map_err(|e| EngineError::InvalidArgument(format!("template {}: {e}", template.key())))?;
+    let hash = Sha256::digest(canonical.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hex, definition))
+}
+
+pub(crate) fn key_of(t: &TaskTemplate) -> TemplateKey {
+    TemplateKey {
+        namespace: t.namespace_name.clone(),
+        name: t.name.clone(),
+        version: t.version.clone(),
+    }
+}
+
+impl Engine {
+    /// Store the templates so that any process can create tasks from them.
+    pub async fn register_templates(&self, set: &TemplateSet) -> Result<(), EngineError> {
+        let mut records = Vec::with_capacity(set.templates.len());
+        for t in &set.templates {
+            let (digest, definition) = digest(t)?;
+            self.snapshots.insert(&digest, &definition)?;
+            let key = key_of(t);
+            records.push(TemplateRecord {
+                namespace: key.namespace,
+                name: key.name,
+                version: key.version,
+                digest,
+                definition,
+            });
+        }
+        run_write(self.store(), move |tx| {
+            Box::pin(async move { tx.put_templates(&records).await })
+        })
+        .await?;
+        Ok(())
+    }
+}

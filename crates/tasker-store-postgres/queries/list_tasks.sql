@@ -1,0 +1,9 @@
+-- Newest first. /*filters*/ names only the filters given (namespace $1, name $2, state $3), the
+-- others as `$n::text IS NULL`, so that each combination is its own prepared statement with a
+-- plan on the index that serves it.
+SELECT task_uuid, namespace, name, version, state, context::text, idempotency_key, total_steps,
+    completed_steps, created_at, updated_at, completed_at
+FROM tasks
+WHERE /*filters*/
+ORDER BY created_at DESC, task_uuid DESC
+LIMIT $4 OFFSET $5

@@ -1,0 +1,1 @@
+SELECT definition::text FROM template_snapshots WHERE digest = $1

@@ -1,0 +1,90 @@
+//! Every statement of the driver, one file each in `queries/` (the tests prepare each one
+//! against a migrated schema).
+
+pub(crate) const ADD_PENDING_DEPENDENCY: &str =
+    include_str!("../queries/add_pending_dependency.sql");
+pub(crate) const ANCESTOR_RESULTS: &str = include_str!("../queries/ancestor_results.sql");
+pub(crate) const BEGIN: &str = include_str!("../queries/begin.sql");
+pub(crate) const CANCEL_STEPS: &str = include_str!("../queries/cancel_steps.sql");
+pub(crate) const CHANGE_STEPS: &str = include_str!("../queries/change_steps.sql");
+pub(crate) const CHANGE_TASKS: &str = include_str!("../queries/change_tasks.sql");
+pub(crate) const CLAIM: &str = include_str!("../queries/claim.sql");
+pub(crate) const COMMIT: &str = include_str!("../queries/commit.sql");
+pub(crate) const COUNT_DOWN_DEPENDENTS: &str = include_str!("../queries/count_down_dependents.sql");
+pub(crate) const COUNT_TASKS: &str = include_str!("../queries/count_tasks.sql");
+pub(crate) const CREATE_SCHEMA: &str = include_str!("../queries/create_schema.sql");
+pub(crate) const CURRENT_TEMPLATES: &str = include_str!("../queries/current_templates.sql");
+pub(crate) const EXPIRED_CLAIMS: &str = include_str!("../queries/expired_claims.sql");
+pub(crate) const HELD_CLAIMS: &str = include_str!("../queries/held_claims.sql");
+pub(crate) const INSERT_EDGES: &str = include_str!("../queries/insert_edges.sql");
+pub(crate) const INSERT_STEPS: &str = include_str!("../queries/insert_steps.sql");
+pub(crate) const INSERT_TASKS: &str = include_str!("../queries/insert_tasks.sql");
+pub(crate) const INSERT_TRANSITIONS: &str = include_str!("../queries/insert_transitions.sql");
+pub(crate) const LEGACY_TABLES: &str = include_str!("../queries/legacy_tables.sql");
+pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
+pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
+pub(crate) const LOCK_TASK: &str = include_str!("../queries/lock_task.sql");
+pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
+pub(crate) const NOTIFY: &str = include_str!("../queries/notify.sql");
+pub(crate) const PUT_TEMPLATES: &str = include_str!("../queries/put_templates.sql");
+pub(crate) const RENEW_LEASES: &str = include_str!("../queries/renew_leases.sql");
+pub(crate) const ROLLBACK: &str = include_str!("../queries/rollback.sql");
+pub(crate) const SAVE_CHECKPOINT: &str = include_str!("../queries/save_checkpoint.sql");
+pub(crate) const SCHEMA_EXISTS: &str = include_str!("../queries/schema_exists.sql");
+pub(crate) const SESSION: &str = include_str!("../queries/session.sql");
+pub(crate) const STEPS_OF: &str = include_str!("../queries/steps_of.sql");
+pub(crate) const TASK: &str = include_str!("../queries/task.sql");
+pub(crate) const TASK_ACTIVITY: &str = include_str!("../queries/task_activity.sql");
+pub(crate) const TASK_STATE: &str = include_str!("../queries/task_state.sql");
+pub(crate) const TASK_STEPS: &str = include_str!("../queries/task_steps.sql");
+pub(crate) const TASKS: &str = include_str!("../queries/tasks.sql");
+pub(crate) const TASKS_BY_IDEMPOTENCY_KEY: &str =
+    include_str!("../queries/tasks_by_idempotency_key.sql");
+pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sql");
+pub(crate) const TEMPLATE_SNAPSHOT: &str = include_str!("../queries/template_snapshot.sql");
+pub(crate) const TRANSITIONS_OF: &str = include_str!("../queries/transitions_of.sql");
+
+/// Every query, for the test that prepares them all.
+#[cfg(test)]
+pub(crate) const ALL: &[(&str, &str)] = &[
+    ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
+    ("ancestor_results", ANCESTOR_RESULTS),
+    ("begin", BEGIN),
+    ("cancel_steps", CANCEL_STEPS),
+    ("change_steps", CHANGE_STEPS),
+    ("change_tasks", CHANGE_TASKS),
+    ("claim", CLAIM),
+    ("commit", COMMIT),
+    ("count_down_dependents", COUNT_DOWN_DEPENDENTS),
+    ("count_tasks", COUNT_TASKS),
+    ("create_schema", CREATE_SCHEMA),
+    ("current_templates", CURRENT_TEMPLATES),
+    ("expired_claims", EXPIRED_CLAIMS),
+    ("held_claims", HELD_CLAIMS),
+    ("insert_edges", INSERT_EDGES),
+    ("insert_steps", INSERT_STEPS),
+    ("insert_tasks", INSERT_TASKS),
+    ("insert_transitions", INSERT_TRANSITIONS),
+    ("legacy_tables", LEGACY_TABLES),
+    ("list_tasks", LIST_TASKS),
+    ("lock_claims", LOCK_CLAIMS),
+    ("lock_task", LOCK_TASK),
+    ("next_ready_in", NEXT_READY_IN),
+    ("notify", NOTIFY),
+    ("put_templates", PUT_TEMPLATES),
+    ("renew_leases", RENEW_LEASES),
+    ("rollback", ROLLBACK),
+    ("save_checkpoint", SAVE_CHECKPOINT),
+    ("schema_exists", SCHEMA_EXISTS),
+    ("session", SESSION),
+    ("steps_of", STEPS_OF),
+    ("task", TASK),
+    ("task_activity", TASK_ACTIVITY),
+    ("task_state", TASK_STATE),
+    ("task_steps", TASK_STEPS),
+    ("tasks", TASKS),
+    ("tasks_by_idempotency_key", TASKS_BY_IDEMPOTENCY_KEY),
+    ("template_keys", TEMPLATE_KEYS),
+    ("template_snapshot", TEMPLATE_SNAPSHOT),
+    ("transitions_of", TRANSITIONS_OF),
+];

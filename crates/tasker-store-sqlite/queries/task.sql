@@ -1,0 +1,3 @@
+SELECT task_uuid, namespace, name, version, state, context, idempotency_key, total_steps,
+    completed_steps, created_at, updated_at, completed_at
+FROM tasker_tasks WHERE task_uuid = ?1

@@ -1,0 +1,1 @@
+SELECT state FROM tasker_tasks WHERE task_uuid = ?1

@@ -1,0 +1,1 @@
+SELECT definition FROM tasker_template_snapshots WHERE digest = ?1

@@ -1,0 +1,80 @@
+//! Every statement of the driver, one file each in `queries/` (checked against a migrated
+//! database by the tests: each one must prepare).
+
+pub(crate) const ADD_PENDING_DEPENDENCY: &str =
+    include_str!("../queries/add_pending_dependency.sql");
+pub(crate) const ANCESTOR_RESULTS: &str = include_str!("../queries/ancestor_results.sql");
+pub(crate) const CANCEL_STEP: &str = include_str!("../queries/cancel_step.sql");
+pub(crate) const CHANGE_STEP: &str = include_str!("../queries/change_step.sql");
+pub(crate) const CHANGE_TASK: &str = include_str!("../queries/change_task.sql");
+pub(crate) const CLAIM_STEP: &str = include_str!("../queries/claim_step.sql");
+pub(crate) const CLAIM_TASK: &str = include_str!("../queries/claim_task.sql");
+pub(crate) const CLAIMABLE: &str = include_str!("../queries/claimable.sql");
+pub(crate) const COUNT_DOWN_DEPENDENTS: &str = include_str!("../queries/count_down_dependents.sql");
+pub(crate) const COUNT_TASK: &str = include_str!("../queries/count_task.sql");
+pub(crate) const CURRENT_TEMPLATE: &str = include_str!("../queries/current_template.sql");
+pub(crate) const EXPIRED_CLAIMS: &str = include_str!("../queries/expired_claims.sql");
+pub(crate) const HELD_CLAIM: &str = include_str!("../queries/held_claim.sql");
+pub(crate) const INSERT_EDGE: &str = include_str!("../queries/insert_edge.sql");
+pub(crate) const INSERT_STEP: &str = include_str!("../queries/insert_step.sql");
+pub(crate) const INSERT_TASK: &str = include_str!("../queries/insert_task.sql");
+pub(crate) const INSERT_TRANSITION: &str = include_str!("../queries/insert_transition.sql");
+pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
+pub(crate) const LOCK_CLAIM: &str = include_str!("../queries/lock_claim.sql");
+pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
+pub(crate) const NOW: &str = include_str!("../queries/now.sql");
+pub(crate) const OPEN_STEPS: &str = include_str!("../queries/open_steps.sql");
+pub(crate) const PUT_SNAPSHOT: &str = include_str!("../queries/put_snapshot.sql");
+pub(crate) const PUT_TEMPLATE: &str = include_str!("../queries/put_template.sql");
+pub(crate) const RENEW_LEASE: &str = include_str!("../queries/renew_lease.sql");
+pub(crate) const SAVE_CHECKPOINT: &str = include_str!("../queries/save_checkpoint.sql");
+pub(crate) const STEPS_OF: &str = include_str!("../queries/steps_of.sql");
+pub(crate) const TASK: &str = include_str!("../queries/task.sql");
+pub(crate) const TASK_ACTIVITY: &str = include_str!("../queries/task_activity.sql");
+pub(crate) const TASK_BY_IDEMPOTENCY_KEY: &str =
+    include_str!("../queries/task_by_idempotency_key.sql");
+pub(crate) const TASK_STATE: &str = include_str!("../queries/task_state.sql");
+pub(crate) const TASK_STEPS: &str = include_str!("../queries/task_steps.sql");
+pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sql");
+pub(crate) const TEMPLATE_SNAPSHOT: &str = include_str!("../queries/template_snapshot.sql");
+pub(crate) const TRANSITIONS_OF: &str = include_str!("../queries/transitions_of.sql");
+
+/// Every query, for the test that prepares them all.
+#[cfg(test)]
+pub(crate) const ALL: &[(&str, &str)] = &[
+    ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
+    ("ancestor_results", ANCESTOR_RESULTS),
+    ("cancel_step", CANCEL_STEP),
+    ("change_step", CHANGE_STEP),
+    ("change_task", CHANGE_TASK),
+    ("claim_step", CLAIM_STEP),
+    ("claim_task", CLAIM_TASK),
+    ("claimable", CLAIMABLE),
+    ("count_down_dependents", COUNT_DOWN_DEPENDENTS),
+    ("count_task", COUNT_TASK),
+    ("current_template", CURRENT_TEMPLATE),
+    ("expired_claims", EXPIRED_CLAIMS),
+    ("held_claim", HELD_CLAIM),
+    ("insert_edge", INSERT_EDGE),
+    ("insert_step", INSERT_STEP),
+    ("insert_task", INSERT_TASK),
+    ("insert_transition", INSERT_TRANSITION),
+    ("list_tasks", LIST_TASKS),
+    ("lock_claim", LOCK_CLAIM),
+    ("next_ready_in", NEXT_READY_IN),
+    ("now", NOW),
+    ("open_steps", OPEN_STEPS),
+    ("put_snapshot", PUT_SNAPSHOT),
+    ("put_template", PUT_TEMPLATE),
+    ("renew_lease", RENEW_LEASE),
+    ("save_checkpoint", SAVE_CHECKPOINT),
+    ("steps_of", STEPS_OF),
+    ("task", TASK),
+    ("task_activity", TASK_ACTIVITY),
+    ("task_by_idempotency_key", TASK_BY_IDEMPOTENCY_KEY),
+    ("task_state", TASK_STATE),
+    ("task_steps", TASK_STEPS),
+    ("template_keys", TEMPLATE_KEYS),
+    ("template_snapshot", TEMPLATE_SNAPSHOT),
+    ("transitions_of", TRANSITIONS_OF),
+];

@@ -1,0 +1,996 @@
+//! The SQLite [`Tx`]: every method runs its statements at once, on the database thread, and
+//! returns a future that is already complete.
+
+use std::collections::HashMap;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{params, CachedStatement, Connection, Row};
+use tasker_store::*;
+
+use crate::error::{corrupt, sql_error};
+use crate::queries as q;
+
+pub(crate) struct SqliteTx {
+    conn: Connection,
+    write: bool,
+    open: bool,
+    statements: u64,
+    /// The database clock when the transaction first recorded a transition: every audit row
+    /// of one transaction carries the same time.
+    audit_time: Option<i64>,
+}
+
+type R<T> = StoreResult<T>;
+
+fn done<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl SqliteTx {
+    pub(crate) fn new(conn: Connection, write: bool) -> SqliteTx {
+        SqliteTx {
+            conn,
+            write,
+            open: false,
+            statements: 0,
+            audit_time: None,
+        }
+    }
+
+    pub(crate) fn statements(&self) -> u64 {
+        self.statements
+    }
+
+    pub(crate) fn into_connection(self) -> Connection {
+        self.conn
+    }
+
+    pub(crate) fn begin(&mut self) -> R<()> {
+        // IMMEDIATE takes the write lock up front: a transaction that would only later find the
+        // database locked by another process could not wait for it.
+        let sql = if self.write {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
+        self.stmt(sql)?.execute([]).map_err(sql_error)?;
+        self.open = true;
+        Ok(())
+    }
+
+    pub(crate) fn commit(&mut self) -> R<()> {
+        self.open = false;
+        self.stmt("COMMIT")?.execute([]).map_err(sql_error)?;
+        Ok(())
+    }
+
+    pub(crate) fn rollback(&mut self) {
+        if self.open {
+            self.open = false;
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::warn!("SQLite rollback failed: {e}");
+            }
+        }
+    }
+
+    /// The database clock when the transaction first needed it: every audit time of one
+    /// transaction (creation, completion, transitions) is the same instant.
+    fn audit_time(&mut self) -> R<i64> {
+        if let Some(at) = self.audit_time {
+            return Ok(at);
+        }
+        let mut stmt = self.stmt(q::NOW)?;
+        let at = first(&mut stmt, [], |r| int(r, 0))?.unwrap_or_default();
+        drop(stmt);
+        self.audit_time = Some(at);
+        Ok(at)
+    }
+
+    fn stmt(&mut self, sql: &str) -> R<CachedStatement<'_>> {
+        self.statements += 1;
+        self.conn.prepare_cached(sql).map_err(sql_error)
+    }
+}
+
+// --- column readers --------------------------------------------------------------------------
+
+fn text(row: &Row<'_>, i: usize) -> R<String> {
+    row.get::<_, String>(i).map_err(sql_error)
+}
+
+fn opt_text(row: &Row<'_>, i: usize) -> R<Option<String>> {
+    row.get::<_, Option<String>>(i).map_err(sql_error)
+}
+
+fn int(row: &Row<'_>, i: usize) -> R<i64> {
+    row.get::<_, i64>(i).map_err(sql_error)
+}
+
+fn opt_int(row: &Row<'_>, i: usize) -> R<Option<i64>> {
+    row.get::<_, Option<i64>>(i).map_err(sql_error)
+}
+
+fn uuid(row: &Row<'_>, i: usize) -> R<Uuid> {
+    match row.get_ref(i).map_err(sql_error)? {
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| corrupt("an id", String::from_utf8_lossy(t))),
+        other => Err(corrupt("an id", format!("{other:?}"))),
+    }
+}
+
+fn opt_uuid(row: &Row<'_>, i: usize) -> R<Option<Uuid>> {
+    match row.get_ref(i).map_err(sql_error)? {
+        ValueRef::Null => Ok(None),
+        _ => uuid(row, i).map(Some),
+    }
+}
+
+fn parsed<T: std::str::FromStr<Err = String>>(row: &Row<'_>, i: usize) -> R<T> {
+    let s = text(row, i)?;
+    s.parse::<T>().map_err(StoreError::Corrupt)
+}
+
+fn id(u: &Uuid) -> String {
+    u.hyphenated().to_string()
+}
+
+fn json_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut out = String::from("[");
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in s.as_ref().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
+fn task_row(row: &Row<'_>) -> R<TaskRow> {
+    Ok(TaskRow {
+        task_uuid: uuid(row, 0)?,
+        namespace: text(row, 1)?,
+        name: text(row, 2)?,
+        version: text(row, 3)?,
+        state: parsed(row, 4)?,
+        context: text(row, 5)?,
+        idempotency_key: opt_text(row, 6)?,
+        total_steps: int(row, 7)?,
+        completed_steps: int(row, 8)?,
+        created_at: int(row, 9)?,
+        updated_at: int(row, 10)?,
+        completed_at: opt_int(row, 11)?,
+    })
+}
+
+/// Rows of a prepared statement, each mapped (the mapping may fail with a `StoreError`).
+fn collect<T>(
+    stmt: &mut CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    mut map: impl FnMut(&Row<'_>) -> R<T>,
+) -> R<Vec<T>> {
+    let mut rows = stmt.query(params).map_err(sql_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+fn first<T>(
+    stmt: &mut CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&Row<'_>) -> R<T>,
+) -> R<Option<T>> {
+    let mut rows = stmt.query(params).map_err(sql_error)?;
+    match rows.next().map_err(sql_error)? {
+        Some(row) => map(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+impl SqliteTx {
+    fn put_templates_now(&mut self, templates: &[TemplateRecord]) -> R<()> {
+        for t in templates {
+            self.stmt(q::PUT_SNAPSHOT)?
+                .execute(params![
+                    t.digest,
+                    t.namespace,
+                    t.name,
+                    t.version,
+                    t.definition
+                ])
+                .map_err(sql_error)?;
+            self.stmt(q::PUT_TEMPLATE)?
+                .execute(params![t.namespace, t.name, t.version, t.digest])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
+    fn current_templates_now(
+        &mut self,
+        keys: &[TemplateKey],
+    ) -> R<Vec<(TemplateKey, String, String)>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let mut stmt = self.stmt(q::CURRENT_TEMPLATE)?;
+            if let Some((digest, definition)) =
+                first(&mut stmt, params![k.namespace, k.name, k.version], |r| {
+                    Ok((text(r, 0)?, text(r, 1)?))
+                })?
+            {
+                out.push((k.clone(), digest, definition));
+            }
+        }
+        Ok(out)
+    }
+
+    fn template_snapshot_now(&mut self, digest: &str) -> R<Option<String>> {
+        let mut stmt = self.stmt(q::TEMPLATE_SNAPSHOT)?;
+        first(&mut stmt, params![digest], |r| text(r, 0))
+    }
+
+    fn template_keys_now(&mut self, limit: i64) -> R<Vec<TemplateKey>> {
+        let mut stmt = self.stmt(q::TEMPLATE_KEYS)?;
+        collect(&mut stmt, params![limit], |r| {
+            Ok(TemplateKey {
+                namespace: text(r, 0)?,
+                name: text(r, 1)?,
+                version: text(r, 2)?,
+            })
+        })
+    }
+
+    fn tasks_by_idempotency_key_now(
+        &mut self,
+        keys: &[(TemplateKey, String)],
+    ) -> R<Vec<(usize, Uuid)>> {
+        let mut out = Vec::new();
+        for (i, (k, key)) in keys.iter().enumerate() {
+            let mut stmt = self.stmt(q::TASK_BY_IDEMPOTENCY_KEY)?;
+            if let Some(task) = first(
+                &mut stmt,
+                params![k.namespace, k.name, k.version, key],
+                |r| uuid(r, 0),
+            )? {
+                out.push((i, task));
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_tasks_now(&mut self, tasks: &[NewTask]) -> R<Vec<(Uuid, Millis)>> {
+        let mut inserted = Vec::with_capacity(tasks.len());
+        if tasks.is_empty() {
+            return Ok(inserted);
+        }
+        let at = self.audit_time()?;
+        for t in tasks {
+            let mut stmt = self.stmt(q::INSERT_TASK)?;
+            let created = first(
+                &mut stmt,
+                params![
+                    id(&t.task_uuid),
+                    t.namespace,
+                    t.name,
+                    t.version,
+                    t.template_digest,
+                    t.state.as_str(),
+                    t.context,
+                    t.idempotency_key,
+                    t.total_steps,
+                    at,
+                ],
+                |r| int(r, 0),
+            )?;
+            if let Some(at) = created {
+                inserted.push((t.task_uuid, at));
+            }
+        }
+        Ok(inserted)
+    }
+
+    fn insert_steps_now(&mut self, steps: &[NewStep]) -> R<()> {
+        for s in steps {
+            self.stmt(q::INSERT_STEP)?
+                .execute(params![
+                    id(&s.step_uuid),
+                    id(&s.task_uuid),
+                    s.name,
+                    s.template_step_name,
+                    s.handler_callable,
+                    s.step_type.as_str(),
+                    s.state.as_str(),
+                    s.dep_total,
+                    s.pending_deps,
+                    s.max_attempts,
+                    s.inputs,
+                ])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
+    fn insert_edges_now(&mut self, edges: &[Edge]) -> R<()> {
+        for e in edges {
+            self.stmt(q::INSERT_EDGE)?
+                .execute(params![id(&e.from), id(&e.to)])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
+    fn insert_transitions_now(&mut self, rows: &[NewTransition]) -> R<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let at = self.audit_time()?;
+        for t in rows {
+            let (step, from, to) = match t.change {
+                Change::Task { from, to } => (None, from.map(TaskState::as_str), to.as_str()),
+                Change::Step {
+                    step_uuid,
+                    from,
+                    to,
+                } => (
+                    Some(id(&step_uuid)),
+                    from.map(StepState::as_str),
+                    to.as_str(),
+                ),
+            };
+            self.stmt(q::INSERT_TRANSITION)?
+                .execute(params![
+                    id(&t.task_uuid),
+                    step,
+                    from,
+                    to,
+                    t.worker_id,
+                    t.reason,
+                    at
+                ])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
+    fn claim_now(&mut self, req: &ClaimRequest) -> R<Vec<ClaimedRow>> {
+        if req.limit == 0 || req.callables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let callables = json_list(&req.callables);
+        let picked: Vec<(String, StepState)> = {
+            let mut stmt = self.stmt(q::CLAIMABLE)?;
+            collect(&mut stmt, params![callables, req.limit as i64], |r| {
+                Ok((text(r, 0)?, parsed(r, 1)?))
+            })?
+        };
+        let claim = id(&req.claim_id);
+        let mut tasks: HashMap<Uuid, (String, String, String, String, String)> = HashMap::new();
+        let mut out = Vec::with_capacity(picked.len());
+        for (step, from_state) in picked {
+            let row = {
+                let mut stmt = self.stmt(q::CLAIM_STEP)?;
+                first(
+                    &mut stmt,
+                    params![step, claim, req.worker_id, req.lease_ms],
+                    |r| {
+                        Ok((
+                            uuid(r, 0)?,
+                            text(r, 1)?,
+                            text(r, 2)?,
+                            parsed::<StepType>(r, 3)?,
+                            int(r, 4)?,
+                            int(r, 5)?,
+                            int(r, 6)?,
+                            text(r, 7)?,
+                            opt_text(r, 8)?,
+                        ))
+                    },
+                )?
+            };
+            let Some((
+                task_uuid,
+                name,
+                template_step_name,
+                step_type,
+                attempts,
+                max_attempts,
+                dep_total,
+                inputs,
+                checkpoint,
+            )) = row
+            else {
+                continue;
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) = tasks.entry(task_uuid) {
+                let mut stmt = self.stmt(q::CLAIM_TASK)?;
+                let t = first(&mut stmt, params![id(&task_uuid)], |r| {
+                    Ok((
+                        text(r, 0)?,
+                        text(r, 1)?,
+                        text(r, 2)?,
+                        text(r, 3)?,
+                        text(r, 4)?,
+                    ))
+                })?
+                .ok_or_else(|| corrupt("a step's task", format!("task {task_uuid} is missing")))?;
+                slot.insert(t);
+            }
+            let (ns, tname, version, digest, context) = &tasks[&task_uuid];
+            out.push(ClaimedRow {
+                step_uuid: Uuid::parse_str(&step).map_err(|e| corrupt("an id", e))?,
+                task_uuid,
+                name,
+                template_step_name,
+                step_type,
+                from_state,
+                attempts,
+                max_attempts,
+                dep_total,
+                inputs,
+                checkpoint,
+                task_namespace: ns.clone(),
+                task_name: tname.clone(),
+                task_version: version.clone(),
+                template_digest: digest.clone(),
+                context: context.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn ancestor_results_now(&mut self, steps: &[Uuid]) -> R<Vec<AncestorResult>> {
+        let mut out = Vec::new();
+        for s in steps {
+            let mut stmt = self.stmt(q::ANCESTOR_RESULTS)?;
+            out.extend(collect(&mut stmt, params![id(s)], |r| {
+                Ok(AncestorResult {
+                    for_step: *s,
+                    step_uuid: uuid(r, 0)?,
+                    name: text(r, 1)?,
+                    result: opt_text(r, 2)?,
+                })
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn next_ready_in_now(&mut self, callables: &[String]) -> R<Option<i64>> {
+        if callables.is_empty() {
+            return Ok(None);
+        }
+        let mut stmt = self.stmt(q::NEXT_READY_IN)?;
+        Ok(
+            first(&mut stmt, params![json_list(callables)], |r| opt_int(r, 0))?
+                .flatten()
+                .map(|ms| ms.max(0)),
+        )
+    }
+
+    fn lock_claims_now(&mut self, claims: &[(Uuid, Uuid)]) -> R<Vec<LockedStep>> {
+        let mut out = Vec::with_capacity(claims.len());
+        for (step, claim) in claims {
+            let mut stmt = self.stmt(q::LOCK_CLAIM)?;
+            if let Some(l) = first(&mut stmt, params![id(step), id(claim)], |r| {
+                Ok(LockedStep {
+                    step_uuid: *step,
+                    claim_id: *claim,
+                    task_uuid: uuid(r, 0)?,
+                    name: text(r, 1)?,
+                    template_step_name: text(r, 2)?,
+                    step_type: parsed(r, 3)?,
+                    attempts: int(r, 4)?,
+                    max_attempts: int(r, 5)?,
+                    task_state: parsed(r, 6)?,
+                    task_completed_steps: int(r, 7)?,
+                    task_total_steps: int(r, 8)?,
+                    template_digest: text(r, 9)?,
+                })
+            })? {
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
+    fn task_steps_now(&mut self, tasks: &[Uuid]) -> R<Vec<TaskStepState>> {
+        let mut out = Vec::new();
+        for t in tasks {
+            let mut stmt = self.stmt(q::TASK_STEPS)?;
+            out.extend(collect(&mut stmt, params![id(t)], |r| {
+                Ok(TaskStepState {
+                    task_uuid: *t,
+                    step_uuid: uuid(r, 0)?,
+                    name: text(r, 1)?,
+                    step_type: parsed(r, 2)?,
+                    state: parsed(r, 3)?,
+                })
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn change_steps_now(&mut self, changes: &[StepChange]) -> R<Vec<Uuid>> {
+        let mut changed = Vec::with_capacity(changes.len());
+        for c in changes {
+            let (set_error, error) = match &c.error {
+                Some(e) => (true, e.clone()),
+                None => (false, None),
+            };
+            let n = self
+                .stmt(q::CHANGE_STEP)?
+                .execute(params![
+                    id(&c.step_uuid),
+                    c.to.as_str(),
+                    c.result,
+                    set_error,
+                    error,
+                    c.metadata,
+                    c.ready_in_ms.unwrap_or(0),
+                    i64::from(c.uncount_attempt),
+                    c.expect_claim.as_ref().map(id),
+                ])
+                .map_err(sql_error)?;
+            if n == 1 {
+                changed.push(c.step_uuid);
+            }
+        }
+        Ok(changed)
+    }
+
+    fn count_down_dependents_now(&mut self, completed: &[Uuid]) -> R<Vec<ReadyStep>> {
+        let mut ready = Vec::new();
+        for s in completed {
+            let mut stmt = self.stmt(q::COUNT_DOWN_DEPENDENTS)?;
+            for (step_uuid, task_uuid, handler_callable, pending, state) in
+                collect(&mut stmt, params![id(s)], |r| {
+                    Ok((
+                        uuid(r, 0)?,
+                        uuid(r, 1)?,
+                        text(r, 2)?,
+                        int(r, 3)?,
+                        parsed::<StepState>(r, 4)?,
+                    ))
+                })?
+            {
+                if pending == 0 && state == StepState::Enqueued {
+                    ready.push(ReadyStep {
+                        step_uuid,
+                        task_uuid,
+                        handler_callable,
+                        after: *s,
+                    });
+                }
+            }
+        }
+        Ok(ready)
+    }
+
+    fn add_pending_dependency_now(&mut self, steps: &[Uuid]) -> R<Vec<Uuid>> {
+        let mut bumped = Vec::new();
+        for s in steps {
+            if self
+                .stmt(q::ADD_PENDING_DEPENDENCY)?
+                .execute(params![id(s)])
+                .map_err(sql_error)?
+                == 1
+                && !bumped.contains(s)
+            {
+                bumped.push(*s);
+            }
+        }
+        Ok(bumped)
+    }
+
+    fn count_tasks_now(&mut self, counts: &[TaskCounts]) -> R<()> {
+        for c in counts {
+            self.stmt(q::COUNT_TASK)?
+                .execute(params![id(&c.task_uuid), c.completed_delta, c.total_delta])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
+    fn change_tasks_now(&mut self, changes: &[TaskChange]) -> R<Vec<Uuid>> {
+        let mut changed = Vec::new();
+        if changes.is_empty() {
+            return Ok(changed);
+        }
+        let at = self.audit_time()?;
+        for c in changes {
+            if self
+                .stmt(q::CHANGE_TASK)?
+                .execute(params![
+                    id(&c.task_uuid),
+                    c.to.as_str(),
+                    c.expect.map(TaskState::as_str),
+                    at
+                ])
+                .map_err(sql_error)?
+                == 1
+            {
+                changed.push(c.task_uuid);
+            }
+        }
+        Ok(changed)
+    }
+
+    fn cancel_steps_now(&mut self, tasks: &[Uuid], states: &[StepState]) -> R<Vec<CancelledStep>> {
+        let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        let list = json_list(&names);
+        let mut out = Vec::new();
+        for t in tasks {
+            let open = {
+                let mut stmt = self.stmt(q::OPEN_STEPS)?;
+                collect(&mut stmt, params![id(t), list], |r| {
+                    Ok((uuid(r, 0)?, parsed::<StepState>(r, 1)?))
+                })?
+            };
+            for (step, from) in open {
+                self.stmt(q::CANCEL_STEP)?
+                    .execute(params![id(&step)])
+                    .map_err(sql_error)?;
+                out.push(CancelledStep {
+                    task_uuid: *t,
+                    step_uuid: step,
+                    from,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn task_activity_now(&mut self, tasks: &[Uuid]) -> R<Vec<TaskActivity>> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            let mut stmt = self.stmt(q::TASK_ACTIVITY)?;
+            if let Some(a) = first(&mut stmt, params![id(t)], |r| {
+                Ok(TaskActivity {
+                    task_uuid: *t,
+                    active: int(r, 0)?,
+                    waiting: int(r, 1)?,
+                    next_due_in_ms: opt_int(r, 2)?.map(|ms| ms.max(0)),
+                })
+            })? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    fn renew_leases_now(
+        &mut self,
+        worker: &str,
+        claims: &[(Uuid, Uuid)],
+        lease_ms: i64,
+    ) -> R<Vec<Uuid>> {
+        let mut held = Vec::with_capacity(claims.len());
+        for (step, claim) in claims {
+            if self
+                .stmt(q::RENEW_LEASE)?
+                .execute(params![id(step), id(claim), worker, lease_ms])
+                .map_err(sql_error)?
+                == 1
+            {
+                held.push(*step);
+            }
+        }
+        Ok(held)
+    }
+
+    fn held_claims_now(&mut self, claims: &[(Uuid, Uuid)]) -> R<Vec<HeldClaim>> {
+        let mut out = Vec::new();
+        for (step, claim) in claims {
+            let mut stmt = self.stmt(q::HELD_CLAIM)?;
+            if let Some(h) = first(&mut stmt, params![id(step), id(claim)], |r| {
+                Ok(HeldClaim {
+                    step_uuid: *step,
+                    claim_id: *claim,
+                    task_uuid: uuid(r, 0)?,
+                    task_state: parsed(r, 1)?,
+                })
+            })? {
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
+    fn expired_claims_now(&mut self, limit: i64) -> R<Vec<ExpiredClaim>> {
+        let mut stmt = self.stmt(q::EXPIRED_CLAIMS)?;
+        collect(&mut stmt, params![limit], |r| {
+            Ok(ExpiredClaim {
+                step_uuid: uuid(r, 0)?,
+                task_uuid: uuid(r, 1)?,
+                claim_id: opt_uuid(r, 2)?.unwrap_or_default(),
+                claimed_by: opt_text(r, 3)?,
+                attempts: int(r, 4)?,
+                max_attempts: int(r, 5)?,
+            })
+        })
+    }
+
+    fn save_checkpoint_now(
+        &mut self,
+        step: Uuid,
+        claim: Uuid,
+        checkpoint: &str,
+        lease_ms: i64,
+    ) -> R<bool> {
+        Ok(self
+            .stmt(q::SAVE_CHECKPOINT)?
+            .execute(params![id(&step), id(&claim), checkpoint, lease_ms])
+            .map_err(sql_error)?
+            == 1)
+    }
+
+    fn task_now(&mut self, task: Uuid) -> R<Option<TaskRow>> {
+        let mut stmt = self.stmt(q::TASK)?;
+        first(&mut stmt, params![id(&task)], task_row)
+    }
+
+    fn tasks_now(&mut self, tasks: &[Uuid]) -> R<Vec<TaskRow>> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            if let Some(row) = self.task_now(*t)? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    fn task_state_now(&mut self, task: Uuid) -> R<Option<TaskState>> {
+        let mut stmt = self.stmt(q::TASK_STATE)?;
+        first(&mut stmt, params![id(&task)], |r| parsed(r, 0))
+    }
+
+    fn steps_of_now(&mut self, task: Uuid) -> R<Vec<StepRow>> {
+        let mut stmt = self.stmt(q::STEPS_OF)?;
+        collect(&mut stmt, params![id(&task)], |r| {
+            Ok(StepRow {
+                step_uuid: uuid(r, 0)?,
+                name: text(r, 1)?,
+                step_type: parsed(r, 2)?,
+                state: parsed(r, 3)?,
+                attempts: int(r, 4)?,
+                max_attempts: int(r, 5)?,
+                result: opt_text(r, 6)?,
+                error: opt_text(r, 7)?,
+                metadata: opt_text(r, 8)?,
+                created_at: int(r, 9)?,
+                updated_at: int(r, 10)?,
+            })
+        })
+    }
+
+    fn transitions_of_now(&mut self, task: Uuid) -> R<Vec<TransitionRow>> {
+        let mut stmt = self.stmt(q::TRANSITIONS_OF)?;
+        collect(&mut stmt, params![id(&task)], |r| {
+            Ok(TransitionRow {
+                step_uuid: opt_uuid(r, 0)?,
+                step_name: opt_text(r, 1)?,
+                from_state: opt_text(r, 2)?,
+                to_state: text(r, 3)?,
+                at: int(r, 4)?,
+                worker_id: opt_text(r, 5)?,
+                reason: opt_text(r, 6)?,
+            })
+        })
+    }
+
+    fn list_tasks_now(&mut self, f: &TaskFilter) -> R<Vec<TaskRow>> {
+        // Only the filters given appear in the statement, so that SQLite can use the index
+        // that serves them (one cached statement per combination).
+        let mut terms = Vec::new();
+        if f.namespace.is_some() {
+            terms.push("namespace = ?1");
+        }
+        if f.name.is_some() {
+            terms.push("name = ?2");
+        }
+        if f.state.is_some() {
+            terms.push("state = ?3");
+        }
+        let filters = if terms.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            terms.join(" AND ")
+        };
+        let sql = q::LIST_TASKS.replace("/*filters*/", &filters);
+        let mut stmt = self.stmt(&sql)?;
+        collect(
+            &mut stmt,
+            params![
+                f.namespace,
+                f.name,
+                f.state.map(TaskState::as_str),
+                f.limit,
+                f.offset
+            ],
+            task_row,
+        )
+    }
+}
+
+impl Tx for SqliteTx {
+    fn put_templates<'a>(&'a mut self, templates: &'a [TemplateRecord]) -> BoxFuture<'a, R<()>> {
+        done(self.put_templates_now(templates))
+    }
+    fn current_templates<'a>(
+        &'a mut self,
+        keys: &'a [TemplateKey],
+    ) -> BoxFuture<'a, R<Vec<(TemplateKey, String, String)>>> {
+        done(self.current_templates_now(keys))
+    }
+    fn template_snapshot<'a>(&'a mut self, digest: &'a str) -> BoxFuture<'a, R<Option<String>>> {
+        done(self.template_snapshot_now(digest))
+    }
+    fn template_keys(&mut self, limit: i64) -> BoxFuture<'_, R<Vec<TemplateKey>>> {
+        done(self.template_keys_now(limit))
+    }
+    fn tasks_by_idempotency_key<'a>(
+        &'a mut self,
+        keys: &'a [(TemplateKey, String)],
+    ) -> BoxFuture<'a, R<Vec<(usize, Uuid)>>> {
+        done(self.tasks_by_idempotency_key_now(keys))
+    }
+    fn insert_tasks<'a>(
+        &'a mut self,
+        tasks: &'a [NewTask],
+    ) -> BoxFuture<'a, R<Vec<(Uuid, Millis)>>> {
+        done(self.insert_tasks_now(tasks))
+    }
+    fn insert_steps<'a>(&'a mut self, steps: &'a [NewStep]) -> BoxFuture<'a, R<()>> {
+        done(self.insert_steps_now(steps))
+    }
+    fn insert_edges<'a>(&'a mut self, edges: &'a [Edge]) -> BoxFuture<'a, R<()>> {
+        done(self.insert_edges_now(edges))
+    }
+    fn insert_transitions<'a>(&'a mut self, rows: &'a [NewTransition]) -> BoxFuture<'a, R<()>> {
+        done(self.insert_transitions_now(rows))
+    }
+    fn claim<'a>(&'a mut self, request: &'a ClaimRequest) -> BoxFuture<'a, R<Vec<ClaimedRow>>> {
+        done(self.claim_now(request))
+    }
+    fn ancestor_results<'a>(
+        &'a mut self,
+        steps: &'a [Uuid],
+    ) -> BoxFuture<'a, R<Vec<AncestorResult>>> {
+        done(self.ancestor_results_now(steps))
+    }
+    fn next_ready_in<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<Option<i64>>> {
+        done(self.next_ready_in_now(callables))
+    }
+    fn lock_claims<'a>(
+        &'a mut self,
+        claims: &'a [(Uuid, Uuid)],
+    ) -> BoxFuture<'a, R<Vec<LockedStep>>> {
+        done(self.lock_claims_now(claims))
+    }
+    fn task_steps<'a>(&'a mut self, tasks: &'a [Uuid]) -> BoxFuture<'a, R<Vec<TaskStepState>>> {
+        done(self.task_steps_now(tasks))
+    }
+    fn change_steps<'a>(&'a mut self, changes: &'a [StepChange]) -> BoxFuture<'a, R<Vec<Uuid>>> {
+        done(self.change_steps_now(changes))
+    }
+    fn count_down_dependents<'a>(
+        &'a mut self,
+        completed: &'a [Uuid],
+    ) -> BoxFuture<'a, R<Vec<ReadyStep>>> {
+        done(self.count_down_dependents_now(completed))
+    }
+    fn add_pending_dependency<'a>(&'a mut self, steps: &'a [Uuid]) -> BoxFuture<'a, R<Vec<Uuid>>> {
+        done(self.add_pending_dependency_now(steps))
+    }
+    fn count_tasks<'a>(&'a mut self, counts: &'a [TaskCounts]) -> BoxFuture<'a, R<()>> {
+        done(self.count_tasks_now(counts))
+    }
+    fn change_tasks<'a>(&'a mut self, changes: &'a [TaskChange]) -> BoxFuture<'a, R<Vec<Uuid>>> {
+        done(self.change_tasks_now(changes))
+    }
+    fn cancel_steps<'a>(
+        &'a mut self,
+        tasks: &'a [Uuid],
+        states: &'a [StepState],
+    ) -> BoxFuture<'a, R<Vec<CancelledStep>>> {
+        done(self.cancel_steps_now(tasks, states))
+    }
+    fn task_activity<'a>(&'a mut self, tasks: &'a [Uuid]) -> BoxFuture<'a, R<Vec<TaskActivity>>> {
+        done(self.task_activity_now(tasks))
+    }
+    fn renew_leases<'a>(
+        &'a mut self,
+        worker_id: &'a str,
+        claims: &'a [(Uuid, Uuid)],
+        lease_ms: i64,
+    ) -> BoxFuture<'a, R<Vec<Uuid>>> {
+        done(self.renew_leases_now(worker_id, claims, lease_ms))
+    }
+    fn held_claims<'a>(
+        &'a mut self,
+        claims: &'a [(Uuid, Uuid)],
+    ) -> BoxFuture<'a, R<Vec<HeldClaim>>> {
+        done(self.held_claims_now(claims))
+    }
+    fn expired_claims(&mut self, limit: i64) -> BoxFuture<'_, R<Vec<ExpiredClaim>>> {
+        done(self.expired_claims_now(limit))
+    }
+    fn save_checkpoint<'a>(
+        &'a mut self,
+        step: Uuid,
+        claim: Uuid,
+        checkpoint: &'a str,
+        lease_ms: i64,
+    ) -> BoxFuture<'a, R<bool>> {
+        done(self.save_checkpoint_now(step, claim, checkpoint, lease_ms))
+    }
+    fn lock_task(&mut self, task: Uuid) -> BoxFuture<'_, R<Option<TaskRow>>> {
+        // The write transaction already holds the database's write lock.
+        done(self.task_now(task))
+    }
+    fn task(&mut self, task: Uuid) -> BoxFuture<'_, R<Option<TaskRow>>> {
+        done(self.task_now(task))
+    }
+    fn tasks<'a>(&'a mut self, tasks: &'a [Uuid]) -> BoxFuture<'a, R<Vec<TaskRow>>> {
+        done(self.tasks_now(tasks))
+    }
+    fn task_state(&mut self, task: Uuid) -> BoxFuture<'_, R<Option<TaskState>>> {
+        done(self.task_state_now(task))
+    }
+    fn steps_of(&mut self, task: Uuid) -> BoxFuture<'_, R<Vec<StepRow>>> {
+        done(self.steps_of_now(task))
+    }
+    fn transitions_of(&mut self, task: Uuid) -> BoxFuture<'_, R<Vec<TransitionRow>>> {
+        done(self.transitions_of_now(task))
+    }
+    fn list_tasks<'a>(&'a mut self, filter: &'a TaskFilter) -> BoxFuture<'a, R<Vec<TaskRow>>> {
+        done(self.list_tasks_now(filter))
+    }
+    fn signal<'a>(&'a mut self, _signals: &'a [Signal]) -> BoxFuture<'a, R<()>> {
+        // Processes sharing a SQLite file cannot hear each other; they poll.
+        done(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Location, SqliteStore};
+
+    /// Every query of the driver prepares against the migrated schema.
+    #[tokio::test]
+    async fn every_query_prepares() {
+        let dir = std::env::temp_dir().join(format!("tasker-sqlite-{}", Uuid::new_v4()));
+        let path = dir.join("t.db");
+        let _store = SqliteStore::open(Location::File(path.clone()))
+            .await
+            .unwrap();
+        let conn = Connection::open(&path).unwrap();
+        for (name, sql) in q::ALL {
+            let sql = sql.replace("/*filters*/", "1 = 1");
+            if let Err(e) = conn.prepare(&sql) {
+                panic!("query {name} does not prepare: {e}");
+            }
+        }
+        drop(conn);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn json_lists_escape() {
+        assert_eq!(json_list(&["a", "b\"c", "d\\e"]), r#"["a","b\"c","d\\e"]"#);
+        assert_eq!(json_list::<&str>(&[]), "[]");
+    }
+}

@@ -1,0 +1,334 @@
+//! The shapes that cross the store boundary. Every operation takes and returns batches.
+//!
+//! Conventions: ids are [`Uuid`]s; times are milliseconds since the Unix epoch (UTC), and
+//! every time a driver writes is taken from the database's clock at statement time, so that
+//! processes with skewed clocks agree (callers pass durations, never deadlines). JSON values
+//! (contexts, inputs, results, errors, metadata, checkpoints) are JSON text, kept exactly as
+//! given. States are typed: a driver parses stored state names once, and an unknown name is a
+//! [`StoreError::Corrupt`](crate::StoreError::Corrupt), never a default.
+
+use tasker_domain::{StepState, StepType, TaskState};
+use uuid::Uuid;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// A template version as registered: `definition` is the validated template as JSON, and
+/// `digest` identifies that exact content. Tasks keep the digest they were created from, so a
+/// template redeployed under the same version does not change how running tasks expand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRecord {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub definition: String,
+}
+
+/// `namespace/name@version`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TemplateKey {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// A task to insert.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub task_uuid: Uuid,
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub template_digest: String,
+    pub state: TaskState,
+    pub context: String,
+    pub idempotency_key: Option<String>,
+    pub total_steps: i64,
+}
+
+/// A step to insert. A step with no pending dependencies is inserted `enqueued` (ready now).
+#[derive(Debug, Clone)]
+pub struct NewStep {
+    pub step_uuid: Uuid,
+    pub task_uuid: Uuid,
+    pub name: String,
+    pub template_step_name: String,
+    pub handler_callable: String,
+    pub step_type: StepType,
+    pub state: StepState,
+    pub dep_total: i64,
+    pub pending_deps: i64,
+    pub max_attempts: i64,
+    pub inputs: String,
+}
+
+/// A dependency edge: `to` waits for `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub task_uuid: Uuid,
+    pub from: Uuid,
+    pub to: Uuid,
+}
+
+/// A state change, typed: drivers store `as_str()` of each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Task {
+        from: Option<TaskState>,
+        to: TaskState,
+    },
+    Step {
+        step_uuid: Uuid,
+        from: Option<StepState>,
+        to: StepState,
+    },
+}
+
+/// One audit row. A `from` of `None` means the entity was created. Its time is the database's
+/// clock when it is written.
+#[derive(Debug, Clone)]
+pub struct NewTransition {
+    pub task_uuid: Uuid,
+    pub change: Change,
+    pub worker_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Claim up to `limit` ready steps (`enqueued`, or `waiting_for_retry` whose backoff has
+/// elapsed) whose callable is one of `callables`, oldest ready time first, under `claim_id`,
+/// leased to `worker_id` for `lease_ms`. Never waits for rows another transaction is claiming.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub callables: Vec<String>,
+    pub limit: usize,
+    pub worker_id: String,
+    pub lease_ms: i64,
+    pub claim_id: Uuid,
+}
+
+/// A step now claimed (`in_progress`, `attempts` already counts this attempt), with what the
+/// handler needs from its task.
+#[derive(Debug, Clone)]
+pub struct ClaimedRow {
+    pub step_uuid: Uuid,
+    pub task_uuid: Uuid,
+    pub name: String,
+    pub template_step_name: String,
+    pub step_type: StepType,
+    /// The state it was claimed from (`enqueued` or `waiting_for_retry`).
+    pub from_state: StepState,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub dep_total: i64,
+    pub inputs: String,
+    pub checkpoint: Option<String>,
+    pub task_namespace: String,
+    pub task_name: String,
+    pub task_version: String,
+    pub template_digest: String,
+    pub context: String,
+}
+
+/// The result of a completed ancestor of `for_step`.
+#[derive(Debug, Clone)]
+pub struct AncestorResult {
+    pub for_step: Uuid,
+    pub step_uuid: Uuid,
+    pub name: String,
+    pub result: Option<String>,
+}
+
+/// A step whose current claim is `claim_id`, locked for recording its result, with its task
+/// (locked too: tasks before steps, in uuid order, in every transaction that locks both).
+#[derive(Debug, Clone)]
+pub struct LockedStep {
+    pub step_uuid: Uuid,
+    pub task_uuid: Uuid,
+    pub claim_id: Uuid,
+    pub name: String,
+    pub template_step_name: String,
+    pub step_type: StepType,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub task_state: TaskState,
+    pub task_completed_steps: i64,
+    pub task_total_steps: i64,
+    pub template_digest: String,
+}
+
+/// A step of a task, as planning decision and batch outcomes needs it.
+#[derive(Debug, Clone)]
+pub struct TaskStepState {
+    pub task_uuid: Uuid,
+    pub step_uuid: Uuid,
+    pub name: String,
+    pub step_type: StepType,
+    pub state: StepState,
+}
+
+/// A new state for a step. The claim is cleared unless the step stays `in_progress`.
+/// With `expect_claim`, the change applies only while the step is `in_progress` under that
+/// claim (the changed steps are returned).
+#[derive(Debug, Clone)]
+pub struct StepChange {
+    pub step_uuid: Uuid,
+    pub to: StepState,
+    pub expect_claim: Option<Uuid>,
+    /// Set the result (JSON). `None` leaves it unchanged.
+    pub result: Option<String>,
+    /// Set the error (JSON); `Some(None)` clears it. `None` leaves it unchanged.
+    pub error: Option<Option<String>>,
+    /// Set the metadata (JSON). `None` leaves it unchanged.
+    pub metadata: Option<String>,
+    /// `enqueued`/`waiting_for_retry`: ready this many ms from now (database clock).
+    pub ready_in_ms: Option<i64>,
+    /// Give back the attempt the claim counted (a released claim is not an attempt).
+    pub uncount_attempt: bool,
+}
+
+/// A dependent step that became ready because its last pending dependency completed.
+#[derive(Debug, Clone)]
+pub struct ReadyStep {
+    pub step_uuid: Uuid,
+    pub task_uuid: Uuid,
+    pub handler_callable: String,
+    /// One of the completed steps it was waiting for (when several completed in the same
+    /// batch, any one of them).
+    pub after: Uuid,
+}
+
+/// Counter changes of one task.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskCounts {
+    pub task_uuid: Uuid,
+    pub completed_delta: i64,
+    pub total_delta: i64,
+}
+
+/// A task state change; with `expect`, only if the task is in that state (the changed tasks
+/// are returned). Terminal states set `completed_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskChange {
+    pub task_uuid: Uuid,
+    pub to: TaskState,
+    pub expect: Option<TaskState>,
+}
+
+/// A step that was moved to `cancelled`, and the state it left.
+#[derive(Debug, Clone)]
+pub struct CancelledStep {
+    pub task_uuid: Uuid,
+    pub step_uuid: Uuid,
+    pub from: StepState,
+}
+
+/// What is going on in a task: steps ready or running, steps waiting out a backoff, and when
+/// the earliest of those is due (ms from now).
+#[derive(Debug, Clone, Copy)]
+pub struct TaskActivity {
+    pub task_uuid: Uuid,
+    pub active: i64,
+    pub waiting: i64,
+    pub next_due_in_ms: Option<i64>,
+}
+
+/// A claim whose lease ran out (its worker crashed or hung).
+#[derive(Debug, Clone)]
+pub struct ExpiredClaim {
+    pub step_uuid: Uuid,
+    pub task_uuid: Uuid,
+    pub claim_id: Uuid,
+    pub claimed_by: Option<String>,
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// A claim and the task state it belongs to (for releasing claims).
+#[derive(Debug, Clone)]
+pub struct HeldClaim {
+    pub step_uuid: Uuid,
+    pub task_uuid: Uuid,
+    pub claim_id: Uuid,
+    pub task_state: TaskState,
+}
+
+/// A task as stored.
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub task_uuid: Uuid,
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub state: TaskState,
+    pub context: String,
+    pub idempotency_key: Option<String>,
+    pub total_steps: i64,
+    pub completed_steps: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub completed_at: Option<Millis>,
+}
+
+/// A step as stored, for task views.
+#[derive(Debug, Clone)]
+pub struct StepRow {
+    pub step_uuid: Uuid,
+    pub name: String,
+    pub step_type: StepType,
+    pub state: StepState,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub metadata: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// An audit row as stored.
+#[derive(Debug, Clone)]
+pub struct TransitionRow {
+    pub step_uuid: Option<Uuid>,
+    pub step_name: Option<String>,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub at: Millis,
+    pub worker_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A filter for listing tasks, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub state: Option<TaskState>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Something other processes should hear about once a transaction commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// Steps may have become claimable.
+    StepsReady,
+    TaskFinished(Uuid),
+    TaskCancelled(Uuid),
+}
+
+/// What a store hears from other processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// A signal another process sent.
+    Signal(Signal),
+    /// The listening connection was re-established: signals may have been missed.
+    Reconnected,
+}
+
+/// Work counters of a store since it was opened (for benchmarks and operators).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub statements: u64,
+    pub transactions: u64,
+}
