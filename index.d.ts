@@ -117,4 +117,6 @@ export interface WorkerStatsView {
   dispatchP50Us: number
   dispatchP95Us: number
   dispatchSamples: number
+  storeStatements: number
+  storeTransactions: number
 }

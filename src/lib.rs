@@ -96,6 +96,8 @@ pub struct WorkerStatsView {
     pub dispatch_p50_us: f64,
     pub dispatch_p95_us: f64,
     pub dispatch_samples: f64,
+    pub store_statements: f64,
+    pub store_transactions: f64,
 }
 
 #[napi(object)]
@@ -392,6 +394,8 @@ impl NativeWorker {
             dispatch_p50_us: s.dispatch_p50_us,
             dispatch_p95_us: s.dispatch_p95_us,
             dispatch_samples: s.dispatch_samples as f64,
+            store_statements: s.store_statements as f64,
+            store_transactions: s.store_transactions as f64,
         }
     }
 

@@ -184,6 +184,9 @@ export interface NativeWorkerStats {
   dispatchP50Us: number;
   dispatchP95Us: number;
   dispatchSamples: number;
+  /** Statements and transactions the worker's store has run since it was opened. */
+  storeStatements: number;
+  storeTransactions: number;
 }
 
 export interface NativeWorker {

@@ -214,6 +214,8 @@ export class MockWorker implements NativeWorker {
       dispatchP50Us: 0,
       dispatchP95Us: 0,
       dispatchSamples: 0,
+      storeStatements: 0,
+      storeTransactions: 0,
     };
   }
 

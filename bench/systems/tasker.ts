@@ -42,23 +42,14 @@ function database(resource: Resource): string {
 
 type BulkCreate = (requests: CreateTaskOptions[]) => Promise<unknown[]>;
 
-/**
- * `client.createTasks(requests)`, the bulk call the storage rewrite adds, when this build has
- * it; undefined otherwise (the create scenario then reports "not available in this build").
- */
-export function bulkCreate(client: TaskerClient): BulkCreate | undefined {
-  const f = (client as unknown as { createTasks?: unknown }).createTasks;
-  return typeof f === 'function' ? (f as BulkCreate).bind(client) : undefined;
+/** `client.createTasks(requests)`, the bulk call. */
+export function bulkCreate(client: TaskerClient): BulkCreate {
+  return (requests) => client.createTasks(requests);
 }
 
-/**
- * HOOK for the storage rewrite: statements the store executed for this worker, read from
- * `worker.stats().statements` once the engine exposes such a counter; null (printed "n/a")
- * until then.
- */
-export function engineStatementCount(worker: Worker): number | null {
-  const n = (worker.stats() as unknown as { statements?: unknown }).statements;
-  return typeof n === 'number' && Number.isFinite(n) ? n : null;
+/** Statements the worker's store has executed (its engine's counter). */
+export function engineStatementCount(worker: Worker): number {
+  return worker.stats().storeStatements;
 }
 
 function dispatch(worker: Worker): DispatchFigures {
@@ -83,13 +74,19 @@ export async function createSingleSteps(
   batch = 1000,
 ): Promise<void> {
   const bulk = bulkCreate(client);
-  if (bulk !== undefined) {
-    for (let done = 0; done < count; done += batch) {
-      const n = Math.min(batch, count - done);
-      await bulk(Array.from({ length: n }, (_, k) => singleStep(offset + done + k)));
-    }
-    return;
+  for (let done = 0; done < count; done += batch) {
+    const n = Math.min(batch, count - done);
+    await bulk(Array.from({ length: n }, (_, k) => singleStep(offset + done + k)));
   }
+}
+
+/** `createSingleSteps` one `createTask` at a time, `parallel` in flight. */
+export async function createSingleStepsOneByOne(
+  client: TaskerClient,
+  count: number,
+  offset = 0,
+  parallel = 32,
+): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < count) {
@@ -97,16 +94,16 @@ export async function createSingleSteps(
       await client.createTask(singleStep(offset + i));
     }
   };
-  await Promise.all(Array.from({ length: Math.min(32, count) }, lane));
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, lane));
 }
 
 // A task is `steps_in_process` from its creation until it finishes; `pending` rarely occurs.
 const UNFINISHED: TaskState[] = ['steps_in_process', 'pending', 'waiting_for_retry'];
 
 /**
- * Whether any `single_step` task is unfinished: at most three `listTasks` calls of one row.
- * Today each is a scan of the tasks table (there is no index by state), so the throughput loop
- * asks only once the worker's counters say every result is recorded.
+ * Whether any `single_step` task is unfinished: at most three `listTasks` calls of one row (an
+ * index lookup by state each). The throughput loop asks only once the worker's counters say
+ * every result is recorded, so the probe does not perturb the run.
  */
 async function anyUnfinished(probe: TaskerClient): Promise<{ any: boolean; queries: number }> {
   let queries = 0;
@@ -196,7 +193,7 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
     let commitsPerStep: number | null = null;
     let statementsPerStep: number | null = null;
     let statementsSource: ThroughputRun['statementsSource'] = null;
-    if (statementsBefore !== null && statementsAfter !== null) {
+    {
       statementsPerStep = (statementsAfter - statementsBefore) / p.tasks;
       statementsSource = 'engine';
     }
@@ -308,7 +305,6 @@ export async function create(resource: Resource, p: CreateParams): Promise<Creat
     const oneAtATime = { count: p.oneAtATime, seconds, perSecond: p.oneAtATime / seconds };
 
     const bulk = bulkCreate(client);
-    if (bulk === undefined) return { oneAtATime, bulk: { unavailable: BULK_UNAVAILABLE } };
     started = performance.now();
     for (let done = 0; done < p.bulk; done += p.batch) {
       const n = Math.min(p.batch, p.bulk - done);

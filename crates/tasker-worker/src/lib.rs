@@ -86,6 +86,10 @@ pub struct WorkerStats {
     pub dispatch_p50_us: f64,
     pub dispatch_p95_us: f64,
     pub dispatch_samples: usize,
+    /// Statements and transactions the worker's store ran since it was opened (everything
+    /// that engine did, for this worker and for clients sharing it).
+    pub store_statements: u64,
+    pub store_transactions: u64,
 }
 
 /// The abort reason of a step execution whose claim this worker no longer holds.
@@ -269,6 +273,7 @@ impl Worker {
 
     pub fn stats(&self) -> WorkerStats {
         let in_flight = self.in_flight();
+        let store = self.inner.engine.store_stats();
         let c = lock(&self.inner.counters);
         WorkerStats {
             claimed: c.claimed,
@@ -278,6 +283,8 @@ impl Worker {
             dispatch_p50_us: c.dispatch_us.quantile_us(0.5),
             dispatch_p95_us: c.dispatch_us.quantile_us(0.95),
             dispatch_samples: c.dispatch_us.samples(),
+            store_statements: store.statements,
+            store_transactions: store.transactions,
         }
     }
 
