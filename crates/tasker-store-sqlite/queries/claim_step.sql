@@ -1,5 +1,3 @@
 UPDATE tasker_steps SET state = 'in_progress', attempts = attempts + 1, claim_id = ?2,
     claimed_by = ?3, lease_until = CAST(unixepoch('subsec') * 1000 AS INTEGER) + ?4, updated_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)
 WHERE step_uuid = ?1
-RETURNING task_uuid, name, template_step_name, step_type, attempts, max_attempts, dep_total,
-    inputs, checkpoint

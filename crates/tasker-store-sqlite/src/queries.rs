@@ -8,7 +8,6 @@ pub(crate) const CANCEL_STEP: &str = include_str!("../queries/cancel_step.sql");
 pub(crate) const CHANGE_STEP: &str = include_str!("../queries/change_step.sql");
 pub(crate) const CHANGE_TASK: &str = include_str!("../queries/change_task.sql");
 pub(crate) const CLAIM_STEP: &str = include_str!("../queries/claim_step.sql");
-pub(crate) const CLAIM_TASK: &str = include_str!("../queries/claim_task.sql");
 pub(crate) const CLAIMABLE: &str = include_str!("../queries/claimable.sql");
 pub(crate) const COUNT_DOWN_DEPENDENTS: &str = include_str!("../queries/count_down_dependents.sql");
 pub(crate) const COUNT_TASK: &str = include_str!("../queries/count_task.sql");
@@ -18,9 +17,9 @@ pub(crate) const HELD_CLAIM: &str = include_str!("../queries/held_claim.sql");
 pub(crate) const INSERT_EDGE: &str = include_str!("../queries/insert_edge.sql");
 pub(crate) const INSERT_STEP: &str = include_str!("../queries/insert_step.sql");
 pub(crate) const INSERT_TASK: &str = include_str!("../queries/insert_task.sql");
-pub(crate) const INSERT_TRANSITION: &str = include_str!("../queries/insert_transition.sql");
+pub(crate) const INSERT_TRANSITIONS: &str = include_str!("../queries/insert_transitions.sql");
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
-pub(crate) const LOCK_CLAIM: &str = include_str!("../queries/lock_claim.sql");
+pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
 pub(crate) const NOW: &str = include_str!("../queries/now.sql");
 pub(crate) const OPEN_STEPS: &str = include_str!("../queries/open_steps.sql");
@@ -39,6 +38,12 @@ pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sq
 pub(crate) const TEMPLATE_SNAPSHOT: &str = include_str!("../queries/template_snapshot.sql");
 pub(crate) const TRANSITIONS_OF: &str = include_str!("../queries/transitions_of.sql");
 
+/// A multi-row statement: `/*rows*/` in `sql` becomes `rows` groups of `columns` placeholders.
+pub(crate) fn rows(sql: &str, columns: usize, rows: usize) -> String {
+    let group = format!("({})", vec!["?"; columns].join(", "));
+    sql.replace("/*rows*/", &vec![group; rows].join(", "))
+}
+
 /// Every query, for the test that prepares them all.
 #[cfg(test)]
 pub(crate) const ALL: &[(&str, &str)] = &[
@@ -48,7 +53,6 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("change_step", CHANGE_STEP),
     ("change_task", CHANGE_TASK),
     ("claim_step", CLAIM_STEP),
-    ("claim_task", CLAIM_TASK),
     ("claimable", CLAIMABLE),
     ("count_down_dependents", COUNT_DOWN_DEPENDENTS),
     ("count_task", COUNT_TASK),
@@ -58,9 +62,9 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("insert_edge", INSERT_EDGE),
     ("insert_step", INSERT_STEP),
     ("insert_task", INSERT_TASK),
-    ("insert_transition", INSERT_TRANSITION),
+    ("insert_transitions", INSERT_TRANSITIONS),
     ("list_tasks", LIST_TASKS),
-    ("lock_claim", LOCK_CLAIM),
+    ("lock_claims", LOCK_CLAIMS),
     ("next_ready_in", NEXT_READY_IN),
     ("now", NOW),
     ("open_steps", OPEN_STEPS),

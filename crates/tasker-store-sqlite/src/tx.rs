@@ -1,8 +1,6 @@
 //! The SQLite [`Tx`]: every method runs its statements at once, on the database thread, and
 //! returns a future that is already complete.
 
-use std::collections::HashMap;
-
 use rusqlite::types::ValueRef;
 use rusqlite::{params, CachedStatement, Connection, Row};
 use tasker_store::*;
@@ -337,29 +335,40 @@ impl SqliteTx {
             return Ok(());
         }
         let at = self.audit_time()?;
-        for t in rows {
-            let (step, from, to) = match t.change {
-                Change::Task { from, to } => (None, from.map(TaskState::as_str), to.as_str()),
-                Change::Step {
-                    step_uuid,
-                    from,
-                    to,
-                } => (
-                    Some(id(&step_uuid)),
-                    from.map(StepState::as_str),
-                    to.as_str(),
-                ),
-            };
-            self.stmt(q::INSERT_TRANSITION)?
-                .execute(params![
-                    id(&t.task_uuid),
-                    step,
-                    from,
-                    to,
-                    t.worker_id,
-                    t.reason,
-                    at
-                ])
+        // Many rows per statement (one statement text per chunk size, each prepared once).
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let n = [32, 8, 1]
+                .into_iter()
+                .find(|&n| n <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let sql = q::rows(q::INSERT_TRANSITIONS, 7, n);
+            let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(7 * n);
+            for t in chunk {
+                let (step, from, to) = match t.change {
+                    Change::Task { from, to } => (None, from.map(TaskState::as_str), to.as_str()),
+                    Change::Step {
+                        step_uuid,
+                        from,
+                        to,
+                    } => (
+                        Some(id(&step_uuid)),
+                        from.map(StepState::as_str),
+                        to.as_str(),
+                    ),
+                };
+                values.push(id(&t.task_uuid).into());
+                values.push(step.into());
+                values.push(from.map(str::to_string).into());
+                values.push(to.to_string().into());
+                values.push(at.into());
+                values.push(t.worker_id.clone().into());
+                values.push(t.reason.clone().into());
+            }
+            self.stmt(&sql)?
+                .execute(rusqlite::params_from_iter(values))
                 .map_err(sql_error)?;
         }
         Ok(())
@@ -370,85 +379,48 @@ impl SqliteTx {
             return Ok(Vec::new());
         }
         let callables = json_list(&req.callables);
-        let picked: Vec<(String, StepState)> = {
+        // One statement finds the steps with everything the handlers need; the write
+        // transaction holds the database's lock, so they are still claimable when updated.
+        let mut picked: Vec<ClaimedRow> = {
             let mut stmt = self.stmt(q::CLAIMABLE)?;
             collect(&mut stmt, params![callables, req.limit as i64], |r| {
-                Ok((text(r, 0)?, parsed(r, 1)?))
+                Ok(ClaimedRow {
+                    step_uuid: uuid(r, 0)?,
+                    from_state: parsed(r, 1)?,
+                    task_uuid: uuid(r, 2)?,
+                    name: text(r, 3)?,
+                    template_step_name: text(r, 4)?,
+                    step_type: parsed(r, 5)?,
+                    attempts: int(r, 6)? + 1,
+                    max_attempts: int(r, 7)?,
+                    dep_total: int(r, 8)?,
+                    inputs: text(r, 9)?,
+                    checkpoint: opt_text(r, 10)?,
+                    task_namespace: text(r, 11)?,
+                    task_name: text(r, 12)?,
+                    task_version: text(r, 13)?,
+                    template_digest: text(r, 14)?,
+                    context: text(r, 15)?,
+                })
             })?
         };
         let claim = id(&req.claim_id);
-        let mut tasks: HashMap<Uuid, (String, String, String, String, String)> = HashMap::new();
-        let mut out = Vec::with_capacity(picked.len());
-        for (step, from_state) in picked {
-            let row = {
-                let mut stmt = self.stmt(q::CLAIM_STEP)?;
-                first(
-                    &mut stmt,
-                    params![step, claim, req.worker_id, req.lease_ms],
-                    |r| {
-                        Ok((
-                            uuid(r, 0)?,
-                            text(r, 1)?,
-                            text(r, 2)?,
-                            parsed::<StepType>(r, 3)?,
-                            int(r, 4)?,
-                            int(r, 5)?,
-                            int(r, 6)?,
-                            text(r, 7)?,
-                            opt_text(r, 8)?,
-                        ))
-                    },
-                )?
-            };
-            let Some((
-                task_uuid,
-                name,
-                template_step_name,
-                step_type,
-                attempts,
-                max_attempts,
-                dep_total,
-                inputs,
-                checkpoint,
-            )) = row
-            else {
-                continue;
-            };
-            if let std::collections::hash_map::Entry::Vacant(slot) = tasks.entry(task_uuid) {
-                let mut stmt = self.stmt(q::CLAIM_TASK)?;
-                let t = first(&mut stmt, params![id(&task_uuid)], |r| {
-                    Ok((
-                        text(r, 0)?,
-                        text(r, 1)?,
-                        text(r, 2)?,
-                        text(r, 3)?,
-                        text(r, 4)?,
-                    ))
-                })?
-                .ok_or_else(|| corrupt("a step's task", format!("task {task_uuid} is missing")))?;
-                slot.insert(t);
+        let mut claimed = Vec::with_capacity(picked.len());
+        for row in picked.drain(..) {
+            let n = self
+                .stmt(q::CLAIM_STEP)?
+                .execute(params![
+                    id(&row.step_uuid),
+                    claim,
+                    req.worker_id,
+                    req.lease_ms
+                ])
+                .map_err(sql_error)?;
+            if n == 1 {
+                claimed.push(row);
             }
-            let (ns, tname, version, digest, context) = &tasks[&task_uuid];
-            out.push(ClaimedRow {
-                step_uuid: Uuid::parse_str(&step).map_err(|e| corrupt("an id", e))?,
-                task_uuid,
-                name,
-                template_step_name,
-                step_type,
-                from_state,
-                attempts,
-                max_attempts,
-                dep_total,
-                inputs,
-                checkpoint,
-                task_namespace: ns.clone(),
-                task_name: tname.clone(),
-                task_version: version.clone(),
-                template_digest: digest.clone(),
-                context: context.clone(),
-            });
         }
-        Ok(out)
+        Ok(claimed)
     }
 
     fn ancestor_results_now(&mut self, steps: &[Uuid]) -> R<Vec<AncestorResult>> {
@@ -480,29 +452,32 @@ impl SqliteTx {
     }
 
     fn lock_claims_now(&mut self, claims: &[(Uuid, Uuid)]) -> R<Vec<LockedStep>> {
-        let mut out = Vec::with_capacity(claims.len());
-        for (step, claim) in claims {
-            let mut stmt = self.stmt(q::LOCK_CLAIM)?;
-            if let Some(l) = first(&mut stmt, params![id(step), id(claim)], |r| {
-                Ok(LockedStep {
-                    step_uuid: *step,
-                    claim_id: *claim,
-                    task_uuid: uuid(r, 0)?,
-                    name: text(r, 1)?,
-                    template_step_name: text(r, 2)?,
-                    step_type: parsed(r, 3)?,
-                    attempts: int(r, 4)?,
-                    max_attempts: int(r, 5)?,
-                    task_state: parsed(r, 6)?,
-                    task_completed_steps: int(r, 7)?,
-                    task_total_steps: int(r, 8)?,
-                    template_digest: text(r, 9)?,
-                })
-            })? {
-                out.push(l);
-            }
+        if claims.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let steps: Vec<String> = claims.iter().map(|(s, _)| id(s)).collect();
+        let wanted: std::collections::HashSet<&(Uuid, Uuid)> = claims.iter().collect();
+        let mut stmt = self.stmt(q::LOCK_CLAIMS)?;
+        let rows = collect(&mut stmt, params![json_list(&steps)], |r| {
+            Ok(LockedStep {
+                step_uuid: uuid(r, 0)?,
+                claim_id: opt_uuid(r, 1)?.unwrap_or_default(),
+                task_uuid: uuid(r, 2)?,
+                name: text(r, 3)?,
+                template_step_name: text(r, 4)?,
+                step_type: parsed(r, 5)?,
+                attempts: int(r, 6)?,
+                max_attempts: int(r, 7)?,
+                task_state: parsed(r, 8)?,
+                task_completed_steps: int(r, 9)?,
+                task_total_steps: int(r, 10)?,
+                template_digest: text(r, 11)?,
+            })
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter(|l| wanted.contains(&(l.step_uuid, l.claim_id)))
+            .collect())
     }
 
     fn task_steps_now(&mut self, tasks: &[Uuid]) -> R<Vec<TaskStepState>> {
@@ -979,7 +954,7 @@ mod tests {
             .unwrap();
         let conn = Connection::open(&path).unwrap();
         for (name, sql) in q::ALL {
-            let sql = sql.replace("/*filters*/", "1 = 1");
+            let sql = q::rows(&sql.replace("/*filters*/", "1 = 1"), 7, 2);
             if let Err(e) = conn.prepare(&sql) {
                 panic!("query {name} does not prepare: {e}");
             }

@@ -1,4 +1,0 @@
-SELECT s.task_uuid, s.name, s.template_step_name, s.step_type, s.attempts, s.max_attempts,
-    t.state, t.completed_steps, t.total_steps, t.template_digest
-FROM tasker_steps s JOIN tasker_tasks t ON t.task_uuid = s.task_uuid
-WHERE s.step_uuid = ?1 AND s.claim_id = ?2 AND s.state = 'in_progress'
