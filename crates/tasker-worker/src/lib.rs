@@ -122,10 +122,14 @@ struct Inner {
     slots: Arc<Semaphore>,
     counters: Mutex<Counters>,
     slot_freed: Notify,
-    events_tx: Mutex<Option<mpsc::UnboundedSender<WorkerEvent>>>,
-    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<WorkerEvent>>,
-    results_tx: mpsc::UnboundedSender<Reported>,
-    results_rx: Mutex<Option<mpsc::UnboundedReceiver<Reported>>>,
+    /// Events go in groups (all the steps of one claim together), so that one poll hands
+    /// the runtime a whole claim rather than the part of it sent so far.
+    events_tx: Mutex<Option<mpsc::UnboundedSender<Vec<WorkerEvent>>>>,
+    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<WorkerEvent>>>,
+    /// Results go in groups (one `complete()` call together), so that the writer records
+    /// them in one transaction rather than the part of them sent so far.
+    results_tx: mpsc::UnboundedSender<Vec<Reported>>,
+    results_rx: Mutex<Option<mpsc::UnboundedReceiver<Vec<Reported>>>>,
     /// Slots of step executions (step uuid, claim id) whose handler was aborted (timeout,
     /// cancel, lost claim) but has not settled yet: a handler keeps its slot until it settles,
     /// so no more than `concurrency` handlers ever run at once, even when one ignores its
@@ -226,11 +230,10 @@ impl Worker {
     /// Wait for work: at least one event, or `None` once the worker has shut down.
     pub async fn poll(&self) -> Option<Vec<WorkerEvent>> {
         let mut rx = self.inner.events_rx.lock().await;
-        let first = rx.recv().await?;
-        let mut events = vec![first];
+        let mut events = rx.recv().await?;
         while events.len() < 1024 {
             match rx.try_recv() {
-                Ok(e) => events.push(e),
+                Ok(more) => events.extend(more),
                 Err(_) => break,
             }
         }
@@ -239,10 +242,14 @@ impl Worker {
 
     /// Report results. Never blocks; unknown or stale claims are ignored.
     pub fn complete(&self, results: Vec<HandlerResult>) {
-        for r in results {
-            // The receiver is gone only after shutdown, when results no longer matter.
-            let _ = self.inner.results_tx.send(Reported::Runtime(r));
+        if results.is_empty() {
+            return;
         }
+        // The receiver is gone only after shutdown, when results no longer matter.
+        let _ = self
+            .inner
+            .results_tx
+            .send(results.into_iter().map(Reported::Runtime).collect());
     }
 
     /// Persist a checkpoint for a step this worker is running; `false` when the claim is no
@@ -358,8 +365,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn send_event(inner: &Inner, event: WorkerEvent) {
+    send_events(inner, vec![event]);
+}
+
+fn send_events(inner: &Inner, events: Vec<WorkerEvent>) {
+    if events.is_empty() {
+        return;
+    }
     if let Some(tx) = lock(&inner.events_tx).as_ref() {
-        let _ = tx.send(event);
+        let _ = tx.send(events);
     }
 }
 
@@ -415,6 +429,7 @@ fn take_slots(inner: &Inner, max: usize) -> Vec<OwnedSemaphorePermit> {
 /// settles). Unused slots are returned.
 fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<OwnedSemaphorePermit>) {
     lock(&inner.counters).claimed += claimed.len() as u64;
+    let mut events = Vec::with_capacity(claimed.len());
     for c in claimed {
         let Some(permit) = permits.pop() else {
             // Cannot happen: we never claim more than the slots we hold.
@@ -459,16 +474,14 @@ fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<Owne
             );
             park_slot(inner, c.step_uuid.clone(), old);
         }
-        send_event(
-            inner,
-            WorkerEvent::Step {
-                step_uuid: c.step_uuid,
-                task_uuid: c.task_uuid,
-                claim_id: c.claim_id,
-                payload: c.payload,
-            },
-        );
+        events.push(WorkerEvent::Step {
+            step_uuid: c.step_uuid,
+            task_uuid: c.task_uuid,
+            claim_id: c.claim_id,
+            payload: c.payload,
+        });
     }
+    send_events(inner, events);
 }
 
 async fn claim_loop(inner: Arc<Inner>) {
@@ -555,21 +568,23 @@ fn spawn_timeout(
                 reason: message.clone(),
             },
         );
-        let _ = inner.results_tx.send(Reported::TimedOut(HandlerResult {
-            step_uuid,
-            claim_id,
-            success: false,
-            result: None,
-            metadata: None,
-            duration_ms: None,
-            error: Some(StepError {
-                message,
-                error_type: "timeout".to_string(),
-                retryable: true,
-                retry_after_ms: None,
-                status_code: None,
-            }),
-        }));
+        let _ = inner
+            .results_tx
+            .send(vec![Reported::TimedOut(HandlerResult {
+                step_uuid,
+                claim_id,
+                success: false,
+                result: None,
+                metadata: None,
+                duration_ms: None,
+                error: Some(StepError {
+                    message,
+                    error_type: "timeout".to_string(),
+                    retryable: true,
+                    retry_after_ms: None,
+                    status_code: None,
+                }),
+            })]);
     })
 }
 
@@ -593,9 +608,9 @@ fn park_slot(inner: &Inner, step_uuid: String, f: InFlight) {
 }
 
 /// Batch results into shared transactions: take everything that is waiting, write it once.
-async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Reported>) {
+async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Vec<Reported>>) {
     loop {
-        let first = tokio::select! {
+        let mut batch = tokio::select! {
             biased;
             r = rx.recv() => match r { Some(r) => r, None => return },
             _ = inner.stop_writer.cancelled() => match rx.try_recv() {
@@ -603,10 +618,9 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Report
                 Err(_) => return,
             },
         };
-        let mut batch = vec![first];
         while batch.len() < 512 {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok(more) => batch.extend(more),
                 Err(_) => break,
             }
         }
