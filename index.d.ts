@@ -56,6 +56,8 @@ export interface EngineOptions {
   maxResultBytes?: number
   maxContextBytes?: number
   connectTimeoutMs?: number
+  poolSize?: number
+  schema?: string
 }
 
 export interface ListTasksFilter {

@@ -79,6 +79,7 @@ export {
 export { resolveDatabaseUrl, type ResolveDatabaseOptions } from './database';
 export type { JsonLimitOptions, ResultLimitOptions } from './json-limits';
 export { redactDatabaseUrl } from './redact-url';
+export type { PostgresOptions } from './postgres-options';
 export { createConsoleLogger, type LogLevel, type Logger } from './logger';
 
 // Testing

@@ -45,6 +45,8 @@ pub struct EngineOptions {
     pub max_result_bytes: Option<u32>,
     pub max_context_bytes: Option<u32>,
     pub connect_timeout_ms: Option<u32>,
+    pub pool_size: Option<u32>,
+    pub schema: Option<String>,
 }
 
 #[napi(object)]
@@ -153,6 +155,8 @@ pub async fn open_engine(options: EngineOptions) -> Result<NativeEngine> {
             .map_or(DEFAULT_CONNECT_TIMEOUT, |ms| {
                 Duration::from_millis(ms.into())
             }),
+        pool_size: options.pool_size,
+        schema: options.schema,
     };
     let engine = Engine::open_with_connect(&options.database_url, limits, connect)
         .await

@@ -46,6 +46,10 @@ export interface NativeEngineOptions {
    * (default 5000). Connecting fails with the server and the cause in the message.
    */
   connectTimeoutMs?: number;
+  /** PostgreSQL: the most pooled connections (default 8). */
+  poolSize?: number;
+  /** PostgreSQL: the schema of tasker's tables (default `tasker`). */
+  schema?: string;
 }
 
 export interface NativeWorkerOptions {

@@ -2,17 +2,12 @@ import { EngineHandle } from '../bridge/engine-handle';
 import { resolveDatabaseUrl } from '../database';
 import { resolveJsonLimits, type JsonLimitOptions } from '../json-limits';
 import { native, type NativeEngineOptions, type NativeModule } from '../native';
-import { integerOption } from '../validation/integer-option';
+import { resolvePostgresOptions, type PostgresOptions } from '../postgres-options';
 import { TaskerClient } from './client';
 
-export interface ClientOptions extends JsonLimitOptions {
+export interface ClientOptions extends JsonLimitOptions, PostgresOptions {
   /** See `resolveDatabaseUrl`. */
   database?: string;
-  /**
-   * PostgreSQL: how long connecting may take before `createClient` fails with a `DatabaseError`
-   * saying why; also the longest wait for a pooled connection later. Core default 5000.
-   */
-  connectTimeoutMs?: number;
 }
 
 /** A client with its own engine; `close()` closes it. */
@@ -30,8 +25,7 @@ export async function openClient(
     databaseUrl: resolveDatabaseUrl(options.database),
     ...resolveJsonLimits({ maxJsonDepth, maxContextBytes }),
   };
-  const connectTimeoutMs = integerOption('connectTimeoutMs', options.connectTimeoutMs, 1);
-  if (connectTimeoutMs !== undefined) engineOptions.connectTimeoutMs = connectTimeoutMs;
+  Object.assign(engineOptions, resolvePostgresOptions(options));
   const engine = await EngineHandle.open(nativeModule, engineOptions);
   return new TaskerClient(engine, true);
 }

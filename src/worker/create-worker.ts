@@ -27,9 +27,7 @@ export async function openWorker(
     databaseUrl: settings.databaseUrl,
     ...settings.jsonLimits,
   };
-  if (settings.connectTimeoutMs !== undefined) {
-    engineOptions.connectTimeoutMs = settings.connectTimeoutMs;
-  }
+  Object.assign(engineOptions, settings.postgres);
   if (settings.maxStepsPerDecision !== undefined) {
     engineOptions.maxStepsPerDecision = settings.maxStepsPerDecision;
   }

@@ -4,24 +4,19 @@ import * as path from 'path';
 import { resolveDatabaseUrl } from '../database';
 import { InvalidArgumentError } from '../errors/invalid-argument-error';
 import { integerOption } from '../validation/integer-option';
+import { resolvePostgresOptions, type PostgresOptions } from '../postgres-options';
 import { HandlerRegistry } from '../handler/registry';
 import { resolveJsonLimits, type JsonLimitOptions, type ResultLimitOptions } from '../json-limits';
 import type { NativeEngineOptions } from '../native';
 import type { StepHandlerClass } from '../handler/step-handler';
 import { createConsoleLogger, safeLogger, type Logger } from '../logger';
 
-export interface WorkerOptions extends JsonLimitOptions, ResultLimitOptions {
+export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, ResultLimitOptions {
   /** YAML template files and/or directories of them. */
   templates: string | string[];
   handlers: HandlerRegistry | StepHandlerClass[];
   /** See `resolveDatabaseUrl`. */
   database?: string;
-  /**
-   * PostgreSQL: how long connecting may take before `createWorker` fails with a `DatabaseError`
-   * saying why (refused, no answer, too many connections…); also the longest wait for a pooled
-   * connection later. Core default 5000.
-   */
-  connectTimeoutMs?: number;
   /** At most this many steps run at once. Default 10. */
   concurrency?: number;
   /** Default `<hostname>-<pid>-<random>`. */
@@ -59,7 +54,7 @@ export interface WorkerSettings {
   templatePaths: string[];
   registry: HandlerRegistry;
   databaseUrl: string;
-  connectTimeoutMs: number | undefined;
+  postgres: ReturnType<typeof resolvePostgresOptions>;
   concurrency: number;
   workerId: string;
   shutdownGraceMs: number;
@@ -83,7 +78,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     templatePaths: templatePaths(options.templates),
     registry: HandlerRegistry.from(options.handlers),
     databaseUrl: resolveDatabaseUrl(options.database),
-    connectTimeoutMs: integerOption('connectTimeoutMs', options.connectTimeoutMs, 1),
+    postgres: resolvePostgresOptions(options),
     concurrency: integerOption('concurrency', options.concurrency, 1) ?? 10,
     workerId: workerId(options.workerId),
     shutdownGraceMs: integerOption('shutdownGraceMs', options.shutdownGraceMs, 0) ?? 10000,

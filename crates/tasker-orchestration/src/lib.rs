@@ -57,18 +57,23 @@ impl From<ExpansionLimits> for Limits {
 /// How long connecting to PostgreSQL may take by default (`connectTimeoutMs`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5_000);
 
-/// How an engine connects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How an engine connects. Only PostgreSQL uses these.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
-    /// Most time one PostgreSQL connection attempt, or the wait for a pooled connection, may
-    /// take. Does not apply to SQLite.
+    /// Most time one connection attempt, or the wait for a pooled connection, may take.
     pub connect_timeout: Duration,
+    /// The most pooled connections (the driver's default when `None`).
+    pub pool_size: Option<u32>,
+    /// The schema of tasker's tables (`tasker` when `None`).
+    pub schema: Option<String>,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            pool_size: None,
+            schema: None,
         }
     }
 }
@@ -189,10 +194,20 @@ async fn open_store(url: &str, connect: ConnectOptions) -> Result<Arc<dyn Store>
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let defaults = tasker_store_postgres::PgOptions::default();
         let options = tasker_store_postgres::PgOptions {
             connect_timeout: connect.connect_timeout,
-            ..Default::default()
+            pool_size: connect.pool_size.unwrap_or(defaults.pool_size),
+            schema: connect.schema.unwrap_or(defaults.schema),
         };
+        tasker_store_postgres::check_schema_name(&options.schema)
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        if !(1..=1000).contains(&options.pool_size) {
+            return Err(EngineError::InvalidArgument(format!(
+                "poolSize must be between 1 and 1000, got {}",
+                options.pool_size
+            )));
+        }
         let store = tasker_store_postgres::PgStore::open(url, options).await?;
         return Ok(Arc::new(store));
     }

@@ -79,6 +79,7 @@ async fn listen_connection_gives_up_within_the_connect_timeout_and_stops_on_clos
     url.set_port(Some(proxy.port)).expect("port");
     let connect = ConnectOptions {
         connect_timeout: Duration::from_millis(100),
+        ..ConnectOptions::default()
     };
     let engine = Engine::open_with_connect(url.as_str(), ExpansionLimits::default(), connect)
         .await

@@ -39,6 +39,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub use connect::redact;
+pub use schema::check_schema_name;
 
 use crate::tx::{PgTx, Shared};
 

@@ -16,7 +16,8 @@ pub(crate) const MAX_SCHEMA_LEN: usize = 50;
 
 /// A schema name that needs no quoting anywhere: lower-case letters, digits and underscores,
 /// not starting with a digit.
-pub(crate) fn check_schema_name(schema: &str) -> StoreResult<()> {
+/// Whether `schema` can hold tasker's tables (the message says what it may be).
+pub fn check_schema_name(schema: &str) -> StoreResult<()> {
     let ok = !schema.is_empty()
         && schema.len() <= MAX_SCHEMA_LEN
         && schema
