@@ -115,6 +115,11 @@ export interface ThroughputRun {
   statementsSource: 'engine' | 'pg_stat_statements' | null;
   /** tasker-node: `worker.stats()` dispatch overhead under this load. */
   dispatch?: DispatchFigures;
+  /**
+   * tasker-node: time the JavaScript thread was busy during the run (event-loop utilization's
+   * `active`), per step: everything JS does per no-op step (poll, context, handler, result).
+   */
+  jsUsPerStep?: number;
 }
 
 export interface ChainRun {

@@ -43,6 +43,7 @@ export interface ThroughputFigures {
   statementsPerStep: number | null;
   statementsSource: ThroughputRun['statementsSource'];
   dispatch?: DispatchFigures;
+  jsUsPerStep?: number;
 }
 
 export interface LatencyFigures {
@@ -153,6 +154,7 @@ export function buildFigures(
             statementsPerStep: medianOrNull(runs.map((r) => r.statementsPerStep)),
             statementsSource: mid.statementsSource,
             ...(mid.dispatch ? { dispatch: mid.dispatch } : {}),
+            ...(mid.jsUsPerStep !== undefined ? { jsUsPerStep: mid.jsUsPerStep } : {}),
           };
         });
     }
@@ -333,6 +335,14 @@ function rows(report: Report): Row[] {
         return t === undefined ? undefined : (t.statementsPerStep ?? 'n/a');
       },
       digits: 2,
+    });
+  }
+  for (const c of concurrencies) {
+    out.push({
+      label: `JS thread busy per step (µs), concurrency ${c}`,
+      better: null,
+      value: (f) => at(f, c)?.jsUsPerStep,
+      digits: 1,
     });
   }
   const dispatch = (d: DispatchFigures | undefined): Cell =>

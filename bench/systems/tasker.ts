@@ -172,6 +172,7 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
     const deadline = Date.now() + 30 * 60_000;
     let probeQueries = 0;
     const started = performance.now();
+    const loopBefore = performance.eventLoopUtilization();
     await worker.start();
     for (;;) {
       await sleep(p.probeMs);
@@ -183,6 +184,7 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
       if (!any) break;
     }
     const seconds = (performance.now() - started) / 1000;
+    const loop = performance.eventLoopUtilization(loopBefore);
     const statementsAfter = engineStatementCount(worker);
     const underLoad = dispatch(worker);
 
@@ -228,6 +230,7 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
       statementsPerStep,
       statementsSource,
       dispatch: underLoad,
+      jsUsPerStep: (loop.active * 1000) / p.tasks,
     };
   } finally {
     if (!stopped) await worker.shutdown().catch(() => undefined);
