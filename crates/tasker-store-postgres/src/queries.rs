@@ -19,7 +19,6 @@ pub(crate) const HELD_CLAIMS: &str = include_str!("../queries/held_claims.sql");
 pub(crate) const INSERT_EDGES: &str = include_str!("../queries/insert_edges.sql");
 pub(crate) const INSERT_STEPS: &str = include_str!("../queries/insert_steps.sql");
 pub(crate) const INSERT_TASKS: &str = include_str!("../queries/insert_tasks.sql");
-pub(crate) const INSERT_TRANSITIONS: &str = include_str!("../queries/insert_transitions.sql");
 pub(crate) const LEGACY_TABLES: &str = include_str!("../queries/legacy_tables.sql");
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
 pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
@@ -28,6 +27,8 @@ pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sq
 pub(crate) const NOTIFY: &str = include_str!("../queries/notify.sql");
 pub(crate) const PUT_TEMPLATES: &str = include_str!("../queries/put_templates.sql");
 pub(crate) const RENEW_LEASES: &str = include_str!("../queries/renew_leases.sql");
+pub(crate) const RECORD_TRANSITIONS_AND_NOTIFY: &str =
+    include_str!("../queries/record_transitions_and_notify.sql");
 pub(crate) const ROLLBACK: &str = include_str!("../queries/rollback.sql");
 pub(crate) const SAVE_CHECKPOINT: &str = include_str!("../queries/save_checkpoint.sql");
 pub(crate) const SCHEMA_EXISTS: &str = include_str!("../queries/schema_exists.sql");
@@ -64,7 +65,6 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("insert_edges", INSERT_EDGES),
     ("insert_steps", INSERT_STEPS),
     ("insert_tasks", INSERT_TASKS),
-    ("insert_transitions", INSERT_TRANSITIONS),
     ("legacy_tables", LEGACY_TABLES),
     ("list_tasks", LIST_TASKS),
     ("lock_claims", LOCK_CLAIMS),
@@ -73,6 +73,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("notify", NOTIFY),
     ("put_templates", PUT_TEMPLATES),
     ("renew_leases", RENEW_LEASES),
+    (
+        "record_transitions_and_notify",
+        RECORD_TRANSITIONS_AND_NOTIFY,
+    ),
     ("rollback", ROLLBACK),
     ("save_checkpoint", SAVE_CHECKPOINT),
     ("schema_exists", SCHEMA_EXISTS),

@@ -37,6 +37,8 @@ pub(crate) struct PgTx {
     began_once: bool,
     statements: u64,
     signals: Vec<Signal>,
+    /// Audit rows of this transaction, written with its notifications just before COMMIT.
+    transitions: Vec<NewTransition>,
     shared: Arc<Shared>,
 }
 
@@ -49,6 +51,7 @@ impl PgTx {
             began_once: false,
             statements: 0,
             signals: Vec::new(),
+            transitions: Vec::new(),
             shared,
         }
     }
@@ -139,7 +142,13 @@ impl PgTx {
     pub(crate) async fn finish(&mut self) -> R<()> {
         let payloads = crate::signals::encode(&self.shared.origin, &self.signals);
         self.signals.clear();
-        if !payloads.is_empty() {
+        if !self.transitions.is_empty() {
+            let rows = std::mem::take(&mut self.transitions);
+            let query = transition_arrays(sqlx::query(q::RECORD_TRANSITIONS_AND_NOTIFY), &rows)
+                .bind(self.shared.channel.clone())
+                .bind(payloads);
+            self.rows(query).await?;
+        } else if !payloads.is_empty() {
             let query = sqlx::query(q::NOTIFY)
                 .bind(self.shared.channel.clone())
                 .bind(payloads);
@@ -446,39 +455,9 @@ impl PgTx {
         Ok(())
     }
 
-    async fn insert_transitions_now(&mut self, rows: &[NewTransition]) -> R<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut steps = Vec::with_capacity(rows.len());
-        let mut from = Vec::with_capacity(rows.len());
-        let mut to = Vec::with_capacity(rows.len());
-        for t in rows {
-            match t.change {
-                Change::Task { from: f, to: t } => {
-                    steps.push(None);
-                    from.push(f.map(TaskState::as_str));
-                    to.push(t.as_str());
-                }
-                Change::Step {
-                    step_uuid,
-                    from: f,
-                    to: t,
-                } => {
-                    steps.push(Some(step_uuid));
-                    from.push(f.map(StepState::as_str));
-                    to.push(t.as_str());
-                }
-            }
-        }
-        let query = sqlx::query(q::INSERT_TRANSITIONS)
-            .bind(rows.iter().map(|t| t.task_uuid).collect::<Vec<_>>())
-            .bind(steps)
-            .bind(from)
-            .bind(to)
-            .bind(rows.iter().map(|t| t.worker_id.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|t| t.reason.clone()).collect::<Vec<_>>());
-        self.exec(query).await?;
+    fn insert_transitions_now(&mut self, rows: &[NewTransition]) -> R<()> {
+        // Written with the commit (see `finish`), together with the notifications.
+        self.transitions.extend_from_slice(rows);
         Ok(())
     }
 
@@ -1007,7 +986,7 @@ impl Tx for PgTx {
         Box::pin(self.insert_edges_now(edges))
     }
     fn insert_transitions<'a>(&'a mut self, rows: &'a [NewTransition]) -> BoxFuture<'a, R<()>> {
-        Box::pin(self.insert_transitions_now(rows))
+        Box::pin(std::future::ready(self.insert_transitions_now(rows)))
     }
     fn claim<'a>(&'a mut self, request: &'a ClaimRequest) -> BoxFuture<'a, R<Vec<ClaimedRow>>> {
         Box::pin(self.claim_now(request))
@@ -1145,4 +1124,36 @@ mod tests {
         assert!(list_tasks_sql(&f)
             .contains("WHERE namespace = $1 AND name = $2 AND $3::text IS NULL\n"));
     }
+}
+
+/// The transitions as the arrays `record_transitions_and_notify.sql` takes ($1 to $6).
+fn transition_arrays(query: Q, rows: &[NewTransition]) -> Q {
+    let mut steps = Vec::with_capacity(rows.len());
+    let mut from = Vec::with_capacity(rows.len());
+    let mut to = Vec::with_capacity(rows.len());
+    for t in rows {
+        match t.change {
+            Change::Task { from: f, to: t } => {
+                steps.push(None);
+                from.push(f.map(TaskState::as_str));
+                to.push(t.as_str());
+            }
+            Change::Step {
+                step_uuid,
+                from: f,
+                to: t,
+            } => {
+                steps.push(Some(step_uuid));
+                from.push(f.map(StepState::as_str));
+                to.push(t.as_str());
+            }
+        }
+    }
+    query
+        .bind(rows.iter().map(|t| t.task_uuid).collect::<Vec<_>>())
+        .bind(steps)
+        .bind(from)
+        .bind(to)
+        .bind(rows.iter().map(|t| t.worker_id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|t| t.reason.clone()).collect::<Vec<_>>())
 }
