@@ -80,13 +80,19 @@ export interface StepErrorInput {
 }
 
 export interface StepEvent {
-  /** `step` or `abort`. */
-  kind: 'step' | 'abort'
+  /** `step`, `abort`, or `log` (a line for the worker's logger). */
+  kind: 'step' | 'abort' | 'log'
   stepUuid: string
   taskUuid: string
   claimId: string
   payload?: string
   reason?: string
+  /** For `log`: the level. */
+  level?: 'debug' | 'info' | 'warn' | 'error'
+  /** For `log`: the message. */
+  message?: string
+  /** For `log`: the fields, as a JSON object. */
+  fields?: string
 }
 
 export interface StepResultInput {

@@ -79,14 +79,21 @@ pub struct ListTasksFilter {
 
 #[napi(object)]
 pub struct StepEvent {
-    /// `step` or `abort`.
-    #[napi(ts_type = "'step' | 'abort'")]
+    /// `step`, `abort`, or `log` (a line for the worker's logger).
+    #[napi(ts_type = "'step' | 'abort' | 'log'")]
     pub kind: String,
     pub step_uuid: String,
     pub task_uuid: String,
     pub claim_id: String,
     pub payload: Option<String>,
     pub reason: Option<String>,
+    /// For `log`: the level.
+    #[napi(ts_type = "'debug' | 'info' | 'warn' | 'error'")]
+    pub level: Option<String>,
+    /// For `log`: the message.
+    pub message: Option<String>,
+    /// For `log`: the fields, as a JSON object.
+    pub fields: Option<String>,
 }
 
 #[napi(object)]
@@ -324,6 +331,9 @@ impl NativeWorker {
                         claim_id,
                         payload: Some(payload),
                         reason: None,
+                        level: None,
+                        message: None,
+                        fields: None,
                     },
                     WorkerEvent::Abort {
                         step_uuid,
@@ -337,6 +347,20 @@ impl NativeWorker {
                         claim_id,
                         payload: None,
                         reason: Some(reason),
+                        level: None,
+                        message: None,
+                        fields: None,
+                    },
+                    WorkerEvent::Log(line) => StepEvent {
+                        kind: "log".to_string(),
+                        step_uuid: String::new(),
+                        task_uuid: String::new(),
+                        claim_id: String::new(),
+                        payload: None,
+                        reason: None,
+                        level: Some(line.level.as_str().to_string()),
+                        message: Some(line.message),
+                        fields: Some(serde_json::Value::Object(line.fields).to_string()),
                     },
                 })
                 .collect()

@@ -68,8 +68,11 @@ export interface NativeWorkerOptions {
 
 /** Something for the JS side to do. */
 export interface NativeStepEvent {
-  /** `step`: run a handler. `abort`: abort the signal of a step already handed over. */
-  kind: 'step' | 'abort';
+  /**
+   * `step`: run a handler. `abort`: abort the signal of a step already handed over. `log`: a
+   * line for the worker's logger (database outages and recoveries, timeouts, lost claims).
+   */
+  kind: 'step' | 'abort' | 'log';
   stepUuid: string;
   taskUuid: string;
   /** Identifies this claim; echo it back in `NativeStepResult.claimId`. */
@@ -78,6 +81,10 @@ export interface NativeStepEvent {
   payload?: string;
   /** For `abort`: why (timeout, cancel, shutdown). */
   reason?: string;
+  /** For `log`: the level, the message, and the fields as a JSON object. */
+  level?: 'debug' | 'info' | 'warn' | 'error';
+  message?: string;
+  fields?: string;
 }
 
 /** What `NativeStepEvent.payload` parses to (snake_case JSON). */

@@ -213,6 +213,7 @@ export class Worker {
     try {
       if (event.kind === 'step') this.startStep(event);
       else if (event.kind === 'abort') this.abortStep(event);
+      else if (event.kind === 'log') this.logFromCore(event);
       else {
         this.settings.logger.warn(
           `worker ${this.workerId}: ignoring an event of unknown kind ${describeValue(event.kind)}`,
@@ -243,6 +244,22 @@ export class Worker {
       .finally(() => {
         if (this.running.get(id) === entry) this.running.delete(id);
       });
+  }
+
+  /** A line from the core (it already names this worker), with its fields parsed. */
+  private logFromCore(event: NativeStepEvent): void {
+    const level = event.level ?? 'warn';
+    const message = event.message ?? '';
+    let fields: Record<string, unknown> | undefined;
+    try {
+      fields =
+        event.fields === undefined
+          ? undefined
+          : (JSON.parse(event.fields) as Record<string, unknown>);
+    } catch {
+      fields = undefined;
+    }
+    this.settings.logger[level](message, fields);
   }
 
   private abortStep(event: NativeStepEvent): void {

@@ -36,6 +36,20 @@ impl EngineError {
         matches!(self, EngineError::Store(e) if e.is_conflict())
     }
 
+    /// Running the same call again later may succeed: the database is down, busy, or refusing
+    /// writes for now (a full disk, too many connections). False for faults that retrying
+    /// cannot mend (a bug, unreadable stored data, a rejected argument, a closed store).
+    pub fn may_heal(&self) -> bool {
+        match self {
+            EngineError::Store(e) => !matches!(e, StoreError::Corrupt(_) | StoreError::Closed),
+            EngineError::Internal(_)
+            | EngineError::InvalidArgument(_)
+            | EngineError::TemplateNotFound(_)
+            | EngineError::TaskNotFound(_)
+            | EngineError::Timeout(_) => false,
+        }
+    }
+
     /// The database is down or unreachable.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, EngineError::Store(e) if e.is_unavailable())

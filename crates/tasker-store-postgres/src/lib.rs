@@ -88,6 +88,8 @@ pub struct PgStore {
     heard: broadcast::Sender<Heard>,
     closed: CancellationToken,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// When a connection was last found lost (see `before_acquire` in `open`).
+    lost: Arc<Mutex<Option<Instant>>>,
     counters: Counters,
 }
 
@@ -113,6 +115,8 @@ impl PgStore {
         prepared?;
 
         let session = schema::with_schema(queries::SESSION, &options.schema);
+        let lost = Arc::new(Mutex::new(None::<Instant>));
+        let lost_seen = lost.clone();
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size)
             .min_connections(0)
@@ -120,6 +124,20 @@ impl PgStore {
             // No ping before each unit of work (a round trip each): a connection that died
             // fails its first statement as Unavailable, and the engine retries.
             .test_before_acquire(false)
+            // But after a connection was lost (a server restart, say), the connections idle
+            // since then are pinged before use, and the dead ones replaced: work resumes at
+            // the first retry rather than failing once per pooled connection.
+            .before_acquire(move |conn, meta| {
+                let lost_at = *lost_seen.lock().unwrap_or_else(|p| p.into_inner());
+                Box::pin(async move {
+                    match lost_at {
+                        Some(at) if meta.idle_for >= at.elapsed() => {
+                            Ok(sqlx::Connection::ping(conn).await.is_ok())
+                        }
+                        _ => Ok(true),
+                    }
+                })
+            })
             .after_connect(move |conn, _meta| {
                 let session = session.clone();
                 Box::pin(async move {
@@ -171,6 +189,7 @@ impl PgStore {
             heard,
             closed,
             listener: Mutex::new(Some(listener)),
+            lost,
             counters: Counters {
                 statements: AtomicU64::new(0),
                 transactions: AtomicU64::new(0),
@@ -248,6 +267,9 @@ impl PgStore {
             self.counters.transactions.fetch_add(1, Ordering::Relaxed);
         }
         drop(tx);
+        if matches!(outcome, Err(StoreError::Unavailable(_))) {
+            *self.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
         outcome
     }
 }

@@ -1091,6 +1091,38 @@ impl Tx for PgTx {
     }
 }
 
+/// The transitions as the arrays `record_transitions_and_notify.sql` takes ($1 to $6).
+fn transition_arrays(query: Q, rows: &[NewTransition]) -> Q {
+    let mut steps = Vec::with_capacity(rows.len());
+    let mut from = Vec::with_capacity(rows.len());
+    let mut to = Vec::with_capacity(rows.len());
+    for t in rows {
+        match t.change {
+            Change::Task { from: f, to: t } => {
+                steps.push(None);
+                from.push(f.map(TaskState::as_str));
+                to.push(t.as_str());
+            }
+            Change::Step {
+                step_uuid,
+                from: f,
+                to: t,
+            } => {
+                steps.push(Some(step_uuid));
+                from.push(f.map(StepState::as_str));
+                to.push(t.as_str());
+            }
+        }
+    }
+    query
+        .bind(rows.iter().map(|t| t.task_uuid).collect::<Vec<_>>())
+        .bind(steps)
+        .bind(from)
+        .bind(to)
+        .bind(rows.iter().map(|t| t.worker_id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|t| t.reason.clone()).collect::<Vec<_>>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1124,36 +1156,4 @@ mod tests {
         assert!(list_tasks_sql(&f)
             .contains("WHERE namespace = $1 AND name = $2 AND $3::text IS NULL\n"));
     }
-}
-
-/// The transitions as the arrays `record_transitions_and_notify.sql` takes ($1 to $6).
-fn transition_arrays(query: Q, rows: &[NewTransition]) -> Q {
-    let mut steps = Vec::with_capacity(rows.len());
-    let mut from = Vec::with_capacity(rows.len());
-    let mut to = Vec::with_capacity(rows.len());
-    for t in rows {
-        match t.change {
-            Change::Task { from: f, to: t } => {
-                steps.push(None);
-                from.push(f.map(TaskState::as_str));
-                to.push(t.as_str());
-            }
-            Change::Step {
-                step_uuid,
-                from: f,
-                to: t,
-            } => {
-                steps.push(Some(step_uuid));
-                from.push(f.map(StepState::as_str));
-                to.push(t.as_str());
-            }
-        }
-    }
-    query
-        .bind(rows.iter().map(|t| t.task_uuid).collect::<Vec<_>>())
-        .bind(steps)
-        .bind(from)
-        .bind(to)
-        .bind(rows.iter().map(|t| t.worker_id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|t| t.reason.clone()).collect::<Vec<_>>())
 }

@@ -3,6 +3,7 @@
 //! step's timeout, keeps its leases alive, batches results into shared transactions, and
 //! shuts down in two phases: drain within a grace period, then abort and release.
 
+mod diagnostics;
 mod dispatch_stats;
 mod error;
 
@@ -15,6 +16,8 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use diagnostics::{Backoff, Health};
+pub use diagnostics::{LogLevel, LogLine};
 pub use error::WorkerError;
 use tasker_domain::{load_templates, TemplateSet};
 use tasker_orchestration::{
@@ -47,6 +50,9 @@ pub enum WorkerEvent {
         claim_id: String,
         reason: String,
     },
+    /// A line for the runtime's logger (database outages and recoveries, timeouts, lost
+    /// claims, results that could not be recorded).
+    Log(LogLine),
 }
 
 /// A result reported by the handler runtime.
@@ -64,6 +70,8 @@ pub struct HandlerResult {
 struct InFlight {
     task_uuid: String,
     claim_id: String,
+    step_name: String,
+    attempt: i64,
     timer: JoinHandle<()>,
     dispatched_at: std::time::Instant,
     /// The concurrency slot this step holds: freed once its result has committed, or, when
@@ -121,6 +129,7 @@ struct Inner {
     /// One permit per concurrency slot.
     slots: Arc<Semaphore>,
     counters: Mutex<Counters>,
+    health: Health,
     slot_freed: Notify,
     /// Events go in groups (all the steps of one claim together), so that one poll hands
     /// the runtime a whole claim rather than the part of it sent so far.
@@ -180,6 +189,7 @@ impl Worker {
                 inflight: Mutex::new(HashMap::new()),
                 slots,
                 counters: Mutex::new(Counters::default()),
+                health: Health::default(),
                 slot_freed: Notify::new(),
                 events_tx: Mutex::new(Some(events_tx)),
                 events_rx: tokio::sync::Mutex::new(events_rx),
@@ -331,15 +341,27 @@ impl Worker {
             inner.config.worker_id
         );
         let remaining: Vec<String> = lock(&inner.inflight).keys().cloned().collect();
-        let claims = abort_steps(&self.inner, &remaining, &reason);
+        let claims: Vec<(String, String)> = abort_steps(&self.inner, &remaining, &reason)
+            .into_iter()
+            .map(|a| (a.step_uuid, a.claim_id))
+            .collect();
         if !claims.is_empty() {
             if let Err(e) = inner
                 .engine
                 .release(&claims, &inner.config.worker_id, &reason)
                 .await
             {
-                tracing::warn!(
-                    "could not release claims on shutdown (their leases will expire): {e}"
+                tell(
+                    inner,
+                    LogLine::new(
+                        LogLevel::Warn,
+                        format!(
+                            "could not release {} claims on shutdown ({e}); their steps will \
+                             run again after their leases expire",
+                            claims.len()
+                        ),
+                    )
+                    .field("cause", e.to_string()),
                 );
             }
         }
@@ -375,6 +397,61 @@ fn send_events(inner: &Inner, events: Vec<WorkerEvent>) {
     if let Some(tx) = lock(&inner.events_tx).as_ref() {
         let _ = tx.send(events);
     }
+}
+
+/// Log a line through `tracing` and hand it to the runtime's logger, naming this worker.
+fn tell(inner: &Inner, mut line: LogLine) {
+    let id = &inner.config.worker_id;
+    line.message = format!("worker {id}: {}", line.message);
+    line.fields
+        .insert("workerId".to_string(), serde_json::Value::from(id.as_str()));
+    match line.level {
+        LogLevel::Debug => tracing::debug!("{}", line.message),
+        LogLevel::Info => tracing::info!("{}", line.message),
+        LogLevel::Warn => tracing::warn!("{}", line.message),
+        LogLevel::Error => tracing::error!("{}", line.message),
+    }
+    send_event(inner, WorkerEvent::Log(line));
+}
+
+/// A database call failed while `doing` something: tell the operator (once per outage, not
+/// once per failure).
+fn db_failed(inner: &Inner, doing: &str, e: &tasker_orchestration::EngineError) {
+    let cause = e.to_string();
+    if let Some(line) =
+        inner
+            .health
+            .failed(doing, &cause, e.is_unavailable(), std::time::Instant::now())
+    {
+        tell(inner, line);
+    }
+}
+
+/// A database call succeeded: tell the operator if that ends an outage.
+fn db_ok(inner: &Inner) {
+    if let Some(line) = inner.health.succeeded(std::time::Instant::now()) {
+        tell(inner, line);
+    }
+}
+
+/// The steps of these results (with their names and attempts), for a log line's fields: at
+/// most 20 are named.
+fn steps_field(outcomes: &[StepOutcome], labels: &[(String, i64)]) -> serde_json::Value {
+    serde_json::Value::Array(
+        outcomes
+            .iter()
+            .zip(labels)
+            .take(20)
+            .map(|(o, (step, attempt))| {
+                serde_json::json!({
+                    "taskUuid": o.task_uuid,
+                    "stepUuid": o.step_uuid,
+                    "step": step,
+                    "attempt": attempt,
+                })
+            })
+            .collect(),
+    )
 }
 
 /// Every callable the templates use must be registered; returns the callables to claim.
@@ -453,6 +530,8 @@ fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<Owne
             InFlight {
                 task_uuid: c.task_uuid.clone(),
                 claim_id: c.claim_id.clone(),
+                step_name: c.step_name.clone(),
+                attempt: c.attempt,
                 timer,
                 dispatched_at: std::time::Instant::now(),
                 slot: permit,
@@ -487,6 +566,8 @@ fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<Owne
 async fn claim_loop(inner: Arc<Inner>) {
     let cfg = &inner.config;
     let mut ready = inner.engine.subscribe_steps_ready();
+    let retry_cap = Duration::from_millis(cfg.poll_interval_ms);
+    let mut backoff = Backoff::new(retry_cap);
     loop {
         // Backpressure: claim only when a slot is free, and never more than the free slots.
         let first = tokio::select! {
@@ -505,12 +586,18 @@ async fn claim_loop(inner: Arc<Inner>) {
             .claim(&inner.callables, free, &cfg.worker_id, cfg.lease_ms)
             .await
         {
-            Ok(c) => c,
+            Ok(c) => {
+                db_ok(&inner);
+                backoff = Backoff::new(retry_cap);
+                c
+            }
             Err(e) => {
                 drop(permits);
-                tracing::warn!("claim failed (retrying): {e}");
+                db_failed(&inner, "claiming steps", &e);
+                // Short waits while the database fails, so that work resumes soon after it
+                // answers again.
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms)) => continue,
+                    _ = tokio::time::sleep(backoff.next_wait()) => continue,
                     _ = inner.stop_claiming.cancelled() => return,
                 }
             }
@@ -558,6 +645,17 @@ fn spawn_timeout(
         let message = format!(
             "step '{step_name}' timed out after {} (attempt {attempt} of {max_attempts})",
             human_ms(timeout_ms)
+        );
+        tell(
+            &inner,
+            LogLine::new(
+                LogLevel::Warn,
+                format!("{message} in task {task_uuid}; its handler was aborted"),
+            )
+            .field("taskUuid", task_uuid.clone())
+            .field("stepUuid", step_uuid.clone())
+            .field("step", step_name.clone())
+            .field("attempt", attempt),
         );
         send_event(
             &inner,
@@ -625,6 +723,8 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Vec<Re
             }
         }
         let mut outcomes = Vec::with_capacity(batch.len());
+        // Each outcome's step name and attempt, for what is logged if it cannot be recorded.
+        let mut labels = Vec::with_capacity(batch.len());
         // The slots of this batch's steps. A step stays `in_progress` in the database until its
         // result commits, so its slot is freed only then: the claim loop could otherwise claim
         // into it early, and this worker would hold more than `concurrency` steps.
@@ -663,6 +763,7 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Vec<Re
                     dispatch_us.push((total_us - handler_ms * 1000.0).max(0.0));
                 }
                 let task_uuid = f.task_uuid.clone();
+                labels.push((f.step_name.clone(), f.attempt));
                 if timed_out {
                     // The handler is still running: it keeps its slot until it settles.
                     park_slot(&inner, r.step_uuid.clone(), f);
@@ -705,9 +806,9 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Vec<Re
             permits.extend(take_slots(&inner, more));
             permits
         };
-        let mut tries = 0;
+        let mut failures = 0;
+        let mut backoff = Backoff::new(diagnostics::MAX_RETRY);
         loop {
-            tries += 1;
             let request = ClaimRequest {
                 callables: inner.callables.clone(),
                 limit: permits.len(),
@@ -721,6 +822,7 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Vec<Re
                 .await
             {
                 Ok((recorded, claimed)) => {
+                    db_ok(&inner);
                     let fresh = recorded
                         .iter()
                         .filter(|r| matches!(r, RecordOutcome::Recorded { .. }))
@@ -733,17 +835,46 @@ async fn write_results(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Vec<Re
                     dispatch(&inner, claimed, std::mem::take(&mut permits));
                     break;
                 }
-                Err(e) if tries < 5 => {
-                    tracing::warn!(
-                        "recording {} results failed (retrying): {e}",
-                        outcomes.len()
-                    );
-                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
-                }
                 Err(e) => {
+                    failures += 1;
+                    let n = outcomes.len();
+                    let doing = format!("recording {n} result{}", if n == 1 { "" } else { "s" });
+                    db_failed(&inner, &doing, &e);
+                    // A database that is down or refusing writes (a full disk, too many
+                    // connections) is waited for: the results are kept until it answers.
+                    // Anything else is a fault retrying will not mend; so is shutting down
+                    // while the database still fails.
+                    let healable = e.may_heal();
+                    let stopping = inner.stop_writer.is_cancelled();
+                    if (healable && !stopping) || failures < 3 {
+                        let wait = backoff.next_wait();
+                        if healable && !stopping {
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => continue,
+                                _ = inner.stop_writer.cancelled() => {}
+                            }
+                        } else {
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                    }
                     // The steps stay in progress without a tracked claim: their leases are no
                     // longer renewed, expire, and they run again.
-                    tracing::error!("could not record {} results; they will be retried after their leases expire: {e}", outcomes.len());
+                    tell(
+                        &inner,
+                        LogLine::new(
+                            LogLevel::Error,
+                            format!(
+                                "could not record {n} result{} ({e}); {} will run again after \
+                                 {} lease expires",
+                                if n == 1 { "" } else { "s" },
+                                if n == 1 { "its step" } else { "their steps" },
+                                if n == 1 { "its" } else { "their" },
+                            ),
+                        )
+                        .field("cause", e.to_string())
+                        .field("steps", steps_field(&outcomes, &labels)),
+                    );
                     break;
                 }
             }
@@ -778,6 +909,7 @@ async fn lease_loop(inner: Arc<Inner>) {
                 // perhaps claimed anew) by any process (on SQLite no notification reaches us):
                 // abort its handler, if that claim is still the one we track.
                 Ok(held) => {
+                    db_ok(&inner);
                     let held: std::collections::HashSet<(String, String)> =
                         held.into_iter().collect();
                     let lost: Vec<String> = {
@@ -789,13 +921,29 @@ async fn lease_loop(inner: Arc<Inner>) {
                             .map(|(s, _)| s)
                             .collect()
                     };
-                    abort_steps(&inner, &lost, LOST_CLAIM);
+                    for f in abort_steps(&inner, &lost, LOST_CLAIM) {
+                        tell(
+                            &inner,
+                            LogLine::new(
+                                LogLevel::Warn,
+                                format!(
+                                    "step '{}' (attempt {}) of task {}: {LOST_CLAIM}; its handler was aborted",
+                                    f.step_name, f.attempt, f.task_uuid
+                                ),
+                            )
+                            .field("taskUuid", f.task_uuid)
+                            .field("stepUuid", f.step_uuid)
+                            .field("step", f.step_name)
+                            .field("attempt", f.attempt),
+                        );
+                    }
                 }
-                Err(e) => tracing::warn!("lease renewal failed: {e}"),
+                Err(e) => db_failed(&inner, "renewing leases", &e),
             }
         }
-        if let Err(e) = inner.engine.reap_expired_leases(&cfg.worker_id).await {
-            tracing::warn!("reaping expired leases failed: {e}");
+        match inner.engine.reap_expired_leases(&cfg.worker_id).await {
+            Ok(_) => db_ok(&inner),
+            Err(e) => db_failed(&inner, "reaping expired leases", &e),
         }
     }
 }
@@ -821,9 +969,18 @@ async fn cancellation_loop(inner: Arc<Inner>) {
     }
 }
 
+/// A step execution whose handler was aborted.
+struct AbortedStep {
+    step_uuid: String,
+    claim_id: String,
+    task_uuid: String,
+    step_name: String,
+    attempt: i64,
+}
+
 /// Stop tracking these steps and abort their handlers' signals (their results will be stale);
-/// each keeps its slot until its handler settles. Returns the `(step, claim)` pairs aborted.
-fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) -> Vec<(String, String)> {
+/// each keeps its slot until its handler settles. Returns the executions aborted.
+fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) -> Vec<AbortedStep> {
     let removed: Vec<(String, InFlight)> = {
         let mut inflight = lock(&inner.inflight);
         steps
@@ -843,7 +1000,13 @@ fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) -> Vec<(Strin
                 reason: reason.to_string(),
             },
         );
-        aborted.push((step_uuid.clone(), f.claim_id.clone()));
+        aborted.push(AbortedStep {
+            step_uuid: step_uuid.clone(),
+            claim_id: f.claim_id.clone(),
+            task_uuid: f.task_uuid.clone(),
+            step_name: f.step_name.clone(),
+            attempt: f.attempt,
+        });
         park_slot(inner, step_uuid, f);
         inner.slot_freed.notify_one();
     }

@@ -164,6 +164,32 @@ async fn timed_out_step_is_aborted_and_retried(db: TestDb) {
         waited >= Duration::from_millis(180) && waited < Duration::from_millis(1500),
         "aborted after {waited:?}"
     );
+    // The operator is told, with the step, its task and the attempt.
+    let told: Vec<_> = rt
+        .logs
+        .iter()
+        .filter(|l| l.message.contains("timed out"))
+        .collect();
+    assert_eq!(told.len(), 1, "{:?}", rt.logs);
+    assert_eq!(told[0].level, tasker_worker::LogLevel::Warn);
+    assert_eq!(
+        told[0].message,
+        format!(
+            "worker w1: step 'slow' timed out after 200 ms (attempt 1 of 3) in task {}; its \
+             handler was aborted",
+            task.task_uuid
+        )
+    );
+    assert_eq!(
+        serde_json::Value::Object(told[0].fields.clone()),
+        json!({
+            "workerId": "w1",
+            "taskUuid": task.task_uuid,
+            "stepUuid": first.step_uuid,
+            "step": "slow",
+            "attempt": 1,
+        })
+    );
 
     // The aborted handler keeps the only slot until it settles: nothing else is dispatched.
     rt.quiet_for(Duration::from_millis(400)).await;

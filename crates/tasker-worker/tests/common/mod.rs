@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tasker_orchestration::{Engine, StepError, TaskView};
 pub use tasker_test_support::*;
-use tasker_worker::{HandlerResult, Worker, WorkerConfig, WorkerEvent};
+use tasker_worker::{HandlerResult, LogLine, Worker, WorkerConfig, WorkerEvent};
 
 pub const SECOND: Duration = Duration::from_secs(1);
 
@@ -38,6 +38,7 @@ pub async fn start(engine: &Arc<Engine>, config: WorkerConfig) -> (Worker, Runti
     let runtime = Runtime {
         worker: worker.clone(),
         buffered: VecDeque::new(),
+        logs: Vec::new(),
     };
     (worker, runtime)
 }
@@ -103,6 +104,8 @@ impl Dispatched {
 pub struct Runtime {
     worker: Worker,
     buffered: VecDeque<WorkerEvent>,
+    /// The log lines received so far (kept apart from the step and abort events).
+    pub logs: Vec<LogLine>,
 }
 
 impl Runtime {
@@ -116,8 +119,17 @@ impl Runtime {
             Ok(None) => panic!("the worker closed its event stream"),
             Ok(Some(events)) => {
                 assert!(!events.is_empty(), "poll() returned an empty batch");
-                self.buffered.extend(events);
-                self.buffered.pop_front().unwrap()
+                for e in events {
+                    match e {
+                        WorkerEvent::Log(line) => self.logs.push(line),
+                        other => self.buffered.push_back(other),
+                    }
+                }
+                match self.buffered.pop_front() {
+                    Some(e) => e,
+                    // Only log lines: wait on for an event.
+                    None => Box::pin(self.next(within)).await,
+                }
             }
         }
     }
@@ -171,8 +183,20 @@ impl Runtime {
             "unexpected events: {:?}",
             self.buffered
         );
-        if let Ok(events) = tokio::time::timeout(d, self.worker.poll()).await {
-            panic!("expected no events for {d:?}, got {events:?}");
+        let deadline = tokio::time::Instant::now() + d;
+        while let Ok(events) = tokio::time::timeout_at(deadline, self.worker.poll()).await {
+            let (logs, others): (Vec<_>, Vec<_>) = events
+                .into_iter()
+                .flatten()
+                .partition(|e| matches!(e, WorkerEvent::Log(_)));
+            assert!(
+                others.is_empty(),
+                "expected no events for {d:?}, got {others:?}"
+            );
+            self.logs.extend(logs.into_iter().filter_map(|e| match e {
+                WorkerEvent::Log(line) => Some(line),
+                _ => None,
+            }));
         }
     }
 
@@ -183,10 +207,20 @@ impl Runtime {
             "unexpected events: {:?}",
             self.buffered
         );
-        match tokio::time::timeout(d, self.worker.poll()).await {
-            Ok(None) => {}
-            Ok(Some(events)) => panic!("expected the stream to end, got {events:?}"),
-            Err(_) => panic!("poll() did not return None within {d:?}"),
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.worker.poll()).await {
+                Ok(None) => return,
+                Ok(Some(events)) => {
+                    for e in events {
+                        match e {
+                            WorkerEvent::Log(line) => self.logs.push(line),
+                            other => panic!("expected the stream to end, got {other:?}"),
+                        }
+                    }
+                }
+                Err(_) => panic!("poll() did not return None within {d:?}"),
+            }
         }
     }
 }

@@ -1,0 +1,200 @@
+/**
+ * What reaches the worker's `logger` from the core: a timed-out step (warn, naming task, step,
+ * worker and attempt), and on PostgreSQL a database outage — told once when it starts, once when
+ * it ends ("database reachable again after 3.1 s") — with work resuming soon after the server
+ * answers and no result lost. The outage is made by a TCP proxy between the worker and the
+ * server that drops every connection and refuses new ones.
+ */
+import * as net from 'net';
+import {
+  TestLogger,
+  aborted,
+  defineHandler,
+  deferred,
+  describeEachBackend,
+  eventually,
+  openClient,
+  runTask,
+  sleep,
+  startWorker,
+  stepOf,
+  track,
+} from '../helpers/e2e';
+
+describeEachBackend('worker logging', (backend) => {
+  it('tells the logger which step of which task timed out, on which attempt', async () => {
+    const slow = defineHandler('Timeout.Slow', async (ctx) => {
+      if (ctx.retryCount > 0) return { ok: true };
+      throw await aborted(ctx.signal);
+    });
+    const logger = new TestLogger();
+    const worker = await startWorker({
+      database: await backend.database(),
+      templates: 'timeout',
+      handlers: [slow],
+      logger,
+    });
+
+    const task = await runTask(worker.client, { name: 'timeout' });
+
+    expect(task.state).toBe('complete');
+    const told = logger.entries.filter(
+      (e) => e.message.startsWith(`worker ${worker.workerId}:`) && /timed out/.test(e.message),
+    );
+    expect(told).toEqual([
+      {
+        level: 'warn',
+        message: `worker ${worker.workerId}: step 'slow' timed out after 300 ms (attempt 1 of 3) in task ${task.taskUuid}; its handler was aborted`,
+        fields: {
+          workerId: worker.workerId,
+          taskUuid: task.taskUuid,
+          stepUuid: stepOf(task, 'slow').stepUuid,
+          step: 'slow',
+          attempt: 1,
+        },
+      },
+    ]);
+  });
+});
+
+/** A TCP proxy to the PostgreSQL server that can be cut (connections dropped, new ones refused). */
+class Proxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  async open(): Promise<void> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.targetPort, this.targetHost);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as net.AddressInfo).port;
+    this.server = server;
+  }
+
+  /** Drop every connection and refuse new ones (as a server that went down). */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) =>
+      server ? server.close(() => resolve()) : resolve(),
+    );
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  async close(): Promise<void> {
+    await this.cut();
+  }
+}
+
+describeEachBackend(
+  'worker logging during a database outage',
+  (backend) => {
+    it('tells the outage once, tells the recovery, resumes within about a second, loses nothing', async () => {
+      const direct = await backend.database();
+      const url = new URL(direct);
+      const proxy = new Proxy(url.hostname, Number(url.port || 5432));
+      await proxy.open();
+      track(() => proxy.close());
+      const viaProxy = new URL(direct);
+      viaProxy.hostname = '127.0.0.1';
+      viaProxy.port = String(proxy.port);
+
+      const started: string[] = [];
+      const finishDuringOutage = deferred();
+      const handler = defineHandler('Idempotency.Once', async (ctx) => {
+        const order = ctx.getInput<number>('order');
+        started.push(String(order));
+        // The first task's handler finishes while the database is away: its result must wait
+        // in the worker and be recorded when the database answers (not run again).
+        if (order === 1) await finishDuringOutage.promise;
+        return { order };
+      });
+      const logger = new TestLogger();
+      const worker = await startWorker({
+        database: viaProxy.toString(),
+        templates: 'idempotency',
+        handlers: [handler],
+        logger,
+        allowLoggedErrors: false,
+      });
+      const client = await openClient(direct);
+      const first = await client.createTask({
+        namespace: 'e2e',
+        name: 'idempotency',
+        context: { order: 1 },
+      });
+      await eventually('the first handler to start', () => started.includes('1'));
+
+      await proxy.cut();
+      const cutAt = Date.now();
+      // Work created during the outage, by a process that still reaches the database.
+      const second = await client.createTask({
+        namespace: 'e2e',
+        name: 'idempotency',
+        context: { order: 2 },
+      });
+      finishDuringOutage.resolve();
+      const down = await eventually('the outage to be logged', () =>
+        logger.entries.find((e) => e.level === 'warn' && /database unavailable/.test(e.message)),
+      );
+      expect(down.message).toMatch(
+        new RegExp(
+          `^worker ${worker.workerId}: database unavailable while [a-z0-9 ]+: .*127\\.0\\.0\\.1:${proxy.port}.*; retrying until it answers$`,
+        ),
+      );
+      expect(down.fields).toMatchObject({ workerId: worker.workerId, cause: expect.any(String) });
+      await sleep(3000);
+      // Told once, not once per failed statement.
+      expect(
+        logger.entries.filter((e) => e.level === 'warn' && /database/.test(e.message)),
+      ).toHaveLength(1);
+
+      await proxy.open();
+      const backAt = Date.now();
+      const done = await client.waitForTask(second.taskUuid, { timeoutMs: 10_000 });
+      const resumedAfterMs = Date.now() - backAt;
+      expect(done.state).toBe('complete');
+      // Within about a second of the server answering (was 4-5 s).
+      expect(resumedAfterMs).toBeLessThan(2500);
+
+      const firstDone = await client.waitForTask(first.taskUuid, { timeoutMs: 10_000 });
+      expect(stepOf(firstDone, 'once')).toMatchObject({
+        state: 'complete',
+        attempts: 1,
+        result: { order: 1 },
+      });
+      expect(started).toEqual(['1', '2']);
+
+      const back = await eventually('the recovery to be logged', () =>
+        logger.entries.find((e) => /database reachable again/.test(e.message)),
+      );
+      expect(back.level).toBe('info');
+      expect(back.message).toMatch(
+        new RegExp(`^worker ${worker.workerId}: database reachable again after \\d+\\.\\d s$`),
+      );
+      const downMs = back.fields?.downMs as number;
+      expect(downMs).toBeGreaterThanOrEqual(2500);
+      expect(downMs).toBeLessThan(backAt - cutAt + 3000);
+    });
+  },
+  { only: ['postgres'] },
+);
