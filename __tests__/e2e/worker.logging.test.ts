@@ -6,8 +6,10 @@
  * server that drops every connection and refuses new ones.
  */
 import * as net from 'net';
+import { Client as PgClient } from 'pg';
 import {
   TestLogger,
+  pgServerUrl,
   aborted,
   defineHandler,
   deferred,
@@ -194,6 +196,54 @@ describeEachBackend(
       const downMs = back.fields?.downMs as number;
       expect(downMs).toBeGreaterThanOrEqual(2500);
       expect(downMs).toBeLessThan(backAt - cutAt + 3000);
+    });
+
+    it('tells why the database refuses connections, and when it accepts them again', async () => {
+      const database = await backend.database();
+      const name = new URL(database).pathname.slice(1);
+      const logger = new TestLogger();
+      const handler = defineHandler('Idempotency.Once', (ctx) => ({
+        order: ctx.getInput('order'),
+      }));
+      const worker = await startWorker({
+        database,
+        templates: 'idempotency',
+        handlers: [handler],
+        logger,
+      });
+      const admin = new PgClient({ connectionString: pgServerUrl() });
+      await admin.connect();
+      track(async () => {
+        await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS true`);
+        await admin.end();
+      });
+      // The database stops accepting connections, and the worker's are closed.
+      await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS false`);
+      await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1',
+        [name],
+      );
+      const down = await eventually('the outage to be logged', () =>
+        logger.entries.find((e) => e.level === 'warn' && /^worker \S+: database/.test(e.message)),
+      );
+      expect(down.message).toMatch(/not currently accepting connections/);
+      expect(down.message).toMatch(/; retrying until it answers$/);
+      expect(down.fields).toMatchObject({ workerId: worker.workerId });
+
+      await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS true`);
+      const task = await worker.client.createTask({
+        namespace: 'e2e',
+        name: 'idempotency',
+        context: { order: 3 },
+      });
+      expect((await worker.client.waitForTask(task.taskUuid, { timeoutMs: 10_000 })).state).toBe(
+        'complete',
+      );
+      await eventually('the recovery to be logged', () =>
+        logger.entries.find(
+          (e) => e.level === 'info' && /database (reachable|working) again after/.test(e.message),
+        ),
+      );
     });
   },
   { only: ['postgres'] },
