@@ -86,6 +86,8 @@ export interface StepEvent {
   taskUuid: string
   claimId: string
   payload?: string
+  /** For `step`: the dependency results, JSON keyed by step name (absent without any). */
+  dependencies?: string
   reason?: string
   /** For `log`: the level. */
   level?: 'debug' | 'info' | 'warn' | 'error'

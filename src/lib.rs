@@ -86,6 +86,8 @@ pub struct StepEvent {
     pub task_uuid: String,
     pub claim_id: String,
     pub payload: Option<String>,
+    /// For `step`: the dependency results, JSON keyed by step name (absent without any).
+    pub dependencies: Option<String>,
     pub reason: Option<String>,
     /// For `log`: the level.
     #[napi(ts_type = "'debug' | 'info' | 'warn' | 'error'")]
@@ -324,12 +326,14 @@ impl NativeWorker {
                         task_uuid,
                         claim_id,
                         payload,
+                        dependencies,
                     } => StepEvent {
                         kind: "step".to_string(),
                         step_uuid,
                         task_uuid,
                         claim_id,
                         payload: Some(payload),
+                        dependencies,
                         reason: None,
                         level: None,
                         message: None,
@@ -346,6 +350,7 @@ impl NativeWorker {
                         task_uuid,
                         claim_id,
                         payload: None,
+                        dependencies: None,
                         reason: Some(reason),
                         level: None,
                         message: None,
@@ -357,6 +362,7 @@ impl NativeWorker {
                         task_uuid: String::new(),
                         claim_id: String::new(),
                         payload: None,
+                        dependencies: None,
                         reason: None,
                         level: Some(line.level.as_str().to_string()),
                         message: Some(line.message),

@@ -77,8 +77,13 @@ export interface NativeStepEvent {
   taskUuid: string;
   /** Identifies this claim; echo it back in `NativeStepResult.claimId`. */
   claimId: string;
-  /** For `step`: JSON of `StepPayload` (below). */
+  /** For `step`: JSON of `StepPayload` (below), without `dependency_results`. */
   payload?: string;
+  /**
+   * For `step`: JSON of `StepPayload.dependency_results`, sent apart so that it is parsed only
+   * when the handler reads it; absent when the step has no completed ancestors.
+   */
+  dependencies?: string;
   /** For `abort`: why (timeout, cancel, shutdown). */
   reason?: string;
   /** For `log`: the level, the message, and the fields as a JSON object. */

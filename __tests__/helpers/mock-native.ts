@@ -101,15 +101,20 @@ export function stepPayload(spec: StepEventSpec): StepPayload {
   };
 }
 
+/** A step event as the core sends it: the dependency results apart from the payload. */
 export function stepEvent(spec: StepEventSpec): NativeStepEvent {
-  const payload = stepPayload(spec);
-  return {
+  const { dependency_results, ...payload } = stepPayload(spec);
+  const event: NativeStepEvent = {
     kind: 'step',
     stepUuid: payload.step.step_uuid,
     taskUuid: payload.task.task_uuid,
     claimId: spec.claimId ?? nextId('claim'),
     payload: JSON.stringify(payload),
   };
+  if (Object.keys(dependency_results).length > 0) {
+    event.dependencies = JSON.stringify(dependency_results);
+  }
+  return event;
 }
 
 export function abortEvent(target: NativeStepEvent, reason: string): NativeStepEvent {

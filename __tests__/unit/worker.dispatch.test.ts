@@ -148,3 +148,54 @@ describe('worker: running a step', () => {
     await worker.shutdown();
   });
 });
+
+describe('worker: dependency results', () => {
+  it('parses them only when the handler reads them', async () => {
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      const reads: unknown[] = [];
+      const handler = defineHandler('orders.join', (ctx) => {
+        if (ctx.getInput('read') === true) reads.push(ctx.getDependencyResult('validate'));
+        return {};
+      });
+      const { worker, nativeWorker } = await startWorker([handler]);
+      const deps = { validate: { valid: true, big: 'x'.repeat(64) } };
+      const unread = stepEvent({
+        handler: 'orders.join',
+        context: { read: false },
+        dependencyResults: deps,
+      });
+      const read = stepEvent({
+        handler: 'orders.join',
+        context: { read: true },
+        dependencyResults: deps,
+      });
+      expect(unread.dependencies).toBeDefined();
+      nativeWorker.push(unread);
+      await nativeWorker.waitForResults(1);
+      expect(parse.mock.calls.map((c) => c[0])).not.toContain(unread.dependencies);
+      nativeWorker.push(read);
+      await nativeWorker.waitForResults(2);
+      expect(parse.mock.calls.filter((c) => c[0] === read.dependencies)).toHaveLength(1);
+      expect(reads).toEqual([deps.validate]);
+      await worker.shutdown();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it('fails the step permanently, naming it, when they are not a JSON object', async () => {
+    const handler = defineHandler('orders.join', (ctx) => ctx.getDependencyResult('validate'));
+    const { worker, nativeWorker } = await startWorker([handler]);
+    const event = stepEvent({ handler: 'orders.join', dependencyResults: { validate: 1 } });
+    event.dependencies = '[1,2]';
+    nativeWorker.push(event);
+    const [result] = await nativeWorker.waitForResults(1);
+    expect(result.success).toBe(false);
+    expect(result.error).toMatchObject({ retryable: false, errorType: 'invalid_payload' });
+    expect(result.error?.message).toContain(
+      `step event for step ${event.stepUuid} has dependency results that are not an object`,
+    );
+    await worker.shutdown();
+  });
+});

@@ -19,11 +19,6 @@ export class StepContext {
   readonly stepConfig: Record<string, unknown>;
   /** Inputs of this step row (e.g. a batch worker's cursor). */
   readonly stepInputs: Record<string, unknown>;
-  /**
-   * Results of completed ancestor steps, by step name. A null-prototype object: every step name
-   * is an own key, also `__proto__`, `constructor` or `toString`.
-   */
-  readonly dependencyResults: Readonly<Record<string, unknown>>;
   /** Attempts made before this one (0 on the first run). */
   readonly retryCount: number;
   /** The step's `max_attempts`. */
@@ -40,6 +35,8 @@ export class StepContext {
   readonly logger: Logger;
 
   readonly #checkpointWriter: CheckpointWriter | undefined;
+  readonly #payload: StepPayload;
+  #dependencyResults: Readonly<Record<string, unknown>> | undefined;
 
   /**
    * @internal Built by the worker. `checkpointWriter` persists checkpoints for this attempt's
@@ -62,13 +59,23 @@ export class StepContext {
     this.inputData = task.context ?? {};
     this.stepConfig = step.handler_initialization ?? {};
     this.stepInputs = step.inputs ?? {};
-    this.dependencyResults = unwrapDependencyResults(payload.dependency_results ?? {});
+    // Dependency results are read (and, from the worker, parsed) on first use only.
+    this.#payload = payload;
     this.retryCount = step.attempts ?? 0;
     this.maxRetries = step.max_attempts ?? 1;
     this.checkpoint = step.checkpoint ?? null;
     this.signal = signal;
     this.logger = logger;
     this.#checkpointWriter = checkpointWriter;
+  }
+
+  /**
+   * Results of completed ancestor steps, by step name. A null-prototype object: every step name
+   * is an own key, also `__proto__`, `constructor` or `toString`. Parsed when first read.
+   */
+  get dependencyResults(): Readonly<Record<string, unknown>> {
+    this.#dependencyResults ??= unwrapDependencyResults(this.#payload.dependency_results ?? {});
+    return this.#dependencyResults;
   }
 
   /** Where the last checkpoint says to resume (`checkpoint.cursor`), or `null` without one. */

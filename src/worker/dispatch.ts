@@ -1,9 +1,13 @@
+import { PermanentError } from '../errors/permanent-error';
 import type { NativeStepEvent, StepPayload } from '../native';
 
-/** A step event whose payload cannot be used; the step fails permanently with this message. */
-export class InvalidPayloadError extends Error {
+/**
+ * A step event whose payload cannot be used; the step fails permanently with this message
+ * (also when it surfaces inside the handler, from dependency results parsed on first read).
+ */
+export class InvalidPayloadError extends PermanentError {
   constructor(message: string) {
-    super(message);
+    super(message, { errorType: 'invalid_payload' });
     this.name = 'InvalidPayloadError';
   }
 }
@@ -28,7 +32,34 @@ export function parseStepPayload(event: NativeStepEvent): StepPayload {
   if (problem !== undefined) {
     throw new InvalidPayloadError(`step event for step ${event.stepUuid}: payload ${problem}`);
   }
-  return parsed as StepPayload;
+  const payload = parsed as StepPayload;
+  const raw = event.dependencies;
+  if (raw !== undefined) {
+    // Parsed on first read (most handlers of a wide fan-in read few results, many none).
+    let cached: StepPayload['dependency_results'] | undefined;
+    Object.defineProperty(payload, 'dependency_results', {
+      enumerable: true,
+      get: () => (cached ??= parseDependencies(event.stepUuid, raw)),
+    });
+  }
+  return payload;
+}
+
+function parseDependencies(stepUuid: string, raw: string): StepPayload['dependency_results'] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new InvalidPayloadError(
+      `step event for step ${stepUuid} has dependency results that are not JSON: ${String(err)}`,
+    );
+  }
+  if (!isObject(parsed)) {
+    throw new InvalidPayloadError(
+      `step event for step ${stepUuid} has dependency results that are not an object`,
+    );
+  }
+  return parsed as StepPayload['dependency_results'];
 }
 
 function findProblem(parsed: unknown): string | undefined {

@@ -23,6 +23,9 @@ pub struct ClaimedStep {
     pub timeout_ms: u64,
     /// JSON of the `StepPayload` handed to the handler runtime.
     pub payload: String,
+    /// JSON of the step's dependency results, keyed by step name (`None` without any): kept
+    /// apart so that the runtime parses them only when the handler asks for them.
+    pub dependencies: Option<String>,
 }
 
 /// What a worker asks for when it claims: up to `limit` ready steps whose handler callable is
@@ -155,6 +158,7 @@ pub(crate) fn finish_claims(claimed: Claimed) -> Result<Vec<ClaimedStep>, Engine
             .get(&r.step_uuid)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        let (payload, dependencies) = payload::build(r, snapshot, timeout_ms, deps);
         out.push(ClaimedStep {
             step_uuid: r.step_uuid.to_string(),
             task_uuid: r.task_uuid.to_string(),
@@ -163,7 +167,8 @@ pub(crate) fn finish_claims(claimed: Claimed) -> Result<Vec<ClaimedStep>, Engine
             attempt: r.attempts,
             max_attempts: r.max_attempts,
             timeout_ms,
-            payload: payload::build(r, snapshot, timeout_ms, deps),
+            payload,
+            dependencies,
         });
     }
     Ok(out)

@@ -34,25 +34,19 @@ fn push_key(out: &mut String, key: &str) {
     out.push(':');
 }
 
-/// The payload of one claimed step. `ancestors` are the completed ancestors' results.
+/// The payload of one claimed step, and apart from it its dependency results (the completed
+/// ancestors' results, `ancestors`): the runtime parses those only if the handler reads them.
 pub(crate) fn build(
     row: &ClaimedRow,
     snapshot: &Snapshot,
     timeout_ms: u64,
     ancestors: &[&AncestorResult],
-) -> String {
+) -> (String, Option<String>) {
     let (index, def) = match snapshot.step(&row.template_step_name) {
         Some(found) => found,
         None => unreachable!("checked by the caller"),
     };
-    let mut out = String::with_capacity(
-        256 + row.context.len()
-            + row.inputs.len()
-            + ancestors
-                .iter()
-                .map(|a| a.result.as_ref().map_or(4, String::len) + 96)
-                .sum::<usize>(),
-    );
+    let mut out = String::with_capacity(256 + row.context.len() + row.inputs.len());
     out.push_str("{\"task\":{");
     push_key(&mut out, "task_uuid");
     push_str(&mut out, &row.task_uuid.to_string());
@@ -97,7 +91,23 @@ pub(crate) fn build(
     );
     push_key(&mut out, "checkpoint");
     out.push_str(row.checkpoint.as_deref().unwrap_or("null"));
-    out.push_str("},\"dependency_results\":{");
+    out.push_str("}}");
+    (out, dependencies(ancestors))
+}
+
+/// The dependency results as one JSON object keyed by step name (`None` when there are none):
+/// `{ "<name>": { "step_uuid", "name", "success": true, "result" } }`.
+fn dependencies(ancestors: &[&AncestorResult]) -> Option<String> {
+    if ancestors.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(
+        2 + ancestors
+            .iter()
+            .map(|a| a.result.as_ref().map_or(4, String::len) + 96)
+            .sum::<usize>(),
+    );
+    out.push('{');
     let by_name: BTreeMap<&str, &AncestorResult> =
         ancestors.iter().map(|a| (a.name.as_str(), *a)).collect();
     for (i, (name, a)) in by_name.into_iter().enumerate() {
@@ -116,8 +126,8 @@ pub(crate) fn build(
         out.push_str(a.result.as_deref().unwrap_or("null"));
         out.push('}');
     }
-    out.push_str("}}");
-    out
+    out.push('}');
+    Some(out)
 }
 
 #[cfg(test)]

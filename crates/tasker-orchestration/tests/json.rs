@@ -77,6 +77,9 @@ async fn deep_json_and_lone_surrogates_round_trip_unchanged(db: TestDb) {
         start.payload.contains(&format!(r#""context":{context}"#)),
         "the handler gets the context as it was written"
     );
+    // A step with no ancestors has no dependency results to send; they never go in the payload.
+    assert_eq!(start.dependencies, None);
+    assert!(!start.payload.contains("dependency_results"));
     let result = format!(r#"{{"tree":{},"note":"\udbff"}}"#, nested(199));
     let metadata = format!(r#"{{"trace":{}}}"#, nested(150));
     assert_eq!(
@@ -92,7 +95,10 @@ async fn deep_json_and_lone_surrogates_round_trip_unchanged(db: TestDb) {
     );
     let left = claim_all(&engine, &["Diamond.Left"]).await;
     assert!(
-        left[0].payload.contains(&format!(r#""result":{result}"#)),
+        left[0]
+            .dependencies
+            .as_deref()
+            .is_some_and(|d| d.contains(&format!(r#""result":{result}"#))),
         "a dependent gets the result as it was written"
     );
 

@@ -266,10 +266,11 @@ impl PgStore {
         if tx.began() {
             self.counters.transactions.fetch_add(1, Ordering::Relaxed);
         }
-        drop(tx);
         if matches!(outcome, Err(StoreError::Unavailable(_))) {
+            tx.discard();
             *self.lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         }
+        drop(tx);
         outcome
     }
 }

@@ -182,6 +182,16 @@ impl PgTx {
     }
 }
 
+impl PgTx {
+    /// The connection failed: close it rather than hand it back to the pool, where the next
+    /// unit of work would find it dead.
+    pub(crate) fn discard(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+        }
+    }
+}
+
 impl Drop for PgTx {
     fn drop(&mut self) {
         // Dropped mid-transaction (the caller stopped waiting): the connection may be inside a

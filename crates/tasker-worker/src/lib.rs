@@ -43,6 +43,8 @@ pub enum WorkerEvent {
         task_uuid: String,
         claim_id: String,
         payload: String,
+        /// The step's dependency results (JSON keyed by step name), `None` without any.
+        dependencies: Option<String>,
     },
     Abort {
         step_uuid: String,
@@ -558,6 +560,7 @@ fn dispatch(inner: &Arc<Inner>, claimed: Vec<ClaimedStep>, mut permits: Vec<Owne
             task_uuid: c.task_uuid,
             claim_id: c.claim_id,
             payload: c.payload,
+            dependencies: c.dependencies,
         });
     }
     send_events(inner, events);

@@ -205,8 +205,15 @@ pub async fn assert_outcome_rejected(
     );
 }
 
+/// The claim's payload, with its dependency results (sent apart) under `dependency_results`.
 pub fn payload(c: &ClaimedStep) -> Value {
-    serde_json::from_str(&c.payload).expect("payload is JSON")
+    let mut p: Value = serde_json::from_str(&c.payload).expect("payload is JSON");
+    let deps: Value = match &c.dependencies {
+        Some(d) => serde_json::from_str(d).expect("dependencies are JSON"),
+        None => serde_json::json!({}),
+    };
+    p["dependency_results"] = deps;
+    p
 }
 
 /// The names in the claim payload's dependency_results, sorted.

@@ -142,12 +142,22 @@ impl Runtime {
                 task_uuid,
                 claim_id,
                 payload,
-            } => Dispatched {
-                step_uuid,
-                task_uuid,
-                claim_id,
-                payload: serde_json::from_str(&payload).expect("payload is JSON"),
-            },
+                dependencies,
+            } => {
+                // The dependency results come apart from the payload; put them back under
+                // `dependency_results` for the tests.
+                let mut payload: Value = serde_json::from_str(&payload).expect("payload is JSON");
+                payload["dependency_results"] = match dependencies {
+                    Some(d) => serde_json::from_str(&d).expect("dependencies are JSON"),
+                    None => serde_json::json!({}),
+                };
+                Dispatched {
+                    step_uuid,
+                    task_uuid,
+                    claim_id,
+                    payload,
+                }
+            }
             other => panic!("expected a Step event, got {other:?}"),
         }
     }
