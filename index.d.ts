@@ -60,6 +60,9 @@ export interface EngineOptions {
   schema?: string
 }
 
+/** Every code an error message can start with (`[CODE] …`), in declaration order. */
+export declare function errorCodes(): Array<string>
+
 export interface ListTasksFilter {
   namespace?: string
   name?: string

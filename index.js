@@ -837,5 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.NativeWorker = nativeBinding.NativeWorker
+module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.openEngine = nativeBinding.openEngine
 module.exports.validateTemplates = nativeBinding.validateTemplates

@@ -2,8 +2,9 @@
 //! crates and decides nothing; the TypeScript package (`src/*.ts`) is its only caller.
 //!
 //! Null/undefined convention: optional fields are `undefined` in JS when absent. JSON payloads
-//! cross as strings (see `src/native.ts`). Errors carry a stable `code` (see `code()` on the
-//! core error types) that `src/errors.ts` maps to named classes.
+//! cross as strings (see `src/native.ts`). Errors carry a stable `code` (an `ErrorCode`, see
+//! `code()` on the core error types) that `src/errors/from-native-error.ts` maps to named
+//! classes; `errorCodes()` lists them all, so a test can check that table against this side.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use tasker_orchestration::{
-    ConnectOptions, CreateTask, Engine, EngineError, ExpansionLimits, JsonLimits, Limits,
-    ListTasks, StepError, DEFAULT_CONNECT_TIMEOUT,
+    ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits, JsonLimits,
+    Limits, ListTasks, StepError, DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
@@ -20,7 +21,7 @@ type Result<T> = napi::Result<T>;
 
 /// A JS error whose message starts with its stable code in brackets, `[CODE] message`
 /// (napi-rs async functions cannot carry a custom `code`); `src/native.ts` splits it.
-fn coded(code: &str, message: impl std::fmt::Display) -> napi::Error {
+fn coded(code: ErrorCode, message: impl std::fmt::Display) -> napi::Error {
     napi::Error::new(napi::Status::GenericFailure, format!("[{code}] {message}"))
 }
 
@@ -33,7 +34,16 @@ fn worker_error(e: WorkerError) -> napi::Error {
 }
 
 fn json_string<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| coded("INVALID_ARGUMENT", e))
+    serde_json::to_string(value).map_err(|e| coded(ErrorCode::InvalidArgument, e))
+}
+
+/// Every code an error message can start with (`[CODE] …`), in declaration order.
+#[napi(catch_unwind)]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL
+        .iter()
+        .map(|code| code.as_str().to_string())
+        .collect()
 }
 
 #[napi(object)]
@@ -134,7 +144,8 @@ pub struct StepResultInput {
 /// Parse and validate templates without a database; returns JSON of the parsed templates.
 #[napi(catch_unwind)]
 pub fn validate_templates(paths: Vec<String>) -> Result<String> {
-    let set = tasker_domain::load_templates(&paths).map_err(|e| coded("TEMPLATE_INVALID", e))?;
+    let set =
+        tasker_domain::load_templates(&paths).map_err(|e| coded(ErrorCode::TemplateInvalid, e))?;
     json_string(&set.templates)
 }
 

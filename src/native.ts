@@ -18,15 +18,24 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-export type NativeErrorCode =
-  | 'TEMPLATE_INVALID' // a template file failed to parse or validate
-  | 'HANDLER_NOT_REGISTERED' // a template names a callable with no registered handler
-  | 'TEMPLATE_NOT_FOUND' // createTask for a (namespace, name, version) nobody registered
-  | 'TASK_NOT_FOUND'
-  | 'INVALID_ARGUMENT' // bad options / bad JSON given to the addon
-  | 'DATABASE' // the database could not be reached or a statement failed
-  | 'TIMEOUT' // waitForTask ran out of time
-  | 'CLOSED'; // the engine or worker was already shut down
+/**
+ * The stable error codes of the Rust core (`ErrorCode` in crates/tasker-orchestration/src/error.rs,
+ * where they are defined). This list must hold exactly the addon's `errorCodes()`: a test
+ * compares the two, and `fromNativeError`'s table must cover exactly this list (the compiler
+ * checks that).
+ */
+export const NATIVE_ERROR_CODES = [
+  'TEMPLATE_INVALID', // a template file failed to parse or validate
+  'HANDLER_NOT_REGISTERED', // a template names a callable with no registered handler
+  'TEMPLATE_NOT_FOUND', // createTask for a (namespace, name, version) nobody registered
+  'TASK_NOT_FOUND',
+  'INVALID_ARGUMENT', // bad options / bad JSON given to the addon
+  'DATABASE', // the database could not be reached or a statement failed
+  'TIMEOUT', // waitForTask ran out of time
+  'CLOSED', // the engine or worker was already shut down
+] as const;
+
+export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];
 
 export interface NativeEngineOptions {
   /** `sqlite::memory:`, `sqlite://path/to/file.db`, or `postgres://…`. */
@@ -230,6 +239,8 @@ export interface NativeModule {
   openEngine(options: NativeEngineOptions): Promise<NativeEngine>;
   /** Parse and validate templates without a database; returns JSON of the parsed templates. */
   validateTemplates(paths: string[]): string;
+  /** Every error code the addon can raise (see `NATIVE_ERROR_CODES`). */
+  errorCodes(): string[];
 }
 
 /** Split a native error message `[CODE] text` into its code and text. */

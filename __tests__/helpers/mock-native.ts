@@ -18,6 +18,7 @@ import type {
   NativeWorkerStats,
   StepPayload,
 } from '../../src/native';
+import { NATIVE_ERROR_CODES } from '../../src/native';
 import type { StepContext } from '../../src/context/step-context';
 import {
   StepHandler,
@@ -472,6 +473,10 @@ export class MockNativeModule implements NativeModule {
 
   validateTemplates(_paths: string[]): string {
     return '[]';
+  }
+
+  errorCodes(): string[] {
+    return [...NATIVE_ERROR_CODES];
   }
 
   /** The engine opened last. */

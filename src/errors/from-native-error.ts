@@ -11,6 +11,7 @@ import { TemplateNotFoundError } from './template-not-found-error';
 
 type TaskerErrorClass = new (message: string, options?: ErrorOptions) => TaskerError;
 
+/** One class per code of `NATIVE_ERROR_CODES` (the `Record` type makes the compiler check that). */
 const BY_CODE: Record<NativeErrorCode, TaskerErrorClass> = {
   TEMPLATE_INVALID: TemplateError,
   HANDLER_NOT_REGISTERED: HandlerNotRegisteredError,

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 pub use claim::{ClaimRequest, ClaimedStep};
 pub use create::CreateTask;
-pub use error::EngineError;
+pub use error::{EngineError, ErrorCode};
 pub use record::{RecordOutcome, StepError, StepOutcome};
 pub use tasker_domain::{ExpansionLimits, JsonLimits};
 pub use tasker_store::{redact, Backend, StoreStats};

@@ -9,7 +9,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 use tasker_domain::StepState;
-use tasker_orchestration::{ClaimedStep, Engine, ExpansionLimits, RecordOutcome, TaskView};
+use tasker_orchestration::{
+    ClaimedStep, Engine, ErrorCode, ExpansionLimits, RecordOutcome, TaskView,
+};
 
 backend_tests!(
     create_batches_runs_every_worker_before_the_convergence,
@@ -554,7 +556,7 @@ async fn batch_over_the_worker_limit_fails_the_analyzer(db: TestDb) {
     };
     match Engine::open_with(&db.url, zero).await {
         Ok(_) => panic!("a limit of 0 is rejected"),
-        Err(e) => assert_eq!(e.code(), "INVALID_ARGUMENT", "{e}"),
+        Err(e) => assert_eq!(e.code(), ErrorCode::InvalidArgument, "{e}"),
     }
     let limits = ExpansionLimits {
         max_batch_workers: 2,
@@ -826,7 +828,7 @@ async fn checkpoint_needs_the_current_claim_and_a_json_object(db: TestDb) {
                 .save_checkpoint(&w1.step_uuid, &w1.claim_id, bad, 60_000)
                 .await,
         );
-        assert_eq!(e.code(), "INVALID_ARGUMENT", "{bad:?}: {e}");
+        assert_eq!(e.code(), ErrorCode::InvalidArgument, "{bad:?}: {e}");
         let msg = e.to_string();
         assert!(
             msg.contains("checkpoint must be a JSON object")

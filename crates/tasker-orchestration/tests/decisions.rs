@@ -7,7 +7,9 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use tasker_domain::StepState;
-use tasker_orchestration::{ClaimedStep, Engine, ExpansionLimits, RecordOutcome, TaskView};
+use tasker_orchestration::{
+    ClaimedStep, Engine, ErrorCode, ExpansionLimits, RecordOutcome, TaskView,
+};
 
 backend_tests!(
     single_branch_creates_only_the_chosen_step_and_convergence,
@@ -534,7 +536,7 @@ async fn outcome_over_the_step_limit_fails_the_decision(db: TestDb) {
     };
     match Engine::open_with(&db.url, zero).await {
         Ok(_) => panic!("a limit of 0 is rejected"),
-        Err(e) => assert_eq!(e.code(), "INVALID_ARGUMENT", "{e}"),
+        Err(e) => assert_eq!(e.code(), ErrorCode::InvalidArgument, "{e}"),
     }
 
     let limits = ExpansionLimits {

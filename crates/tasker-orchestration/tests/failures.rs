@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 use tasker_domain::StepState;
-use tasker_orchestration::RecordOutcome;
+use tasker_orchestration::{ErrorCode, RecordOutcome};
 
 backend_tests!(
     retryable_failure_waits_out_the_step_backoff,
@@ -631,7 +631,7 @@ async fn cancel_task_cancels_steps_and_makes_results_stale(db: TestDb) {
         Some("cancelled by request")
     );
     let e = expect_err(engine.cancel_task("no-such-task", None).await);
-    assert_eq!(e.code(), "TASK_NOT_FOUND");
+    assert_eq!(e.code(), ErrorCode::TaskNotFound);
     assert_eq!(e.to_string(), "task no-such-task does not exist");
 }
 

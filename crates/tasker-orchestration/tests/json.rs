@@ -9,8 +9,8 @@ use common::*;
 use serde_json::json;
 use tasker_domain::{JsonLimits, StepState};
 use tasker_orchestration::{
-    ClaimedStep, CreateTask, Engine, EngineError, ExpansionLimits, Limits, RecordOutcome,
-    StepError, StepOutcome,
+    ClaimedStep, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits, Limits,
+    RecordOutcome, StepError, StepOutcome,
 };
 
 backend_tests!(
@@ -150,7 +150,7 @@ async fn json_past_a_limit_is_refused_naming_the_limit(db: TestDb) {
         ),
     ] {
         let e = engine.create_task(request(context)).await.map(|_| ()).map_err(invalid);
-        assert_eq!(e, Err(("INVALID_ARGUMENT", message)));
+        assert_eq!(e, Err((ErrorCode::InvalidArgument, message)));
     }
     // 50 levels are fine.
     engine
@@ -271,7 +271,7 @@ async fn json_past_a_limit_is_refused_naming_the_limit(db: TestDb) {
     assert_eq!(
         e,
         Err((
-            "INVALID_ARGUMENT",
+            ErrorCode::InvalidArgument,
             "checkpoint is nested 51 levels deep; the limit is 50 (maxJsonDepth)".to_string()
         ))
     );
@@ -282,7 +282,7 @@ async fn json_past_a_limit_is_refused_naming_the_limit(db: TestDb) {
     assert_eq!(
         e,
         Err((
-            "INVALID_ARGUMENT",
+            ErrorCode::InvalidArgument,
             format!(
                 "checkpoint is {} bytes; the limit is 1000 bytes (maxResultBytes)",
                 big_result.len()
@@ -316,7 +316,7 @@ async fn json_limits_are_validated(db: TestDb) {
             Ok(_) => panic!("expected {message}"),
             Err(e) => assert_eq!(
                 (e.code(), e.to_string()),
-                ("INVALID_ARGUMENT", message.to_string())
+                (ErrorCode::InvalidArgument, message.to_string())
             ),
         }
     }

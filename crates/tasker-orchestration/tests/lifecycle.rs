@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 use tasker_domain::StepState;
-use tasker_orchestration::{CreateTask, ListTasks, RecordOutcome};
+use tasker_orchestration::{CreateTask, ErrorCode, ListTasks, RecordOutcome};
 
 backend_tests!(
     linear_workflow_runs_step_by_step,
@@ -362,7 +362,7 @@ async fn concurrent_idempotent_creates_make_one_task(db: TestDb) {
 async fn unknown_template_is_named_with_the_registered_ones(db: TestDb) {
     let engine = engine(&db, &[("linear.yaml", LINEAR), ("diamond.yaml", DIAMOND)]).await;
     let e = expect_err(engine.create_task(req("nope", json!({}), None)).await);
-    assert_eq!(e.code(), "TEMPLATE_NOT_FOUND");
+    assert_eq!(e.code(), ErrorCode::TemplateNotFound);
     let msg = e.to_string();
     assert!(msg.contains("test/nope@1.0.0"), "{msg}");
     assert!(
@@ -373,7 +373,7 @@ async fn unknown_template_is_named_with_the_registered_ones(db: TestDb) {
     let mut wrong_version = req("linear", json!({}), None);
     wrong_version.version = "9.9.9".into();
     let e = expect_err(engine.create_task(wrong_version).await);
-    assert_eq!(e.code(), "TEMPLATE_NOT_FOUND");
+    assert_eq!(e.code(), ErrorCode::TemplateNotFound);
     assert!(e.to_string().contains("test/linear@9.9.9"), "{e}");
     assert!(engine
         .list_tasks(&ListTasks::default())
@@ -408,14 +408,14 @@ async fn context_must_be_a_json_object(db: TestDb) {
         ("true", "a boolean"),
     ] {
         let e = expect_err(engine.create_task(with_context(context)).await);
-        assert_eq!(e.code(), "INVALID_ARGUMENT");
+        assert_eq!(e.code(), ErrorCode::InvalidArgument);
         assert_eq!(
             e.to_string(),
             format!("the task context for test/single@1.0.0 must be a JSON object, got {kind}")
         );
     }
     let e = expect_err(engine.create_task(with_context("{oops")).await);
-    assert_eq!(e.code(), "INVALID_ARGUMENT");
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
     assert!(
         e.to_string()
             .starts_with("the task context for test/single@1.0.0 is not valid JSON: "),
@@ -519,7 +519,7 @@ async fn list_tasks_filters_pages_and_validates(db: TestDb) {
         (10, -1, "listTasks: offset must be >= 0, got -1"),
     ] {
         let e = expect_err(engine.list_tasks(&page(limit, offset)).await);
-        assert_eq!(e.code(), "INVALID_ARGUMENT");
+        assert_eq!(e.code(), ErrorCode::InvalidArgument);
         assert_eq!(e.to_string(), message);
     }
 }
@@ -534,7 +534,7 @@ async fn wait_for_task_times_out_naming_task_and_state(db: TestDb) {
             .await,
     );
     let took = started.elapsed();
-    assert_eq!(e.code(), "TIMEOUT");
+    assert_eq!(e.code(), ErrorCode::Timeout);
     assert_eq!(
         e.to_string(),
         format!(
@@ -556,7 +556,7 @@ async fn wait_for_task_times_out_naming_task_and_state(db: TestDb) {
             )
             .await,
     );
-    assert_eq!(e.code(), "TASK_NOT_FOUND");
+    assert_eq!(e.code(), ErrorCode::TaskNotFound);
     assert!(e
         .to_string()
         .contains("00000000-0000-0000-0000-000000000000"));

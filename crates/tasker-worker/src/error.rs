@@ -1,4 +1,4 @@
-use tasker_orchestration::EngineError;
+use tasker_orchestration::{EngineError, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -16,12 +16,12 @@ pub enum WorkerError {
 
 impl WorkerError {
     /// The stable code the TypeScript side maps to an error class.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            WorkerError::TemplateInvalid(_) => "TEMPLATE_INVALID",
-            WorkerError::HandlerNotRegistered(_) => "HANDLER_NOT_REGISTERED",
-            WorkerError::InvalidArgument(_) => "INVALID_ARGUMENT",
-            WorkerError::Closed(_) => "CLOSED",
+            WorkerError::TemplateInvalid(_) => ErrorCode::TemplateInvalid,
+            WorkerError::HandlerNotRegistered(_) => ErrorCode::HandlerNotRegistered,
+            WorkerError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            WorkerError::Closed(_) => ErrorCode::Closed,
             WorkerError::Engine(e) => e.code(),
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
-use tasker_orchestration::Engine;
+use tasker_orchestration::{Engine, ErrorCode};
 use tasker_worker::WorkerConfig;
 
 backend_tests!(
@@ -66,7 +66,7 @@ async fn checkpoint_of_a_tracked_step_reaches_the_next_attempt(db: TestDb) {
     for bad in ["[1]", "7", "not json"] {
         match worker.checkpoint(&s1.step_uuid, &s1.claim_id, bad).await {
             Ok(v) => panic!("{bad:?}: expected an error, got {v}"),
-            Err(e) => assert_eq!(e.code(), "INVALID_ARGUMENT", "{bad:?}: {e}"),
+            Err(e) => assert_eq!(e.code(), ErrorCode::InvalidArgument, "{bad:?}: {e}"),
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
+use tasker_orchestration::ErrorCode;
 use tasker_worker::{Worker, WorkerConfig};
 
 backend_tests!(
@@ -365,7 +366,7 @@ async fn shutdown_drains_within_the_grace_period(db: TestDb) {
     );
     assert_eq!(step(&t, "only").attempts, 0);
     let e = worker.start().unwrap_err();
-    assert_eq!(e.code(), "CLOSED");
+    assert_eq!(e.code(), ErrorCode::Closed);
 }
 
 async fn shutdown_aborts_and_releases_in_flight_steps(db: TestDb) {
@@ -451,7 +452,7 @@ steps:
         .await
         .err()
         .expect("refused");
-    assert_eq!(e.code(), "HANDLER_NOT_REGISTERED");
+    assert_eq!(e.code(), ErrorCode::HandlerNotRegistered);
     let file = dir.path().join("orders.yaml").display().to_string();
     assert_eq!(
         e.to_string(),
@@ -466,14 +467,14 @@ steps:
         .create_task(req("single", json!({}), None))
         .await
         .unwrap_err();
-    assert_eq!(e.code(), "TEMPLATE_NOT_FOUND");
+    assert_eq!(e.code(), ErrorCode::TemplateNotFound);
 
     let cfg = config("w1", dir.path(), &[], 1);
     let e = Worker::create(engine.clone(), cfg)
         .await
         .err()
         .expect("refused");
-    assert_eq!(e.code(), "HANDLER_NOT_REGISTERED");
+    assert_eq!(e.code(), ErrorCode::HandlerNotRegistered);
     assert!(
         e.to_string().ends_with("(registered handlers: none)"),
         "{e}"
@@ -507,7 +508,7 @@ steps:
     .await
     .err()
     .expect("refused");
-    assert_eq!(e.code(), "TEMPLATE_INVALID");
+    assert_eq!(e.code(), ErrorCode::TemplateInvalid);
     let msg = e.to_string();
     let file = dir.path().join("broken.yaml").display().to_string();
     assert!(msg.starts_with(&format!("{file}: step 'b'")), "{msg}");
@@ -518,7 +519,7 @@ steps:
         .await
         .err()
         .expect("refused");
-    assert_eq!(e.code(), "TEMPLATE_INVALID");
+    assert_eq!(e.code(), ErrorCode::TemplateInvalid);
     assert!(e.to_string().starts_with("no task templates"), "{e}");
 
     let missing = empty.path().join("does-not-exist");
@@ -526,7 +527,7 @@ steps:
         .await
         .err()
         .expect("refused");
-    assert_eq!(e.code(), "TEMPLATE_INVALID");
+    assert_eq!(e.code(), ErrorCode::TemplateInvalid);
     assert_eq!(
         e.to_string(),
         format!("{}: no such file or directory", missing.display())
@@ -540,7 +541,7 @@ steps:
     .await
     .err()
     .expect("refused");
-    assert_eq!(e.code(), "INVALID_ARGUMENT");
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
     assert_eq!(e.to_string(), "concurrency must be at least 1");
     let e = Worker::create(
         engine.clone(),
@@ -552,7 +553,7 @@ steps:
     .await
     .err()
     .expect("refused");
-    assert_eq!(e.code(), "INVALID_ARGUMENT");
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
     assert_eq!(e.to_string(), "leaseMs must be at least 100, got 50");
 
     // A worker that never started shuts down cleanly and ends its stream.

@@ -1,0 +1,211 @@
+//! The validated template types: what parsing produces, and what the database stores (as JSON).
+
+use serde::{Deserialize, Serialize};
+
+/// All templates loaded at startup, keyed by `(namespace, name, version)`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TemplateSet {
+    pub templates: Vec<TaskTemplate>,
+}
+
+impl TemplateSet {
+    pub fn find(&self, namespace: &str, name: &str, version: &str) -> Option<&TaskTemplate> {
+        self.templates
+            .iter()
+            .find(|t| t.namespace_name == namespace && t.name == name && t.version == version)
+    }
+
+    /// Every handler callable used by any step of any template, with where it is used.
+    pub fn callables(&self) -> Vec<(&str, &TaskTemplate, &StepDefinition)> {
+        self.templates
+            .iter()
+            .flat_map(|t| {
+                t.steps
+                    .iter()
+                    .map(move |s| (s.handler.callable.as_str(), t, s))
+            })
+            .collect()
+    }
+
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut ns: Vec<String> = self
+            .templates
+            .iter()
+            .map(|t| t.namespace_name.clone())
+            .collect();
+        ns.sort();
+        ns.dedup();
+        ns
+    }
+}
+
+/// One task template (validated). Serialized (JSON) form is stored in the database so that any
+/// process can create tasks from it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskTemplate {
+    pub name: String,
+    pub namespace_name: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<StepDefinition>,
+    /// The file the template was loaded from (for error messages); not part of the YAML.
+    #[serde(default)]
+    pub source: String,
+}
+
+impl TaskTemplate {
+    pub fn step(&self, name: &str) -> Option<&StepDefinition> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// `namespace/name@version`, how templates are named in messages.
+    pub fn key(&self) -> String {
+        format!("{}/{}@{}", self.namespace_name, self.name, self.version)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepDefinition {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub handler: HandlerSpec,
+    #[serde(rename = "type", alias = "step_type", default)]
+    pub step_type: StepType,
+    #[serde(alias = "depends_on", default)]
+    pub dependencies: Vec<String>,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Per-attempt time limit in seconds (fractions allowed). `None` → the worker default (30 s).
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    /// Kept as given for batch processing (issue 3).
+    #[serde(default)]
+    pub batch_config: Option<serde_json::Value>,
+}
+
+impl StepDefinition {
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_seconds
+            .map(|s| (s * 1000.0).round() as u64)
+            .unwrap_or(DEFAULT_TIMEOUT_MS)
+    }
+}
+
+/// Default per-attempt timeout when a step does not set `timeout_seconds`.
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HandlerSpec {
+    pub callable: String,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub resolver: Option<String>,
+    #[serde(default = "empty_object")]
+    pub initialization: serde_json::Value,
+}
+
+pub(super) fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StepType {
+    #[default]
+    Standard,
+    Decision,
+    DeferredConvergence,
+    Batchable,
+    BatchWorker,
+}
+
+impl StepType {
+    pub const ALL: [StepType; 5] = [
+        StepType::Standard,
+        StepType::Decision,
+        StepType::DeferredConvergence,
+        StepType::Batchable,
+        StepType::BatchWorker,
+    ];
+
+    /// Decision and batchable steps return an outcome that creates further steps.
+    pub fn has_outcome(self) -> bool {
+        matches!(self, StepType::Decision | StepType::Batchable)
+    }
+
+    /// The YAML / database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepType::Standard => "standard",
+            StepType::Decision => "decision",
+            StepType::DeferredConvergence => "deferred_convergence",
+            StepType::Batchable => "batchable",
+            StepType::BatchWorker => "batch_worker",
+        }
+    }
+}
+
+impl std::str::FromStr for StepType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StepType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown step type '{s}'"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackoffKind {
+    None,
+    Linear,
+    #[default]
+    Exponential,
+    Fibonacci,
+}
+
+/// Retry settings of one step. Unlike the reference, every field here is honoured by the
+/// orchestration. `max_attempts` counts the first attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RetryConfig {
+    #[serde(default = "default_true")]
+    pub retryable: bool,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub backoff: BackoffKind,
+    #[serde(default = "default_backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            retryable: true,
+            max_attempts: default_max_attempts(),
+            backoff: BackoffKind::Exponential,
+            backoff_base_ms: default_backoff_base_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_backoff_base_ms() -> u64 {
+    1_000
+}
+fn default_max_backoff_ms() -> u64 {
+    30_000
+}
