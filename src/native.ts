@@ -269,8 +269,32 @@ function packageRoot(): string {
 
 /** Load the addon once (lazily, so unit tests can run against a mock). */
 export function native(): NativeModule {
-  if (loaded === undefined) {
-    loaded = require(path.join(packageRoot(), 'index.js')) as NativeModule;
-  }
+  loaded ??= loadAddon(packageRoot());
   return loaded;
+}
+
+/**
+ * Load the addon of the package at `root`, turning a missing or unloadable binary into one
+ * sentence that says what to do (napi-rs's own loader blames npm's optional dependencies).
+ * @internal exported for tests.
+ */
+export function loadAddon(root: string): NativeModule {
+  try {
+    return require(path.join(root, 'index.js')) as NativeModule;
+  } catch (err) {
+    const platform = `${process.platform}-${process.arch}`;
+    const binaries = fs.existsSync(root)
+      ? fs.readdirSync(root).filter((f) => f.endsWith('.node'))
+      : [];
+    const found =
+      binaries.length === 0
+        ? `there is no native addon (*.node) in ${root}`
+        : `the native addon in ${root} (${binaries.join(', ')}) cannot be loaded on ${platform}`;
+    throw new Error(
+      `tasker-node: ${found}; build it with \`npm run build:native\` in that folder (needs Rust ` +
+        `with cargo and a C compiler; see the README, "Installing"), or install a build made for ` +
+        `${platform}`,
+      { cause: err },
+    );
+  }
 }
