@@ -1,11 +1,15 @@
 //! What the worker tells its operator: log lines for the handler runtime's logger, and the
 //! state of the database as this worker sees it (an outage is told once when it starts, again
 //! while it lasts, and once when it ends; not once per failed statement).
+//! `tell`, `db_failed` and `db_ok` send those lines through `tracing` and to the runtime.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
+
+use crate::events::{send_event, WorkerEvent};
+use crate::worker::Inner;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
@@ -175,6 +179,41 @@ impl Backoff {
         let wait = self.next;
         self.next = (self.next * 2).min(self.cap);
         wait
+    }
+}
+
+/// Log a line through `tracing` and hand it to the runtime's logger, naming this worker.
+pub(crate) fn tell(inner: &Inner, mut line: LogLine) {
+    let id = &inner.config.worker_id;
+    line.message = format!("worker {id}: {}", line.message);
+    line.fields
+        .insert("workerId".to_string(), serde_json::Value::from(id.as_str()));
+    match line.level {
+        LogLevel::Debug => tracing::debug!("{}", line.message),
+        LogLevel::Info => tracing::info!("{}", line.message),
+        LogLevel::Warn => tracing::warn!("{}", line.message),
+        LogLevel::Error => tracing::error!("{}", line.message),
+    }
+    send_event(inner, WorkerEvent::Log(line));
+}
+
+/// A database call failed while `doing` something: tell the operator (once per outage, not
+/// once per failure).
+pub(crate) fn db_failed(inner: &Inner, doing: &str, e: &tasker_orchestration::EngineError) {
+    let cause = e.to_string();
+    if let Some(line) =
+        inner
+            .health
+            .failed(doing, &cause, e.is_unavailable(), std::time::Instant::now())
+    {
+        tell(inner, line);
+    }
+}
+
+/// A database call succeeded: tell the operator if that ends an outage.
+pub(crate) fn db_ok(inner: &Inner) {
+    if let Some(line) = inner.health.succeeded(std::time::Instant::now()) {
+        tell(inner, line);
     }
 }
 

@@ -1,0 +1,54 @@
+//! What passes between the worker and its handler runtime: the events the runtime polls for
+//! (steps, aborts, log lines), the results it reports, and how events are sent.
+
+use tasker_orchestration::StepError;
+
+use crate::worker::{lock, Inner};
+use crate::LogLine;
+
+/// Work for the handler runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerEvent {
+    Step {
+        step_uuid: String,
+        task_uuid: String,
+        claim_id: String,
+        payload: String,
+        /// The step's dependency results (JSON keyed by step name), `None` without any.
+        dependencies: Option<String>,
+    },
+    Abort {
+        step_uuid: String,
+        task_uuid: String,
+        claim_id: String,
+        reason: String,
+    },
+    /// A line for the runtime's logger (database outages and recoveries, timeouts, lost
+    /// claims, results that could not be recorded).
+    Log(LogLine),
+}
+
+/// A result reported by the handler runtime.
+#[derive(Debug, Clone)]
+pub struct HandlerResult {
+    pub step_uuid: String,
+    pub claim_id: String,
+    pub success: bool,
+    pub result: Option<String>,
+    pub error: Option<StepError>,
+    pub metadata: Option<String>,
+    pub duration_ms: Option<f64>,
+}
+
+pub(crate) fn send_event(inner: &Inner, event: WorkerEvent) {
+    send_events(inner, vec![event]);
+}
+
+pub(crate) fn send_events(inner: &Inner, events: Vec<WorkerEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    if let Some(tx) = lock(&inner.events_tx).as_ref() {
+        let _ = tx.send(events);
+    }
+}

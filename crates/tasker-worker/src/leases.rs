@@ -1,0 +1,142 @@
+//! Leases and aborts: the lease loop (renew this worker's leases, detect lost claims, reap
+//! expired ones), the cancellation loop, and aborting the handlers of steps no longer held.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::claiming::{park_slot, InFlight};
+use crate::diagnostics::{db_failed, db_ok, tell};
+use crate::events::{send_event, WorkerEvent};
+use crate::worker::{lock, Inner};
+use crate::{LogLevel, LogLine};
+
+/// The abort reason of a step execution whose claim this worker no longer holds.
+pub(crate) const LOST_CLAIM: &str =
+    "the step is no longer claimed by this worker (cancelled, failed or reclaimed)";
+
+/// Renew this worker's leases, and reclaim steps whose workers died.
+pub(crate) async fn lease_loop(inner: Arc<Inner>) {
+    let cfg = &inner.config;
+    let period = Duration::from_millis((cfg.lease_ms / 3).max(50));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = inner.stop_background.cancelled() => return,
+        }
+        let tracked: Vec<(String, String)> = lock(&inner.inflight)
+            .iter()
+            .map(|(s, f)| (s.clone(), f.claim_id.clone()))
+            .collect();
+        if !tracked.is_empty() {
+            match inner
+                .engine
+                .renew_leases(&cfg.worker_id, &tracked, cfg.lease_ms)
+                .await
+            {
+                // A claim we track but no longer hold was cancelled, failed or reaped (and
+                // perhaps claimed anew) by any process (on SQLite no notification reaches us):
+                // abort its handler, if that claim is still the one we track.
+                Ok(held) => {
+                    db_ok(&inner);
+                    let held: std::collections::HashSet<(String, String)> =
+                        held.into_iter().collect();
+                    let lost: Vec<String> = {
+                        let inflight = lock(&inner.inflight);
+                        tracked
+                            .into_iter()
+                            .filter(|pair| !held.contains(pair))
+                            .filter(|(s, c)| inflight.get(s).is_some_and(|f| f.claim_id == *c))
+                            .map(|(s, _)| s)
+                            .collect()
+                    };
+                    for f in abort_steps(&inner, &lost, LOST_CLAIM) {
+                        tell(
+                            &inner,
+                            LogLine::new(
+                                LogLevel::Warn,
+                                format!(
+                                    "step '{}' (attempt {}) of task {}: {LOST_CLAIM}; its handler was aborted",
+                                    f.step_name, f.attempt, f.task_uuid
+                                ),
+                            )
+                            .field("taskUuid", f.task_uuid)
+                            .field("stepUuid", f.step_uuid)
+                            .field("step", f.step_name)
+                            .field("attempt", f.attempt),
+                        );
+                    }
+                }
+                Err(e) => db_failed(&inner, "renewing leases", &e),
+            }
+        }
+        match inner.engine.reap_expired_leases(&cfg.worker_id).await {
+            Ok(_) => db_ok(&inner),
+            Err(e) => db_failed(&inner, "reaping expired leases", &e),
+        }
+    }
+}
+
+/// Abort the handlers of steps whose task was cancelled (by any process).
+pub(crate) async fn cancellation_loop(inner: Arc<Inner>) {
+    let mut rx = inner.engine.subscribe_cancellations();
+    loop {
+        let task_uuid = tokio::select! {
+            r = rx.recv() => match r {
+                Ok(t) => t,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            },
+            _ = inner.stop_background.cancelled() => return,
+        };
+        let steps: Vec<String> = lock(&inner.inflight)
+            .iter()
+            .filter(|(_, f)| f.task_uuid == task_uuid)
+            .map(|(s, _)| s.clone())
+            .collect();
+        abort_steps(&inner, &steps, "the task was cancelled");
+    }
+}
+
+/// A step execution whose handler was aborted.
+pub(crate) struct AbortedStep {
+    pub(crate) step_uuid: String,
+    pub(crate) claim_id: String,
+    pub(crate) task_uuid: String,
+    pub(crate) step_name: String,
+    pub(crate) attempt: i64,
+}
+
+/// Stop tracking these steps and abort their handlers' signals (their results will be stale);
+/// each keeps its slot until its handler settles. Returns the executions aborted.
+pub(crate) fn abort_steps(inner: &Arc<Inner>, steps: &[String], reason: &str) -> Vec<AbortedStep> {
+    let removed: Vec<(String, InFlight)> = {
+        let mut inflight = lock(&inner.inflight);
+        steps
+            .iter()
+            .filter_map(|s| inflight.remove(s).map(|f| (s.clone(), f)))
+            .collect()
+    };
+    let mut aborted = Vec::with_capacity(removed.len());
+    for (step_uuid, f) in removed {
+        f.timer.abort();
+        send_event(
+            inner,
+            WorkerEvent::Abort {
+                step_uuid: step_uuid.clone(),
+                task_uuid: f.task_uuid.clone(),
+                claim_id: f.claim_id.clone(),
+                reason: reason.to_string(),
+            },
+        );
+        aborted.push(AbortedStep {
+            step_uuid: step_uuid.clone(),
+            claim_id: f.claim_id.clone(),
+            task_uuid: f.task_uuid.clone(),
+            step_name: f.step_name.clone(),
+            attempt: f.attempt,
+        });
+        park_slot(inner, step_uuid, f);
+        inner.slot_freed.notify_one();
+    }
+    aborted
+}
