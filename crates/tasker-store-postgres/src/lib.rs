@@ -77,6 +77,9 @@ struct Counters {
     transactions: AtomicU64,
 }
 
+/// How long after a lost connection every pooled connection is pinged before use.
+const LOST_WINDOW: Duration = Duration::from_secs(10);
+
 pub struct PgStore {
     pool: PgPool,
     listen_pool: PgPool,
@@ -130,8 +133,11 @@ impl PgStore {
             .before_acquire(move |conn, meta| {
                 let lost_at = *lost_seen.lock().unwrap_or_else(|p| p.into_inner());
                 Box::pin(async move {
+                    // Idle since the loss, or used in the seconds around it (the server may
+                    // close a connection after its last use, as a restart or
+                    // pg_terminate_backend does one backend at a time).
                     match lost_at {
-                        Some(at) if meta.idle_for >= at.elapsed() => {
+                        Some(at) if meta.idle_for >= at.elapsed() || at.elapsed() < LOST_WINDOW => {
                             Ok(sqlx::Connection::ping(conn).await.is_ok())
                         }
                         _ => Ok(true),
