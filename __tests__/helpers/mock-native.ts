@@ -472,7 +472,7 @@ export class MockNativeModule implements NativeModule {
   }
 
   validateTemplates(_paths: string[]): string {
-    return '[]';
+    return JSON.stringify({ files: [], templates: [], errors: [] });
   }
 
   errorCodes(): string[] {

@@ -39,6 +39,7 @@ interface StepView {
   metadata?: Record<string, unknown> | null;
   created_at: string;
   updated_at: string;
+  dependencies?: string[];
 }
 
 interface TransitionView {
@@ -80,6 +81,7 @@ function toStep(view: StepView): TaskStep {
     metadata: view.metadata ?? null,
     createdAt: view.created_at,
     updatedAt: view.updated_at,
+    dependencies: view.dependencies ?? [],
   };
 }
 
