@@ -33,6 +33,7 @@ export const NATIVE_ERROR_CODES = [
   'DATABASE', // the database could not be reached or a statement failed
   'TIMEOUT', // waitForTask ran out of time
   'CLOSED', // the engine or worker was already shut down
+  'INVALID_STATE', // e.g. retrying a task that did not fail, resolving a completed step
 ] as const;
 
 export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];

@@ -22,4 +22,4 @@ pub use template::{
     TaskTemplate, TemplateError, TemplateReport, TemplateSet, MAX_TEMPLATE_BYTES,
     MAX_TEMPLATE_DEPTH,
 };
-pub use text::echo;
+pub use text::{cap_stack, echo, MAX_STACK_BYTES};

@@ -14,11 +14,30 @@ mod embedded {
 
 pub(crate) fn migrate(conn: &mut Connection, location: &Location) -> StoreResult<()> {
     refuse_legacy(conn, location)?;
-    embedded::migrations::runner()
+    // A migration that rebuilds a table (SQLite cannot alter a constraint in place) must not
+    // cascade the drop of the old table: foreign keys are off while migrations run (the pragma
+    // cannot change inside their transactions), and every key is checked afterwards.
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(sql_error)?;
+    let ran = embedded::migrations::runner()
         .set_abort_divergent(true)
         .set_abort_missing(true)
         .run(conn)
-        .map_err(|e| StoreError::Schema(format!("cannot migrate {}: {e}", describe(location))))?;
+        .map_err(|e| StoreError::Schema(format!("cannot migrate {}: {e}", describe(location))));
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(sql_error)?;
+    ran?;
+    let broken: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .map_err(sql_error)?;
+    if broken > 0 {
+        return Err(StoreError::Schema(format!(
+            "{} has {broken} rows whose foreign keys point at nothing after migrating",
+            describe(location)
+        )));
+    }
     Ok(())
 }
 

@@ -93,6 +93,7 @@ impl Dispatched {
                 retryable,
                 retry_after_ms: None,
                 status_code: None,
+                stack: None,
             }),
             metadata: None,
             duration_ms: Some(1.0),
@@ -143,6 +144,7 @@ impl Runtime {
                 claim_id,
                 payload,
                 dependencies,
+                ..
             } => {
                 // The dependency results come apart from the payload; put them back under
                 // `dependency_results` for the tests.
