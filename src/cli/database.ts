@@ -10,12 +10,18 @@ export interface DatabaseOption {
   database?: string;
 }
 
-/** Adds `--database <url>` to a command that needs one. */
-export function withDatabaseOption(command: Command): Command {
-  return command.option(
-    '-d, --database <url>',
-    'the database: a postgres:// URL or a SQLite file (default: $TASKER_DATABASE_URL)',
-  );
+const EXIT_CODES =
+  'Exit codes: 0 done, 1 failed (no such task, a refused operation, a database error), ' +
+  '2 bad usage (see tasker --help).';
+
+/** Adds `--database <url>` to a command that needs one, and its exit codes to its help. */
+export function withDatabaseOption(command: Command, exitCodes = EXIT_CODES): Command {
+  return command
+    .option(
+      '-d, --database <url>',
+      'the database: a postgres:// URL or a SQLite file (default: $TASKER_DATABASE_URL)',
+    )
+    .addHelpText('after', `\n${exitCodes}`);
 }
 
 /** The database URL given, or a `UsageError` when there is none. */

@@ -42,18 +42,7 @@ export function buildProgram(out: Output, setExit: (code: ExitCode) => void): Co
   registerTaskCommands(program, out, setExit);
   registerStepCommands(program, out);
   registerPruneCommand(program, out);
-  for (const command of allCommands(program)) {
-    command.showHelpAfterError(false);
-    if (command !== program && command.commands.length === 0) {
-      command.addHelpText('after', `\nDatabase: --database <url>, or TASKER_DATABASE_URL.`);
-    }
-  }
-  // `validate` needs no database: drop the note there.
   return program;
-}
-
-function allCommands(command: Command): Command[] {
-  return [command, ...command.commands.flatMap(allCommands)];
 }
 
 /** `tasker tasks list`: the deepest command that `args` names. */

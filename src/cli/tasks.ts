@@ -84,6 +84,8 @@ export function registerTaskCommands(
       const table = new Table({
         head: ['uuid', 'task', 'state', 'created (UTC)', 'updated (UTC)'].map((h) => c.bold(h)),
         style: { head: [], border: [] },
+        // No rule between rows.
+        chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
       });
       for (const t of list) {
         table.push([
@@ -119,8 +121,9 @@ export function registerTaskCommands(
       .command('watch')
       .description('live progress of a task until it ends; the exit code says how it ended')
       .argument('<uuid>', 'the task')
-      .option('--interval <ms>', 'how often to look, in milliseconds (50-60000)', '500')
-      .addHelpText('after', '\nExit code: 0 complete, 1 error (or no such task), 3 cancelled.'),
+      .option('--interval <ms>', 'how often to look, in milliseconds (50-60000)', '500'),
+    'Exit codes: 0 the task completed, 1 it ended in error (or there is no such task, or a ' +
+      'database error), 2 bad usage, 3 it was cancelled.',
   ).action(async (uuid: string, opts: DatabaseOption & { interval: string }) => {
     const id = parseUuid(uuid);
     const interval = parseInteger(opts.interval, '--interval', 50, 60000);
@@ -140,9 +143,12 @@ export function registerTaskCommands(
       .option('--json', 'print the task view as JSON instead of the uuid (or the picture)')
       .addHelpText(
         'after',
-        "\nPrints the new task's uuid. With --wait, exit code 0 complete, 1 error, 3 cancelled, " +
-          '4 not finished within --timeout.',
+        "\nPrints the new task's uuid; with --wait, the finished task as `tasker tasks show` " +
+          'draws it.',
       ),
+    'Exit codes: 0 created (with --wait: completed), 1 failed (an unknown template, a database ' +
+      'error; with --wait: the task ended in error), 2 bad usage, 3 with --wait: cancelled, ' +
+      '4 with --wait: not finished within --timeout.',
   ).action(
     async (
       template: string,
@@ -262,7 +268,7 @@ export async function watchTask(
     const p = progress(t);
     if (bar !== undefined) {
       bar.setTotal(Math.max(1, p.total));
-      bar.update(p.done, { running: p.running });
+      bar.update(p.done, { running: p.running ? ` · ${p.running}` : '' });
       return;
     }
     const line = `${p.done}/${p.total} steps done${p.running ? ` · ${p.running}` : ''}`;
@@ -271,7 +277,7 @@ export async function watchTask(
   };
   if (out.isTTY) {
     bar = new SingleBar({
-      format: `{bar} {value}/{total} steps {running}`,
+      format: `{bar} {value}/{total} steps done{running}`,
       barCompleteChar: '█',
       barIncompleteChar: '░',
       hideCursor: true,
@@ -280,7 +286,7 @@ export async function watchTask(
       linewrap: false,
     });
     const p = progress(task);
-    bar.start(Math.max(1, p.total), p.done, { running: p.running });
+    bar.start(Math.max(1, p.total), p.done, { running: p.running ? ` · ${p.running}` : '' });
   }
   try {
     show(task);
