@@ -170,6 +170,11 @@ describe('tasker: bad usage exits 2 with one sentence', () => {
       "tasker: unknown command 'frobnicate' (see 'tasker --help')",
     ],
     [
+      'a misspelt command',
+      ['tasks', 'lst'],
+      "tasker: unknown command 'lst' (Did you mean list?) (see 'tasker tasks --help')",
+    ],
+    [
       'an unknown option',
       ['tasks', 'list', '--bogus'],
       "tasker: unknown option '--bogus' (see 'tasker tasks list --help')",

@@ -77,7 +77,9 @@ export async function run(args: readonly string[], out: Output): Promise<ExitCod
         // Help was shown because a command was missing (`tasker`, `tasker tasks`).
         return EXIT.USAGE;
       }
-      out.err(`tasker: ${err.message.replace(/^error: /, '')} ${usage}`);
+      // One line: commander puts its "(Did you mean …?)" on a line of its own.
+      const message = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+      out.err(`tasker: ${message} ${usage}`);
       return EXIT.USAGE;
     }
     if (err instanceof UsageError || err instanceof InvalidArgumentError) {

@@ -288,6 +288,12 @@ export async function watchTask(
     const p = progress(task);
     bar.start(Math.max(1, p.total), p.done, { running: p.running ? ` · ${p.running}` : '' });
   }
+  // Ctrl-C: leave the terminal as it was (cli-progress hid the cursor), then stop as usual.
+  const interrupted = () => {
+    bar?.stop();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
   try {
     show(task);
     while (!isTaskFinished(task.state)) {
@@ -296,6 +302,7 @@ export async function watchTask(
       show(task);
     }
   } finally {
+    process.removeListener('SIGINT', interrupted);
     bar?.stop();
   }
   const p = progress(task);

@@ -14,7 +14,10 @@ export function registerValidateCommand(
     .description('check task templates (files or directories) without handlers or a database')
     .argument('<templates...>', 'template files, or directories of *.yaml / *.yml files')
     .option('--json', 'print the result ({ files, templates, errors }) as JSON')
-    .addHelpText('after', '\nLists every problem found. Exit codes: 0 all valid, 1 any problem, 2 bad usage.')
+    .addHelpText(
+      'after',
+      '\nLists every problem found. Exit codes: 0 all valid, 1 any problem, 2 bad usage.',
+    )
     .action((paths: string[], opts: { json?: boolean }) => {
       const result = validateTemplates(paths);
       setExit(result.errors.length === 0 ? EXIT.OK : EXIT.FAILED);
