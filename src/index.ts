@@ -62,6 +62,9 @@ export {
   TaskerClient,
   type CreateTaskOptions,
   type ListTasksFilter,
+  type PruneOptions,
+  type PruneResult,
+  type ResolveStepOptions,
   type WaitForTaskOptions,
 } from './client/client';
 export {
