@@ -479,6 +479,8 @@ describeEachBackend('tasker against a database', (backend: Backend) => {
     expect(run.stdout).toContain(
       '\nErrors\n  ✖ work (attempt 1 of 2, permanent_error)\n    the order service said no\n',
     );
+    // Then the handler's stack trace, as stored with the error.
+    expect(run.stdout).toMatch(/\n    the order service said no\n {6}at .+\n/);
 
     const missing = await tasker(['tasks', 'show', MISSING_TASK], database);
     expect(errorLine(missing)).toBe(`tasker: no task ${MISSING_TASK} in this database`);
@@ -694,6 +696,11 @@ describeEachBackend('tasker against a database', (backend: Backend) => {
       result: { worked: 'by hand' },
     });
     expect(stepOf(task, 'after').state).toBe('complete');
+    const shown = await tasker(['tasks', 'show', failed.taskUuid], database);
+    expect(shown.stdout).toMatch(/\n0  ✚ work +resolved_manually +1\/2 +[\d.]+ m?s\n/);
+    expect(shown.stdout).toContain(
+      '  ✖ work (attempt 1 of 2, permanent_error, now resolved_manually)\n',
+    );
 
     const unknown = await tasker(
       ['steps', 'resolve', failed.taskUuid, 'nope', '--result', '{}'],

@@ -43,8 +43,9 @@ export function depths(task: Task): Map<string, number> {
 }
 
 /**
- * How long the step took: from its first `in_progress` to its last finishing transition, or
- * `null` if it never ran. A step still running counts up to `now`.
+ * How long the step took: from its first `in_progress` to the last time it left `in_progress`
+ * for a finishing state (a step resolved by hand after it failed counts its run, not the wait
+ * for the operator), or `null` if it never ran. A step still running counts up to `now`.
  */
 export function stepDurationMs(task: Task, step: TaskStep, now = Date.now()): number | null {
   const hops = task.transitions.filter((t) => t.entity === 'step' && t.stepName === step.name);
@@ -53,9 +54,9 @@ export function stepDurationMs(task: Task, step: TaskStep, now = Date.now()): nu
   const startMs = Date.parse(start.at);
   const end = [...hops]
     .reverse()
-    .find((t) => FINISHED_STEP_STATES.has(t.toState) && Date.parse(t.at) >= startMs);
-  if (end !== undefined) return Date.parse(end.at) - startMs;
-  return step.state === 'in_progress' ? now - startMs : null;
+    .find((t) => t.fromState === 'in_progress' && FINISHED_STEP_STATES.has(t.toState));
+  if (step.state === 'in_progress') return now - startMs;
+  return end === undefined ? null : Date.parse(end.at) - startMs;
 }
 
 /** `9 steps: 8 complete, 1 error`. */

@@ -4,7 +4,6 @@ import type { TaskState } from '../client/task';
 import { FINISHED_STATES, parseDuration, parseTaskState } from './args';
 import { withClient, withDatabaseOption, type DatabaseOption } from './database';
 import type { Output } from './output';
-import { operatorClient } from './operator';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -22,13 +21,13 @@ export function registerPruneCommand(program: Command, out: Output): void {
         collect,
       ),
   ).action(async (opts: DatabaseOption & { olderThan: string; state?: string[] }) => {
-    parseDuration(opts.olderThan, '--older-than');
+    const olderThan = parseDuration(opts.olderThan, '--older-than');
     const states: TaskState[] | undefined = opts.state?.map((s) =>
       parseTaskState(s, '--state', FINISHED_STATES),
     );
     const { tasks } = await withClient(opts, (client) =>
-      operatorClient(client).prune({
-        olderThan: opts.olderThan.trim(),
+      client.prune({
+        olderThan,
         ...(states !== undefined && { states: [...new Set(states)] }),
       }),
     );

@@ -10,7 +10,6 @@ import { isStepFinished, renderTask, taskTitle } from './dag';
 import { withClient, withDatabaseOption, type DatabaseOption } from './database';
 import { CliFailure, EXIT, type ExitCode } from './exit-codes';
 import { colorState, formatDuration, formatTime, type Output } from './output';
-import { operatorClient } from './operator';
 
 /** What a finished task's state means as an exit code. */
 export function exitCodeFor(task: Task): ExitCode {
@@ -231,7 +230,7 @@ export function registerTaskCommands(
     const id = parseUuid(uuid);
     const { before, after } = await withClient(opts, async (client) => {
       const before = await getTaskOrFail(client, id);
-      return { before, after: await operatorClient(client).retryTask(id) };
+      return { before, after: await client.retryTask(id) };
     });
     const again = before.steps.filter((s) => s.state === 'error').map((s) => s.name);
     out.out(
