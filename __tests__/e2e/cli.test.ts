@@ -316,6 +316,20 @@ describe('tasker: bad usage exits 2 with one sentence', () => {
     expect(version).toEqual({ code: 0, stderr: '', stdout: '0.1.0\n' });
   });
 
+  it('stops quietly when the reader of its output goes away (tasker ... | head -1)', async () => {
+    const child = spawn(process.execPath, [BIN, 'validate', CLI_TEMPLATES, INVALID_TEMPLATES], {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    // The exit code is still the command's: the templates have problems.
+    expect(code).toBe(1);
+  });
+
   it('never prints the password of the database URL', async () => {
     const run = await tasker([
       'tasks',

@@ -34,11 +34,20 @@ export function colorEnabled(
 
 export function processOutput(): Output {
   const stdout = process.stdout;
+  // `tasker tasks list | head -1`: once the reader has gone, the rest of the output is dropped
+  // and the command ends as it would have, with its own exit code.
+  let readerGone = false;
+  stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && !readerGone) throw err;
+    readerGone = true;
+  });
   return {
     colors: pc.createColors(colorEnabled(stdout)),
     isTTY: stdout.isTTY === true,
     stdout,
-    out: (line = '') => void stdout.write(`${line}\n`),
+    out: (line = '') => {
+      if (!readerGone) stdout.write(`${line}\n`);
+    },
     err: (line) => void process.stderr.write(`${line}\n`),
   };
 }
