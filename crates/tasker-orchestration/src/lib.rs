@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod expand;
 mod leases;
+mod metrics;
 mod payload;
 mod record;
 mod templates;
@@ -31,7 +32,7 @@ pub use create::CreateTask;
 pub use error::{EngineError, ErrorCode};
 pub use record::{RecordOutcome, StepError, StepOutcome};
 pub use tasker_domain::{ExpansionLimits, JsonLimits};
-pub use tasker_store::{redact, Backend, StoreStats};
+pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
 pub use views::{iso8601, ListTasks, StepView, TaskView, TransitionView};
 
 use events::Events;
