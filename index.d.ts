@@ -16,6 +16,15 @@ export declare class NativeEngine {
   getTask(taskUuid: string): Promise<string | null>
   listTasks(filter: ListTasksFilter): Promise<string>
   cancelTask(taskUuid: string, reason?: string | undefined | null): Promise<string>
+  /** Run a failed task again from its failed steps; returns JSON of the task. */
+  retryTask(taskUuid: string): Promise<string>
+  /** Complete a failed or stuck step by hand with `result` (JSON of an object). */
+  resolveStep(taskUuid: string, stepName: string, result: string, reason?: string | undefined | null): Promise<string>
+  /**
+   * Delete tasks in `states` (all finished states when empty) that finished at least
+   * `older_than_ms` ago; returns how many were deleted.
+   */
+  prune(olderThanMs: number, states: Array<string>): Promise<number>
   waitForTask(taskUuid: string, timeoutMs: number): Promise<string>
   createWorker(options: WorkerOptions): Promise<NativeWorker>
   close(): Promise<void>
@@ -53,6 +62,10 @@ export interface CreateTaskRequest {
   version: string
   context: string
   idempotencyKey?: string
+  /** The first steps become claimable this many milliseconds after creation. */
+  delayMs?: number
+  /** JSON of the creator's W3C trace context carrier. */
+  traceContext?: string
 }
 
 export interface EngineOptions {
@@ -103,6 +116,8 @@ export interface StepErrorInput {
   retryable: boolean
   retryAfterMs?: number
   statusCode?: number
+  /** The handler's stack trace (the core stores at most 8 KiB of it). */
+  stack?: string
 }
 
 export interface StepEvent {
@@ -126,6 +141,8 @@ export interface StepEvent {
   fields?: string
   /** For `recorded`: what became of the result. */
   outcome?: 'completed' | 'retry' | 'failed' | 'stale' | 'unrecorded'
+  /** For `step`: JSON of the task creator's W3C trace context carrier, if one was stored. */
+  traceContext?: string
 }
 
 export interface StepResultInput {

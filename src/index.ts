@@ -63,6 +63,9 @@ export {
   TaskerClient,
   type CreateTaskOptions,
   type ListTasksFilter,
+  type PruneOptions,
+  type PruneResult,
+  type ResolveStepOptions,
   type WaitForTaskOptions,
 } from './client/client';
 export {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use napi_derive::napi;
 use tasker_orchestration::{
     Backend, ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits,
-    JsonLimits, Limits, ListTasks, StepError, DEFAULT_CONNECT_TIMEOUT,
+    JsonLimits, Limits, ListTasks, Prune, StepError, TaskState, DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, LogLevel, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
@@ -81,6 +81,26 @@ pub struct CreateTaskRequest {
     pub version: String,
     pub context: String,
     pub idempotency_key: Option<String>,
+    /// The first steps become claimable this many milliseconds after creation.
+    pub delay_ms: Option<f64>,
+    /// JSON of the creator's W3C trace context carrier.
+    pub trace_context: Option<String>,
+}
+
+fn create_request(request: CreateTaskRequest) -> CreateTask {
+    CreateTask {
+        namespace: request.namespace,
+        name: request.name,
+        version: request.version,
+        context: request.context,
+        idempotency_key: request.idempotency_key,
+        // The TypeScript side checks it is a non-negative integer; the engine caps it.
+        delay_ms: request
+            .delay_ms
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .map(|ms| ms.round() as u64),
+        trace_context: request.trace_context,
+    }
 }
 
 #[napi(object)]
@@ -115,6 +135,8 @@ pub struct StepEvent {
     /// For `recorded`: what became of the result.
     #[napi(ts_type = "'completed' | 'retry' | 'failed' | 'stale' | 'unrecorded'")]
     pub outcome: Option<String>,
+    /// For `step`: JSON of the task creator's W3C trace context carrier, if one was stored.
+    pub trace_context: Option<String>,
 }
 
 #[napi(object)]
@@ -141,6 +163,8 @@ pub struct StepErrorInput {
     pub retryable: bool,
     pub retry_after_ms: Option<f64>,
     pub status_code: Option<i64>,
+    /// The handler's stack trace (the core stores at most 8 KiB of it).
+    pub stack: Option<String>,
 }
 
 #[napi(object)]
@@ -227,13 +251,7 @@ impl NativeEngine {
     pub async fn create_task(&self, request: CreateTaskRequest) -> Result<String> {
         let task = self
             .engine
-            .create_task(CreateTask {
-                namespace: request.namespace,
-                name: request.name,
-                version: request.version,
-                context: request.context,
-                idempotency_key: request.idempotency_key,
-            })
+            .create_task(create_request(request))
             .await
             .map_err(engine_error)?;
         json_string(&task)
@@ -244,18 +262,7 @@ impl NativeEngine {
     pub async fn create_tasks(&self, requests: Vec<CreateTaskRequest>) -> Result<String> {
         let tasks = self
             .engine
-            .create_tasks(
-                requests
-                    .into_iter()
-                    .map(|request| CreateTask {
-                        namespace: request.namespace,
-                        name: request.name,
-                        version: request.version,
-                        context: request.context,
-                        idempotency_key: request.idempotency_key,
-                    })
-                    .collect(),
-            )
+            .create_tasks(requests.into_iter().map(create_request).collect())
             .await
             .map_err(engine_error)?;
         json_string(&tasks)
@@ -298,6 +305,62 @@ impl NativeEngine {
             .await
             .map_err(engine_error)?;
         json_string(&task)
+    }
+
+    /// Run a failed task again from its failed steps; returns JSON of the task.
+    #[napi(catch_unwind)]
+    pub async fn retry_task(&self, task_uuid: String) -> Result<String> {
+        let task = self
+            .engine
+            .retry_task(&task_uuid)
+            .await
+            .map_err(engine_error)?;
+        json_string(&task)
+    }
+
+    /// Complete a failed or stuck step by hand with `result` (JSON of an object).
+    #[napi(catch_unwind)]
+    pub async fn resolve_step(
+        &self,
+        task_uuid: String,
+        step_name: String,
+        result: String,
+        reason: Option<String>,
+    ) -> Result<String> {
+        let task = self
+            .engine
+            .resolve_step(&task_uuid, &step_name, result, reason.as_deref())
+            .await
+            .map_err(engine_error)?;
+        json_string(&task)
+    }
+
+    /// Delete tasks in `states` (all finished states when empty) that finished at least
+    /// `older_than_ms` ago; returns how many were deleted.
+    #[napi(catch_unwind)]
+    pub async fn prune(&self, older_than_ms: f64, states: Vec<String>) -> Result<f64> {
+        if !older_than_ms.is_finite() || older_than_ms < 0.0 {
+            return Err(coded(
+                ErrorCode::InvalidArgument,
+                format!("olderThan must be a duration of 0 ms or more, got {older_than_ms}"),
+            ));
+        }
+        let states = states
+            .iter()
+            .map(|s| {
+                s.parse::<TaskState>()
+                    .map_err(|e| coded(ErrorCode::InvalidArgument, e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let deleted = self
+            .engine
+            .prune(Prune {
+                older_than: Duration::from_millis(older_than_ms as u64),
+                states,
+            })
+            .await
+            .map_err(engine_error)?;
+        Ok(deleted as f64)
     }
 
     #[napi(catch_unwind)]
@@ -402,6 +465,7 @@ impl NativeWorker {
                         claim_id,
                         payload,
                         dependencies,
+                        trace_context,
                     } => StepEvent {
                         kind: "step".to_string(),
                         step_uuid,
@@ -414,6 +478,7 @@ impl NativeWorker {
                         message: None,
                         fields: None,
                         outcome: None,
+                        trace_context,
                     },
                     WorkerEvent::Abort {
                         step_uuid,
@@ -432,6 +497,7 @@ impl NativeWorker {
                         message: None,
                         fields: None,
                         outcome: None,
+                        trace_context: None,
                     },
                     WorkerEvent::Log(line) => StepEvent {
                         kind: "log".to_string(),
@@ -445,6 +511,7 @@ impl NativeWorker {
                         message: Some(line.message),
                         fields: Some(serde_json::Value::Object(line.fields).to_string()),
                         outcome: None,
+                        trace_context: None,
                     },
                     WorkerEvent::Recorded {
                         step_uuid,
@@ -462,6 +529,7 @@ impl NativeWorker {
                         message: None,
                         fields: None,
                         outcome: Some(outcome.as_str().to_string()),
+                        trace_context: None,
                     },
                 })
                 .collect()
@@ -490,6 +558,7 @@ impl NativeWorker {
                             .filter(|ms| ms.is_finite() && *ms >= 0.0)
                             .map(|ms| ms.round() as u64),
                         status_code: e.status_code,
+                        stack: e.stack,
                     }),
                 })
                 .collect(),

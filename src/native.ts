@@ -33,6 +33,7 @@ export const NATIVE_ERROR_CODES = [
   'DATABASE', // the database could not be reached or a statement failed
   'TIMEOUT', // waitForTask ran out of time
   'CLOSED', // the engine or worker was already shut down
+  'INVALID_STATE', // e.g. retrying a task that did not fail, resolving a completed step
 ] as const;
 
 export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];
@@ -110,7 +111,7 @@ export interface NativeStepEvent {
    * database kept failing).
    */
   outcome?: 'completed' | 'retry' | 'failed' | 'stale' | 'unrecorded';
-  /** For `step`: the task's trace context, JSON of a W3C carrier (absent when it has none). */
+  /** For `step`: JSON of the task creator's W3C trace context carrier, if one was stored. */
   traceContext?: string;
 }
 
@@ -153,6 +154,8 @@ export interface NativeStepError {
   /** A server-requested delay before the next attempt (Retry-After), honoured by the core. */
   retryAfterMs?: number;
   statusCode?: number;
+  /** The handler's stack trace; the core stores at most 8 KiB of it. */
+  stack?: string;
 }
 
 export interface NativeStepResult {
@@ -174,7 +177,9 @@ export interface NativeCreateTaskRequest {
   /** JSON string of the task context (an object). */
   context: string;
   idempotencyKey?: string;
-  /** JSON of a W3C trace context carrier (`{traceparent, tracestate?}`), stored with the task. */
+  /** The first steps become claimable this many ms after creation (database clock). */
+  delayMs?: number;
+  /** JSON of the creator's W3C trace context carrier (`{ traceparent, tracestate? }`). */
   traceContext?: string;
 }
 
@@ -192,7 +197,7 @@ export interface NativeListTasksFilter {
  * `{ task_uuid, namespace, name, version, state, context, idempotency_key|null,
  *    created_at, updated_at, completed_at|null   (ISO-8601 strings),
  *    steps?: [{ step_uuid, name, state, attempts, max_attempts, result|null,
- *               error: {message, error_type, retryable, status_code?}|null,
+ *               error: {message, error_type, retryable, status_code?, stack?}|null,
  *               created_at, updated_at }],
  *    transitions?: [{ entity: 'task'|'step', step_name|null, from_state|null, to_state, at,
  *                     worker_id|null, reason|null }] }`
@@ -206,6 +211,11 @@ export interface NativeEngine {
   getTask(taskUuid: string): Promise<string | null>;
   listTasks(filter: NativeListTasksFilter): Promise<string>;
   cancelTask(taskUuid: string, reason?: string): Promise<string>;
+  retryTask(taskUuid: string): Promise<string>;
+  /** `result`: JSON of an object. */
+  resolveStep(taskUuid: string, stepName: string, result: string, reason?: string): Promise<string>;
+  /** Deletes finished tasks; `states` empty means every finished state. Returns the count. */
+  prune(olderThanMs: number, states: string[]): Promise<number>;
   /** Resolves with the TaskView once the task is complete, error or cancelled. */
   waitForTask(taskUuid: string, timeoutMs: number): Promise<string>;
   createWorker(options: NativeWorkerOptions): Promise<NativeWorker>;

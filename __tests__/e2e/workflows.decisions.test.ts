@@ -225,6 +225,7 @@ describeEachBackend('decision points', (backend) => {
       message: 'amount must be a positive number, got -5',
       errorType: 'validation_error',
       retryable: false,
+      stack: expect.stringMatching(/^ValidationError: amount must be a positive number, got -5\n/),
     });
     expect(stepOf(task, 'route')).toMatchObject({ state: 'cancelled', attempts: 0 });
     expect(task.steps.map((s) => s.name)).toEqual(['validate', 'route']);

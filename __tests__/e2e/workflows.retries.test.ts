@@ -122,6 +122,7 @@ describeEachBackend('retries', (backend) => {
       errorType: 'upstream_unavailable',
       retryable: true,
       statusCode: 503,
+      stack: expect.stringContaining('upstream down'),
     });
     expect(log.of('flaky')).toHaveLength(2);
 

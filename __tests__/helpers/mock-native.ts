@@ -337,6 +337,14 @@ export class MockEngine implements NativeEngine {
   readonly createTaskRequests: NativeCreateTaskRequest[] = [];
   readonly listFilters: NativeListTasksFilter[] = [];
   readonly cancelCalls: { taskUuid: string; reason: string | undefined }[] = [];
+  readonly retryCalls: string[] = [];
+  readonly resolveCalls: {
+    taskUuid: string;
+    stepName: string;
+    result: string;
+    reason: string | undefined;
+  }[] = [];
+  readonly pruneCalls: { olderThanMs: number; states: string[] }[] = [];
   readonly waitCalls: { taskUuid: string; timeoutMs: number }[] = [];
   /** Make `createWorker` reject with this. */
   createWorkerError: Error | undefined;
@@ -409,6 +417,29 @@ export class MockEngine implements NativeEngine {
     this.cancelCalls.push({ taskUuid, reason });
     const view = this.requireTask(taskUuid);
     return JSON.stringify(this.updateTask(taskUuid, { state: 'cancelled' }) ?? view);
+  }
+
+  async retryTask(taskUuid: string): Promise<string> {
+    this.assertOpen();
+    this.retryCalls.push(taskUuid);
+    return JSON.stringify(this.updateTask(taskUuid, { state: 'steps_in_process' }));
+  }
+
+  async resolveStep(
+    taskUuid: string,
+    stepName: string,
+    result: string,
+    reason?: string,
+  ): Promise<string> {
+    this.assertOpen();
+    this.resolveCalls.push({ taskUuid, stepName, result, reason });
+    return JSON.stringify(this.requireTask(taskUuid));
+  }
+
+  async prune(olderThanMs: number, states: string[]): Promise<number> {
+    this.assertOpen();
+    this.pruneCalls.push({ olderThanMs, states });
+    return 0;
   }
 
   async waitForTask(taskUuid: string, timeoutMs: number): Promise<string> {
@@ -644,7 +675,19 @@ export async function runHandler(
   }
 }
 
-/** The reported result without identity and timing, with `result`/`metadata` JSON parsed. */
+/** A reported error without its stack trace (which the tests of stack traces check). */
+export function withoutStack(
+  error: NativeStepResult['error'] | undefined,
+): NativeStepResult['error'] | undefined {
+  if (error === undefined) return undefined;
+  const { stack: _stack, ...rest } = error;
+  return rest;
+}
+
+/**
+ * The reported result without identity, timing and the error's stack trace, with
+ * `result`/`metadata` JSON parsed.
+ */
 export function parsedOutcome(result: NativeStepResult): {
   success: boolean;
   result?: unknown;
@@ -653,7 +696,7 @@ export function parsedOutcome(result: NativeStepResult): {
 } {
   const out: ReturnType<typeof parsedOutcome> = { success: result.success };
   if (result.result !== undefined) out.result = JSON.parse(result.result);
-  if (result.error !== undefined) out.error = result.error;
+  if (result.error !== undefined) out.error = withoutStack(result.error);
   if (result.metadata !== undefined) out.metadata = JSON.parse(result.metadata);
   return out;
 }

@@ -17,6 +17,7 @@ import {
   runHandler,
   stepPayload,
   type StepEventSpec,
+  withoutStack,
 } from '../helpers/mock-native';
 
 const API = 'https://api.example.test';
@@ -351,7 +352,7 @@ describe('ApiHandler: Retry-After end to end', () => {
       nock(API).get('/thing').reply(status, '', { 'Retry-After': header });
       const { result } = await runRequest({ base_url: API });
       const ms = Number(header) * 1000;
-      expect(result.error).toStrictEqual({
+      expect(withoutStack(result.error)).toStrictEqual({
         message: expect.stringContaining(`HTTP ${status}`),
         errorType,
         retryable: true,
@@ -384,7 +385,7 @@ describe('ApiHandler: Retry-After end to end', () => {
     nock(API).get('/thing').reply(404, '', { 'Retry-After': '30' });
     const first = await runRequest({ base_url: API });
     const second = await runRequest({ base_url: API });
-    expect(first.result.error).toStrictEqual({
+    expect(withoutStack(first.result.error)).toStrictEqual({
       message: `GET ${API}/thing failed with HTTP 429 Too Many Requests`,
       errorType: 'rate_limited',
       retryable: true,
@@ -496,7 +497,7 @@ describe('ApiHandler: authentication', () => {
   ])('fails permanently on %s, naming it', async (_label, config, message) => {
     process.env.TEST_EMPTY = '';
     const { result } = await runRequest({ base_url: API, ...config });
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message,
       errorType: 'configuration_error',
       retryable: false,
@@ -640,7 +641,7 @@ describe('ApiHandler: request errors without a response', () => {
   ])('%s → retryable %s', async (code, errorType, message) => {
     nock(API).get('/thing').replyWithError(netError(code, message));
     const { result } = await runRequest({ base_url: API });
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: expect.stringContaining(`GET ${API}/thing`),
       errorType,
       retryable: true,

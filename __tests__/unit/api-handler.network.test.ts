@@ -26,6 +26,7 @@ import {
   startWorker,
   stepEvent,
   stepPayload,
+  withoutStack,
 } from '../helpers/mock-native';
 
 class Get extends ApiHandler {
@@ -81,7 +82,7 @@ describe('ApiHandler over the network: failures without a response', () => {
     const { url, close } = await listen(server, 'http');
     await close();
     const { result } = await runHandler(Get, { config: { base_url: url } });
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: expect.stringMatching(
         new RegExp(`^GET ${url}/ failed: ECONNREFUSED: connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+$`),
       ),
@@ -94,7 +95,7 @@ describe('ApiHandler over the network: failures without a response', () => {
     const { url, close } = await silentServer();
     try {
       const { result } = await runHandler(Get, { config: { base_url: url, timeout_ms: 100 } });
-      expect(result.error).toStrictEqual({
+      expect(withoutStack(result.error)).toStrictEqual({
         message: `GET ${url}/ failed: timed out (timeout of 100ms exceeded)`,
         errorType: 'timeout',
         retryable: true,
@@ -126,7 +127,7 @@ describe('ApiHandler over the network: failures without a response', () => {
       await received;
       nativeWorker.push(abortEvent(event, 'task cancelled'));
       const [result] = await nativeWorker.waitForResults(1);
-      expect(result.error).toStrictEqual({
+      expect(withoutStack(result.error)).toStrictEqual({
         message: `GET ${url}/ failed: aborted (task cancelled)`,
         errorType: 'aborted',
         retryable: true,
@@ -235,7 +236,7 @@ describeTls('ApiHandler over TLS', () => {
 
   it('verifies certificates by default: a self-signed one fails permanently (tls_error)', async () => {
     const { result } = await runHandler(Get, { config: { base_url: base } });
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: `GET ${base}/ failed: DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate`,
       errorType: 'tls_error',
       retryable: false,

@@ -7,7 +7,7 @@
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import { ApiHandler, StepContext, type ApiResponse } from '../../src/index';
-import { parsedOutcome, runHandler } from '../helpers/mock-native';
+import { parsedOutcome, runHandler, withoutStack } from '../helpers/mock-native';
 
 class Get extends ApiHandler {
   static override handlerName = 'Api.Get';
@@ -184,7 +184,7 @@ describe('ApiHandler: redirects', () => {
     // The key is in the request's URL here too, so it is redacted there as well.
     const shownPath = path.replace('api-key-456', '[REDACTED]');
     expect(elsewhere.received).toEqual([]);
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message:
         `GET ${api.url}${shownPath} failed: the server redirected (HTTP 302) to another origin, ` +
         `${elsewhere.url}, and cross_origin_redirects is 'refuse'`,
@@ -215,7 +215,7 @@ describe('ApiHandler: redirects', () => {
       config: config(api.url, { cross_origin_redirects: 'follow' }),
     });
 
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message:
         "ApiHandler 'Api.Get' configuration: cross_origin_redirects: must be one of " +
         `'strip_credentials', 'refuse', got "follow"`,

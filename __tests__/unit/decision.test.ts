@@ -6,7 +6,7 @@ import {
   ValidationError,
   type StepContext,
 } from '../../src/index';
-import { parsedOutcome, runHandler } from '../helpers/mock-native';
+import { parsedOutcome, runHandler, withoutStack } from '../helpers/mock-native';
 
 class Router extends DecisionHandler {
   static override handlerName = 'Approvals.Route';
@@ -246,7 +246,7 @@ describe('DecisionHandler', () => {
       }
     }
     const { result } = await runHandler(Broken);
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: 'DecisionPointOutcome.createSteps: step_names[1]: must not be empty',
       errorType: 'validation_error',
       retryable: false,

@@ -5,6 +5,7 @@ import {
   deferred,
   startWorker,
   stepEvent,
+  withoutStack,
 } from '../helpers/mock-native';
 
 /** Resolves with the reason when the signal aborts. */
@@ -57,7 +58,7 @@ describe('worker: abort events', () => {
     await new Promise((r) => setImmediate(r));
     nativeWorker.push(abortEvent(event, 'task cancelled'));
     const [result] = await nativeWorker.waitForResults(1);
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: 'task cancelled',
       errorType: 'AbortError',
       retryable: true,

@@ -17,6 +17,7 @@ import {
   stepEvent,
   stepPayload,
   type StepEventSpec,
+  withoutStack,
 } from '../helpers/mock-native';
 
 function context(spec: Partial<StepEventSpec> = {}, writer?: (json: string) => Promise<boolean>) {
@@ -201,7 +202,7 @@ describe('worker: checkpoints through the native worker', () => {
       nativeWorker.checkpointError = nativeError('DATABASE', 'disk I/O error');
     });
     expect(seen).toBeInstanceOf(DatabaseError);
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: 'disk I/O error',
       errorType: 'DatabaseError',
       retryable: true,

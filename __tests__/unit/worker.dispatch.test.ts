@@ -1,5 +1,5 @@
 import { StepContext, StepHandler } from '../../src/index';
-import { defineHandler, startWorker, stepEvent } from '../helpers/mock-native';
+import { defineHandler, startWorker, stepEvent, withoutStack } from '../helpers/mock-native';
 
 describe('worker: running a step', () => {
   it('builds the context from the payload and passes it to the handler', async () => {
@@ -63,7 +63,7 @@ describe('worker: running a step', () => {
     const { worker, nativeWorker } = await startWorker([Broken]);
     nativeWorker.push(stepEvent({ handler: 'broken' }));
     const [result] = await nativeWorker.waitForResults(1);
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: 'config is not defined',
       errorType: 'ReferenceError',
       retryable: true,
@@ -75,7 +75,7 @@ describe('worker: running a step', () => {
     const { worker, nativeWorker } = await startWorker([defineHandler('known', () => ({}))]);
     nativeWorker.push(stepEvent({ handler: 'unknown.handler', stepName: 'mystery' }));
     const [result] = await nativeWorker.waitForResults(1);
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: "no handler is registered under 'unknown.handler' (step 'mystery')",
       errorType: 'handler_not_found',
       retryable: false,

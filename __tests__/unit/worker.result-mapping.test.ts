@@ -5,7 +5,7 @@ import {
   ValidationError,
 } from '../../src/index';
 import type { NativeStepResult } from '../../src/native';
-import { runOneStep } from '../helpers/mock-native';
+import { runOneStep, withoutStack } from '../helpers/mock-native';
 
 /** The reported result without identity and timing, for exact comparison. */
 function outcome(
@@ -240,12 +240,33 @@ describe('worker result mapping: thrown values', () => {
     const result = await runOneStep(impl);
     const expected: Record<string, unknown> = { success: false, error };
     if (metadata !== undefined) expected.metadata = metadata;
-    expect(outcome(result)).toStrictEqual(expected);
+    const { stack, ...reported } = result.error ?? { stack: undefined };
+    expect(
+      outcome({ ...result, error: result.error && (reported as typeof result.error) }),
+    ).toStrictEqual(expected);
+    // A thrown Error's stack trace goes with it (the core stores it, capped); a thrown
+    // non-Error has none.
+    if (error?.errorType === 'non_error_thrown') expect(stack).toBeUndefined();
+    else {
+      expect(stack?.split('\n')[0]).toMatch(new RegExp(`^\\w+: ${escapeRegExp(error!.message)}$`));
+      expect(stack).toContain('worker.result-mapping.test.ts');
+    }
+  });
+
+  it('passes the stack of a returned StepHandlerResult.failure only when it names one', async () => {
+    const without = await runOneStep(() => StepHandlerResult.failure('declined'));
+    expect(without.error?.stack).toBeUndefined();
+    const withStack = await runOneStep(() =>
+      StepHandlerResult.failure('declined', {
+        stack: 'Declined: declined\n    at charge (pay.ts:1:1)',
+      }),
+    );
+    expect(withStack.error?.stack).toBe('Declined: declined\n    at charge (pay.ts:1:1)');
   });
 
   it('treats a rejected promise like a throw', async () => {
     const result = await runOneStep(() => Promise.reject(new RangeError('out of range')));
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: 'out of range',
       errorType: 'RangeError',
       retryable: true,
@@ -271,10 +292,14 @@ describe('worker result mapping: thrown values', () => {
     const result = await runOneStep(() =>
       StepHandlerResult.failure('no', { retryable: false, retryAfterMs: 100 }),
     );
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message: 'no',
       errorType: 'handler_error',
       retryable: false,
     });
   });
 });
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,5 +1,5 @@
 import { RetryableError, StepHandlerResult } from '../../src/index';
-import { runOneStep } from '../helpers/mock-native';
+import { runOneStep, withoutStack } from '../helpers/mock-native';
 
 describe('worker: results that cannot be serialized to JSON', () => {
   it('fails a step returning a circular structure permanently, naming the step', async () => {
@@ -22,7 +22,7 @@ describe('worker: results that cannot be serialized to JSON', () => {
 
   it('fails a step returning a BigInt permanently', async () => {
     const result = await runOneStep(() => ({ total: 10n }), { stepName: 'sum_big' });
-    expect(result.error).toStrictEqual({
+    expect(withoutStack(result.error)).toStrictEqual({
       message:
         "step 'sum_big' returned a result that cannot be serialized to JSON: Do not know how to serialize a BigInt",
       errorType: 'serialization_error',

@@ -42,6 +42,23 @@ export class EngineHandle {
     return callNative(() => this.inner.cancelTask(taskUuid, reason));
   }
 
+  retryTask(taskUuid: string): Promise<string> {
+    return callNative(() => this.inner.retryTask(taskUuid));
+  }
+
+  resolveStep(
+    taskUuid: string,
+    stepName: string,
+    result: string,
+    reason?: string,
+  ): Promise<string> {
+    return callNative(() => this.inner.resolveStep(taskUuid, stepName, result, reason));
+  }
+
+  prune(olderThanMs: number, states: string[]): Promise<number> {
+    return callNative(() => this.inner.prune(olderThanMs, states));
+  }
+
   waitForTask(taskUuid: string, timeoutMs: number): Promise<string> {
     return callNative(() => this.inner.waitForTask(taskUuid, timeoutMs));
   }

@@ -1,3 +1,4 @@
+import ms from 'ms';
 import type { EngineHandle } from '../bridge/engine-handle';
 import { describeValue } from '../describe-value';
 import { ClosedError } from '../errors/closed-error';
@@ -17,6 +18,33 @@ export interface CreateTaskOptions {
   context?: Record<string, unknown>;
   /** Creating a task with a key already used returns the existing task. */
   idempotencyKey?: string;
+  /**
+   * Start later: the task is created now, and its first steps become ready at this time (by
+   * this process's clock), not before. A time in the past starts it at once.
+   */
+  runAt?: Date;
+  /** Start later: the first steps become ready this many milliseconds after creation. */
+  delayMs?: number;
+}
+
+export interface ResolveStepOptions {
+  /** Recorded in the step's transition; default `resolved manually by an operator`. */
+  reason?: string;
+}
+
+export interface PruneOptions {
+  /**
+   * Delete tasks that finished before this: a `Date`, a duration ago as a string (`'30d'`,
+   * `'12h'`, `'90m'`, as the `ms` package reads it) or as milliseconds.
+   */
+  olderThan: Date | string | number;
+  /** Which finished states to delete; default all of them (`complete`, `error`, `cancelled`). */
+  states?: TaskState[];
+}
+
+export interface PruneResult {
+  /** How many tasks were deleted (with their steps, edges and transitions). */
+  tasks: number;
 }
 
 export interface WaitForTaskOptions {
@@ -113,6 +141,69 @@ export class TaskerClient {
     return parseTaskViews(await this.engine.listTasks(nativeFilter));
   }
 
+  /**
+   * Run a task in `error` again: its failed steps (and the steps their failure cancelled) run
+   * again with their attempts starting over; completed steps keep their results. Rejects with
+   * `InvalidStateError` for a task in any other state.
+   */
+  async retryTask(taskUuid: string): Promise<Task> {
+    this.assertOpen();
+    requireString(taskUuid, 'taskUuid');
+    return parseTaskView(await this.engine.retryTask(taskUuid));
+  }
+
+  /**
+   * Complete a failed or stuck step by hand: it becomes `resolved_manually` with `result` as its
+   * result, and its dependents run. A worker still running it is aborted and its result ignored.
+   * When it was the task's only failed step, the task leaves `error` and goes on. Rejects with
+   * `InvalidStateError` for a step that is pending, done or cancelled, or one whose result
+   * creates steps (a decision point or a batchable step).
+   */
+  async resolveStep(
+    taskUuid: string,
+    stepName: string,
+    result: Record<string, unknown>,
+    options: ResolveStepOptions = {},
+  ): Promise<Task> {
+    this.assertOpen();
+    requireString(taskUuid, 'taskUuid');
+    requireString(stepName, 'stepName');
+    if (!isPlainObject(result)) {
+      throw new InvalidArgumentError(
+        `resolveStep: result must be a plain object, got ${describeKind(result)}`,
+      );
+    }
+    const json = serialize(result, 'resolveStep: result');
+    if (options.reason !== undefined) requireString(options.reason, 'reason');
+    return parseTaskView(await this.engine.resolveStep(taskUuid, stepName, json, options.reason));
+  }
+
+  /**
+   * Delete finished tasks, with their steps, edges and transitions, in batches (so that no
+   * transaction grows large). Returns how many tasks were deleted.
+   */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    this.assertOpen();
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError(
+        'prune: expected an options object such as { olderThan: "30d" }',
+      );
+    }
+    const olderThanMs = toAgeMs(options.olderThan);
+    const states = options.states ?? [];
+    if (!Array.isArray(states)) {
+      throw new InvalidArgumentError(`prune: states must be an array, got ${describeKind(states)}`);
+    }
+    for (const state of states) {
+      if (!FINISHED.includes(state)) {
+        throw new InvalidArgumentError(
+          `prune: ${describeValue(state)} is not a finished task state (use ${FINISHED.join(', ')})`,
+        );
+      }
+    }
+    return { tasks: await this.engine.prune(olderThanMs, states) };
+  }
+
   /** Cancel the task; steps in flight see their `ctx.signal` abort. */
   async cancelTask(taskUuid: string, reason?: string): Promise<Task> {
     this.assertOpen();
@@ -147,30 +238,92 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('createTask: expected an options object');
   }
-  const { namespace, name, version = '1.0.0', context = {}, idempotencyKey } = options;
+  const {
+    namespace,
+    name,
+    version = '1.0.0',
+    context = {},
+    idempotencyKey,
+    runAt,
+    delayMs,
+  } = options;
   requireString(namespace, 'namespace');
   requireString(name, 'name');
   requireString(version, 'version');
   if (!isPlainObject(context)) {
     throw new InvalidArgumentError(`context must be a plain object, got ${describeKind(context)}`);
   }
-  let contextJson: string;
-  try {
-    contextJson = JSON.stringify(context);
-  } catch (err) {
-    throw new InvalidArgumentError(
-      `context cannot be serialized to JSON: ${err instanceof Error ? err.message : String(err)}`,
-    );
-  }
+  const contextJson = serialize(context, 'context');
   const request: NativeCreateTaskRequest = { namespace, name, version, context: contextJson };
   if (idempotencyKey !== undefined) {
     requireString(idempotencyKey, 'idempotencyKey');
     request.idempotencyKey = idempotencyKey;
   }
+  if (runAt !== undefined && delayMs !== undefined) {
+    throw new InvalidArgumentError('createTask: give runAt or delayMs, not both');
+  }
+  if (runAt !== undefined) {
+    if (!(runAt instanceof Date)) {
+      throw new InvalidArgumentError(`runAt must be a Date, got ${describeValue(runAt)}`);
+    }
+    if (Number.isNaN(runAt.getTime())) {
+      throw new InvalidArgumentError('runAt is an invalid Date');
+    }
+    request.delayMs = Math.max(0, runAt.getTime() - Date.now());
+  } else if (delayMs !== undefined) {
+    if (!Number.isInteger(delayMs) || delayMs < 0) {
+      throw new InvalidArgumentError(
+        `delayMs must be a non-negative integer, got ${describeValue(delayMs)}`,
+      );
+    }
+    request.delayMs = delayMs;
+  }
   // The creator's span (with OpenTelemetry), to parent the spans of the task's steps.
   const traceContext = captureTraceContext();
   if (traceContext !== undefined) request.traceContext = traceContext;
   return request;
+}
+
+const FINISHED: readonly TaskState[] = ['complete', 'error', 'cancelled'];
+
+/** How long ago `olderThan` is, in milliseconds. */
+function toAgeMs(olderThan: unknown): number {
+  const hint = "use a Date, a duration such as '30d' or '12h', or milliseconds";
+  if (olderThan instanceof Date) {
+    if (Number.isNaN(olderThan.getTime())) {
+      throw new InvalidArgumentError(`prune: olderThan is an invalid Date; ${hint}`);
+    }
+    return Math.max(0, Date.now() - olderThan.getTime());
+  }
+  if (typeof olderThan === 'number') {
+    if (!Number.isFinite(olderThan) || olderThan < 0) {
+      throw new InvalidArgumentError(`prune: olderThan must be 0 ms or more, got ${olderThan}`);
+    }
+    return Math.round(olderThan);
+  }
+  if (typeof olderThan === 'string') {
+    // `ms` reads a bare number as milliseconds and returns undefined for what it cannot read.
+    const parsed: number | undefined = ms(olderThan as ms.StringValue);
+    if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
+      throw new InvalidArgumentError(
+        `prune: olderThan ${describeValue(olderThan)} is not a duration; ${hint}`,
+      );
+    }
+    return Math.round(parsed);
+  }
+  throw new InvalidArgumentError(
+    `prune: olderThan is required; ${hint} (got ${describeValue(olderThan)})`,
+  );
+}
+
+function serialize(value: unknown, what: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw new InvalidArgumentError(
+      `${what} cannot be serialized to JSON: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
 }
 
 function requireString(value: unknown, field: string): asserts value is string {

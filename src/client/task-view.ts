@@ -35,7 +35,13 @@ interface StepView {
   attempts: number;
   max_attempts: number;
   result: unknown;
-  error: { message: string; error_type: string; retryable: boolean; status_code?: number } | null;
+  error: {
+    message: string;
+    error_type: string;
+    retryable: boolean;
+    status_code?: number;
+    stack?: string;
+  } | null;
   metadata?: Record<string, unknown> | null;
   created_at: string;
   updated_at: string;
@@ -92,6 +98,7 @@ function toStepError(view: NonNullable<StepView['error']>): TaskStepError {
   if (view.status_code !== undefined && view.status_code !== null) {
     error.statusCode = view.status_code;
   }
+  if (typeof view.stack === 'string') error.stack = view.stack;
   return error;
 }
 

@@ -4,7 +4,15 @@ export type TaskState =
 
 /** Step states, as stored by the core. */
 export type StepState =
-  'pending' | 'enqueued' | 'in_progress' | 'waiting_for_retry' | 'complete' | 'error' | 'cancelled';
+  | 'pending'
+  | 'enqueued'
+  | 'in_progress'
+  | 'waiting_for_retry'
+  | 'complete'
+  | 'error'
+  | 'cancelled'
+  /** Completed by an operator with `client.resolveStep()`; counts as done for its dependents. */
+  | 'resolved_manually';
 
 /** A task and (from `getTask`/`waitForTask`) its steps and history. Plain data. */
 export interface Task {
@@ -50,6 +58,8 @@ export interface TaskStepError {
   errorType: string;
   retryable: boolean;
   statusCode?: number;
+  /** The handler's stack trace (at most 8 KiB of it), when it threw an error. */
+  stack?: string;
 }
 
 /** One state change of the task or of one of its steps. */

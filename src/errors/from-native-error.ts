@@ -3,6 +3,7 @@ import { ClosedError } from './closed-error';
 import { DatabaseError } from './database-error';
 import { HandlerNotRegisteredError } from './handler-not-registered-error';
 import { InvalidArgumentError } from './invalid-argument-error';
+import { InvalidStateError } from './invalid-state-error';
 import { TaskNotFoundError } from './task-not-found-error';
 import { TaskTimeoutError } from './task-timeout-error';
 import type { TaskerError } from './tasker-error';
@@ -21,6 +22,7 @@ const BY_CODE: Record<NativeErrorCode, TaskerErrorClass> = {
   DATABASE: DatabaseError,
   TIMEOUT: TaskTimeoutError,
   CLOSED: ClosedError,
+  INVALID_STATE: InvalidStateError,
 };
 
 /**

@@ -4,6 +4,7 @@ export { HandlerNotRegisteredError } from './handler-not-registered-error';
 export { TemplateNotFoundError } from './template-not-found-error';
 export { TaskNotFoundError } from './task-not-found-error';
 export { InvalidArgumentError } from './invalid-argument-error';
+export { InvalidStateError } from './invalid-state-error';
 export { DatabaseError } from './database-error';
 export { TaskTimeoutError } from './task-timeout-error';
 export { ClosedError } from './closed-error';

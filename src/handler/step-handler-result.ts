@@ -8,6 +8,8 @@ export interface StepFailure {
   /** Wait at least this long before the next attempt. */
   retryAfterMs?: number;
   statusCode?: number;
+  /** A stack trace stored with the failure (a thrown error's own is kept; at most 8 KiB). */
+  stack?: string;
 }
 
 export interface StepFailureOptions {
@@ -18,6 +20,8 @@ export interface StepFailureOptions {
   retryAfterMs?: number;
   statusCode?: number;
   metadata?: object;
+  /** A stack trace to store with the failure (e.g. of an error you caught); at most 8 KiB. */
+  stack?: string;
 }
 
 /**
@@ -47,6 +51,7 @@ export class StepHandlerResult {
     };
     if (options.retryAfterMs !== undefined) error.retryAfterMs = options.retryAfterMs;
     if (options.statusCode !== undefined) error.statusCode = options.statusCode;
+    if (options.stack !== undefined) error.stack = options.stack;
     return new StepHandlerResult(false, null, error, options.metadata ?? {});
   }
 

@@ -81,6 +81,7 @@ function mapThrown(thrown: unknown, stepName: string): MappedResult {
         errorType: thrown.errorType,
         retryable: false,
         statusCode: thrown.statusCode,
+        stack: thrown.stack,
       },
       thrown.metadata,
       stepName,
@@ -94,6 +95,7 @@ function mapThrown(thrown: unknown, stepName: string): MappedResult {
         retryable: true,
         retryAfterMs: thrown.retryAfterMs,
         statusCode: thrown.statusCode,
+        stack: thrown.stack,
       },
       thrown.metadata,
       stepName,
@@ -101,7 +103,12 @@ function mapThrown(thrown: unknown, stepName: string): MappedResult {
   }
   if (isError(thrown)) {
     return failure(
-      { message: thrown.message, errorType: thrown.name || 'Error', retryable: true },
+      {
+        message: thrown.message,
+        errorType: thrown.name || 'Error',
+        retryable: true,
+        stack: thrown.stack,
+      },
       undefined,
       stepName,
     );
@@ -135,6 +142,7 @@ function sanitizeError(error: StepFailure): NativeStepError {
   if (retryAfterMs !== undefined && out.retryable) out.retryAfterMs = retryAfterMs;
   const statusCode = toNonNegativeInteger(error.statusCode);
   if (statusCode !== undefined) out.statusCode = statusCode;
+  if (typeof error.stack === 'string' && error.stack !== '') out.stack = error.stack;
   return out;
 }
 

@@ -21,4 +21,4 @@ pub use template::{
     StepDefinition, StepType, TaskTemplate, TemplateError, TemplateSet, MAX_TEMPLATE_BYTES,
     MAX_TEMPLATE_DEPTH,
 };
-pub use text::echo;
+pub use text::{cap_stack, echo, MAX_STACK_BYTES};

@@ -8,7 +8,9 @@ use std::str::FromStr;
 /// Life of a step: `pending` (waiting for dependencies) → `enqueued` (ready, claimable) →
 /// `in_progress` (claimed by a worker, under a lease) → `complete`, or `waiting_for_retry`
 /// (claimable again once its backoff has elapsed), or `error` (permanent). Steps that never
-/// started when their task was cancelled or failed become `cancelled`.
+/// started when their task was cancelled or failed become `cancelled`. An operator can complete
+/// a failed or stuck step by hand (`resolved_manually`, which counts as done for its
+/// dependents), and retrying a failed task reopens its `error` and `cancelled` steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StepState {
     Pending,
@@ -18,10 +20,11 @@ pub enum StepState {
     Complete,
     Error,
     Cancelled,
+    ResolvedManually,
 }
 
 impl StepState {
-    pub const ALL: [StepState; 7] = [
+    pub const ALL: [StepState; 8] = [
         StepState::Pending,
         StepState::Enqueued,
         StepState::InProgress,
@@ -29,6 +32,7 @@ impl StepState {
         StepState::Complete,
         StepState::Error,
         StepState::Cancelled,
+        StepState::ResolvedManually,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,15 +44,25 @@ impl StepState {
             StepState::Complete => "complete",
             StepState::Error => "error",
             StepState::Cancelled => "cancelled",
+            StepState::ResolvedManually => "resolved_manually",
         }
     }
 
-    /// No further transition is possible.
+    /// Nothing happens to the step any more unless an operator retries its task.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            StepState::Complete | StepState::Error | StepState::Cancelled
+            StepState::Complete
+                | StepState::Error
+                | StepState::Cancelled
+                | StepState::ResolvedManually
         )
+    }
+
+    /// The step has its result: it ran to completion or an operator resolved it. Its
+    /// dependents count it as done.
+    pub fn is_done(self) -> bool {
+        matches!(self, StepState::Complete | StepState::ResolvedManually)
     }
 
     /// Whether `self → to` is a legal step transition.
@@ -68,6 +82,15 @@ impl StepState {
                 | (Enqueued, Cancelled)
                 | (WaitingForRetry, Cancelled)
                 | (InProgress, Cancelled)
+                // an operator resolves a failed or stuck step
+                | (Error, ResolvedManually)
+                | (Enqueued, ResolvedManually)
+                | (WaitingForRetry, ResolvedManually)
+                | (InProgress, ResolvedManually)
+                // retrying a failed task reopens what failed and what its failure cancelled
+                | (Error, Enqueued)
+                | (Cancelled, Pending)
+                | (Cancelled, Enqueued)
         )
     }
 }
@@ -92,7 +115,8 @@ impl FromStr for StepState {
 ///
 /// `pending` (created) → `steps_in_process` → `complete`; `waiting_for_retry` while every
 /// unfinished step waits out a backoff; `error` as soon as one step fails permanently;
-/// `cancelled` on request.
+/// `cancelled` on request. An operator can take a task out of `error` (retrying it, or
+/// resolving its failed steps): it goes back to `steps_in_process`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskState {
     Pending,
@@ -133,8 +157,11 @@ impl TaskState {
 
     pub fn can_transition_to(self, to: TaskState) -> bool {
         use TaskState::*;
-        if self.is_terminal() || self == to {
+        if self == to || matches!(self, Complete | Cancelled) {
             return false;
+        }
+        if self == Error {
+            return to == StepsInProcess;
         }
         match to {
             Pending => false,
@@ -193,6 +220,13 @@ mod tests {
             (Enqueued, Cancelled),
             (WaitingForRetry, Cancelled),
             (InProgress, Cancelled),
+            (Error, ResolvedManually),
+            (Enqueued, ResolvedManually),
+            (WaitingForRetry, ResolvedManually),
+            (InProgress, ResolvedManually),
+            (Error, Enqueued),
+            (Cancelled, Pending),
+            (Cancelled, Enqueued),
         ];
         for from in StepState::ALL {
             for to in StepState::ALL {
@@ -203,9 +237,10 @@ mod tests {
                 );
             }
         }
-        for t in [Complete, Error, Cancelled] {
+        for t in [Complete, Error, Cancelled, ResolvedManually] {
             assert!(t.is_terminal());
         }
+        assert!(Complete.is_done() && ResolvedManually.is_done() && !Error.is_done());
     }
 
     #[test]
@@ -222,6 +257,9 @@ mod tests {
             (WaitingForRetry, Cancelled, true),
             (Complete, Error, false),
             (Error, Cancelled, false),
+            (Error, StepsInProcess, true),
+            (Error, Complete, false),
+            (Complete, StepsInProcess, false),
             (Cancelled, StepsInProcess, false),
             (StepsInProcess, Pending, false),
         ];

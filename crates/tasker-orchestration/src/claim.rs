@@ -26,6 +26,8 @@ pub struct ClaimedStep {
     /// JSON of the step's dependency results, keyed by step name (`None` without any): kept
     /// apart so that the runtime parses them only when the handler asks for them.
     pub dependencies: Option<String>,
+    /// The task creator's trace context (JSON text of a W3C carrier), if one was stored.
+    pub trace_context: Option<String>,
 }
 
 /// What a worker asks for when it claims: up to `limit` ready steps whose handler callable is
@@ -169,6 +171,7 @@ pub(crate) fn finish_claims(claimed: Claimed) -> Result<Vec<ClaimedStep>, Engine
             timeout_ms,
             payload,
             dependencies,
+            trace_context: r.trace_context.clone(),
         });
     }
     Ok(out)

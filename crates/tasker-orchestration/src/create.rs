@@ -15,7 +15,7 @@ use crate::views::TaskView;
 use crate::work::Work;
 use crate::{Engine, EngineError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CreateTask {
     pub namespace: String,
     pub name: String,
@@ -23,6 +23,11 @@ pub struct CreateTask {
     /// JSON text of the task context; must be an object.
     pub context: String,
     pub idempotency_key: Option<String>,
+    /// The task's first steps become claimable this long after it is created (by the
+    /// database's clock); `None` or 0: at once.
+    pub delay_ms: Option<u64>,
+    /// The creator's trace context (JSON text of a W3C carrier), handed to every step.
+    pub trace_context: Option<String>,
 }
 
 impl CreateTask {
@@ -98,11 +103,22 @@ struct Checked {
     req: CreateTask,
 }
 
+/// The longest delayed start accepted (ten years).
+pub const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3_600_000;
+
 fn check(
     req: CreateTask,
     limits: &JsonLimits,
     label: &dyn Fn() -> String,
 ) -> Result<Checked, EngineError> {
+    if let Some(delay) = req.delay_ms.filter(|d| *d > MAX_DELAY_MS) {
+        return Err(EngineError::InvalidArgument(format!(
+            "{}the delayed start of {} is {delay} ms away; at most {MAX_DELAY_MS} ms (ten years) \
+             is accepted",
+            label(),
+            req.describe()
+        )));
+    }
     let problem = match check_json(&req.context, limits.max_context_bytes, limits.max_depth) {
         Ok(raw) if json_kind(raw.get()) == "an object" => return Ok(Checked { req }),
         Ok(raw) => format!("must be a JSON object, got {}", json_kind(raw.get())),
@@ -326,7 +342,9 @@ async fn create_in_tx(
             context: r.req.context.clone(),
             idempotency_key: r.req.idempotency_key.clone(),
             total_steps: initial.len() as i64,
+            trace_context: r.req.trace_context.clone(),
         });
+        let delay_ms = r.req.delay_ms.unwrap_or(0);
         work.task(task_uuid, None, TaskState::Pending, None);
         work.task(
             task_uuid,
@@ -370,16 +388,22 @@ async fn create_in_tx(
                 pending_deps: deps.len() as i64,
                 max_attempts: i64::from(def.retry.max_attempts),
                 inputs: "{}".to_string(),
+                ready_in_ms: i64::try_from(delay_ms).unwrap_or(i64::MAX),
             });
             work.step(task_uuid, step_uuid, None, StepState::Pending, None, None);
             if step_state == StepState::Enqueued {
+                let why = if delay_ms == 0 {
+                    "no dependencies".to_string()
+                } else {
+                    format!("no dependencies; claimable in {delay_ms} ms (delayed start)")
+                };
                 work.step(
                     task_uuid,
                     step_uuid,
                     Some(StepState::Pending),
                     StepState::Enqueued,
                     None,
-                    Some("no dependencies".to_string()),
+                    Some(why),
                 );
                 ready = true;
             }

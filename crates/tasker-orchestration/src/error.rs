@@ -45,6 +45,9 @@ error_codes! {
     Timeout => "TIMEOUT",
     /// The engine or worker was already shut down.
     Closed => "CLOSED",
+    /// The task or step is not in a state that allows the operation (retrying a task that did
+    /// not fail, resolving a step that already completed).
+    InvalidState => "INVALID_STATE",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -65,6 +68,8 @@ pub enum EngineError {
     InvalidArgument(String),
     #[error("{0}")]
     Timeout(String),
+    #[error("{0}")]
+    InvalidState(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A broken invariant of the engine itself (a bug): the transaction was rolled back.
@@ -79,6 +84,7 @@ impl EngineError {
             EngineError::TaskNotFound(_) => ErrorCode::TaskNotFound,
             EngineError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             EngineError::Timeout(_) => ErrorCode::Timeout,
+            EngineError::InvalidState(_) => ErrorCode::InvalidState,
             EngineError::Store(StoreError::Closed) => ErrorCode::Closed,
             EngineError::Store(_) | EngineError::Internal(_) => ErrorCode::Database,
         }
@@ -99,6 +105,7 @@ impl EngineError {
             | EngineError::InvalidArgument(_)
             | EngineError::TemplateNotFound(_)
             | EngineError::TaskNotFound(_)
+            | EngineError::InvalidState(_)
             | EngineError::Timeout(_) => false,
         }
     }
@@ -128,6 +135,7 @@ mod tests {
                 "DATABASE",
                 "TIMEOUT",
                 "CLOSED",
+                "INVALID_STATE",
             ]
         );
         assert_eq!(ErrorCode::Closed.to_string(), "CLOSED");

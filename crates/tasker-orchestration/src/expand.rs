@@ -87,12 +87,7 @@ pub(crate) fn create(
         .as_deref()
         .unwrap_or(&[])
         .iter()
-        .map(|s| {
-            (
-                s.name.clone(),
-                (s.step_uuid, s.state == StepState::Complete),
-            )
-        })
+        .map(|s| (s.name.clone(), (s.step_uuid, s.state.is_done())))
         .collect();
     let new_uuids: HashMap<&str, Uuid> = planned
         .steps
@@ -143,6 +138,7 @@ pub(crate) fn create(
             pending_deps: pending,
             max_attempts: i64::from(s.definition.retry.max_attempts),
             inputs: s.inputs.to_string(),
+            ready_in_ms: 0,
         });
         work.step(
             task,

@@ -190,6 +190,7 @@ impl Engine {
                     retryable: true,
                     retry_after_ms: None,
                     status_code: None,
+                    stack: None,
                 }),
             })
             .collect();

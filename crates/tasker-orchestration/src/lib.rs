@@ -18,6 +18,7 @@ mod events;
 mod expand;
 mod leases;
 mod metrics;
+mod operate;
 mod payload;
 mod record;
 mod templates;
@@ -30,8 +31,9 @@ use std::time::Duration;
 pub use claim::{ClaimRequest, ClaimedStep};
 pub use create::CreateTask;
 pub use error::{EngineError, ErrorCode};
+pub use operate::{Prune, PRUNE_BATCH};
 pub use record::{RecordOutcome, StepError, StepOutcome};
-pub use tasker_domain::{ExpansionLimits, JsonLimits};
+pub use tasker_domain::{ExpansionLimits, JsonLimits, StepState, TaskState};
 pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
 pub use views::{iso8601, ListTasks, StepView, TaskView, TransitionView};
 

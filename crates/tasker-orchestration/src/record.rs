@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tasker_domain::{
-    check_json, decide_failure, echo, ExpansionLimits, FailureDecision, FailureInput, JsonLimits,
-    JsonProblem, StepDefinition, StepState, TaskState,
+    cap_stack, check_json, decide_failure, echo, ExpansionLimits, FailureDecision, FailureInput,
+    JsonLimits, JsonProblem, StepDefinition, StepState, TaskState, MAX_STACK_BYTES,
 };
 use tasker_store::{
     run_write, Edge, LockedStep, NewStep, ReadyStep, Signal, StepChange, TaskActivity, TaskChange,
@@ -35,6 +35,9 @@ pub struct StepError {
     pub retry_after_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_code: Option<i64>,
+    /// The handler's stack trace; stored cut to `MAX_STACK_BYTES`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
 }
 
 impl StepError {
@@ -46,6 +49,7 @@ impl StepError {
             retryable: false,
             retry_after_ms: None,
             status_code: None,
+            stack: None,
         }
     }
 }
@@ -499,7 +503,15 @@ fn record_failure(
             retryable: true,
             retry_after_ms: None,
             status_code: None,
+            stack: None,
         },
+    };
+    let error = StepError {
+        stack: error
+            .stack
+            .as_deref()
+            .map(|st| cap_stack(st, MAX_STACK_BYTES).into_owned()),
+        ..error
     };
     let decision = if is_rejected {
         FailureDecision::Permanent {

@@ -31,6 +31,7 @@ fn request(context: String) -> CreateTask {
         version: VERSION.into(),
         context,
         idempotency_key: None,
+        ..CreateTask::default()
     }
 }
 
@@ -235,6 +236,7 @@ async fn json_past_a_limit_is_refused_naming_the_limit(db: TestDb) {
             retryable: true,
             retry_after_ms: None,
             status_code: None,
+            stack: None,
         }),
         ..failure(&start, true, None)
     };

@@ -399,6 +399,7 @@ async fn context_must_be_a_json_object(db: TestDb) {
         version: VERSION.into(),
         context: context.into(),
         idempotency_key: None,
+        ..CreateTask::default()
     };
     for (context, kind) in [
         ("[1, 2]", "an array"),

@@ -11,5 +11,5 @@ WITH RECURSIVE wanted AS (
 )
 SELECT a.for_step, s.step_uuid, s.name, s.result::text
 FROM ancestors a JOIN steps s ON s.step_uuid = a.step_uuid
-WHERE s.state = 'complete'
+WHERE s.state IN ('complete', 'resolved_manually')
 ORDER BY a.ord, s.created_at, s.step_uuid

@@ -17,4 +17,4 @@ FROM picked p JOIN tasks t ON t.task_uuid = p.task_uuid
 WHERE s.step_uuid = p.step_uuid
 RETURNING s.step_uuid, s.task_uuid, s.name, s.template_step_name, s.step_type, p.state,
     s.attempts, s.max_attempts, s.dep_total, s.inputs::text, s.checkpoint::text, t.namespace,
-    t.name, t.version, t.template_digest, t.context::text, p.ready_at
+    t.name, t.version, t.template_digest, t.context::text, p.ready_at, t.trace_context

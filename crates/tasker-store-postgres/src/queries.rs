@@ -36,6 +36,8 @@ pub(crate) const SESSION: &str = include_str!("../queries/session.sql");
 pub(crate) const STEPS_OF: &str = include_str!("../queries/steps_of.sql");
 pub(crate) const TASK: &str = include_str!("../queries/task.sql");
 pub(crate) const TASK_ACTIVITY: &str = include_str!("../queries/task_activity.sql");
+pub(crate) const REOPEN_STEPS: &str = include_str!("../queries/reopen_steps.sql");
+pub(crate) const PRUNE_TASKS: &str = include_str!("../queries/prune_tasks.sql");
 pub(crate) const TASK_STATE: &str = include_str!("../queries/task_state.sql");
 pub(crate) const TASK_STEPS: &str = include_str!("../queries/task_steps.sql");
 pub(crate) const TASKS: &str = include_str!("../queries/tasks.sql");
@@ -87,6 +89,8 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("steps_of", STEPS_OF),
     ("task", TASK),
     ("task_activity", TASK_ACTIVITY),
+    ("reopen_steps", REOPEN_STEPS),
+    ("prune_tasks", PRUNE_TASKS),
     ("task_state", TASK_STATE),
     ("task_steps", TASK_STEPS),
     ("tasks", TASKS),

@@ -407,7 +407,13 @@ impl PgTx {
                     .map(|t| t.idempotency_key.clone())
                     .collect::<Vec<_>>(),
             )
-            .bind(tasks.iter().map(|t| t.total_steps).collect::<Vec<_>>());
+            .bind(tasks.iter().map(|t| t.total_steps).collect::<Vec<_>>())
+            .bind(
+                tasks
+                    .iter()
+                    .map(|t| t.trace_context.clone())
+                    .collect::<Vec<_>>(),
+            );
         let mut created: HashMap<Uuid, Millis> = HashMap::new();
         for r in self.rows(query).await? {
             created.insert(col(&r, 0)?, ms(&r, 1)?);
@@ -449,7 +455,13 @@ impl PgTx {
             .bind(steps.iter().map(|s| s.dep_total).collect::<Vec<_>>())
             .bind(steps.iter().map(|s| s.pending_deps).collect::<Vec<_>>())
             .bind(steps.iter().map(|s| s.max_attempts).collect::<Vec<_>>())
-            .bind(steps.iter().map(|s| s.inputs.clone()).collect::<Vec<_>>());
+            .bind(steps.iter().map(|s| s.inputs.clone()).collect::<Vec<_>>())
+            .bind(
+                steps
+                    .iter()
+                    .map(|s| s.ready_in_ms as f64)
+                    .collect::<Vec<_>>(),
+            );
         self.exec(query).await?;
         Ok(())
     }
@@ -502,6 +514,7 @@ impl PgTx {
                 task_version: col(&r, 13)?,
                 template_digest: col(&r, 14)?,
                 context: col(&r, 15)?,
+                trace_context: col(&r, 17)?,
             };
             let ready_at: OffsetDateTime = col(&r, 16)?;
             out.push((ready_at, row));
@@ -770,6 +783,35 @@ impl PgTx {
                 })
             })
             .collect()
+    }
+
+    async fn reopen_steps_now(&mut self, steps: &[Uuid]) -> R<Vec<ReopenedStep>> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = sqlx::query(q::REOPEN_STEPS).bind(steps.to_vec());
+        let mut out = Vec::with_capacity(steps.len());
+        for r in self.rows(query).await? {
+            let step_uuid: Uuid = col(&r, 1)?;
+            let whose = || format!("step {step_uuid}");
+            out.push(ReopenedStep {
+                task_uuid: col(&r, 0)?,
+                step_uuid,
+                from: parsed(&r, 2, &whose)?,
+                to: parsed(&r, 3, &whose)?,
+            });
+        }
+        // In the order given (RETURNING promises none).
+        out.sort_by_key(|s| steps.iter().position(|x| *x == s.step_uuid));
+        Ok(out)
+    }
+
+    async fn prune_tasks_now(&mut self, filter: &PruneFilter) -> R<u64> {
+        let query = sqlx::query(q::PRUNE_TASKS)
+            .bind(filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .bind(filter.finished_ms_ago as f64)
+            .bind(filter.limit);
+        self.exec(query).await
     }
 
     async fn renew_leases_now(
@@ -1046,6 +1088,12 @@ impl Tx for PgTx {
     }
     fn task_activity<'a>(&'a mut self, tasks: &'a [Uuid]) -> BoxFuture<'a, R<Vec<TaskActivity>>> {
         Box::pin(self.task_activity_now(tasks))
+    }
+    fn reopen_steps<'a>(&'a mut self, steps: &'a [Uuid]) -> BoxFuture<'a, R<Vec<ReopenedStep>>> {
+        Box::pin(self.reopen_steps_now(steps))
+    }
+    fn prune_tasks<'a>(&'a mut self, filter: &'a PruneFilter) -> BoxFuture<'a, R<u64>> {
+        Box::pin(self.prune_tasks_now(filter))
     }
     fn renew_leases<'a>(
         &'a mut self,

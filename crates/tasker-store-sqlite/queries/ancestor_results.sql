@@ -5,4 +5,4 @@ WITH RECURSIVE ancestors (step_uuid) AS (
 )
 SELECT s.step_uuid, s.name, s.result
 FROM tasker_steps s JOIN ancestors a ON s.step_uuid = a.step_uuid
-WHERE s.state = 'complete'
+WHERE s.state IN ('complete', 'resolved_manually')

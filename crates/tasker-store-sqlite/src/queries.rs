@@ -23,10 +23,13 @@ pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
 pub(crate) const NOW: &str = include_str!("../queries/now.sql");
 pub(crate) const OPEN_STEPS: &str = include_str!("../queries/open_steps.sql");
+pub(crate) const PRUNE_TASKS: &str = include_str!("../queries/prune_tasks.sql");
 pub(crate) const PUT_SNAPSHOT: &str = include_str!("../queries/put_snapshot.sql");
 pub(crate) const PUT_TEMPLATE: &str = include_str!("../queries/put_template.sql");
+pub(crate) const REOPEN_STEP: &str = include_str!("../queries/reopen_step.sql");
 pub(crate) const RENEW_LEASE: &str = include_str!("../queries/renew_lease.sql");
 pub(crate) const SAVE_CHECKPOINT: &str = include_str!("../queries/save_checkpoint.sql");
+pub(crate) const STEP_STATE: &str = include_str!("../queries/step_state.sql");
 pub(crate) const STEPS_OF: &str = include_str!("../queries/steps_of.sql");
 pub(crate) const TASK: &str = include_str!("../queries/task.sql");
 pub(crate) const TASK_ACTIVITY: &str = include_str!("../queries/task_activity.sql");
@@ -71,10 +74,13 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("next_ready_in", NEXT_READY_IN),
     ("now", NOW),
     ("open_steps", OPEN_STEPS),
+    ("prune_tasks", PRUNE_TASKS),
     ("put_snapshot", PUT_SNAPSHOT),
     ("put_template", PUT_TEMPLATE),
+    ("reopen_step", REOPEN_STEP),
     ("renew_lease", RENEW_LEASE),
     ("save_checkpoint", SAVE_CHECKPOINT),
+    ("step_state", STEP_STATE),
     ("steps_of", STEPS_OF),
     ("task", TASK),
     ("task_activity", TASK_ACTIVITY),

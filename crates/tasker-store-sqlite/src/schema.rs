@@ -14,11 +14,30 @@ mod embedded {
 
 pub(crate) fn migrate(conn: &mut Connection, location: &Location) -> StoreResult<()> {
     refuse_legacy(conn, location)?;
-    embedded::migrations::runner()
+    // A migration that rebuilds a table (SQLite cannot alter a constraint in place) must not
+    // cascade the drop of the old table: foreign keys are off while migrations run (the pragma
+    // cannot change inside their transactions), and every key is checked afterwards.
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(sql_error)?;
+    let ran = embedded::migrations::runner()
         .set_abort_divergent(true)
         .set_abort_missing(true)
         .run(conn)
-        .map_err(|e| StoreError::Schema(format!("cannot migrate {}: {e}", describe(location))))?;
+        .map_err(|e| StoreError::Schema(format!("cannot migrate {}: {e}", describe(location))));
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(sql_error)?;
+    ran?;
+    let broken: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .map_err(sql_error)?;
+    if broken > 0 {
+        return Err(StoreError::Schema(format!(
+            "{} has {broken} rows whose foreign keys point at nothing after migrating",
+            describe(location)
+        )));
+    }
     Ok(())
 }
 
@@ -48,5 +67,82 @@ fn describe(location: &Location) -> String {
     match location {
         Location::Memory => "the in-memory SQLite database".to_string(),
         Location::File(p) => format!("SQLite database {}", p.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database with tasks in it, made by the first migration only, keeps every row (and every
+    /// dependency edge: rebuilding the steps table must not cascade) when migration 2 runs.
+    #[test]
+    fn migration_2_keeps_steps_edges_and_transitions() {
+        let location = Location::Memory;
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(1))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasker_template_snapshots VALUES ('d', 'ns', 't', '1', '{}', 0);
+             INSERT INTO tasker_tasks (task_uuid, namespace, name, version, template_digest,
+                 state, context, total_steps, created_at, updated_at)
+             VALUES ('t1', 'ns', 't', '1', 'd', 'error', '{\"a\":1}', 2, 0, 0);
+             INSERT INTO tasker_steps (step_uuid, task_uuid, name, template_step_name,
+                 handler_callable, step_type, state, dep_total, pending_deps, attempts,
+                 max_attempts, inputs, error, checkpoint, created_at, updated_at)
+             VALUES ('s1', 't1', 'a', 'a', 'A', 'standard', 'error', 0, 0, 3, 3, '{}',
+                     '{\"message\":\"x\"}', '{\"cursor\":5}', 1, 2),
+                    ('s2', 't1', 'b', 'b', 'B', 'standard', 'cancelled', 1, 1, 0, 3, '{}',
+                     NULL, NULL, 1, 2);
+             INSERT INTO tasker_step_edges VALUES ('s1', 's2');
+             INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, at)
+             VALUES ('t1', 's1', 'in_progress', 'error', 5);",
+        )
+        .unwrap();
+
+        migrate(&mut conn, &location).unwrap();
+
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM tasker_step_edges"), 1);
+        assert_eq!(count("SELECT count(*) FROM tasker_transitions"), 1);
+        assert_eq!(count("SELECT count(*) FROM tasker_steps"), 2);
+        let kept: (String, i64, String, String) = conn
+            .query_row(
+                "SELECT state, attempts, error, checkpoint FROM tasker_steps WHERE step_uuid = 's1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            kept,
+            (
+                "error".into(),
+                3,
+                "{\"message\":\"x\"}".into(),
+                "{\"cursor\":5}".into()
+            )
+        );
+        // The new state is accepted, foreign keys are enforced again, and deleting a task
+        // still cascades to its steps and edges.
+        conn.execute(
+            "UPDATE tasker_steps SET state = 'resolved_manually' WHERE step_uuid = 's1'",
+            [],
+        )
+        .unwrap();
+        assert!(conn
+            .execute(
+                "UPDATE tasker_steps SET state = 'bogus' WHERE step_uuid = 's1'",
+                []
+            )
+            .is_err());
+        assert_eq!(count("PRAGMA foreign_keys"), 1);
+        conn.execute("DELETE FROM tasker_tasks WHERE task_uuid = 't1'", [])
+            .unwrap();
+        assert_eq!(count("SELECT count(*) FROM tasker_steps"), 0);
+        assert_eq!(count("SELECT count(*) FROM tasker_step_edges"), 0);
+        assert_eq!(count("SELECT count(*) FROM tasker_transitions"), 0);
     }
 }

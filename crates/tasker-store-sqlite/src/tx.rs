@@ -290,6 +290,7 @@ impl SqliteTx {
                     t.idempotency_key,
                     t.total_steps,
                     at,
+                    t.trace_context,
                 ],
                 |r| int(r, 0),
             )?;
@@ -315,6 +316,7 @@ impl SqliteTx {
                     s.pending_deps,
                     s.max_attempts,
                     s.inputs,
+                    s.ready_in_ms,
                 ])
                 .map_err(sql_error)?;
         }
@@ -401,6 +403,7 @@ impl SqliteTx {
                     task_version: text(r, 13)?,
                     template_digest: text(r, 14)?,
                     context: text(r, 15)?,
+                    trace_context: opt_text(r, 16)?,
                 })
             })?
         };
@@ -625,6 +628,42 @@ impl SqliteTx {
             }
         }
         Ok(out)
+    }
+
+    fn reopen_steps_now(&mut self, steps: &[Uuid]) -> R<Vec<ReopenedStep>> {
+        let mut out = Vec::with_capacity(steps.len());
+        for step in steps {
+            let from = {
+                let mut stmt = self.stmt(q::STEP_STATE)?;
+                first(&mut stmt, params![id(step)], |r| parsed::<StepState>(r, 0))?
+            };
+            let Some(from) = from else { continue };
+            let mut stmt = self.stmt(q::REOPEN_STEP)?;
+            if let Some((task_uuid, to)) = first(&mut stmt, params![id(step)], |r| {
+                Ok((uuid(r, 0)?, parsed::<StepState>(r, 1)?))
+            })? {
+                out.push(ReopenedStep {
+                    task_uuid,
+                    step_uuid: *step,
+                    from,
+                    to,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn prune_tasks_now(&mut self, filter: &PruneFilter) -> R<u64> {
+        let names: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+        let deleted = self
+            .stmt(q::PRUNE_TASKS)?
+            .execute(params![
+                json_list(&names),
+                filter.finished_ms_ago,
+                filter.limit
+            ])
+            .map_err(sql_error)?;
+        Ok(deleted as u64)
     }
 
     fn task_activity_now(&mut self, tasks: &[Uuid]) -> R<Vec<TaskActivity>> {
@@ -884,6 +923,12 @@ impl Tx for SqliteTx {
     }
     fn task_activity<'a>(&'a mut self, tasks: &'a [Uuid]) -> BoxFuture<'a, R<Vec<TaskActivity>>> {
         done(self.task_activity_now(tasks))
+    }
+    fn reopen_steps<'a>(&'a mut self, steps: &'a [Uuid]) -> BoxFuture<'a, R<Vec<ReopenedStep>>> {
+        done(self.reopen_steps_now(steps))
+    }
+    fn prune_tasks<'a>(&'a mut self, filter: &'a PruneFilter) -> BoxFuture<'a, R<u64>> {
+        done(self.prune_tasks_now(filter))
     }
     fn renew_leases<'a>(
         &'a mut self,

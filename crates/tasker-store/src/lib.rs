@@ -166,6 +166,18 @@ pub trait Tx: Send {
         tasks: &'a [Uuid],
     ) -> BoxFuture<'a, StoreResult<Vec<TaskActivity>>>;
 
+    // --- operator recovery and retention -----------------------------------------------------
+    /// Reopen these steps if they are `error` or `cancelled`: attempts start over, the error is
+    /// cleared, and each becomes `enqueued` (ready now) or, while a dependency is still
+    /// pending, `pending`. Returns the steps reopened.
+    fn reopen_steps<'a>(
+        &'a mut self,
+        steps: &'a [Uuid],
+    ) -> BoxFuture<'a, StoreResult<Vec<ReopenedStep>>>;
+    /// Delete finished tasks matching the filter (oldest first) with their steps, edges and
+    /// transitions; returns how many tasks were deleted.
+    fn prune_tasks<'a>(&'a mut self, filter: &'a PruneFilter) -> BoxFuture<'a, StoreResult<u64>>;
+
     // --- leases --------------------------------------------------------------------------------
     /// Extend the leases of these claims by `lease_ms` from now; returns the steps still held.
     fn renew_leases<'a>(

@@ -45,6 +45,8 @@ pub struct NewTask {
     pub context: String,
     pub idempotency_key: Option<String>,
     pub total_steps: i64,
+    /// The creator's trace context (JSON text of a W3C carrier), if any.
+    pub trace_context: Option<String>,
 }
 
 /// A step to insert. A step with no pending dependencies is inserted `enqueued` (ready now).
@@ -61,6 +63,8 @@ pub struct NewStep {
     pub pending_deps: i64,
     pub max_attempts: i64,
     pub inputs: String,
+    /// An `enqueued` step becomes claimable this many milliseconds from now (0: at once).
+    pub ready_in_ms: i64,
 }
 
 /// A dependency edge: `to` waits for `from`.
@@ -128,6 +132,8 @@ pub struct ClaimedRow {
     pub task_version: String,
     pub template_digest: String,
     pub context: String,
+    /// The task creator's trace context (JSON text), if any.
+    pub trace_context: Option<String>,
 }
 
 /// The result of a completed ancestor of `for_step`.
@@ -225,6 +231,27 @@ pub struct CancelledStep {
 
 /// What is going on in a task: steps ready or running, steps waiting out a backoff, and when
 /// the earliest of those is due (ms from now).
+/// A step reopened by an operator's retry: `to` is `enqueued` when nothing it depends on is
+/// still pending, else `pending`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReopenedStep {
+    pub task_uuid: Uuid,
+    pub step_uuid: Uuid,
+    pub from: StepState,
+    pub to: StepState,
+}
+
+/// Which finished tasks to delete.
+#[derive(Debug, Clone)]
+pub struct PruneFilter {
+    /// Only tasks in one of these (terminal) states.
+    pub states: Vec<TaskState>,
+    /// Only tasks that finished at least this many milliseconds ago.
+    pub finished_ms_ago: i64,
+    /// At most this many tasks.
+    pub limit: i64,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct TaskActivity {
     pub task_uuid: Uuid,

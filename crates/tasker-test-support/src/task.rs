@@ -24,6 +24,7 @@ pub fn req(name: &str, context: Value, key: Option<&str>) -> CreateTask {
         version: VERSION.to_string(),
         context: context.to_string(),
         idempotency_key: key.map(str::to_string),
+        ..CreateTask::default()
     }
 }
 

@@ -101,6 +101,7 @@ pub(crate) fn dispatch(
             claim_id: c.claim_id,
             payload: c.payload,
             dependencies: c.dependencies,
+            trace_context: c.trace_context,
         });
     }
     send_events(inner, events);

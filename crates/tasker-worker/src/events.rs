@@ -16,6 +16,8 @@ pub enum WorkerEvent {
         payload: String,
         /// The step's dependency results (JSON keyed by step name), `None` without any.
         dependencies: Option<String>,
+        /// The task creator's trace context (JSON of a W3C carrier), if one was stored.
+        trace_context: Option<String>,
     },
     Abort {
         step_uuid: String,

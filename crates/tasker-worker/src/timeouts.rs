@@ -69,6 +69,7 @@ pub(crate) fn spawn_timeout(
                     retryable: true,
                     retry_after_ms: None,
                     status_code: None,
+                    stack: None,
                 }),
             })]);
     })

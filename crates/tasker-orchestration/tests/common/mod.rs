@@ -104,6 +104,7 @@ pub fn failure(c: &ClaimedStep, retryable: bool, retry_after_ms: Option<u64>) ->
             retryable,
             retry_after_ms,
             status_code: None,
+            stack: None,
         }),
         metadata: None,
         duration_ms: Some(2.0),

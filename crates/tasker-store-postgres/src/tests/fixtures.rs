@@ -45,6 +45,7 @@ pub(crate) fn new_task(key: Option<&str>) -> NewTask {
         context: r#"{"order":1}"#.into(),
         idempotency_key: key.map(str::to_string),
         total_steps: 0,
+        trace_context: None,
     }
 }
 
@@ -61,6 +62,7 @@ pub(crate) fn new_step(task: Uuid, name: &str, state: StepState, pending: i64) -
         pending_deps: pending,
         max_attempts: 3,
         inputs: "{}".into(),
+        ready_in_ms: 0,
     }
 }
 

@@ -96,6 +96,7 @@ impl Dispatched {
                 retryable,
                 retry_after_ms: None,
                 status_code: None,
+                stack: None,
             }),
             metadata: None,
             duration_ms: Some(1.0),
@@ -154,6 +155,7 @@ impl Runtime {
                 claim_id,
                 payload,
                 dependencies,
+                ..
             } => {
                 // The dependency results come apart from the payload; put them back under
                 // `dependency_results` for the tests.

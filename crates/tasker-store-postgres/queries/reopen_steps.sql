@@ -1,0 +1,19 @@
+-- Reopen the failed or cancelled steps $1 (an operator's retry): attempts start over, the error
+-- is cleared, and each is ready now unless a dependency is still pending. Returns each with the
+-- state it had.
+WITH old AS (
+    SELECT step_uuid, state FROM steps
+    WHERE step_uuid = ANY($1::uuid[]) AND state IN ('error', 'cancelled')
+    ORDER BY task_uuid, step_uuid
+    FOR NO KEY UPDATE
+)
+UPDATE steps s SET
+    state = CASE WHEN s.pending_deps <= 0 THEN 'enqueued' ELSE 'pending' END,
+    attempts = 0,
+    error = NULL,
+    ready_at = CASE WHEN s.pending_deps <= 0 THEN statement_timestamp() END,
+    claim_id = NULL, claimed_by = NULL, lease_until = NULL,
+    updated_at = now()
+FROM old
+WHERE s.step_uuid = old.step_uuid
+RETURNING s.task_uuid, s.step_uuid, old.state, s.state

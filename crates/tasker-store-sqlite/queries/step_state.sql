@@ -1,0 +1,1 @@
+SELECT state FROM tasker_steps WHERE step_uuid = ?1
