@@ -143,13 +143,9 @@ export class WorkerTelemetry {
       description: 'How long the oldest ready, unclaimed step has waited',
     });
     this.observables = [this.reaped, this.ready, this.readyAge];
-  }
-
-  /** Observe the worker's gauges and observable counters from now on. */
-  start(): void {
-    if (this.observing) return;
-    this.observing = true;
+    // Observed from the worker's creation (its backlog is there before it starts) until stop().
     this.meter.addBatchObservableCallback(this.observe, this.observables);
+    this.observing = true;
   }
 
   /**

@@ -112,7 +112,6 @@ export class Worker {
     // shutdown() may have been called while the native worker was starting.
     if (this.state !== 'created') return;
     this.state = 'running';
-    this.telemetry?.start();
     this.pollLoop = this.runPollLoop();
     if (this.settings.handleSignals) {
       process.once('SIGINT', this.onSignal);
