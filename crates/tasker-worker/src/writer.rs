@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tasker_domain::StepState;
 use tasker_orchestration::{ClaimRequest, RecordOutcome, StepOutcome};
 
-use crate::claiming::{dispatch, park_slot, take_slots};
+use crate::claiming::{dispatch_after, park_slot, take_slots};
 use crate::diagnostics::{self, db_failed, db_ok, tell, Backoff};
 use crate::events::{send_events, HandlerResult, ResultOutcome, WorkerEvent};
 use crate::leases::LOST_CLAIM;
@@ -152,8 +152,8 @@ pub(crate) async fn write_results(
             {
                 Ok((recorded, claimed)) => {
                     db_ok(&inner);
-                    tell_recorded(&inner, &outcomes, &labels, &recorded);
-                    dispatch(&inner, claimed, std::mem::take(&mut permits));
+                    let told = tell_recorded(&inner, &outcomes, &labels, &recorded);
+                    dispatch_after(&inner, told, claimed, std::mem::take(&mut permits));
                     break;
                 }
                 Err(e) => {
@@ -218,15 +218,15 @@ pub(crate) async fn write_results(
     }
 }
 
-/// Count what became of a committed batch of results, tell the runtime (with
-/// `report_outcomes`), and log the results ignored as stale: their claim was lost without this
-/// worker noticing (its handler was not aborted).
+/// Count what became of a committed batch of results, log the results ignored as stale (their
+/// claim was lost without this worker noticing: its handler was not aborted), and return the
+/// events that tell the runtime (with `report_outcomes`; none without).
 fn tell_recorded(
     inner: &Arc<Inner>,
     outcomes: &[StepOutcome],
     labels: &[(String, i64)],
     recorded: &[RecordOutcome],
-) {
+) -> Vec<WorkerEvent> {
     let mut events = Vec::new();
     {
         let mut c = lock(&inner.counters);
@@ -276,18 +276,18 @@ fn tell_recorded(
             );
         }
     }
-    if inner.config.report_outcomes {
-        let events = outcomes
-            .iter()
-            .zip(events)
-            .map(|(o, outcome)| WorkerEvent::Recorded {
-                step_uuid: o.step_uuid.clone(),
-                claim_id: o.claim_id.clone(),
-                outcome,
-            })
-            .collect();
-        send_events(inner, events);
+    if !inner.config.report_outcomes {
+        return Vec::new();
     }
+    outcomes
+        .iter()
+        .zip(events)
+        .map(|(o, outcome)| WorkerEvent::Recorded {
+            step_uuid: o.step_uuid.clone(),
+            claim_id: o.claim_id.clone(),
+            outcome,
+        })
+        .collect()
 }
 
 /// The steps of these results (with their names and attempts), for a log line's fields: at
