@@ -21,3 +21,22 @@ export function otelApi(): OtelApi | undefined {
   }
   return loaded ?? undefined;
 }
+
+/**
+ * Whether an OpenTelemetry SDK is registered: a global tracer provider (behind the API's proxy)
+ * or a global meter provider. Many applications have `@opentelemetry/api` installed, as a
+ * dependency of other packages, without any SDK: then there is nothing to record, and workers
+ * skip the work. Read when a worker is created, so the SDK must be started before.
+ */
+export function sdkRegistered(api: OtelApi): boolean {
+  try {
+    const tracers = api.trace.getTracerProvider();
+    const tracing =
+      !(tracers instanceof api.ProxyTracerProvider) ||
+      tracers.getDelegate() !== new api.ProxyTracerProvider().getDelegate();
+    const metering = api.metrics.getMeter('tasker-node') !== api.createNoopMeter();
+    return tracing || metering;
+  } catch {
+    return false;
+  }
+}

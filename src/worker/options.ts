@@ -10,7 +10,7 @@ import { resolveJsonLimits, type JsonLimitOptions, type ResultLimitOptions } fro
 import type { NativeEngineOptions } from '../native';
 import type { StepHandlerClass } from '../handler/step-handler';
 import { createConsoleLogger, isLogger, safeLogger, type Logger } from '../logger';
-import { otelApi } from '../telemetry/otel';
+import { otelApi, sdkRegistered } from '../telemetry/otel';
 
 export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, ResultLimitOptions {
   /** YAML template files and/or directories of them. */
@@ -41,8 +41,9 @@ export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, Result
    */
   logger?: Logger;
   /**
-   * Spans and metrics through OpenTelemetry, when `@opentelemetry/api` is installed (default
-   * true; without the package there are none). See docs/operating.md.
+   * Spans and metrics through OpenTelemetry, when `@opentelemetry/api` is installed and an SDK
+   * (a tracer or meter provider) is registered before the worker is created (default true;
+   * without them there are none, at no cost). See docs/operating.md.
    */
   telemetry?: boolean;
   /** Shut down on SIGINT/SIGTERM (a second signal gets Node's default behaviour). Default false. */
@@ -73,7 +74,7 @@ export interface WorkerSettings {
   pollIntervalMs: number | undefined;
   /** Never throws. */
   logger: Logger;
-  /** Spans and metrics are on (asked for, and `@opentelemetry/api` is installed). */
+  /** Spans and metrics are on (asked for, `@opentelemetry/api` installed, an SDK registered). */
   telemetry: boolean;
   handleSignals: boolean;
   maxStepsPerDecision: number | undefined;
@@ -121,7 +122,9 @@ function telemetry(value: unknown): boolean {
   if (value !== undefined && typeof value !== 'boolean') {
     throw new InvalidArgumentError('telemetry must be true or false');
   }
-  return value !== false && otelApi() !== undefined;
+  if (value === false) return false;
+  const api = otelApi();
+  return api !== undefined && sdkRegistered(api);
 }
 
 function templatePaths(templates: unknown): string[] {
