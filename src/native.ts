@@ -290,7 +290,10 @@ export interface NativeWorker {
 
 export interface NativeModule {
   openEngine(options: NativeEngineOptions): Promise<NativeEngine>;
-  /** Parse and validate templates without a database; returns JSON of the parsed templates. */
+  /**
+   * Parse and validate templates without a database, finding every error; returns JSON of
+   * `{ files, templates, errors: [{ message, file?, step?, field? }] }` (see validate-templates.ts).
+   */
   validateTemplates(paths: string[]): string;
   /** Every error code the addon can raise (see `NATIVE_ERROR_CODES`). */
   errorCodes(): string[];
@@ -326,28 +329,72 @@ export function native(): NativeModule {
   return loaded;
 }
 
+/** napi-rs's name for this platform, as in `tasker-node.<abi>.node` and `tasker-node-<abi>`. */
+export function platformAbi(): string {
+  const { platform, arch } = process;
+  if (platform === 'win32') return `win32-${arch}-msvc`;
+  if (platform !== 'linux') return `${platform}-${arch}`;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } };
+  const libc = report?.header?.glibcVersionRuntime !== undefined ? 'gnu' : 'musl';
+  return arch === 'arm' ? `linux-arm-${libc}eabihf` : `linux-${arch}-${libc}`;
+}
+
+/** Messages of napi-rs's loader that say only where it looked, not why a binary failed. */
+const NOT_A_REASON = /^Cannot find (module|native binding)\b/;
+
 /**
  * Load the addon of the package at `root`, turning a missing or unloadable binary into one
- * sentence that says what to do (napi-rs's own loader blames npm's optional dependencies).
+ * sentence that says what to do. napi-rs's loader looks for `tasker-node.<abi>.node` in `root`,
+ * then for the package `tasker-node-<abi>` (and WASI builds), and throws an error that blames
+ * npm's optional dependencies, chained to one error per place it looked; of that chain only a
+ * failure that says why (e.g. a dlopen error: the binary is there but does not load) is kept, in
+ * the sentence. Any other error thrown while loading stays the cause.
  * @internal exported for tests.
  */
 export function loadAddon(root: string): NativeModule {
   try {
     return require(path.join(root, 'index.js')) as NativeModule;
   } catch (err) {
-    const platform = `${process.platform}-${process.arch}`;
-    const binaries = fs.existsSync(root)
-      ? fs.readdirSync(root).filter((f) => f.endsWith('.node'))
-      : [];
-    const found =
-      binaries.length === 0
-        ? `there is no native addon (*.node) in ${root}`
-        : `the native addon in ${root} (${binaries.join(', ')}) cannot be loaded on ${platform}`;
-    throw new Error(
-      `tasker-node: ${found}; build it with \`npm run build:native\` in that folder (needs Rust ` +
-        `with cargo and a C compiler; see the README, "Installing"), or install a build made for ` +
-        `${platform}`,
-      { cause: err },
-    );
+    throw addonLoadError(root, err);
   }
+}
+
+function addonLoadError(root: string, err: unknown): Error {
+  const abi = platformAbi();
+  const pkg = `tasker-node-${abi}`;
+  const fromLoader = err instanceof Error && NOT_A_REASON.test(err.message);
+  // The chain runs from the loader's last attempt to its first; keep the earliest failure that
+  // is not merely "Cannot find …".
+  let reason: string | undefined;
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 20; depth++, e = e.cause) {
+    if (!NOT_A_REASON.test(e.message)) reason = e.message;
+  }
+  const binaries = fs.existsSync(root)
+    ? fs.readdirSync(root).filter((f) => f.endsWith('.node'))
+    : [];
+  let platformPackage: string | undefined;
+  try {
+    platformPackage = path.dirname(require.resolve(`${pkg}/package.json`, { paths: [root] }));
+  } catch {
+    // not installed
+  }
+  const found = [
+    ...binaries.map((b) => path.join(root, b)),
+    ...(platformPackage === undefined ? [] : [platformPackage]),
+  ];
+  const what =
+    found.length === 0
+      ? `there is no native addon in ${root} (no *.node file, and ${pkg} is not installed)`
+      : `the native addon (${found.join(', ')}) cannot be loaded on ${abi}` +
+        (reason === undefined ? '' : ` (${reason})`);
+  // A clone can build its addon; an installed package has no sources to build from.
+  const todo = fs.existsSync(path.join(root, 'Cargo.toml'))
+    ? `build it with \`npm run build:native\` in ${root} (needs Rust with cargo and a C compiler)`
+    : `install the prebuilt package ${pkg} beside it (\`npm run pack:all\` in a clone of ` +
+      `tasker-node makes its tarball), or install tasker-node from a git URL to build it from source`;
+  return new Error(
+    `tasker-node: ${what}; ${todo} (see the README, "Installing in another project")`,
+    fromLoader ? undefined : { cause: err },
+  );
 }

@@ -536,7 +536,7 @@ export class MockNativeModule implements NativeModule {
   }
 
   validateTemplates(_paths: string[]): string {
-    return '[]';
+    return JSON.stringify({ files: [], templates: [], errors: [] });
   }
 
   errorCodes(): string[] {
