@@ -6,6 +6,7 @@
 import type {
   Attributes,
   BatchObservableResult,
+  Context,
   Counter,
   Histogram,
   Meter,
@@ -177,7 +178,7 @@ export class WorkerTelemetry {
       [ATTR.stepName]: step.name,
     };
     let span: Span;
-    let parent;
+    let parent: Context;
     try {
       parent = parentContext(api, event.traceContext);
       span = this.tracer.startSpan(
