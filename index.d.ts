@@ -28,6 +28,11 @@ export declare class NativeEngine {
   waitForTask(taskUuid: string, timeoutMs: number): Promise<string>
   createWorker(options: WorkerOptions): Promise<NativeWorker>
   close(): Promise<void>
+  /**
+   * One round trip to the database; never rejects for a database that does not answer (the
+   * answer says why).
+   */
+  health(): Promise<HealthView>
 }
 
 export declare class NativeWorker {
@@ -47,6 +52,8 @@ export declare class NativeWorker {
   stats(): WorkerStatsView
   /** Stop claiming, drain for up to `graceMs`, abort and release the rest, stop. */
   shutdown(graceMs: number): Promise<void>
+  /** The steps this worker's handlers could run that are ready now but not claimed. */
+  readyBacklog(): Promise<ReadyBacklogView>
 }
 
 export interface CreateTaskRequest {
@@ -76,6 +83,15 @@ export interface EngineOptions {
 /** Every code an error message can start with (`[CODE] …`), in declaration order. */
 export declare function errorCodes(): Array<string>
 
+/** The database's answer to a health check. */
+export interface HealthView {
+  backend: 'sqlite' | 'postgres'
+  /** How long the round trip took (until the failure, when there is one). */
+  latencyMs: number
+  /** Why the database did not answer (absent when it did). */
+  error?: string
+}
+
 export interface ListTasksFilter {
   namespace?: string
   name?: string
@@ -86,6 +102,13 @@ export interface ListTasksFilter {
 
 /** Open (and migrate) a database. */
 export declare function openEngine(options: EngineOptions): Promise<NativeEngine>
+
+/** The ready steps nobody has claimed yet. */
+export interface ReadyBacklogView {
+  count: number
+  /** How long the oldest has waited, in ms (absent when there is none). */
+  oldestMs?: number
+}
 
 export interface StepErrorInput {
   message: string
@@ -98,8 +121,11 @@ export interface StepErrorInput {
 }
 
 export interface StepEvent {
-  /** `step`, `abort`, or `log` (a line for the worker's logger). */
-  kind: 'step' | 'abort' | 'log'
+  /**
+   * `step`, `abort`, `log` (a line for the worker's logger), or `recorded` (what became of a
+   * result).
+   */
+  kind: 'step' | 'abort' | 'log' | 'recorded'
   stepUuid: string
   taskUuid: string
   claimId: string
@@ -113,6 +139,8 @@ export interface StepEvent {
   message?: string
   /** For `log`: the fields, as a JSON object. */
   fields?: string
+  /** For `recorded`: what became of the result. */
+  outcome?: 'completed' | 'retry' | 'failed' | 'stale' | 'unrecorded'
   /** For `step`: JSON of the task creator's W3C trace context carrier, if one was stored. */
   traceContext?: string
 }
@@ -140,12 +168,20 @@ export interface WorkerOptions {
   workerId: string
   leaseMs?: number
   pollIntervalMs?: number
+  /** The least severe core log line sent as a `log` event (default `debug`: all of them). */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /** Send a `recorded` event for each result (default false). */
+  reportOutcomes?: boolean
 }
 
 export interface WorkerStatsView {
   claimed: number
   recorded: number
   stale: number
+  completed: number
+  retried: number
+  failed: number
+  reaped: number
   inFlight: number
   dispatchP50Us: number
   dispatchP95Us: number

@@ -58,6 +58,7 @@ export { Worker, type WorkerStats } from './worker/worker';
 
 // Client
 export { createClient, type ClientOptions } from './client/create-client';
+export type { HealthReport } from './client/health';
 export {
   TaskerClient,
   type CreateTaskOptions,
@@ -91,7 +92,14 @@ export { resolveDatabaseUrl, type ResolveDatabaseOptions } from './database';
 export type { JsonLimitOptions, ResultLimitOptions } from './json-limits';
 export { redactDatabaseUrl } from './redact-url';
 export type { PostgresOptions } from './postgres-options';
-export { createConsoleLogger, type LogLevel, type Logger } from './logger';
+export {
+  createConsoleLogger,
+  type LogFields,
+  type LogLevel,
+  type LogMethod,
+  type Logger,
+  type StepLogger,
+} from './logger';
 
 // Testing
 export { runWorkflow, type RunWorkflowOptions, type WorkflowRun } from './testing';

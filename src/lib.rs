@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use tasker_orchestration::{
-    ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits, JsonLimits,
-    Limits, ListTasks, Prune, StepError, TaskState, DEFAULT_CONNECT_TIMEOUT,
+    Backend, ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits,
+    JsonLimits, Limits, ListTasks, Prune, StepError, TaskState, DEFAULT_CONNECT_TIMEOUT,
 };
-use tasker_worker::{HandlerResult, Worker, WorkerConfig, WorkerError, WorkerEvent};
+use tasker_worker::{HandlerResult, LogLevel, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
 type Result<T> = napi::Result<T>;
 
@@ -67,6 +67,11 @@ pub struct WorkerOptions {
     pub worker_id: String,
     pub lease_ms: Option<u32>,
     pub poll_interval_ms: Option<u32>,
+    /// The least severe core log line sent as a `log` event (default `debug`: all of them).
+    #[napi(ts_type = "'debug' | 'info' | 'warn' | 'error' | 'silent'")]
+    pub log_level: Option<String>,
+    /// Send a `recorded` event for each result (default false).
+    pub report_outcomes: Option<bool>,
 }
 
 #[napi(object)]
@@ -109,8 +114,9 @@ pub struct ListTasksFilter {
 
 #[napi(object)]
 pub struct StepEvent {
-    /// `step`, `abort`, or `log` (a line for the worker's logger).
-    #[napi(ts_type = "'step' | 'abort' | 'log'")]
+    /// `step`, `abort`, `log` (a line for the worker's logger), or `recorded` (what became of a
+    /// result).
+    #[napi(ts_type = "'step' | 'abort' | 'log' | 'recorded'")]
     pub kind: String,
     pub step_uuid: String,
     pub task_uuid: String,
@@ -126,6 +132,9 @@ pub struct StepEvent {
     pub message: Option<String>,
     /// For `log`: the fields, as a JSON object.
     pub fields: Option<String>,
+    /// For `recorded`: what became of the result.
+    #[napi(ts_type = "'completed' | 'retry' | 'failed' | 'stale' | 'unrecorded'")]
+    pub outcome: Option<String>,
     /// For `step`: JSON of the task creator's W3C trace context carrier, if one was stored.
     pub trace_context: Option<String>,
 }
@@ -135,6 +144,10 @@ pub struct WorkerStatsView {
     pub claimed: f64,
     pub recorded: f64,
     pub stale: f64,
+    pub completed: f64,
+    pub retried: f64,
+    pub failed: f64,
+    pub reaped: f64,
     pub in_flight: u32,
     pub dispatch_p50_us: f64,
     pub dispatch_p95_us: f64,
@@ -163,6 +176,25 @@ pub struct StepResultInput {
     pub error: Option<StepErrorInput>,
     pub metadata: Option<String>,
     pub duration_ms: f64,
+}
+
+/// The database's answer to a health check.
+#[napi(object)]
+pub struct HealthView {
+    #[napi(ts_type = "'sqlite' | 'postgres'")]
+    pub backend: String,
+    /// How long the round trip took (until the failure, when there is one).
+    pub latency_ms: f64,
+    /// Why the database did not answer (absent when it did).
+    pub error: Option<String>,
+}
+
+/// The ready steps nobody has claimed yet.
+#[napi(object)]
+pub struct ReadyBacklogView {
+    pub count: f64,
+    /// How long the oldest has waited, in ms (absent when there is none).
+    pub oldest_ms: Option<f64>,
 }
 
 /// Parse and validate templates without a database, finding every error; returns JSON of a
@@ -342,6 +374,16 @@ impl NativeEngine {
 
     #[napi(catch_unwind)]
     pub async fn create_worker(&self, options: WorkerOptions) -> Result<NativeWorker> {
+        let min_log_level = match options.log_level.as_deref() {
+            None => Some(LogLevel::Debug),
+            Some("silent") => None,
+            Some(level) => Some(LogLevel::parse(level).ok_or_else(|| {
+                coded(
+                    ErrorCode::InvalidArgument,
+                    format!("logLevel must be debug, info, warn, error or silent, got '{level}'"),
+                )
+            })?),
+        };
         let worker = Worker::create(
             self.engine.clone(),
             WorkerConfig {
@@ -355,6 +397,8 @@ impl NativeEngine {
                 concurrency: options.concurrency as usize,
                 lease_ms: u64::from(options.lease_ms.unwrap_or(30_000)),
                 poll_interval_ms: u64::from(options.poll_interval_ms.unwrap_or(1_000)),
+                min_log_level,
+                report_outcomes: options.report_outcomes.unwrap_or(false),
             },
         )
         .await
@@ -366,6 +410,26 @@ impl NativeEngine {
     pub async fn close(&self) -> Result<()> {
         self.engine.close().await;
         Ok(())
+    }
+
+    /// One round trip to the database; never rejects for a database that does not answer (the
+    /// answer says why).
+    #[napi(catch_unwind)]
+    pub async fn health(&self) -> Result<HealthView> {
+        let backend = match self.engine.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let started = std::time::Instant::now();
+        let (latency, error) = match self.engine.ping().await {
+            Ok(latency) => (latency, None),
+            Err(e) => (started.elapsed(), Some(e.to_string())),
+        };
+        Ok(HealthView {
+            backend: backend.to_string(),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            error,
+        })
     }
 }
 
@@ -412,6 +476,7 @@ impl NativeWorker {
                         level: None,
                         message: None,
                         fields: None,
+                        outcome: None,
                         trace_context,
                     },
                     WorkerEvent::Abort {
@@ -430,6 +495,7 @@ impl NativeWorker {
                         level: None,
                         message: None,
                         fields: None,
+                        outcome: None,
                         trace_context: None,
                     },
                     WorkerEvent::Log(line) => StepEvent {
@@ -443,6 +509,25 @@ impl NativeWorker {
                         level: Some(line.level.as_str().to_string()),
                         message: Some(line.message),
                         fields: Some(serde_json::Value::Object(line.fields).to_string()),
+                        outcome: None,
+                        trace_context: None,
+                    },
+                    WorkerEvent::Recorded {
+                        step_uuid,
+                        claim_id,
+                        outcome,
+                    } => StepEvent {
+                        kind: "recorded".to_string(),
+                        step_uuid,
+                        task_uuid: String::new(),
+                        claim_id,
+                        payload: None,
+                        dependencies: None,
+                        reason: None,
+                        level: None,
+                        message: None,
+                        fields: None,
+                        outcome: Some(outcome.as_str().to_string()),
                         trace_context: None,
                     },
                 })
@@ -502,6 +587,10 @@ impl NativeWorker {
             claimed: s.claimed as f64,
             recorded: s.recorded as f64,
             stale: s.stale as f64,
+            completed: s.completed as f64,
+            retried: s.retried as f64,
+            failed: s.failed as f64,
+            reaped: s.reaped as f64,
             in_flight: s.in_flight as u32,
             dispatch_p50_us: s.dispatch_p50_us,
             dispatch_p95_us: s.dispatch_p95_us,
@@ -518,5 +607,15 @@ impl NativeWorker {
             .shutdown(Duration::from_millis(u64::from(grace_ms)))
             .await
             .map_err(worker_error)
+    }
+
+    /// The steps this worker's handlers could run that are ready now but not claimed.
+    #[napi(catch_unwind)]
+    pub async fn ready_backlog(&self) -> Result<ReadyBacklogView> {
+        let b = self.worker.ready_backlog().await.map_err(worker_error)?;
+        Ok(ReadyBacklogView {
+            count: b.count as f64,
+            oldest_ms: b.oldest_ms.map(|ms| ms as f64),
+        })
     }
 }

@@ -74,6 +74,10 @@ export interface NativeWorkerOptions {
   leaseMs?: number;
   /** Fallback poll interval when no wake-up arrives. Default 1000. */
   pollIntervalMs?: number;
+  /** The least severe core line sent as a `log` event; the rest stay in Rust. Default `debug`. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Send a `recorded` event for every result (for traces and metrics). Default false. */
+  reportOutcomes?: boolean;
 }
 
 /** Something for the JS side to do. */
@@ -81,8 +85,9 @@ export interface NativeStepEvent {
   /**
    * `step`: run a handler. `abort`: abort the signal of a step already handed over. `log`: a
    * line for the worker's logger (database outages and recoveries, timeouts, lost claims).
+   * `recorded`: what became of a result of this execution (with `reportOutcomes`).
    */
-  kind: 'step' | 'abort' | 'log';
+  kind: 'step' | 'abort' | 'log' | 'recorded';
   stepUuid: string;
   taskUuid: string;
   /** Identifies this claim; echo it back in `NativeStepResult.claimId`. */
@@ -100,6 +105,12 @@ export interface NativeStepEvent {
   level?: 'debug' | 'info' | 'warn' | 'error';
   message?: string;
   fields?: string;
+  /**
+   * For `recorded`: `completed`, `retry` (the attempt failed, the step runs again), `failed`
+   * (for good), `stale` (ignored: the claim was no longer current) or `unrecorded` (the
+   * database kept failing).
+   */
+  outcome?: 'completed' | 'retry' | 'failed' | 'stale' | 'unrecorded';
   /** For `step`: JSON of the task creator's W3C trace context carrier, if one was stored. */
   traceContext?: string;
 }
@@ -209,12 +220,38 @@ export interface NativeEngine {
   waitForTask(taskUuid: string, timeoutMs: number): Promise<string>;
   createWorker(options: NativeWorkerOptions): Promise<NativeWorker>;
   close(): Promise<void>;
+  /** One round trip to the database; resolves (with `error`) when the database does not answer. */
+  health(): Promise<NativeHealth>;
+}
+
+export interface NativeHealth {
+  backend: 'sqlite' | 'postgres';
+  /** How long the round trip took (until the failure, when there is one). */
+  latencyMs: number;
+  /** Why the database did not answer; absent when it did. */
+  error?: string;
+}
+
+/** Steps ready now and not claimed, for a worker's handlers. */
+export interface NativeReadyBacklog {
+  count: number;
+  /** How long the oldest has waited, in ms; absent when there is none. */
+  oldestMs?: number;
 }
 
 export interface NativeWorkerStats {
   claimed: number;
   recorded: number;
   stale: number;
+  /**
+   * Of the results recorded (the handlers', and timeouts): those that completed their step,
+   * those after which the step runs again, those that failed it for good.
+   */
+  completed: number;
+  retried: number;
+  failed: number;
+  /** Expired leases (of workers that crashed or hung) this worker reaped. */
+  reaped: number;
   inFlight: number;
   /**
    * Rust → JS → Rust overhead per step (handler time excluded), in whole µs, over every step
@@ -247,6 +284,8 @@ export interface NativeWorker {
   checkpoint(stepUuid: string, claimId: string, checkpoint: string): Promise<boolean>;
   /** Stop claiming, wait up to `graceMs` for in-flight steps, abort and release the rest. */
   shutdown(graceMs: number): Promise<void>;
+  /** Steps this worker's handlers could run that are ready now but not claimed. */
+  readyBacklog(): Promise<NativeReadyBacklog>;
 }
 
 export interface NativeModule {

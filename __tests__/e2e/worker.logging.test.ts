@@ -5,7 +5,6 @@
  * answers and no result lost. The outage is made by a TCP proxy between the worker and the
  * server that drops every connection and refuses new ones.
  */
-import * as net from 'net';
 import { Client as PgClient } from 'pg';
 import {
   TestLogger,
@@ -22,6 +21,7 @@ import {
   stepOf,
   track,
 } from '../helpers/e2e';
+import { Proxy } from '../helpers/tcp-proxy';
 
 describeEachBackend('worker logging', (backend) => {
   it('tells the logger which step of which task timed out, on which attempt', async () => {
@@ -58,54 +58,6 @@ describeEachBackend('worker logging', (backend) => {
     ]);
   });
 });
-
-/** A TCP proxy to the PostgreSQL server that can be cut (connections dropped, new ones refused). */
-class Proxy {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async open(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.targetPort, this.targetHost);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-    this.server = server;
-  }
-
-  /** Drop every connection and refuse new ones (as a server that went down). */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    const closed = new Promise<void>((resolve) =>
-      server ? server.close(() => resolve()) : resolve(),
-    );
-    for (const s of this.sockets) s.destroy();
-    await closed;
-  }
-
-  async close(): Promise<void> {
-    await this.cut();
-  }
-}
 
 describeEachBackend(
   'worker logging during a database outage',

@@ -253,25 +253,30 @@ export async function cleanUp(): Promise<void> {
   if (errors.length > 0) throw errors[0];
 }
 
-/** A logger that keeps what it is given (printed too when `TASKER_E2E_LOG=1`). */
+/**
+ * A logger that keeps what it is given (printed too when `TASKER_E2E_LOG=1`), called as pino is:
+ * `(fields, message)`, or `(message)` as a handler's `ctx.logger` may be.
+ */
 export class TestLogger implements Logger {
   readonly entries: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
   private readonly echo = process.env.TASKER_E2E_LOG === '1';
 
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.add('debug', message, fields);
+  debug(fields: Record<string, unknown> | string, message?: string): void {
+    this.add('debug', fields, message);
   }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.add('info', message, fields);
+  info(fields: Record<string, unknown> | string, message?: string): void {
+    this.add('info', fields, message);
   }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.add('warn', message, fields);
+  warn(fields: Record<string, unknown> | string, message?: string): void {
+    this.add('warn', fields, message);
   }
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.add('error', message, fields);
+  error(fields: Record<string, unknown> | string, message?: string): void {
+    this.add('error', fields, message);
   }
 
-  private add(level: string, message: string, fields?: Record<string, unknown>): void {
+  private add(level: string, first: Record<string, unknown> | string, second?: string): void {
+    const [message, fields] =
+      typeof first === 'string' ? [first, undefined] : [second ?? '', first];
     this.entries.push({ level, message, fields });
     if (this.echo) console.log(`[${level}] ${message}`, fields ?? '');
   }

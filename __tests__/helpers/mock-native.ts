@@ -9,8 +9,10 @@ import type {
   NativeEngine,
   NativeEngineOptions,
   NativeErrorCode,
+  NativeHealth,
   NativeListTasksFilter,
   NativeModule,
+  NativeReadyBacklog,
   NativeStepEvent,
   NativeStepResult,
   NativeWorker,
@@ -194,6 +196,18 @@ export class MockWorker implements NativeWorker {
     if (failure !== undefined) throw failure;
     this.batches.push(results);
     for (const r of results) this.outstanding.delete(executionKey(r.stepUuid, r.claimId));
+    if (this.options.reportOutcomes === true) {
+      // As the core tells it (a failure is retried when retryable, in this mock).
+      this.push(
+        ...results.map((r): NativeStepEvent => ({
+          kind: 'recorded',
+          stepUuid: r.stepUuid,
+          taskUuid: '',
+          claimId: r.claimId,
+          outcome: r.success ? 'completed' : r.error?.retryable ? 'retry' : 'failed',
+        })),
+      );
+    }
     this.onComplete?.(results);
     const total = this.results.length;
     this.resultWaiters = this.resultWaiters.filter((w) => {
@@ -216,6 +230,10 @@ export class MockWorker implements NativeWorker {
       claimed: this.pollCalls,
       recorded: this.results.length,
       stale: 0,
+      completed: 0,
+      retried: 0,
+      failed: 0,
+      reaped: 0,
       inFlight: this.outstanding.size,
       dispatchP50Us: 0,
       dispatchP95Us: 0,
@@ -223,6 +241,13 @@ export class MockWorker implements NativeWorker {
       storeStatements: 0,
       storeTransactions: 0,
     };
+  }
+
+  /** Set to change what `readyBacklog()` answers. */
+  backlog: NativeReadyBacklog = { count: 0 };
+
+  async readyBacklog(): Promise<NativeReadyBacklog> {
+    return this.backlog;
   }
 
   /** Like the core: stop, wait up to `graceMs` for outstanding claims, abort the rest, end the poll. */
@@ -453,6 +478,14 @@ export class MockEngine implements NativeEngine {
     this.closed = true;
   }
 
+  /** Set to change what `health()` answers. */
+  healthAnswer: NativeHealth = { backend: 'sqlite', latencyMs: 0.1 };
+
+  async health(): Promise<NativeHealth> {
+    this.assertOpen();
+    return this.healthAnswer;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -527,20 +560,31 @@ export interface LogEntry {
   fields: Record<string, unknown> | undefined;
 }
 
-/** A logger that records entries instead of printing them. */
+/**
+ * A logger that records entries instead of printing them. Called as pino is, `(fields, message)`,
+ * or `(message)` (so it can also stand for a handler's `ctx.logger`).
+ */
 export class RecordingLogger implements Logger {
   readonly entries: LogEntry[] = [];
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.entries.push({ level: 'debug', message, fields });
+  debug(fields: Record<string, unknown> | string, message?: string): void {
+    this.add('debug', fields, message);
   }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.entries.push({ level: 'info', message, fields });
+  info(fields: Record<string, unknown> | string, message?: string): void {
+    this.add('info', fields, message);
   }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.entries.push({ level: 'warn', message, fields });
+  warn(fields: Record<string, unknown> | string, message?: string): void {
+    this.add('warn', fields, message);
   }
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.entries.push({ level: 'error', message, fields });
+  error(fields: Record<string, unknown> | string, message?: string): void {
+    this.add('error', fields, message);
+  }
+  private add(
+    level: LogEntry['level'],
+    first: Record<string, unknown> | string,
+    second?: string,
+  ): void {
+    if (typeof first === 'string') this.entries.push({ level, message: first, fields: undefined });
+    else this.entries.push({ level, message: second ?? '', fields: first });
   }
   messages(level?: LogEntry['level']): string[] {
     return this.entries

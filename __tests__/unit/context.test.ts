@@ -154,9 +154,9 @@ describe('StepContext retry helpers', () => {
 });
 
 describe('StepContext logger', () => {
-  it('is the logger it was given (the worker passes a task/step-prefixed one)', () => {
+  it('is the logger it was given (the worker passes one adding the step fields)', () => {
     const logger = new RecordingLogger();
-    context({}, logger).logger.info('hello', { n: 1 });
+    context({}, logger).logger.info({ n: 1 }, 'hello');
     expect(logger.entries).toEqual([{ level: 'info', message: 'hello', fields: { n: 1 } }]);
   });
 });

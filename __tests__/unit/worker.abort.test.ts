@@ -244,12 +244,13 @@ describe('worker: aborts reach exactly one step execution', () => {
         'so whatever they return is ignored; handlers should honour ctx.signal',
     );
     expect(warning?.fields).toEqual({
+      workerId: worker.workerId,
       abandoned: [
         {
           taskUuid: 'task-42',
           stepUuid: 'step-42',
           taskName: 'nightly_export',
-          stepName: 'stubborn',
+          step: 'stubborn',
         },
       ],
     });

@@ -135,7 +135,7 @@ describe('worker: running a step', () => {
     await worker.shutdown();
   });
 
-  it('logs unexpected handler errors at warn with the stack, prefixed with task and step', async () => {
+  it('logs unexpected handler errors at warn with the stack, and the task and step in the fields', async () => {
     const handler = defineHandler('h', () => {
       throw new TypeError('bad');
     });
@@ -143,7 +143,13 @@ describe('worker: running a step', () => {
     nativeWorker.push(stepEvent({ handler: 'h', taskUuid: 'task-9', stepName: 'parse' }));
     await nativeWorker.waitForResults(1);
     const warn = logger.entries.find((e) => e.level === 'warn');
-    expect(warn?.message).toBe('[task task-9 step parse] step failed: bad');
+    expect(warn?.message).toBe('step failed: bad');
+    expect(warn?.fields).toMatchObject({
+      taskUuid: 'task-9',
+      step: 'parse',
+      workerId: worker.workerId,
+      attempt: 1,
+    });
     expect(String(warn?.fields?.stack)).toContain('TypeError: bad');
     await worker.shutdown();
   });

@@ -43,6 +43,10 @@ describe('createWorker', () => {
           `^${os.hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-${process.pid}-[0-9a-f]{6}$`,
         ),
       ),
+      // The logger has no level: every core line is sent. @opentelemetry/api is installed here,
+      // but no SDK is registered: nothing to record.
+      logLevel: 'debug',
+      reportOutcomes: false,
     });
     expect(worker.workerId).toBe(options.workerId);
     await worker.shutdown();
@@ -59,7 +63,8 @@ describe('createWorker', () => {
       workerId: 'worker-7',
       leaseMs: 5000,
       pollIntervalMs: 250,
-      logger: quiet,
+      logger: Object.assign(new RecordingLogger(), { level: 'warn' }),
+      telemetry: false,
     });
     expect(mock.engine.worker.options).toStrictEqual({
       templatePaths: [path.resolve('one.yaml')],
@@ -68,6 +73,8 @@ describe('createWorker', () => {
       workerId: 'worker-7',
       leaseMs: 5000,
       pollIntervalMs: 250,
+      logLevel: 'warn',
+      reportOutcomes: false,
     });
     await worker.shutdown();
   });
@@ -324,7 +331,7 @@ describe('Worker.start', () => {
     mock.engine.worker.pollError = nativeError('DATABASE', 'connection reset');
     await worker.start();
     await new Promise((r) => setImmediate(r));
-    expect(logger.entries.find((e) => e.level === 'error')?.fields?.error).toBeInstanceOf(
+    expect(logger.entries.find((e) => e.level === 'error')?.fields?.err).toBeInstanceOf(
       DatabaseError,
     );
     await worker.shutdown();

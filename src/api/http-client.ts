@@ -5,7 +5,7 @@ import { RateLimitError } from '../errors/rate-limit-error';
 import { RetryableError } from '../errors/retryable-error';
 import { ServiceUnavailableError } from '../errors/service-unavailable-error';
 import { ValidationError } from '../errors/validation-error';
-import type { Logger } from '../logger';
+import type { StepLogger } from '../logger';
 import type { ApiSettings, CrossOriginRedirects } from './api-config';
 import { classifyRequestError, classifyStatus, type HttpFailureClass } from './classify';
 import { Redactor, isSensitiveName } from './redactor';
@@ -65,7 +65,7 @@ export class HttpClient {
   constructor(
     private readonly settings: ApiSettings,
     private readonly signal: AbortSignal,
-    private readonly logger: Logger,
+    private readonly logger: StepLogger,
     private readonly where: string,
   ) {
     this.redactor = new Redactor(settings.secrets);
@@ -269,7 +269,7 @@ class RedirectGuard {
   constructor(
     private readonly mode: CrossOriginRedirects,
     private readonly credentialHeaders: string[],
-    private readonly logger: Logger,
+    private readonly logger: StepLogger,
     private readonly redact: (text: string) => string,
   ) {}
 

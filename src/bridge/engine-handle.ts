@@ -2,6 +2,7 @@ import type {
   NativeCreateTaskRequest,
   NativeEngine,
   NativeEngineOptions,
+  NativeHealth,
   NativeListTasksFilter,
   NativeModule,
   NativeWorkerOptions,
@@ -69,5 +70,9 @@ export class EngineHandle {
 
   close(): Promise<void> {
     return callNative(() => this.inner.close());
+  }
+
+  health(): Promise<NativeHealth> {
+    return callNative(() => this.inner.health());
   }
 }

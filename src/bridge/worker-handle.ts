@@ -1,4 +1,10 @@
-import type { NativeStepEvent, NativeStepResult, NativeWorker, NativeWorkerStats } from '../native';
+import type {
+  NativeReadyBacklog,
+  NativeStepEvent,
+  NativeStepResult,
+  NativeWorker,
+  NativeWorkerStats,
+} from '../native';
 import { callNative, callNativeSync } from './call-native';
 
 /** The native worker with every call routed through `fromNativeError`. Decides nothing. */
@@ -31,5 +37,9 @@ export class WorkerHandle {
 
   shutdown(graceMs: number): Promise<void> {
     return callNative(() => this.inner.shutdown(graceMs));
+  }
+
+  readyBacklog(): Promise<NativeReadyBacklog> {
+    return callNative(() => this.inner.readyBacklog());
   }
 }

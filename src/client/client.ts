@@ -4,6 +4,8 @@ import { describeValue } from '../describe-value';
 import { ClosedError } from '../errors/closed-error';
 import { InvalidArgumentError } from '../errors/invalid-argument-error';
 import type { NativeCreateTaskRequest, NativeListTasksFilter } from '../native';
+import { captureTraceContext } from '../telemetry/trace-context';
+import { healthReport, type HealthReport } from './health';
 import type { Task, TaskState } from './task';
 import { parseTaskView, parseTaskViews } from './task-view';
 
@@ -219,6 +221,17 @@ export class TaskerClient {
   private assertOpen(): void {
     if (this.closed) throw new ClosedError('the TaskerClient is closed');
   }
+
+  /**
+   * Check the database with one round trip: `{ ok: true, backend, latencyMs }`, or
+   * `{ ok: false, backend, latencyMs, error }` when it does not answer (never rejects for that;
+   * on PostgreSQL it waits at most about `connectTimeoutMs`). Rejects with `ClosedError` once
+   * the client is closed.
+   */
+  async health(): Promise<HealthReport> {
+    this.assertOpen();
+    return healthReport(await this.engine.health());
+  }
 }
 
 function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskRequest {
@@ -265,6 +278,9 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
     }
     request.delayMs = delayMs;
   }
+  // The creator's span (with OpenTelemetry), to parent the spans of the task's steps.
+  const traceContext = captureTraceContext();
+  if (traceContext !== undefined) request.traceContext = traceContext;
   return request;
 }
 

@@ -1,5 +1,5 @@
 import { RetryableError } from '../errors/retryable-error';
-import type { Logger } from '../logger';
+import type { StepLogger } from '../logger';
 import type { StepPayload } from '../native';
 import { checkpointJson, type CheckpointInput, type CheckpointWriter } from './checkpoint';
 
@@ -31,8 +31,12 @@ export class StepContext {
   readonly checkpoint: Record<string, unknown> | null;
   /** Aborted when the step times out, its task is cancelled, or the worker shuts down. */
   readonly signal: AbortSignal;
-  /** Logs with the task uuid and step name as prefix. */
-  readonly logger: Logger;
+  /**
+   * The worker's logger, adding `taskUuid`, `stepUuid`, `step`, `workerId` and `attempt` to the
+   * fields of every line; call it as pino: `ctx.logger.info('done')` or
+   * `ctx.logger.info({ orderId }, 'charged')`.
+   */
+  readonly logger: StepLogger;
 
   readonly #checkpointWriter: CheckpointWriter | undefined;
   readonly #payload: StepPayload;
@@ -45,7 +49,7 @@ export class StepContext {
   constructor(
     payload: StepPayload,
     signal: AbortSignal,
-    logger: Logger,
+    logger: StepLogger,
     checkpointWriter?: CheckpointWriter,
   ) {
     const { task, step } = payload;

@@ -36,7 +36,7 @@ export class CompletionBatcher {
     const err = this.trySend(batch);
     if (err === undefined) return;
     if (err instanceof ClosedError) {
-      this.logger.warn(`${batch.length} step result(s) not reported: ${err.message}`);
+      this.logger.warn({}, `${batch.length} step result(s) not reported: ${err.message}`);
       return;
     }
     if (batch.length === 1) this.sendAlone(batch[0], err);
@@ -46,11 +46,17 @@ export class CompletionBatcher {
   private sendAlone(result: NativeStepResult, err: unknown): void {
     if (err === undefined) return;
     if (err instanceof ClosedError) {
-      this.logger.warn(`result of step ${result.stepUuid} not reported: ${err.message}`);
+      this.logger.warn(
+        { stepUuid: result.stepUuid },
+        `result of step ${result.stepUuid} not reported: ${err.message}`,
+      );
       return;
     }
     const reason = isError(err) ? err.message : describeValue(err);
-    this.logger.error(`the core rejected the result of step ${result.stepUuid}: ${reason}`);
+    this.logger.error(
+      { stepUuid: result.stepUuid },
+      `the core rejected the result of step ${result.stepUuid}: ${reason}`,
+    );
     const fallback: NativeStepResult = {
       stepUuid: result.stepUuid,
       claimId: result.claimId,
@@ -64,9 +70,10 @@ export class CompletionBatcher {
     };
     const again = this.trySend([fallback]);
     if (again !== undefined) {
-      this.logger.error(`result of step ${result.stepUuid} lost; its lease will expire`, {
-        error: again,
-      });
+      this.logger.error(
+        { stepUuid: result.stepUuid, err: again },
+        `result of step ${result.stepUuid} lost; its lease will expire`,
+      );
     }
   }
 

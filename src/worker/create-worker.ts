@@ -5,6 +5,7 @@ import {
   type NativeModule,
   type NativeWorkerOptions,
 } from '../native';
+import { levelOf } from '../logger';
 import { resolveWorkerOptions, type WorkerOptions } from './options';
 import { Worker } from './worker';
 
@@ -40,6 +41,8 @@ export async function openWorker(
       handlerNames: settings.registry.names(),
       concurrency: settings.concurrency,
       workerId: settings.workerId,
+      logLevel: levelOf(settings.logger),
+      reportOutcomes: settings.telemetry,
     };
     if (settings.leaseMs !== undefined) nativeOptions.leaseMs = settings.leaseMs;
     if (settings.pollIntervalMs !== undefined)

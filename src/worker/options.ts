@@ -9,7 +9,8 @@ import { HandlerRegistry } from '../handler/registry';
 import { resolveJsonLimits, type JsonLimitOptions, type ResultLimitOptions } from '../json-limits';
 import type { NativeEngineOptions } from '../native';
 import type { StepHandlerClass } from '../handler/step-handler';
-import { createConsoleLogger, safeLogger, type Logger } from '../logger';
+import { createConsoleLogger, isLogger, safeLogger, type Logger } from '../logger';
+import { otelApi, sdkRegistered } from '../telemetry/otel';
 
 export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, ResultLimitOptions {
   /** YAML template files and/or directories of them. */
@@ -33,8 +34,18 @@ export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, Result
   leaseMs?: number;
   /** Fallback poll interval when no wake-up arrives (core default 1000). */
   pollIntervalMs?: number;
-  /** Default: console, `warn` and above unless `TASKER_LOG_LEVEL` says otherwise. */
+  /**
+   * Where the worker, its handlers (`ctx.logger`) and the core log, called as pino is:
+   * `(fields, message)`; a pino logger can be passed as it is. Default: console, `warn` and above
+   * unless `TASKER_LOG_LEVEL` says otherwise. See docs/logging.md.
+   */
   logger?: Logger;
+  /**
+   * Spans and metrics through OpenTelemetry, when `@opentelemetry/api` is installed and an SDK
+   * (a tracer or meter provider) is registered before the worker is created (default true;
+   * without them there are none, at no cost). See docs/operating.md.
+   */
+  telemetry?: boolean;
   /** Shut down on SIGINT/SIGTERM (a second signal gets Node's default behaviour). Default false. */
   handleSignals?: boolean;
   /**
@@ -63,6 +74,8 @@ export interface WorkerSettings {
   pollIntervalMs: number | undefined;
   /** Never throws. */
   logger: Logger;
+  /** Spans and metrics are on (asked for, `@opentelemetry/api` installed, an SDK registered). */
+  telemetry: boolean;
   handleSignals: boolean;
   maxStepsPerDecision: number | undefined;
   maxBatchWorkers: number | undefined;
@@ -85,12 +98,33 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     shutdownSettleMs: integerOption('shutdownSettleMs', options.shutdownSettleMs, 0) ?? 5000,
     leaseMs: integerOption('leaseMs', options.leaseMs, 1),
     pollIntervalMs: integerOption('pollIntervalMs', options.pollIntervalMs, 1),
-    logger: safeLogger(options.logger ?? createConsoleLogger()),
+    logger: safeLogger(logger(options.logger)),
+    telemetry: telemetry(options.telemetry),
     handleSignals: options.handleSignals ?? false,
     maxStepsPerDecision: integerOption('maxStepsPerDecision', options.maxStepsPerDecision, 1),
     maxBatchWorkers: integerOption('maxBatchWorkers', options.maxBatchWorkers, 1),
     jsonLimits: resolveJsonLimits(options),
   };
+}
+
+function logger(value: unknown): Logger {
+  if (value === undefined) return createConsoleLogger();
+  if (!isLogger(value)) {
+    throw new InvalidArgumentError(
+      'logger must be an object with debug, info, warn and error methods (a pino logger, or ' +
+        'see docs/logging.md to adapt another)',
+    );
+  }
+  return value;
+}
+
+function telemetry(value: unknown): boolean {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new InvalidArgumentError('telemetry must be true or false');
+  }
+  if (value === false) return false;
+  const api = otelApi();
+  return api !== undefined && sdkRegistered(api);
 }
 
 function templatePaths(templates: unknown): string[] {

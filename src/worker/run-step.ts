@@ -3,8 +3,8 @@ import { PermanentError } from '../errors/permanent-error';
 import { RetryableError } from '../errors/retryable-error';
 import type { HandlerRegistry } from '../handler/registry';
 import type { StepHandlerClass } from '../handler/step-handler';
-import { prefixedLogger, type Logger } from '../logger';
-import type { NativeStepEvent, NativeStepResult } from '../native';
+import { stepLogger, type Logger } from '../logger';
+import type { NativeStepEvent, NativeStepResult, StepPayload } from '../native';
 import { describeValue } from '../describe-value';
 import { parseStepPayload } from './dispatch';
 import {
@@ -21,6 +21,13 @@ export interface StepRunnerDeps {
   logger: Logger;
   /** Persists a step's checkpoint (`NativeWorker.checkpoint`). */
   checkpoint: (stepUuid: string, claimId: string, checkpoint: string) => Promise<boolean>;
+  /** Added to the fields of the step's log lines. */
+  workerId: string;
+  /**
+   * Runs the handler (given as `handle`) for the step of `payload`, e.g. inside a span. Must not
+   * reject unless `handle` does.
+   */
+  around?: <T>(payload: StepPayload, handle: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -43,7 +50,10 @@ export async function runStep(
     return finish(await execute(event, signal, deps));
   } catch (err) {
     // Unreachable unless something very odd was thrown (e.g. a getter that throws on `message`).
-    deps.logger.error(`internal error while running step ${event.stepUuid}`, { error: err });
+    deps.logger.error(
+      { taskUuid: event.taskUuid, stepUuid: event.stepUuid, workerId: deps.workerId, err },
+      `internal error while running step ${event.stepUuid}`,
+    );
     return finish({
       success: false,
       error: {
@@ -61,21 +71,34 @@ async function execute(
   deps: StepRunnerDeps,
 ): Promise<MappedResult> {
   let ctx: StepContext;
+  let payload: StepPayload;
   try {
-    const payload = parseStepPayload(event);
-    const logger = prefixedLogger(
-      deps.logger,
-      `[task ${payload.task.task_uuid} step ${payload.step.name}]`,
-    );
+    payload = parseStepPayload(event);
+    const logger = stepLogger(deps.logger, {
+      taskUuid: payload.task.task_uuid,
+      stepUuid: payload.step.step_uuid,
+      step: payload.step.name,
+      workerId: deps.workerId,
+      attempt: (payload.step.attempts ?? 0) + 1,
+    });
     ctx = new StepContext(payload, signal, logger, (checkpoint) =>
       deps.checkpoint(event.stepUuid, event.claimId, checkpoint),
     );
   } catch (err) {
-    deps.logger.error(safeMessage(err));
+    deps.logger.error(
+      { taskUuid: event.taskUuid, stepUuid: event.stepUuid, workerId: deps.workerId },
+      safeMessage(err),
+    );
     return permanentFailure('invalid_payload', safeMessage(err));
   }
+  const { around, registry } = deps;
+  return around === undefined
+    ? handle(ctx, registry)
+    : around(payload, () => handle(ctx, registry));
+}
 
-  const cls = deps.registry.get(ctx.handlerName);
+async function handle(ctx: StepContext, registry: HandlerRegistry): Promise<MappedResult> {
+  const cls = registry.get(ctx.handlerName);
   if (cls === undefined) {
     const message = `no handler is registered under '${ctx.handlerName}' (step '${ctx.stepName}')`;
     ctx.logger.error(message);
@@ -112,10 +135,10 @@ function logOutcome(ctx: StepContext, outcome: StepOutcome, mapped: MappedResult
       outcome.error instanceof PermanentError ||
       outcome.error instanceof RetryableError);
   if (expected) {
-    ctx.logger.info(`step failed: ${message}`, fields);
+    ctx.logger.info(fields, `step failed: ${message}`);
   } else {
     if (outcome.kind === 'threw' && isError(outcome.error)) fields.stack = outcome.error.stack;
-    ctx.logger.warn(`step failed: ${message}`, fields);
+    ctx.logger.warn(fields, `step failed: ${message}`);
   }
 }
 

@@ -5,8 +5,10 @@ import { ClosedError } from '../errors/closed-error';
 import type { NativeStepEvent, NativeWorkerStats } from '../native';
 import { CompletionBatcher } from './completion-batcher';
 import { describeValue } from '../describe-value';
+import type { LogFields } from '../logger';
+import { WorkerTelemetry } from '../telemetry/worker-telemetry';
 import type { WorkerSettings } from './options';
-import { runStep } from './run-step';
+import { runStep, type StepRunnerDeps } from './run-step';
 
 /** One handler execution: a step under one claim. */
 interface RunningStep {
@@ -46,11 +48,11 @@ export class Worker {
   private stopping: Promise<void> | undefined;
   private readonly running = new Map<string, RunningStep>();
   private readonly batcher: CompletionBatcher;
+  /** Spans and metrics, when OpenTelemetry is installed and `telemetry` is not false. */
+  private readonly telemetry: WorkerTelemetry | undefined;
   private readonly onSignal = (signal: NodeJS.Signals): void => {
-    this.settings.logger.info(`worker ${this.workerId}: received ${signal}, shutting down`);
-    this.shutdown().catch((error: unknown) =>
-      this.settings.logger.error(`worker ${this.workerId}: shutdown failed`, { error }),
-    );
+    this.log('info', `received ${signal}, shutting down`, { signal });
+    this.shutdown().catch((err: unknown) => this.log('error', 'shutdown failed', { err }));
   };
 
   /** @internal Use `createWorker()`. */
@@ -64,6 +66,25 @@ export class Worker {
     this.batcher = new CompletionBatcher(
       (results) => this.handle.complete(results),
       settings.logger,
+    );
+    this.telemetry = settings.telemetry
+      ? WorkerTelemetry.create({
+          workerId: handle.workerId,
+          stats: () => handle.stats(),
+          readyBacklog: () => handle.readyBacklog(),
+        })
+      : undefined;
+  }
+
+  /** A line of this worker's own: `worker <id>: <message>`, with `workerId` in its fields. */
+  private log(
+    level: 'debug' | 'info' | 'warn' | 'error',
+    message: string,
+    fields: LogFields = {},
+  ): void {
+    this.settings.logger[level](
+      { workerId: this.workerId, ...fields },
+      `worker ${this.workerId}: ${message}`,
     );
   }
 
@@ -137,6 +158,7 @@ export class Worker {
     }
     await this.settle();
     this.batcher.flush();
+    this.telemetry?.stop();
     this.state = 'stopped';
 
     await this.client.close();
@@ -155,12 +177,14 @@ export class Worker {
    * `shutdownSettleMs`; then abandon the rest with a warning naming them.
    */
   private async settle(): Promise<void> {
-    const { logger, shutdownSettleMs } = this.settings;
+    const { shutdownSettleMs } = this.settings;
     const unsettled = [...this.running.values()];
     if (unsettled.length === 0) return;
-    logger.info(
-      `worker ${this.workerId}: waiting up to ${shutdownSettleMs} ms for ${unsettled.length} ` +
+    this.log(
+      'info',
+      `waiting up to ${shutdownSettleMs} ms for ${unsettled.length} ` +
         `aborted step handler(s) to settle: ${unsettled.map((s) => describeStep(s.event)).join(', ')}`,
+      { steps: unsettled.map((s) => stepFields(s.event)) },
     );
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {
@@ -173,19 +197,14 @@ export class Worker {
     }
     const abandoned = unsettled.filter((s) => this.running.get(key(s.event)) === s);
     if (abandoned.length === 0) return;
-    logger.warn(
-      `worker ${this.workerId}: shutdown abandoned ${abandoned.length} step handler(s) that did ` +
+    this.log(
+      'warn',
+      `shutdown abandoned ${abandoned.length} step handler(s) that did ` +
         `not settle within shutdownSettleMs (${shutdownSettleMs} ms) of being aborted: ` +
         `${abandoned.map((s) => describeStep(s.event)).join(', ')}. Their claims were released ` +
         '(or their attempts had already ended), so whatever they return is ignored; handlers ' +
         'should honour ctx.signal',
-      {
-        abandoned: abandoned.map((s) => ({
-          taskUuid: s.event.taskUuid,
-          stepUuid: s.event.stepUuid,
-          ...stepNames(s.event),
-        })),
-      },
+      { abandoned: abandoned.map((s) => stepFields(s.event)) },
     );
   }
 
@@ -195,12 +214,9 @@ export class Worker {
       let events: NativeStepEvent[] | null;
       try {
         events = await this.handle.poll();
-      } catch (error) {
-        if (!(error instanceof ClosedError && this.state !== 'running')) {
-          this.settings.logger.error(
-            `worker ${this.workerId}: poll failed; the worker takes no more work until restarted`,
-            { error },
-          );
+      } catch (err) {
+        if (!(err instanceof ClosedError && this.state !== 'running')) {
+          this.log('error', 'poll failed; the worker takes no more work until restarted', { err });
         }
         return;
       }
@@ -214,13 +230,12 @@ export class Worker {
       if (event.kind === 'step') this.startStep(event);
       else if (event.kind === 'abort') this.abortStep(event);
       else if (event.kind === 'log') this.logFromCore(event);
+      else if (event.kind === 'recorded') this.telemetry?.recorded(event);
       else {
-        this.settings.logger.warn(
-          `worker ${this.workerId}: ignoring an event of unknown kind ${describeValue(event.kind)}`,
-        );
+        this.log('warn', `ignoring an event of unknown kind ${describeValue(event.kind)}`);
       }
-    } catch (error) {
-      this.settings.logger.error(`worker ${this.workerId}: could not dispatch an event`, { error });
+    } catch (err) {
+      this.log('error', 'could not dispatch an event', { err });
     }
   }
 
@@ -230,17 +245,23 @@ export class Worker {
     const id = key(event);
     // Registered before the handler starts, so an abort in the same batch finds it.
     this.running.set(id, entry);
-    const deps = {
+    const telemetry = this.telemetry;
+    const deps: StepRunnerDeps = {
       registry: this.settings.registry,
       logger: this.settings.logger,
       checkpoint: (stepUuid: string, claimId: string, checkpoint: string) =>
         this.handle.checkpoint(stepUuid, claimId, checkpoint),
+      workerId: this.workerId,
     };
+    if (telemetry !== undefined) {
+      deps.around = (payload, handle) => telemetry.run(event, payload, handle);
+    }
     entry.done = runStep(event, controller.signal, deps)
-      .then((result) => this.batcher.add(result))
-      .catch((error: unknown) =>
-        this.settings.logger.error(`worker ${this.workerId}: step runner failed`, { error }),
-      )
+      .then((result) => {
+        telemetry?.reported(event, result);
+        this.batcher.add(result);
+      })
+      .catch((err: unknown) => this.log('error', 'step runner failed', { err }))
       .finally(() => {
         if (this.running.get(id) === entry) this.running.delete(id);
       });
@@ -259,17 +280,20 @@ export class Worker {
     } catch {
       fields = undefined;
     }
-    this.settings.logger[level](message, fields);
+    this.settings.logger[level](fields ?? {}, message);
   }
 
   private abortStep(event: NativeStepEvent): void {
     const entry = this.running.get(key(event));
     if (entry === undefined) {
-      this.settings.logger.debug(
-        `worker ${this.workerId}: abort for step ${event.stepUuid} (claim ${event.claimId}), which is not running`,
+      this.log(
+        'debug',
+        `abort for step ${event.stepUuid} (claim ${event.claimId}), which is not running`,
+        { taskUuid: event.taskUuid, stepUuid: event.stepUuid },
       );
       return;
     }
+    this.telemetry?.aborted(event);
     entry.controller.abort(abortReason(event.reason));
   }
 }
@@ -292,6 +316,15 @@ function stepNames(event: NativeStepEvent): { taskName?: string; stepName?: stri
   } catch {
     return {};
   }
+}
+
+/** A step's fields in a log line. */
+function stepFields(event: NativeStepEvent): LogFields {
+  const { stepName, taskName } = stepNames(event);
+  const fields: LogFields = { taskUuid: event.taskUuid, stepUuid: event.stepUuid };
+  if (stepName !== undefined) fields.step = stepName;
+  if (taskName !== undefined) fields.taskName = taskName;
+  return fields;
 }
 
 /** `task <name> (<uuid>) step '<name>' (<uuid>)`, for log lines. */

@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod expand;
 mod leases;
+mod metrics;
 mod operate;
 mod payload;
 mod record;
@@ -33,7 +34,7 @@ pub use error::{EngineError, ErrorCode};
 pub use operate::{Prune, PRUNE_BATCH};
 pub use record::{RecordOutcome, StepError, StepOutcome};
 pub use tasker_domain::{ExpansionLimits, JsonLimits, StepState, TaskState};
-pub use tasker_store::{redact, Backend, StoreStats};
+pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
 pub use views::{iso8601, ListTasks, StepView, TaskView, TransitionView};
 
 use events::Events;

@@ -46,6 +46,9 @@ pub(crate) const TASKS_BY_IDEMPOTENCY_KEY: &str =
 pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sql");
 pub(crate) const TEMPLATE_SNAPSHOT: &str = include_str!("../queries/template_snapshot.sql");
 pub(crate) const TRANSITIONS_OF: &str = include_str!("../queries/transitions_of.sql");
+// metrics
+pub(crate) const PING: &str = include_str!("../queries/ping.sql");
+pub(crate) const READY_STEPS: &str = include_str!("../queries/ready_steps.sql");
 
 /// Every query, for the test that prepares them all.
 #[cfg(test)]
@@ -95,4 +98,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("template_keys", TEMPLATE_KEYS),
     ("template_snapshot", TEMPLATE_SNAPSHOT),
     ("transitions_of", TRANSITIONS_OF),
+    // metrics
+    ("ping", PING),
+    ("ready_steps", READY_STEPS),
 ];

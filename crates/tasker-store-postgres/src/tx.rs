@@ -1148,6 +1148,34 @@ impl Tx for PgTx {
         self.signals.extend_from_slice(signals);
         Box::pin(std::future::ready(Ok(())))
     }
+
+    // --- metrics
+    fn ping(&mut self) -> BoxFuture<'_, R<()>> {
+        Box::pin(async move {
+            self.row(sqlx::query(q::PING)).await?;
+            Ok(())
+        })
+    }
+    fn ready_backlog<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<ReadyBacklog>> {
+        Box::pin(self.ready_backlog_now(callables))
+    }
+}
+
+// --- metrics
+impl PgTx {
+    async fn ready_backlog_now(&mut self, callables: &[String]) -> R<ReadyBacklog> {
+        if callables.is_empty() {
+            return Ok(ReadyBacklog::default());
+        }
+        let query = sqlx::query(q::READY_STEPS).bind(callables.to_vec());
+        match self.row(query).await? {
+            Some(r) => Ok(ReadyBacklog {
+                count: col::<i64>(&r, 0)?,
+                oldest_ms: col::<Option<i64>>(&r, 1)?.map(|ms| ms.max(0)),
+            }),
+            None => Ok(ReadyBacklog::default()),
+        }
+    }
 }
 
 /// The transitions as the arrays `record_transitions_and_notify.sql` takes ($1 to $6).

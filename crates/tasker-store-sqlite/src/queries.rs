@@ -40,6 +40,9 @@ pub(crate) const TASK_STEPS: &str = include_str!("../queries/task_steps.sql");
 pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sql");
 pub(crate) const TEMPLATE_SNAPSHOT: &str = include_str!("../queries/template_snapshot.sql");
 pub(crate) const TRANSITIONS_OF: &str = include_str!("../queries/transitions_of.sql");
+// metrics
+pub(crate) const PING: &str = include_str!("../queries/ping.sql");
+pub(crate) const READY_STEPS: &str = include_str!("../queries/ready_steps.sql");
 
 /// A multi-row statement: `/*rows*/` in `sql` becomes `rows` groups of `columns` placeholders.
 pub(crate) fn rows(sql: &str, columns: usize, rows: usize) -> String {
@@ -87,4 +90,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("template_keys", TEMPLATE_KEYS),
     ("template_snapshot", TEMPLATE_SNAPSHOT),
     ("transitions_of", TRANSITIONS_OF),
+    // metrics
+    ("ping", PING),
+    ("ready_steps", READY_STEPS),
 ];

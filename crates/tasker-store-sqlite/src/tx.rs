@@ -989,6 +989,37 @@ impl Tx for SqliteTx {
         // Processes sharing a SQLite file cannot hear each other; they poll.
         done(Ok(()))
     }
+
+    // --- metrics
+    fn ping(&mut self) -> BoxFuture<'_, R<()>> {
+        done(self.ping_now())
+    }
+    fn ready_backlog<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<ReadyBacklog>> {
+        done(self.ready_backlog_now(callables))
+    }
+}
+
+// --- metrics
+impl SqliteTx {
+    fn ping_now(&mut self) -> R<()> {
+        let mut stmt = self.stmt(q::PING)?;
+        first(&mut stmt, params![], |r| int(r, 0))?;
+        Ok(())
+    }
+
+    fn ready_backlog_now(&mut self, callables: &[String]) -> R<ReadyBacklog> {
+        if callables.is_empty() {
+            return Ok(ReadyBacklog::default());
+        }
+        let mut stmt = self.stmt(q::READY_STEPS)?;
+        let row = first(&mut stmt, params![json_list(callables)], |r| {
+            Ok(ReadyBacklog {
+                count: int(r, 0)?,
+                oldest_ms: opt_int(r, 1)?.map(|ms| ms.max(0)),
+            })
+        })?;
+        Ok(row.unwrap_or_default())
+    }
 }
 
 #[cfg(test)]

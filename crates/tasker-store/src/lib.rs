@@ -219,6 +219,16 @@ pub trait Tx: Send {
     // --- signals -------------------------------------------------------------------------------
     /// Tell other processes once this transaction commits (no-op where nobody can listen).
     fn signal<'a>(&'a mut self, signals: &'a [Signal]) -> BoxFuture<'a, StoreResult<()>>;
+
+    // --- metrics -------------------------------------------------------------------------------
+    /// One round trip that reads no table (health checks).
+    fn ping(&mut self) -> BoxFuture<'_, StoreResult<()>>;
+    /// The steps for these callables that are claimable now and not claimed: how many, and how
+    /// long the oldest has waited (an empty list counts nothing).
+    fn ready_backlog<'a>(
+        &'a mut self,
+        callables: &'a [String],
+    ) -> BoxFuture<'a, StoreResult<ReadyBacklog>>;
 }
 
 /// Run a typed unit of work as one write transaction. The work's own error (any `E` a

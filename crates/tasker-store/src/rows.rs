@@ -361,3 +361,12 @@ pub struct StoreStats {
     pub statements: u64,
     pub transactions: u64,
 }
+
+/// The claimable steps nobody has claimed yet (the queue's backlog, for a gauge).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadyBacklog {
+    /// Steps ready now and not claimed.
+    pub count: i64,
+    /// How long the oldest of them has been ready, in ms (`None` when there is none).
+    pub oldest_ms: Option<i64>,
+}

@@ -45,10 +45,21 @@ pub(crate) fn take_slots(inner: &Inner, max: usize) -> Vec<OwnedSemaphorePermit>
 pub(crate) fn dispatch(
     inner: &Arc<Inner>,
     claimed: Vec<ClaimedStep>,
+    permits: Vec<OwnedSemaphorePermit>,
+) {
+    dispatch_after(inner, Vec::new(), claimed, permits);
+}
+
+/// `dispatch`, with `events` sent first in the same group (what became of the results whose
+/// transaction claimed these steps), so that one poll hands the runtime both.
+pub(crate) fn dispatch_after(
+    inner: &Arc<Inner>,
+    mut events: Vec<WorkerEvent>,
+    claimed: Vec<ClaimedStep>,
     mut permits: Vec<OwnedSemaphorePermit>,
 ) {
     lock(&inner.counters).claimed += claimed.len() as u64;
-    let mut events = Vec::with_capacity(claimed.len());
+    events.reserve(claimed.len());
     for c in claimed {
         let Some(permit) = permits.pop() else {
             // Cannot happen: we never claim more than the slots we hold.

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::LogLevel;
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub worker_id: String,
@@ -11,4 +13,10 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     pub lease_ms: u64,
     pub poll_interval_ms: u64,
+    /// The least severe line sent to the runtime's logger (`None`: none at all). Lines below
+    /// it are dropped here, before they cross to the runtime.
+    pub min_log_level: Option<LogLevel>,
+    /// Tell the runtime how each result it reported was recorded (`WorkerEvent::Recorded`),
+    /// for its traces and metrics.
+    pub report_outcomes: bool,
 }

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use crate::events::{send_event, WorkerEvent};
 use crate::worker::Inner;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered by severity (`Debug < Info < Warn < Error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
     Debug,
     Info,
@@ -26,6 +27,17 @@ impl LogLevel {
             LogLevel::Info => "info",
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
+        }
+    }
+
+    /// `debug`, `info`, `warn` or `error`.
+    pub fn parse(level: &str) -> Option<LogLevel> {
+        match level {
+            "debug" => Some(LogLevel::Debug),
+            "info" => Some(LogLevel::Info),
+            "warn" => Some(LogLevel::Warn),
+            "error" => Some(LogLevel::Error),
+            _ => None,
         }
     }
 }
@@ -182,8 +194,16 @@ impl Backoff {
     }
 }
 
-/// Log a line through `tracing` and hand it to the runtime's logger, naming this worker.
+/// Log a line through `tracing` and hand it to the runtime's logger, naming this worker
+/// (unless it is below the level the runtime asked for).
 pub(crate) fn tell(inner: &Inner, mut line: LogLine) {
+    if inner
+        .config
+        .min_log_level
+        .is_none_or(|min| line.level < min)
+    {
+        return;
+    }
     let id = &inner.config.worker_id;
     line.message = format!("worker {id}: {}", line.message);
     line.fields

@@ -28,6 +28,41 @@ pub enum WorkerEvent {
     /// A line for the runtime's logger (database outages and recoveries, timeouts, lost
     /// claims, results that could not be recorded).
     Log(LogLine),
+    /// How a result of this step execution ended up (only with `report_outcomes`): one per
+    /// result the runtime reported, and one per timeout the worker recorded for it.
+    Recorded {
+        step_uuid: String,
+        claim_id: String,
+        outcome: ResultOutcome,
+    },
+}
+
+/// What became of a reported result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultOutcome {
+    /// Recorded: the step is complete.
+    Completed,
+    /// Recorded: the attempt failed and the step will be tried again.
+    Retry,
+    /// Recorded: the attempt failed and so did the step, for good.
+    Failed,
+    /// Ignored: the claim was no longer current (the step timed out, was cancelled, released
+    /// or reclaimed).
+    Stale,
+    /// Not recorded: the database kept failing; the step runs again once its lease expires.
+    Unrecorded,
+}
+
+impl ResultOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultOutcome::Completed => "completed",
+            ResultOutcome::Retry => "retry",
+            ResultOutcome::Failed => "failed",
+            ResultOutcome::Stale => "stale",
+            ResultOutcome::Unrecorded => "unrecorded",
+        }
+    }
 }
 
 /// A result reported by the handler runtime.

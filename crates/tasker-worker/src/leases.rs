@@ -70,7 +70,31 @@ pub(crate) async fn lease_loop(inner: Arc<Inner>) {
             }
         }
         match inner.engine.reap_expired_leases(&cfg.worker_id).await {
-            Ok(_) => db_ok(&inner),
+            Ok(0) => db_ok(&inner),
+            Ok(n) => {
+                db_ok(&inner);
+                lock(&inner.counters).reaped += n as u64;
+                tell(
+                    &inner,
+                    LogLine::new(
+                        LogLevel::Info,
+                        format!(
+                            "reaped {n} expired lease{}: {} stopped renewing {} (crashed or \
+                             hung); {} through {} retry rules",
+                            if n == 1 { "" } else { "s" },
+                            if n == 1 { "a worker" } else { "workers" },
+                            if n == 1 { "its claim" } else { "their claims" },
+                            if n == 1 {
+                                "the step goes"
+                            } else {
+                                "the steps go"
+                            },
+                            if n == 1 { "its" } else { "their" },
+                        ),
+                    )
+                    .field("reaped", n),
+                );
+            }
             Err(e) => db_failed(&inner, "reaping expired leases", &e),
         }
     }

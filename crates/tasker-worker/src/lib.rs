@@ -32,6 +32,7 @@ mod writer;
 pub use config::WorkerConfig;
 pub use diagnostics::{LogLevel, LogLine};
 pub use error::WorkerError;
-pub use events::{HandlerResult, WorkerEvent};
+pub use events::{HandlerResult, ResultOutcome, WorkerEvent};
 pub use stats::WorkerStats;
+pub use tasker_orchestration::ReadyBacklog;
 pub use worker::Worker;

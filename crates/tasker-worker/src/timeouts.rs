@@ -75,7 +75,7 @@ pub(crate) fn spawn_timeout(
     })
 }
 
-fn human_ms(ms: u64) -> String {
+pub(crate) fn human_ms(ms: u64) -> String {
     if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {

@@ -17,6 +17,7 @@ use crate::diagnostics::{tell, Health};
 use crate::events::{HandlerResult, WorkerEvent};
 use crate::leases::{abort_steps, cancellation_loop, lease_loop};
 use crate::stats::{Counters, WorkerStats};
+use crate::timeouts::human_ms;
 use crate::writer::{write_results, Reported};
 use crate::{LogLevel, LogLine, WorkerConfig, WorkerError};
 
@@ -191,6 +192,16 @@ impl Worker {
             .await?)
     }
 
+    /// The steps this worker's handlers could run that are ready now but not claimed (by any
+    /// worker), and how long the oldest has waited.
+    pub async fn ready_backlog(&self) -> Result<tasker_orchestration::ReadyBacklog, WorkerError> {
+        Ok(self
+            .inner
+            .engine
+            .ready_backlog(&self.inner.callables)
+            .await?)
+    }
+
     /// Steps currently handed to the runtime.
     pub fn in_flight(&self) -> usize {
         lock(&self.inner.inflight).len()
@@ -204,6 +215,10 @@ impl Worker {
             claimed: c.claimed,
             recorded: c.recorded,
             stale: c.stale,
+            completed: c.completed,
+            retried: c.retried,
+            failed: c.failed,
+            reaped: c.reaped,
             in_flight,
             dispatch_p50_us: c.dispatch_us.quantile_us(0.5),
             dispatch_p95_us: c.dispatch_us.quantile_us(0.95),
@@ -230,6 +245,26 @@ impl Worker {
             }
         }
         inner.stop_claiming.cancel();
+        let in_flight = lock(&inner.inflight).len();
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        tell(
+            inner,
+            LogLine::new(
+                LogLevel::Info,
+                if in_flight == 0 {
+                    "shutting down: claiming stopped, no step in flight".to_string()
+                } else {
+                    format!(
+                        "shutting down: claiming stopped; waiting up to {} for {in_flight} \
+                         step{} in flight",
+                        human_ms(grace_ms),
+                        if in_flight == 1 { "" } else { "s" }
+                    )
+                },
+            )
+            .field("inFlight", in_flight)
+            .field("graceMs", grace_ms),
+        );
         let claim_task = lock(&inner.claim_task).take();
         if let Some(t) = claim_task {
             let _ = t.await;
@@ -249,7 +284,41 @@ impl Worker {
             inner.config.worker_id
         );
         let remaining: Vec<String> = lock(&inner.inflight).keys().cloned().collect();
-        let claims: Vec<(String, String)> = abort_steps(&self.inner, &remaining, &reason)
+        let aborted = abort_steps(&self.inner, &remaining, &reason);
+        if !aborted.is_empty() {
+            let n = aborted.len();
+            let steps: Vec<serde_json::Value> = aborted
+                .iter()
+                .take(20)
+                .map(|a| {
+                    serde_json::json!({
+                        "taskUuid": a.task_uuid,
+                        "stepUuid": a.step_uuid,
+                        "step": a.step_name,
+                        "attempt": a.attempt,
+                    })
+                })
+                .collect();
+            tell(
+                inner,
+                LogLine::new(
+                    LogLevel::Warn,
+                    format!(
+                        "shutting down: {n} step{} still running after the {} grace period; \
+                         {} aborted and released for another worker",
+                        if n == 1 { "" } else { "s" },
+                        human_ms(grace_ms),
+                        if n == 1 {
+                            "its handler was"
+                        } else {
+                            "their handlers were"
+                        },
+                    ),
+                )
+                .field("steps", serde_json::Value::Array(steps)),
+            );
+        }
+        let claims: Vec<(String, String)> = aborted
             .into_iter()
             .map(|a| (a.step_uuid, a.claim_id))
             .collect();
@@ -284,6 +353,7 @@ impl Worker {
             let _ = t.await;
         }
         lock(&inner.aborted).clear();
+        tell(inner, LogLine::new(LogLevel::Info, "shut down"));
         lock(&inner.events_tx).take();
         *lock(&inner.phase) = Phase::Stopped;
         Ok(())

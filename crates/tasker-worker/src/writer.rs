@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
+use tasker_domain::StepState;
 use tasker_orchestration::{ClaimRequest, RecordOutcome, StepOutcome};
 
-use crate::claiming::{dispatch, park_slot, take_slots};
+use crate::claiming::{dispatch_after, park_slot, take_slots};
 use crate::diagnostics::{self, db_failed, db_ok, tell, Backoff};
-use crate::events::HandlerResult;
+use crate::events::{send_events, HandlerResult, ResultOutcome, WorkerEvent};
+use crate::leases::LOST_CLAIM;
 use crate::worker::{lock, Inner};
 use crate::{LogLevel, LogLine};
 
@@ -47,6 +49,8 @@ pub(crate) async fn write_results(
         // into it early, and this worker would hold more than `concurrency` steps.
         let mut freed: Vec<OwnedSemaphorePermit> = Vec::new();
         let mut stale = 0;
+        // Results ignored here (their handlers had been aborted), for the runtime.
+        let mut ignored: Vec<WorkerEvent> = Vec::new();
         let mut dispatch_us = Vec::new();
         {
             let mut inflight = lock(&inner.inflight);
@@ -68,6 +72,13 @@ pub(crate) async fn write_results(
                             }
                         }
                         stale += 1;
+                        if inner.config.report_outcomes {
+                            ignored.push(WorkerEvent::Recorded {
+                                step_uuid: r.step_uuid.clone(),
+                                claim_id: r.claim_id.clone(),
+                                outcome: ResultOutcome::Stale,
+                            });
+                        }
                         continue;
                     }
                 }
@@ -106,6 +117,7 @@ pub(crate) async fn write_results(
                 c.dispatch_us.record(us);
             }
         }
+        send_events(&inner, ignored);
         if outcomes.is_empty() {
             // Only stale results: nothing to commit, the settled handlers' slots are free.
             drop(freed);
@@ -140,16 +152,8 @@ pub(crate) async fn write_results(
             {
                 Ok((recorded, claimed)) => {
                     db_ok(&inner);
-                    let fresh = recorded
-                        .iter()
-                        .filter(|r| matches!(r, RecordOutcome::Recorded { .. }))
-                        .count() as u64;
-                    {
-                        let mut c = lock(&inner.counters);
-                        c.recorded += fresh;
-                        c.stale += recorded.len() as u64 - fresh;
-                    }
-                    dispatch(&inner, claimed, std::mem::take(&mut permits));
+                    let told = tell_recorded(&inner, &outcomes, &labels, &recorded);
+                    dispatch_after(&inner, told, claimed, std::mem::take(&mut permits));
                     break;
                 }
                 Err(e) => {
@@ -192,6 +196,17 @@ pub(crate) async fn write_results(
                         .field("cause", e.to_string())
                         .field("steps", steps_field(&outcomes, &labels)),
                     );
+                    if inner.config.report_outcomes {
+                        let unrecorded = outcomes
+                            .iter()
+                            .map(|o| WorkerEvent::Recorded {
+                                step_uuid: o.step_uuid.clone(),
+                                claim_id: o.claim_id.clone(),
+                                outcome: ResultOutcome::Unrecorded,
+                            })
+                            .collect();
+                        send_events(&inner, unrecorded);
+                    }
                     break;
                 }
             }
@@ -201,6 +216,78 @@ pub(crate) async fn write_results(
         drop(freed);
         inner.slot_freed.notify_one();
     }
+}
+
+/// Count what became of a committed batch of results, log the results ignored as stale (their
+/// claim was lost without this worker noticing: its handler was not aborted), and return the
+/// events that tell the runtime (with `report_outcomes`; none without).
+fn tell_recorded(
+    inner: &Arc<Inner>,
+    outcomes: &[StepOutcome],
+    labels: &[(String, i64)],
+    recorded: &[RecordOutcome],
+) -> Vec<WorkerEvent> {
+    let mut events = Vec::new();
+    {
+        let mut c = lock(&inner.counters);
+        for r in recorded {
+            let outcome = match r {
+                RecordOutcome::Recorded { state, .. } => {
+                    c.recorded += 1;
+                    match state {
+                        StepState::Complete => {
+                            c.completed += 1;
+                            ResultOutcome::Completed
+                        }
+                        StepState::WaitingForRetry | StepState::Enqueued => {
+                            c.retried += 1;
+                            ResultOutcome::Retry
+                        }
+                        _ => {
+                            c.failed += 1;
+                            ResultOutcome::Failed
+                        }
+                    }
+                }
+                RecordOutcome::Stale { .. } => {
+                    c.stale += 1;
+                    ResultOutcome::Stale
+                }
+            };
+            events.push(outcome);
+        }
+    }
+    for ((o, (step, attempt)), outcome) in outcomes.iter().zip(labels).zip(&events) {
+        if *outcome == ResultOutcome::Stale {
+            tell(
+                inner,
+                LogLine::new(
+                    LogLevel::Info,
+                    format!(
+                        "the result of step '{step}' (attempt {attempt}) of task {} was ignored: \
+                         {LOST_CLAIM}",
+                        o.task_uuid
+                    ),
+                )
+                .field("taskUuid", o.task_uuid.clone())
+                .field("stepUuid", o.step_uuid.clone())
+                .field("step", step.clone())
+                .field("attempt", *attempt),
+            );
+        }
+    }
+    if !inner.config.report_outcomes {
+        return Vec::new();
+    }
+    outcomes
+        .iter()
+        .zip(events)
+        .map(|(o, outcome)| WorkerEvent::Recorded {
+            step_uuid: o.step_uuid.clone(),
+            claim_id: o.claim_id.clone(),
+            outcome,
+        })
+        .collect()
 }
 
 /// The steps of these results (with their names and attempts), for a log line's fields: at

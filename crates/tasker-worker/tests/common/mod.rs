@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tasker_orchestration::{Engine, StepError, TaskView};
 pub use tasker_test_support::*;
-use tasker_worker::{HandlerResult, LogLine, Worker, WorkerConfig, WorkerEvent};
+use tasker_worker::{HandlerResult, LogLine, ResultOutcome, Worker, WorkerConfig, WorkerEvent};
 
 pub const SECOND: Duration = Duration::from_secs(1);
 
@@ -26,6 +26,8 @@ pub fn config(worker_id: &str, dir: &Path, handlers: &[&str], concurrency: usize
         lease_ms: 30_000,
         // Long, so that a test relying on the fallback poll instead of events is noticed.
         poll_interval_ms: 2_000,
+        min_log_level: Some(tasker_worker::LogLevel::Debug),
+        report_outcomes: false,
     }
 }
 
@@ -39,6 +41,7 @@ pub async fn start(engine: &Arc<Engine>, config: WorkerConfig) -> (Worker, Runti
         worker: worker.clone(),
         buffered: VecDeque::new(),
         logs: Vec::new(),
+        recorded: Vec::new(),
     };
     (worker, runtime)
 }
@@ -107,6 +110,9 @@ pub struct Runtime {
     buffered: VecDeque<WorkerEvent>,
     /// The log lines received so far (kept apart from the step and abort events).
     pub logs: Vec<LogLine>,
+    /// What became of reported results, as told so far (with `report_outcomes`): step uuid,
+    /// claim id, outcome.
+    pub recorded: Vec<(String, String, ResultOutcome)>,
 }
 
 impl Runtime {
@@ -123,6 +129,11 @@ impl Runtime {
                 for e in events {
                     match e {
                         WorkerEvent::Log(line) => self.logs.push(line),
+                        WorkerEvent::Recorded {
+                            step_uuid,
+                            claim_id,
+                            outcome,
+                        } => self.recorded.push((step_uuid, claim_id, outcome)),
                         other => self.buffered.push_back(other),
                     }
                 }
@@ -188,6 +199,39 @@ impl Runtime {
         }
     }
 
+    /// What became of the result of `step` (its latest told outcome), waiting at most `within`
+    /// for it to be told (needs `report_outcomes`). Other events are kept for `next()`.
+    pub async fn recorded(&mut self, step: &Dispatched, within: Duration) -> ResultOutcome {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some((_, _, outcome)) = self
+                .recorded
+                .iter()
+                .rev()
+                .find(|(s, c, _)| *s == step.step_uuid && *c == step.claim_id)
+            {
+                return *outcome;
+            }
+            match tokio::time::timeout_at(deadline, self.worker.poll()).await {
+                Err(_) => panic!("no outcome told for step {} within {within:?}", step.name()),
+                Ok(None) => panic!("the worker closed its event stream"),
+                Ok(Some(events)) => {
+                    for e in events {
+                        match e {
+                            WorkerEvent::Log(line) => self.logs.push(line),
+                            WorkerEvent::Recorded {
+                                step_uuid,
+                                claim_id,
+                                outcome,
+                            } => self.recorded.push((step_uuid, claim_id, outcome)),
+                            other => self.buffered.push_back(other),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// No event arrives for `d`.
     pub async fn quiet_for(&mut self, d: Duration) {
         assert!(
@@ -197,18 +241,17 @@ impl Runtime {
         );
         let deadline = tokio::time::Instant::now() + d;
         while let Ok(events) = tokio::time::timeout_at(deadline, self.worker.poll()).await {
-            let (logs, others): (Vec<_>, Vec<_>) = events
-                .into_iter()
-                .flatten()
-                .partition(|e| matches!(e, WorkerEvent::Log(_)));
-            assert!(
-                others.is_empty(),
-                "expected no events for {d:?}, got {others:?}"
-            );
-            self.logs.extend(logs.into_iter().filter_map(|e| match e {
-                WorkerEvent::Log(line) => Some(line),
-                _ => None,
-            }));
+            for e in events.into_iter().flatten() {
+                match e {
+                    WorkerEvent::Log(line) => self.logs.push(line),
+                    WorkerEvent::Recorded {
+                        step_uuid,
+                        claim_id,
+                        outcome,
+                    } => self.recorded.push((step_uuid, claim_id, outcome)),
+                    other => panic!("expected no events for {d:?}, got {other:?}"),
+                }
+            }
         }
     }
 
@@ -227,6 +270,11 @@ impl Runtime {
                     for e in events {
                         match e {
                             WorkerEvent::Log(line) => self.logs.push(line),
+                            WorkerEvent::Recorded {
+                                step_uuid,
+                                claim_id,
+                                outcome,
+                            } => self.recorded.push((step_uuid, claim_id, outcome)),
                             other => panic!("expected the stream to end, got {other:?}"),
                         }
                     }

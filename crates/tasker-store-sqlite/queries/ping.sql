@@ -1,0 +1,2 @@
+-- A round trip that touches no table (health checks).
+SELECT 1
