@@ -87,3 +87,13 @@ export { createConsoleLogger, type LogLevel, type Logger } from './logger';
 
 // Testing
 export { runWorkflow, type RunWorkflowOptions, type WorkflowRun } from './testing';
+
+// Web dashboard
+export {
+  createDashboard,
+  startDashboard,
+  type DashboardHandler,
+  type DashboardOptions,
+  type RunningDashboard,
+  type StartDashboardOptions,
+} from './dashboard';
