@@ -127,7 +127,10 @@ export interface StepResultInput {
   durationMs: number
 }
 
-/** Parse and validate templates without a database; returns JSON of the parsed templates. */
+/**
+ * Parse and validate templates without a database, finding every error; returns JSON of a
+ * `TemplateReport` (`{ files, templates, errors: [{ message, file?, step?, field? }] }`).
+ */
 export declare function validateTemplates(paths: Array<string>): string
 
 export interface WorkerOptions {

@@ -78,6 +78,14 @@ export {
   type Transition,
 } from './client/task';
 
+// Templates
+export {
+  validateTemplates,
+  type TemplateProblem,
+  type TemplateValidation,
+  type ValidTemplate,
+} from './validate-templates';
+
 // Configuration
 export { resolveDatabaseUrl, type ResolveDatabaseOptions } from './database';
 export type { JsonLimitOptions, ResultLimitOptions } from './json-limits';

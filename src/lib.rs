@@ -165,12 +165,11 @@ pub struct StepResultInput {
     pub duration_ms: f64,
 }
 
-/// Parse and validate templates without a database; returns JSON of the parsed templates.
+/// Parse and validate templates without a database, finding every error; returns JSON of a
+/// `TemplateReport` (`{ files, templates, errors: [{ message, file?, step?, field? }] }`).
 #[napi(catch_unwind)]
 pub fn validate_templates(paths: Vec<String>) -> Result<String> {
-    let set =
-        tasker_domain::load_templates(&paths).map_err(|e| coded(ErrorCode::TemplateInvalid, e))?;
-    json_string(&set.templates)
+    json_string(&tasker_domain::check_templates(&paths))
 }
 
 /// Open (and migrate) a database.

@@ -251,7 +251,10 @@ export interface NativeWorker {
 
 export interface NativeModule {
   openEngine(options: NativeEngineOptions): Promise<NativeEngine>;
-  /** Parse and validate templates without a database; returns JSON of the parsed templates. */
+  /**
+   * Parse and validate templates without a database, finding every error; returns JSON of
+   * `{ files, templates, errors: [{ message, file?, step?, field? }] }` (see validate-templates.ts).
+   */
   validateTemplates(paths: string[]): string;
   /** Every error code the addon can raise (see `NATIVE_ERROR_CODES`). */
   errorCodes(): string[];

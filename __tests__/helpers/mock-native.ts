@@ -503,7 +503,7 @@ export class MockNativeModule implements NativeModule {
   }
 
   validateTemplates(_paths: string[]): string {
-    return '[]';
+    return JSON.stringify({ files: [], templates: [], errors: [] });
   }
 
   errorCodes(): string[] {

@@ -49,6 +49,7 @@ const fullView: TaskViewJson = {
       metadata: { url: 'https://pay.example/charges', status: 402 },
       created_at: '2025-01-01T00:00:00.000Z',
       updated_at: '2025-01-01T00:00:02.000Z',
+      dependencies: ['fetch_order'],
     },
   ],
   transitions: [
@@ -96,6 +97,8 @@ const expectedTask: Task = {
       metadata: null,
       createdAt: '2025-01-01T00:00:00.000Z',
       updatedAt: '2025-01-01T00:00:01.000Z',
+      // Absent from the native view: none.
+      dependencies: [],
     },
     {
       stepUuid: 'step-2',
@@ -113,6 +116,7 @@ const expectedTask: Task = {
       metadata: { url: 'https://pay.example/charges', status: 402 },
       createdAt: '2025-01-01T00:00:00.000Z',
       updatedAt: '2025-01-01T00:00:02.000Z',
+      dependencies: ['fetch_order'],
     },
   ],
   transitions: [

@@ -45,6 +45,7 @@ interface StepView {
   metadata?: Record<string, unknown> | null;
   created_at: string;
   updated_at: string;
+  dependencies?: string[];
 }
 
 interface TransitionView {
@@ -86,6 +87,7 @@ function toStep(view: StepView): TaskStep {
     metadata: view.metadata ?? null,
     createdAt: view.created_at,
     updatedAt: view.updated_at,
+    dependencies: view.dependencies ?? [],
   };
 }
 

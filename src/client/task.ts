@@ -51,6 +51,11 @@ export interface TaskStep {
   metadata: Record<string, unknown> | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * The names of the steps this one depends on (the task's edges into it, including those of
+   * steps created by decisions and batches), in the order of `Task.steps`.
+   */
+  dependencies: string[];
 }
 
 export interface TaskStepError {

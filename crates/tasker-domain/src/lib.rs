@@ -17,8 +17,9 @@ pub use expansion::{
 pub use json::{check_json, json_depth, json_kind, JsonLimits, JsonProblem};
 pub use state::{StepState, TaskState};
 pub use template::{
-    load_templates, parse_template, parse_template_for_env, BackoffKind, HandlerSpec, RetryConfig,
-    StepDefinition, StepType, TaskTemplate, TemplateError, TemplateSet, MAX_TEMPLATE_BYTES,
+    check_template_for_env, check_templates, load_templates, parse_template,
+    parse_template_for_env, BackoffKind, HandlerSpec, RetryConfig, StepDefinition, StepType,
+    TaskTemplate, TemplateError, TemplateReport, TemplateSet, MAX_TEMPLATE_BYTES,
     MAX_TEMPLATE_DEPTH,
 };
 pub use text::{cap_stack, echo, MAX_STACK_BYTES};

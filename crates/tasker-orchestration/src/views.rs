@@ -47,6 +47,9 @@ pub struct StepView {
     pub metadata: Option<Box<RawValue>>,
     pub created_at: String,
     pub updated_at: String,
+    /// The names of the steps this one depends on (the task's edges into it, including those of
+    /// steps created by decisions and batches), in the order of the task's steps.
+    pub dependencies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,7 +163,25 @@ impl StepView {
             metadata: opt_raw(&what("metadata"), r.metadata.as_deref())?,
             created_at: iso8601(r.created_at),
             updated_at: iso8601(r.updated_at),
+            dependencies: r.dependencies.clone(),
         })
+    }
+}
+
+/// Each step's dependencies in the order of `steps` (the view's order: creation, then uuid).
+fn order_dependencies(steps: &mut [StepView]) {
+    let position: std::collections::HashMap<String, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    for step in steps.iter_mut() {
+        step.dependencies.sort_by_key(|name| {
+            (
+                position.get(name).copied().unwrap_or(usize::MAX),
+                name.clone(),
+            )
+        });
     }
 }
 
@@ -194,12 +215,12 @@ impl Engine {
         };
         let mut view = TaskView::from_row(&row)?;
         if let Some((steps, transitions)) = details {
-            view.steps = Some(
-                steps
-                    .iter()
-                    .map(StepView::from_row)
-                    .collect::<Result<_, _>>()?,
-            );
+            let mut steps = steps
+                .iter()
+                .map(StepView::from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            order_dependencies(&mut steps);
+            view.steps = Some(steps);
             view.transitions = Some(
                 transitions
                     .into_iter()

@@ -169,6 +169,12 @@ async fn single_branch_creates_only_the_chosen_step_and_convergence(db: TestDb) 
             ("finalize", "pending"),
         ])
     );
+    // The view's edges, those of the steps the decision created included.
+    let deps = |name: &str| step(&t, name).dependencies.clone();
+    assert!(deps("validate").is_empty());
+    assert_eq!(deps("route"), ["validate"]);
+    assert_eq!(deps("auto_approve"), ["route"]);
+    assert_eq!(deps("finalize"), ["auto_approve"]);
     assert_eq!(
         json_of(&step(&t, "route").result),
         Some(route_result.clone())

@@ -1,4 +1,7 @@
-SELECT step_uuid, name, step_type, state, attempts, max_attempts, result::text, error::text,
-    metadata::text, created_at, updated_at
-FROM steps WHERE task_uuid = $1
-ORDER BY created_at, step_uuid
+SELECT s.step_uuid, s.name, s.step_type, s.state, s.attempts, s.max_attempts, s.result::text,
+    s.error::text, s.metadata::text, s.created_at, s.updated_at,
+    ARRAY(SELECT f.name
+        FROM step_edges e JOIN steps f ON f.step_uuid = e.from_step
+        WHERE e.to_step = s.step_uuid) AS dependencies
+FROM steps s WHERE s.task_uuid = $1
+ORDER BY s.created_at, s.step_uuid

@@ -938,6 +938,7 @@ impl PgTx {
                     metadata: col(r, 8)?,
                     created_at: ms(r, 9)?,
                     updated_at: ms(r, 10)?,
+                    dependencies: col(r, 11)?,
                 })
             })
             .collect()

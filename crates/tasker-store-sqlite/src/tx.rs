@@ -125,6 +125,12 @@ fn opt_uuid(row: &Row<'_>, i: usize) -> R<Option<Uuid>> {
     }
 }
 
+/// A JSON array of strings built by `json_group_array` (names of steps).
+fn name_list(row: &Row<'_>, i: usize) -> R<Vec<String>> {
+    let s = text(row, i)?;
+    serde_json::from_str(&s).map_err(|e| corrupt("a list of step names", format!("{s} ({e})")))
+}
+
 fn parsed<T: std::str::FromStr<Err = String>>(row: &Row<'_>, i: usize) -> R<T> {
     let s = text(row, i)?;
     s.parse::<T>().map_err(StoreError::Corrupt)
@@ -785,6 +791,7 @@ impl SqliteTx {
                 metadata: opt_text(r, 8)?,
                 created_at: int(r, 9)?,
                 updated_at: int(r, 10)?,
+                dependencies: name_list(r, 11)?,
             })
         })
     }

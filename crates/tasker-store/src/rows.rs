@@ -311,6 +311,8 @@ pub struct StepRow {
     pub metadata: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The names of the steps this one depends on (its incoming edges), in no set order.
+    pub dependencies: Vec<String>,
 }
 
 /// An audit row as stored.

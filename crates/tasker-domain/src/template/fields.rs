@@ -5,16 +5,32 @@ use serde_yaml::{Mapping, Value};
 use super::error::{Ctx, TemplateError};
 use crate::text::echo;
 
-/// Rejects keys that are neither known nor known-and-ignored, suggesting a close known key.
+/// Rejects keys that are neither known nor known-and-ignored, suggesting a close known key (the
+/// first such key; see `unknown_keys` for all of them).
 pub(super) fn check_keys(
     ctx: &Ctx,
     map: &Mapping,
     known: &[&str],
     ignored: &[&str],
 ) -> Result<(), TemplateError> {
+    match unknown_keys(ctx, map, known, ignored).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One error per key that is neither known nor known-and-ignored, in the mapping's order.
+pub(super) fn unknown_keys(
+    ctx: &Ctx,
+    map: &Mapping,
+    known: &[&str],
+    ignored: &[&str],
+) -> Vec<TemplateError> {
+    let mut errors = Vec::new();
     for key in map.keys() {
         let Value::String(key) = key else {
-            return Err(ctx.err(format!("unexpected key {}", describe(key))));
+            errors.push(ctx.err(format!("unexpected key {}", describe(key))));
+            continue;
         };
         if known.contains(&key.as_str()) || ignored.contains(&key.as_str()) {
             continue;
@@ -27,9 +43,12 @@ pub(super) fn check_keys(
             .min()
             .map(|(_, k)| format!(" (did you mean '{prefix}{k}'?)"))
             .unwrap_or_default();
-        return Err(ctx.err(format!("unknown field '{prefix}{}'{hint}", echo(key))));
+        errors.push(ctx.err_about(
+            &echo(key),
+            format!("unknown field '{prefix}{}'{hint}", echo(key)),
+        ));
     }
-    Ok(())
+    errors
 }
 
 /// Which of two alias keys is used (`first` when neither); both at once is an error.
@@ -81,7 +100,7 @@ pub(super) fn required_str(
     max_chars: usize,
 ) -> Result<String, TemplateError> {
     let Some(s) = opt_str(ctx, map, key)? else {
-        return Err(ctx.err(format!("missing required field '{}{key}'", ctx.prefix)));
+        return Err(ctx.err_about(key, format!("missing required field '{}{key}'", ctx.prefix)));
     };
     let len = s.chars().count();
     if s.trim().is_empty() {

@@ -7,7 +7,10 @@
 //! - `load_templates(paths)` loads every `*.yaml`/`*.yml` file from the given files/directories
 //!   (directories non-recursively is fine; sorted order), validates each, and rejects duplicate
 //!   `(namespace_name, name, version)` triples across files.
-//! - Every error names the file, and where relevant the step and the field.
+//! - Every error names the file, and where relevant the step and the field (in its message, and
+//!   in `file`, `step` and `field`).
+//! - `check_templates(paths)` / `check_template_for_env` find every error instead of the first
+//!   (for `tasker validate`); the first of their errors is the one the functions above return.
 //!
 //! The module is split along its seams: `model` (the validated types), `parse` (one file's
 //! YAML to a `TaskTemplate`), `fields` (reading typed YAML fields, with messages), `env_overrides`
@@ -27,9 +30,9 @@ pub use error::TemplateError;
 pub use limits::{
     MAX_BACKOFF_SETTING_MS, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, MAX_TIMEOUT_SECONDS,
 };
-pub use load::load_templates;
+pub use load::{check_templates, load_templates, TemplateReport};
 pub use model::{
     BackoffKind, HandlerSpec, RetryConfig, StepDefinition, StepType, TaskTemplate, TemplateSet,
     DEFAULT_TIMEOUT_MS,
 };
-pub use parse::{parse_template, parse_template_for_env};
+pub use parse::{check_template_for_env, parse_template, parse_template_for_env};

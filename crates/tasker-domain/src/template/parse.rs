@@ -3,10 +3,10 @@
 use serde_yaml::{Mapping, Value};
 
 use super::env_overrides::apply_environment;
-use super::error::{Ctx, TemplateError};
+use super::error::{Ctx, Problems, TemplateError};
 use super::fields::{
     alias_key, check_keys, describe, get, int_in_range, lookup, names, opt_str, required_str,
-    to_json,
+    to_json, unknown_keys,
 };
 use super::limits::{check_size, MAX_BACKOFF_SETTING_MS, MAX_TEMPLATE_DEPTH, MAX_TIMEOUT_SECONDS};
 use super::model::{
@@ -90,71 +90,102 @@ pub fn parse_template_for_env(
     source: &str,
     env: Option<&str>,
 ) -> Result<TaskTemplate, TemplateError> {
+    check_template_for_env(yaml, source, env).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// `parse_template_for_env`, finding every error instead of the first: each top-level field,
+/// each step (each of its fields, the first error of its `handler` and `retry` blocks), and the
+/// cross-step rules. The first error of the list is the one `parse_template_for_env` returns.
+/// A file that cannot be read as a YAML mapping at all gives that one error. On error the list
+/// is never empty.
+pub fn check_template_for_env(
+    yaml: &str,
+    source: &str,
+    env: Option<&str>,
+) -> Result<TaskTemplate, Vec<TemplateError>> {
     let ctx = Ctx::new(source);
-    check_size(&ctx, yaml.len() as u64)?;
+    let one = |e: TemplateError| vec![e];
+    check_size(&ctx, yaml.len() as u64).map_err(one)?;
     // A UTF-8 byte order mark is not part of the document.
     let yaml = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
     if let Some((line, column)) = crate::yaml_depth::first_past(yaml, MAX_TEMPLATE_DEPTH) {
-        return Err(ctx.err(format!(
+        return Err(one(ctx.err(format!(
             "lists and mappings are nested more than {MAX_TEMPLATE_DEPTH} levels deep \
              (at line {line} column {column}); a template may nest them at most \
              {MAX_TEMPLATE_DEPTH} levels deep"
-        )));
+        ))));
     }
     let mut doc: Value =
-        serde_yaml::from_str(yaml).map_err(|e| ctx.err(format!("invalid YAML: {e}")))?;
+        serde_yaml::from_str(yaml).map_err(|e| one(ctx.err(format!("invalid YAML: {e}"))))?;
     doc.apply_merge()
-        .map_err(|e| ctx.err(format!("invalid YAML merge key: {e}")))?;
+        .map_err(|e| one(ctx.err(format!("invalid YAML merge key: {e}"))))?;
     let map = match &doc {
         Value::Mapping(map) => map,
-        Value::Null => return Err(ctx.err("the template is empty")),
+        Value::Null => return Err(one(ctx.err("the template is empty"))),
         other => {
-            return Err(ctx.err(format!(
+            return Err(one(ctx.err(format!(
                 "expected a mapping of template fields, got {}",
                 describe(other)
-            )))
+            ))))
         }
     };
-    check_keys(&ctx, map, TOP_KEYS, TOP_IGNORED)?;
+    let mut p = Problems::default();
+    p.0.extend(unknown_keys(&ctx, map, TOP_KEYS, TOP_IGNORED));
     let overridden;
-    let map = match env {
-        Some(env) => {
-            overridden = apply_environment(&ctx, map, env)?;
+    let map = match env.map(|env| apply_environment(&ctx, map, env)) {
+        Some(Ok(m)) => {
+            overridden = m;
             &overridden
+        }
+        Some(Err(e)) => {
+            p.push(e);
+            map
         }
         None => map,
     };
-    let name = required_str(&ctx, map, "name", 255)?;
-    let namespace_name = required_str(&ctx, map, "namespace_name", 255)?;
-    let version = required_str(&ctx, map, "version", 50)?;
-    let description = opt_str(&ctx, map, "description")?.map(str::to_string);
+    let name = p.keep(required_str(&ctx, map, "name", 255));
+    let namespace_name = p.keep(required_str(&ctx, map, "namespace_name", 255));
+    let version = p.keep(required_str(&ctx, map, "version", 50));
+    let description = p
+        .keep(opt_str(&ctx, map, "description"))
+        .flatten()
+        .map(str::to_string);
     let raw_steps = match get(map, "steps") {
-        None => &[][..],
-        Some(Value::Sequence(seq)) => &seq[..],
+        None => Some(&[][..]),
+        Some(Value::Sequence(seq)) => Some(&seq[..]),
         Some(other) => {
-            return Err(ctx.field_err(
+            p.push(ctx.field_err(
                 "steps",
                 format!("expected a list of steps, got {}", describe(other)),
-            ))
+            ));
+            None
         }
     };
-    if raw_steps.is_empty() {
-        return Err(ctx.err("template has no steps"));
+    let mut parsed = Vec::new();
+    let mut all_named = true;
+    if let Some(raw_steps) = raw_steps {
+        if raw_steps.is_empty() {
+            p.push(ctx.err("template has no steps"));
+        }
+        for (i, v) in raw_steps.iter().enumerate() {
+            match parse_step(source, i, v, &mut p) {
+                Some(step) => parsed.push(step),
+                None => all_named = false,
+            }
+        }
     }
-    let parsed = raw_steps
-        .iter()
-        .enumerate()
-        .map(|(i, v)| parse_step(source, i, v))
-        .collect::<Result<Vec<_>, _>>()?;
-    validate_dependencies(source, &parsed)?;
-    Ok(TaskTemplate {
-        name,
-        namespace_name,
-        version,
-        description,
-        steps: parsed.into_iter().map(|p| p.step).collect(),
-        source: source.to_string(),
-    })
+    validate_dependencies(source, &parsed, all_named, &mut p);
+    match (name, namespace_name, version) {
+        (Some(name), Some(namespace_name), Some(version)) if p.0.is_empty() => Ok(TaskTemplate {
+            name,
+            namespace_name,
+            version,
+            description,
+            steps: parsed.into_iter().map(|p| p.step).collect(),
+            source: source.to_string(),
+        }),
+        _ => Err(p.0),
+    }
 }
 
 /// A step as parsed, plus the key its dependencies were given under (for messages).
@@ -164,84 +195,98 @@ pub(super) struct ParsedStep {
     pub(super) deps_key: &'static str,
 }
 
-fn parse_step(source: &str, index: usize, value: &Value) -> Result<ParsedStep, TemplateError> {
-    let label = match value.get("name") {
-        Some(Value::String(name)) if !name.trim().is_empty() => format!("step '{}'", echo(name)),
-        _ => format!("step #{}", index + 1),
+/// One step, its errors kept in `p`. `None` when its name or its dependencies could not be
+/// read (the cross-step rules need both); otherwise fields that had errors hold defaults, and
+/// the template is not returned anyway.
+fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Option<ParsedStep> {
+    let ctx = match value.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => {
+            Ctx::new(source).for_step_named(name)
+        }
+        _ => Ctx::new(source).for_step_at(index),
     };
-    let ctx = Ctx::new(source).for_step(label);
     let Value::Mapping(map) = value else {
-        return Err(ctx.err(format!(
+        p.push(ctx.err(format!(
             "expected a mapping of step fields, got {}",
             describe(value)
         )));
+        return None;
     };
-    check_keys(&ctx, map, STEP_KEYS, STEP_IGNORED)?;
-    let name = required_str(&ctx, map, "name", 255)?;
+    p.0.extend(unknown_keys(&ctx, map, STEP_KEYS, STEP_IGNORED));
+    let name = p.keep(required_str(&ctx, map, "name", 255));
 
-    let type_key = alias_key(&ctx, map, "type", "step_type")?;
-    let step_type = match opt_str(&ctx, map, type_key)? {
-        None => StepType::default(),
-        Some(s) => lookup(STEP_TYPES, s).ok_or_else(|| {
-            let hint = if s == "deferred" {
-                " ('deferred' is spelled 'deferred_convergence')"
-            } else {
-                ""
-            };
-            ctx.field_err(
-                type_key,
-                format!(
-                    "unknown step type '{}', expected one of {}{hint}",
-                    echo(s),
-                    names(STEP_TYPES)
-                ),
-            )
-        })?,
-    };
+    let step_type = p
+        .keep(alias_key(&ctx, map, "type", "step_type"))
+        .and_then(|type_key| {
+            let s = p.keep(opt_str(&ctx, map, type_key))??;
+            p.keep(lookup(STEP_TYPES, s).ok_or_else(|| {
+                let hint = if s == "deferred" {
+                    " ('deferred' is spelled 'deferred_convergence')"
+                } else {
+                    ""
+                };
+                ctx.field_err(
+                    type_key,
+                    format!(
+                        "unknown step type '{}', expected one of {}{hint}",
+                        echo(s),
+                        names(STEP_TYPES)
+                    ),
+                )
+            }))
+        })
+        .unwrap_or_default();
 
-    let deps_key = alias_key(&ctx, map, "dependencies", "depends_on")?;
-    let dependencies = match get(map, deps_key) {
-        None => Vec::new(),
-        Some(Value::Sequence(seq)) => seq
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                other => Err(ctx.field_err(
-                    deps_key,
-                    format!("expected step names, got {}", describe(other)),
-                )),
-            })
-            .collect::<Result<_, _>>()?,
+    let deps_key = p.keep(alias_key(&ctx, map, "dependencies", "depends_on"));
+    let dependencies = deps_key.and_then(|deps_key| match get(map, deps_key) {
+        None => Some(Vec::new()),
+        Some(Value::Sequence(seq)) => p.keep(
+            seq.iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(ctx.field_err(
+                        deps_key,
+                        format!("expected step names, got {}", describe(other)),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>(),
+        ),
         Some(other) => {
-            return Err(ctx.field_err(
+            p.push(ctx.field_err(
                 deps_key,
                 format!("expected a list of step names, got {}", describe(other)),
-            ))
+            ));
+            None
         }
-    };
+    });
 
     let handler = match get(map, "handler") {
-        None => return Err(ctx.err("missing required field 'handler'")),
-        Some(Value::Mapping(h)) => parse_handler(&ctx.nested("handler."), h)?,
+        None => {
+            p.push(ctx.err_about("handler", "missing required field 'handler'"));
+            None
+        }
+        Some(Value::Mapping(h)) => p.keep(parse_handler(&ctx.nested("handler."), h)),
         Some(other) => {
-            return Err(ctx.field_err(
+            p.push(ctx.field_err(
                 "handler",
                 format!(
                     "expected a mapping with 'callable', got {}",
                     describe(other)
                 ),
-            ))
+            ));
+            None
         }
     };
 
     let retry = match get(map, "retry") {
-        None => RetryConfig::default(),
-        Some(Value::Mapping(r)) => parse_retry(&ctx.nested("retry."), r)?,
+        None => None,
+        Some(Value::Mapping(r)) => p.keep(parse_retry(&ctx.nested("retry."), r)),
         Some(other) => {
-            return Err(ctx.field_err(
+            p.push(ctx.field_err(
                 "retry",
                 format!("expected a mapping, got {}", describe(other)),
-            ))
+            ));
+            None
         }
     };
 
@@ -250,47 +295,60 @@ fn parse_step(source: &str, index: usize, value: &Value) -> Result<ParsedStep, T
         Some(Value::Number(n)) => {
             let t = n.as_f64().unwrap_or(f64::NAN);
             // Written so that NaN fails too.
-            if !(t > 0.0 && t <= MAX_TIMEOUT_SECONDS) {
-                return Err(ctx.field_err(
+            if t > 0.0 && t <= MAX_TIMEOUT_SECONDS {
+                Some(t)
+            } else {
+                p.push(ctx.field_err(
                     "timeout_seconds",
                     format!("must be > 0 and <= {MAX_TIMEOUT_SECONDS}, got {n}"),
                 ));
+                None
             }
-            Some(t)
         }
         Some(other) => {
-            return Err(ctx.field_err(
+            p.push(ctx.field_err(
                 "timeout_seconds",
                 format!("expected a number of seconds, got {}", describe(other)),
-            ))
+            ));
+            None
         }
     };
 
     // Kept as given (its fields are read by batch processing), but it must be a mapping.
     let batch_config = match get(map, "batch_config") {
         None => None,
-        Some(v @ Value::Mapping(_)) => Some(to_json(&ctx, "batch_config", v)?),
+        Some(v @ Value::Mapping(_)) => p.keep(to_json(&ctx, "batch_config", v)),
         Some(other) => {
-            return Err(ctx.field_err(
+            p.push(ctx.field_err(
                 "batch_config",
                 format!("expected a mapping, got {}", describe(other)),
-            ))
+            ));
+            None
         }
     };
+    let description = p
+        .keep(opt_str(&ctx, map, "description"))
+        .flatten()
+        .map(str::to_string);
 
-    Ok(ParsedStep {
+    Some(ParsedStep {
         step: StepDefinition {
-            name,
-            description: opt_str(&ctx, map, "description")?.map(str::to_string),
-            handler,
+            name: name?,
+            description,
+            handler: handler.unwrap_or_else(|| HandlerSpec {
+                callable: String::new(),
+                method: None,
+                resolver: None,
+                initialization: empty_object(),
+            }),
             step_type,
-            dependencies,
-            retry,
+            dependencies: dependencies?,
+            retry: retry.unwrap_or_default(),
             timeout_seconds,
             batch_config,
         },
         index,
-        deps_key,
+        deps_key: deps_key?,
     })
 }
 

@@ -2,56 +2,65 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::error::{Ctx, TemplateError};
+use super::error::{Ctx, Problems};
 use super::model::StepType;
 use super::parse::ParsedStep;
 use crate::text::echo;
 
 /// Cross-step rules: unique names, known dependencies (no self, no duplicates), decision steps
-/// have a dependency, and no cycles.
+/// have a dependency, and no cycles. Every problem is kept in `p`, in that order. Unknown
+/// dependencies are reported only when `all_named` (every step of the template was read with
+/// its name): otherwise the step they name may be one that could not be read.
 pub(super) fn validate_dependencies(
     source: &str,
     steps: &[ParsedStep],
-) -> Result<(), TemplateError> {
+    all_named: bool,
+    p: &mut Problems,
+) {
     let mut index: HashMap<&str, usize> = HashMap::new();
-    for p in steps {
-        if let Some(first) = index.insert(&p.step.name, p.index) {
-            return Err(Ctx::new(source).err(format!(
-                "step '{}': duplicate step name (steps #{} and #{})",
-                echo(&p.step.name),
+    for s in steps {
+        if let Some(first) = index.get(s.step.name.as_str()) {
+            p.push(Ctx::new(source).for_step_named(&s.step.name).err(format!(
+                "duplicate step name (steps #{} and #{})",
                 first + 1,
-                p.index + 1
+                s.index + 1
             )));
+        } else {
+            index.insert(&s.step.name, s.index);
         }
     }
-    for p in steps {
-        let ctx = Ctx::new(source).for_step(format!("step '{}'", echo(&p.step.name)));
+    // Positions in `steps` (not in the template), for the cycle search.
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        position.entry(&s.step.name).or_insert(i);
+    }
+    for s in steps {
+        let ctx = Ctx::new(source).for_step_named(&s.step.name);
         let mut listed = HashSet::new();
-        for dep in &p.step.dependencies {
-            let problem = if *dep == p.step.name {
+        for dep in &s.step.dependencies {
+            let problem = if *dep == s.step.name {
                 "a step cannot depend on itself".to_string()
             } else if !listed.insert(dep.as_str()) {
                 format!("step '{}' is listed more than once", echo(dep))
-            } else if !index.contains_key(dep.as_str()) {
+            } else if all_named && !index.contains_key(dep.as_str()) {
                 format!("unknown step '{}'", echo(dep))
             } else {
                 continue;
             };
-            return Err(ctx.field_err(p.deps_key, problem));
+            p.push(ctx.field_err(s.deps_key, problem));
         }
-        if p.step.step_type == StepType::Decision && p.step.dependencies.is_empty() {
-            return Err(ctx.field_err(
-                p.deps_key,
+        if s.step.step_type == StepType::Decision && s.step.dependencies.is_empty() {
+            p.push(ctx.field_err(
+                s.deps_key,
                 "a decision step must have at least one dependency",
             ));
         }
     }
-    if let Some(cycle) = find_cycle(steps, &index) {
+    if let Some(cycle) = find_cycle(steps, &position) {
         let mut names: Vec<_> = cycle.iter().map(|&i| echo(&steps[i].step.name)).collect();
         names.push(names[0].clone());
-        return Err(Ctx::new(source).err(format!("dependency cycle: {}", names.join(" -> "))));
+        p.push(Ctx::new(source).err(format!("dependency cycle: {}", names.join(" -> "))));
     }
-    Ok(())
 }
 
 /// A dependency cycle as step indices, each depending on the next (the last on the first),
