@@ -7,6 +7,7 @@
  * A worker in this process runs three tasks of `dashboard_flow` (fetch → left, right → join): one
  * that finishes, one whose `left` fails, and one whose `left` hangs until the test ends.
  */
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
@@ -17,6 +18,7 @@ import { createDashboard, startDashboard } from '../../src/dashboard';
 import {
   REPO_ROOT,
   aborted,
+  cleanUp,
   deferred,
   defineHandler,
   describeEachBackend,
@@ -45,11 +47,18 @@ interface Setup {
 async function setUp(backend: Backend): Promise<Setup> {
   const release = deferred<void>();
   const state = { leftFails: true };
+  const clientRef: { current?: TaskerClient } = {};
   const handlers = [
     defineHandler('Dash.Work', (ctx) => ({ ok: true, step: ctx.stepName })),
     defineHandler('Dash.Left', async (ctx) => {
       const mode = ctx.inputData.mode;
       if (mode === 'fail' && state.leftFails) {
+        // Fail only once `right` is recorded complete. (When `right` completes after the task
+        // failed, retryTask leaves `join` pending for ever: a core bug, reported separately.)
+        await eventually('right to complete', async () => {
+          const t = await clientRef.current?.getTask(ctx.taskUuid);
+          return t != null && stepOf(t, 'right').state === 'complete';
+        });
         throw new PermanentError(`left failed: ${XSS_IMG}`);
       }
       if (mode === 'hang') {
@@ -62,6 +71,7 @@ async function setUp(backend: Backend): Promise<Setup> {
   const worker = await startWorker({ database, templates: 'dashboard', handlers });
   track(() => release.resolve());
   const client = worker.client;
+  clientRef.current = client;
   const finished = await runTask(client, {
     name: 'dashboard_flow',
     context: { mode: 'ok', probe: XSS_SCRIPT, attr: XSS_IMG, big: 'x'.repeat(5000) },
@@ -157,9 +167,7 @@ describeEachBackend('dashboard API', (backend) => {
       error: 1,
       cancelled: 0,
     });
-    const states = Object.fromEntries(
-      all.body.tasks.map((t: Task) => [t.taskUuid, t.state]),
-    );
+    const states = Object.fromEntries(all.body.tasks.map((t: Task) => [t.taskUuid, t.state]));
     expect(states).toEqual({
       [s.finished.taskUuid]: 'complete',
       [s.failed.taskUuid]: 'error',
@@ -187,9 +195,9 @@ describeEachBackend('dashboard API', (backend) => {
     ]);
     expect(stepOf(one.body.task, 'left').error).toMatchObject({
       message: `left failed: ${XSS_IMG}`,
-      errorType: 'PermanentError',
+      errorType: 'permanent_error',
     });
-    expect(stepOf(one.body.task, 'left').error.stack).toContain('left failed');
+    expect(stepOf(one.body.task, 'left').error?.stack).toContain('left failed');
     expect(one.body.task.transitions.length).toBeGreaterThan(0);
   });
 
@@ -318,7 +326,10 @@ describeEachBackend('dashboard API', (backend) => {
     expect(resolved.status).toBe(200);
     const done = await s.client.waitForTask(s.running.taskUuid, { timeoutMs: 20000 });
     expect(done.state).toBe('complete');
-    expect(stepOf(done, 'left')).toMatchObject({ state: 'resolved_manually', result: { by: 'hand' } });
+    expect(stepOf(done, 'left')).toMatchObject({
+      state: 'resolved_manually',
+      result: { by: 'hand' },
+    });
 
     const again = await s.client.createTask({
       namespace: 'e2e',
@@ -352,6 +363,10 @@ const BROWSER_ARGS = [
   '--disable-sync',
   '--no-first-run',
 ];
+/** What the page's globals look like from here (the tests compile without the DOM's types). */
+interface PageGlobals {
+  document: { querySelectorAll(selector: string): { length: number } };
+}
 const haveBrowser = fs.existsSync(CHROMIUM);
 const requireBrowser =
   process.env.TASKER_REQUIRE_BROWSER === '1' || process.env.TASKER_REQUIRE_POSTGRES === '1';
@@ -420,15 +435,19 @@ describeEachBackend('dashboard in a browser', (backend) => {
     expect(await page.textContent('#read-only')).toContain('read-only');
 
     // Filtering by state changes the list without loading the page again.
-    await page.evaluate(() => ((window as unknown as { __marker: number }).__marker = 1));
+    await page.evaluate(() => ((globalThis as unknown as { __marker: number }).__marker = 1));
     await page.click('[data-count="error"]');
     await page.waitForFunction(
-      () => document.querySelectorAll('#task-rows tr[data-task]').length === 1,
+      () =>
+        (globalThis as unknown as PageGlobals).document.querySelectorAll('#task-rows tr[data-task]')
+          .length === 1,
     );
     expect(await page.getAttribute('#task-rows tr[data-task]', 'data-task')).toBe(
       s.failed.taskUuid,
     );
-    expect(await page.evaluate(() => (window as unknown as { __marker: number }).__marker)).toBe(1);
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { __marker: number }).__marker),
+    ).toBe(1);
     expect(problems).toEqual([]);
   });
 
@@ -458,9 +477,11 @@ describeEachBackend('dashboard in a browser', (backend) => {
 
     // The context's probes are text on the page and did nothing.
     const context = await page.textContent('#context');
-    expect(context).toContain(XSS_SCRIPT);
-    expect(context).toContain(XSS_IMG);
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(context).toContain(JSON.stringify(XSS_SCRIPT));
+    expect(context).toContain(JSON.stringify(XSS_IMG));
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
+    ).toBeUndefined();
     expect(await page.$$('#main img')).toEqual([]);
     // A large value is cut, and shown whole on request.
     expect(context).not.toContain('x'.repeat(5000));
@@ -469,9 +490,10 @@ describeEachBackend('dashboard in a browser', (backend) => {
     expect(await page.$$eval('#timeline rect', (rs) => rs.length)).toBeGreaterThanOrEqual(4);
 
     if (backend.name === 'sqlite') {
-      const shot = process.env.TASKER_DASHBOARD_SCREENSHOT === '1'
-        ? path.join(REPO_ROOT, 'docs', 'dashboard-task.png')
-        : path.join(os.tmpdir(), `tasker-dashboard-${process.pid}.png`);
+      const shot =
+        process.env.TASKER_DASHBOARD_SCREENSHOT === '1'
+          ? path.join(REPO_ROOT, 'docs', 'dashboard-task.png')
+          : path.join(os.tmpdir(), `tasker-dashboard-${process.pid}.png`);
       await page.screenshot({ path: shot, fullPage: true });
       expect(fs.statSync(shot).size).toBeGreaterThan(1000);
       if (process.env.TASKER_DASHBOARD_SCREENSHOT !== '1') fs.rmSync(shot, { force: true });
@@ -492,7 +514,9 @@ describeEachBackend('dashboard in a browser', (backend) => {
       'cancelled',
     );
     expect(await page.textContent('[data-step="left"] .step-error')).toContain(XSS_IMG);
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
+    ).toBeUndefined();
 
     // Without the token the retry is refused and the page says why.
     await page.click('#retry-task');
@@ -545,5 +569,63 @@ describe('startDashboard', () => {
     expect(() => createDashboard({ token: '' })).toThrow(
       'createDashboard: token must be a non-empty string',
     );
+  });
+});
+
+describe('tasker dashboard', () => {
+  afterEach(cleanUp);
+  const BIN = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+  function spawnTasker(args: string[]) {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    delete env.TASKER_DATABASE_URL;
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output = { stdout: '', stderr: '' };
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output.stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (output.stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    track(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    return { child, output, exited };
+  }
+
+  it('serves on 127.0.0.1, prints a generated token with --allow-actions, and stops on SIGINT', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tasker-dash-cli-'));
+    track(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const { child, output, exited } = spawnTasker([
+      'dashboard',
+      '--database',
+      path.join(dir, 'cli.db'),
+      '--port',
+      '0',
+      '--allow-actions',
+    ]);
+    await eventually('the dashboard to start', () => output.stdout.includes('Ctrl-C'), {
+      timeoutMs: 20000,
+    });
+    const url = /on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output.stdout)?.[1];
+    const token = /Token: (\S+)/.exec(output.stdout)?.[1];
+    expect(url).toBeDefined();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const config = await getJson(url!, 'api/config');
+    expect(config.body).toMatchObject({ allowActions: true });
+    const refused = await post(url!, 'api/tasks/x/retry', { 'X-Tasker-Token': 'wrong' });
+    expect(refused.status).toBe(403);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(output.stderr).toBe('');
+  });
+
+  it('refuses --token without --allow-actions and a bad port', async () => {
+    const a = spawnTasker(['dashboard', '--database', 'x.db', '--token', 't']);
+    expect(await a.exited).toBe(2);
+    expect(a.output.stderr).toContain('--token is only used with --allow-actions');
+    const b = spawnTasker(['dashboard', '--database', 'x.db', '--port', 'http']);
+    expect(await b.exited).toBe(2);
+    expect(b.output.stderr).toContain("--port must be a whole number from 0 to 65535, got 'http'");
   });
 });

@@ -38,6 +38,8 @@ export interface DashboardHandler {
   readonly allowActions: boolean;
   /** The actions' token (`undefined` when read-only). */
   readonly token: string | undefined;
+  /** Open the dashboard's own client now (it is otherwise opened by the first request). */
+  ready(): Promise<void>;
   /** Close the client the dashboard opened itself (not one it was given). */
   close(): Promise<void>;
 }
@@ -89,12 +91,15 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
   let opened: Promise<TaskerClient> | undefined;
   const getClient = (): Promise<TaskerClient> => {
     if (given !== undefined) return Promise.resolve(given);
-    opened ??= createClient({ database });
+    if (opened === undefined) {
+      opened = createClient({ database });
+      // A failed open is tried again by the next request.
+      opened.catch(() => (opened = undefined));
+    }
     return opened;
   };
   // The database as the page may show it: never with its credentials.
-  const shownDatabase =
-    database !== undefined ? redactDatabaseUrl(database) : given !== undefined ? null : null;
+  const shownDatabase = database !== undefined ? redactDatabaseUrl(database) : null;
   const secrets = database !== undefined ? [database] : [];
 
   const api = new Api(getClient, allowActions, tokenHash);
@@ -133,11 +138,17 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
   Object.defineProperties(handler, {
     allowActions: { value: allowActions, enumerable: true },
     token: { value: token, enumerable: true },
+    ready: {
+      value: async () => {
+        await getClient();
+      },
+    },
     close: {
       value: async () => {
         const pending = opened;
         opened = undefined;
-        if (pending !== undefined) await (await pending).close();
+        const client = await pending?.catch(() => undefined);
+        if (client !== undefined) await client.close();
       },
     },
   });
@@ -371,7 +382,8 @@ function statusOf(err: unknown): number {
 function hideSecrets(message: string, secrets: string[]): string {
   let out = message;
   for (const secret of secrets) {
-    if (secret !== '' && out.includes(secret)) out = out.split(secret).join(redactDatabaseUrl(secret));
+    if (secret !== '' && out.includes(secret))
+      out = out.split(secret).join(redactDatabaseUrl(secret));
   }
   return out;
 }
@@ -421,7 +433,12 @@ const ASSETS: Record<string, Asset> = {
   },
   // The graph layout library, served from the installed package (works offline).
   '/assets/vendor/dagre.js': {
-    file: () => require.resolve('@dagrejs/dagre/dist/dagre.min.js'),
+    file: () =>
+      path.join(
+        path.dirname(require.resolve('@dagrejs/dagre/package.json')),
+        'dist',
+        'dagre.min.js',
+      ),
     type: 'text/javascript; charset=utf-8',
   },
 };

@@ -20,7 +20,9 @@ export interface RunningDashboard {
 }
 
 /** Serve the dashboard on its own HTTP server. */
-export async function startDashboard(options: StartDashboardOptions = {}): Promise<RunningDashboard> {
+export async function startDashboard(
+  options: StartDashboardOptions = {},
+): Promise<RunningDashboard> {
   const { port = 4400, host = '127.0.0.1', ...rest } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new TypeError(`startDashboard: port must be an integer from 0 to 65535, got ${port}`);
@@ -28,6 +30,7 @@ export async function startDashboard(options: StartDashboardOptions = {}): Promi
   const handler = createDashboard(rest);
   const server = http.createServer(handler);
   try {
+    await handler.ready();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
