@@ -569,9 +569,10 @@
     task.steps.forEach(function (s) {
       names[s.name] = true;
     });
+    // Steps created by a decision or a batch came after the task's first steps.
     var firstCreated = task.steps.reduce(function (min, s) {
-      return s.createdAt < min ? s.createdAt : min;
-    }, task.createdAt);
+      return Math.min(min, Date.parse(s.createdAt));
+    }, Infinity);
     task.steps.forEach(function (s) {
       var width = Math.max(110, Math.max(s.name.length, s.state.length + 8) * 7.2 + 24);
       g.setNode(s.name, { width: width, height: 46, step: s });
@@ -630,7 +631,7 @@
     g.nodes().forEach(function (n) {
       var node = g.node(n);
       var s = node.step;
-      var dynamic = s.createdAt > firstCreated;
+      var dynamic = Date.parse(s.createdAt) > firstCreated;
       var group = svg(
         'g',
         {
