@@ -434,8 +434,15 @@ describeEachBackend('dashboard in a browser', (backend) => {
     expect(await page.textContent('[data-count="error"] .n')).toBe('1');
     expect(await page.textContent('#read-only')).toContain('read-only');
 
-    // Filtering by state changes the list without loading the page again.
+    // A new task shows up, and filtering by state changes the list, without loading the page
+    // again (the marker would be gone).
     await page.evaluate(() => ((globalThis as unknown as { __marker: number }).__marker = 1));
+    const extra = await s.client.createTask({
+      namespace: 'e2e',
+      name: 'dashboard_flow',
+      context: { mode: 'ok' },
+    });
+    await page.waitForSelector(`tr[data-task="${extra.taskUuid}"]`);
     await page.click('[data-count="error"]');
     await page.waitForFunction(
       () =>
