@@ -6,10 +6,12 @@
  */
 import * as path from 'path';
 import {
+  DecisionHandler,
   InvalidArgumentError,
   InvalidStateError,
   PermanentError,
   TaskNotFoundError,
+  type StepContext,
   type TaskState,
   type TaskerClient,
   type Worker,
@@ -132,6 +134,73 @@ describeEachBackend('operator recovery', (backend) => {
     });
     expect(taskHops(done)).toContainEqual({ from: 'error', to: 'steps_in_process', reason: why });
     expect(taskHops(done).at(-1)?.to).toBe('complete');
+  });
+
+  it('retryTask after a sibling finished in the failed task: its dependents and its decision count', async () => {
+    // `left` fails while `right` (and the decision `route`) are still running; they finish
+    // after the task is in error. A retry must find the join's count and the decision's branch
+    // as if the failure had not happened.
+    const leftFails = { yes: true };
+    const release = deferred<void>();
+    const ran: string[] = [];
+    class LateRoute extends DecisionHandler {
+      static override handlerName = 'Operator.LateRoute';
+      async call() {
+        await release.promise;
+        ran.push('route');
+        return this.decisionSuccess(['branch']);
+      }
+    }
+    const database = await backend.database();
+    const worker = await startWorker({
+      database,
+      templates: 'operator-late',
+      concurrency: 4,
+      handlers: [
+        defineHandler('Operator.Only', () => ({})),
+        defineHandler('Operator.Left', () => {
+          ran.push('left');
+          if (leftFails.yes) throw new PermanentError('left broke');
+          return { left: true };
+        }),
+        defineHandler('Operator.Right', async () => {
+          await release.promise;
+          ran.push('right');
+          return { right: true };
+        }),
+        defineHandler('Operator.Ship', (ctx: StepContext) => {
+          ran.push(ctx.stepName);
+          return {};
+        }),
+        LateRoute,
+      ],
+    });
+    const client = worker.client;
+    const join = await client.createTask({ namespace: 'e2e', name: 'operator_join' });
+    const late = await client.createTask({ namespace: 'e2e', name: 'operator_late_decision' });
+    for (const t of [join, late]) {
+      expect((await client.waitForTask(t.taskUuid, { timeoutMs: 20000 })).state).toBe('error');
+    }
+    release.resolve();
+    await eventually('the running siblings to finish in the failed tasks', async () => {
+      const a = await client.getTask(join.taskUuid);
+      const b = await client.getTask(late.taskUuid);
+      return stepOf(a!, 'right').state === 'complete' && stepOf(b!, 'route').state === 'complete';
+    });
+    // The decision's branch exists, cancelled with the task's other open steps.
+    const decided = await client.getTask(late.taskUuid);
+    expect(stepOf(decided!, 'branch').state).toBe('cancelled');
+    expect(decided!.state).toBe('error');
+
+    leftFails.yes = false;
+    for (const t of [join, late]) await client.retryTask(t.taskUuid);
+    const joined = await client.waitForTask(join.taskUuid, { timeoutMs: 20000 });
+    const branched = await client.waitForTask(late.taskUuid, { timeoutMs: 20000 });
+    expect(joined.state).toBe('complete');
+    expect(stepOf(joined, 'finish').state).toBe('complete');
+    expect(branched.state).toBe('complete');
+    expect(stepOf(branched, 'branch').state).toBe('complete');
+    expect(ran.filter((r) => r === 'right' || r === 'route')).toHaveLength(2);
   });
 
   it('retryTask refuses a task that did not fail, and names what is wrong', async () => {

@@ -427,7 +427,11 @@ async fn record_success(
         return Ok(record_failure(c, acc, Some(e), writes, work));
     }
     let mut planned = Planned::default();
-    if l.step_type.has_outcome() && !acc.state.is_terminal() {
+    // A task in error may be retried: what a step finishing there decides is kept (the steps
+    // its outcome creates are cancelled with the task's other open steps, and reopened by a
+    // retry). Only a cancelled task takes no more outcomes.
+    let takes_outcome = acc.state != TaskState::Cancelled;
+    if l.step_type.has_outcome() && takes_outcome {
         if acc.steps.is_none() {
             acc.steps = Some(tx.task_steps(&[l.task_uuid]).await?);
         }
@@ -473,11 +477,19 @@ async fn record_success(
             s.state = StepState::Complete;
         }
     }
-    if !acc.state.is_terminal() {
+    if takes_outcome {
         if !planned.steps.is_empty() {
             let created = expand::create(l, &planned, acc, writes, work)?;
             acc.total_delta += created;
+            if acc.state == TaskState::Error && acc.failed.is_none() {
+                acc.failed = Some(format!(
+                    "not started: the task is in error (created by '{}' after the failure; \
+                     retrying the task runs it)",
+                    l.name
+                ));
+            }
         }
+        // Dependents count it done, so that a retry of the task finds their counts right.
         writes.completed.push((l.step_uuid, l.name.clone()));
     }
     Ok(StepState::Complete)
