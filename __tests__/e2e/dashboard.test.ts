@@ -53,8 +53,8 @@ async function setUp(backend: Backend): Promise<Setup> {
     defineHandler('Dash.Left', async (ctx) => {
       const mode = ctx.inputData.mode;
       if (mode === 'fail' && state.leftFails) {
-        // Fail only once `right` is recorded complete. (When `right` completes after the task
-        // failed, retryTask leaves `join` pending for ever: a core bug, reported separately.)
+        // Fail only once `right` is recorded complete, so that every run sees the same order
+        // (a sibling finishing after the failure left `join` pending on retry before 79cbf8b).
         await eventually('right to complete', async () => {
           const t = await clientRef.current?.getTask(ctx.taskUuid);
           return t != null && stepOf(t, 'right').state === 'complete';
