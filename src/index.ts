@@ -103,3 +103,13 @@ export {
 
 // Testing
 export { runWorkflow, type RunWorkflowOptions, type WorkflowRun } from './testing';
+
+// Web dashboard
+export {
+  createDashboard,
+  startDashboard,
+  type DashboardHandler,
+  type DashboardOptions,
+  type RunningDashboard,
+  type StartDashboardOptions,
+} from './dashboard';

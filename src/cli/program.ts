@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { InvalidArgumentError } from '../errors/invalid-argument-error';
 import { CliFailure, EXIT, EXIT_CODES_HELP, UsageError, type ExitCode } from './exit-codes';
 import type { Output } from './output';
+import { registerDashboardCommand } from './dashboard';
 import { registerPruneCommand } from './prune';
 import { registerStepCommands } from './steps';
 import { registerTaskCommands } from './tasks';
@@ -42,6 +43,7 @@ export function buildProgram(out: Output, setExit: (code: ExitCode) => void): Co
   registerTaskCommands(program, out, setExit);
   registerStepCommands(program, out);
   registerPruneCommand(program, out);
+  registerDashboardCommand(program, out);
   return program;
 }
 
