@@ -1,18 +1,9 @@
 /** Checking the values given on the command line; every problem is one `UsageError` sentence. */
-import type { TaskState } from '../client/task';
+import { FINISHED_TASK_STATES, TASK_STATES, type TaskState } from '../client/task';
 import { UsageError } from './exit-codes';
 
-export const TASK_STATES: readonly TaskState[] = [
-  'pending',
-  'steps_in_process',
-  'waiting_for_retry',
-  'complete',
-  'error',
-  'cancelled',
-];
-
 /** States `prune` may delete (a task in any other state is still running). */
-export const FINISHED_STATES: readonly TaskState[] = ['complete', 'error', 'cancelled'];
+export const FINISHED_STATES = FINISHED_TASK_STATES;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -6,7 +6,7 @@ import { InvalidArgumentError } from '../errors/invalid-argument-error';
 import type { NativeCreateTaskRequest, NativeListTasksFilter } from '../native';
 import { captureTraceContext } from '../telemetry/trace-context';
 import { healthReport, type HealthReport } from './health';
-import type { Task, TaskState } from './task';
+import { FINISHED_TASK_STATES, type Task, type TaskState } from './task';
 import { parseTaskView, parseTaskViews } from './task-view';
 
 export interface CreateTaskOptions {
@@ -284,7 +284,7 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
   return request;
 }
 
-const FINISHED: readonly TaskState[] = ['complete', 'error', 'cancelled'];
+const FINISHED = FINISHED_TASK_STATES;
 
 /** How long ago `olderThan` is, in milliseconds. */
 function toAgeMs(olderThan: unknown): number {

@@ -80,6 +80,19 @@ export interface Transition {
   reason: string | null;
 }
 
+/** Every task state, in the order a task goes through them. */
+export const TASK_STATES: readonly TaskState[] = [
+  'pending',
+  'steps_in_process',
+  'waiting_for_retry',
+  'complete',
+  'error',
+  'cancelled',
+];
+
+/** The states of a finished task (what `prune` may delete). */
+export const FINISHED_TASK_STATES: readonly TaskState[] = ['complete', 'error', 'cancelled'];
+
 /** States after which a task never changes again. */
 export function isTaskFinished(state: TaskState): boolean {
   return state === 'complete' || state === 'error' || state === 'cancelled';

@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'http';
 import * as path from 'path';
 import { createClient } from '../client/create-client';
 import type { TaskerClient } from '../client/client';
-import type { Task, TaskState } from '../client/task';
+import { TASK_STATES, type Task, type TaskState } from '../client/task';
 import { TaskerError } from '../errors/tasker-error';
 import { redactDatabaseUrl } from '../redact-url';
 
@@ -43,15 +43,6 @@ export interface DashboardHandler {
   /** Close the client the dashboard opened itself (not one it was given). */
   close(): Promise<void>;
 }
-
-export const TASK_STATES: readonly TaskState[] = [
-  'pending',
-  'steps_in_process',
-  'waiting_for_retry',
-  'complete',
-  'error',
-  'cancelled',
-];
 
 /** Counting stops at this many tasks per state (the count then reads as "at least"). */
 export const COUNT_LIMIT = 10000;
