@@ -116,6 +116,20 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Keep a log line or a recorded outcome; any other event is given back.
+    fn keep(&mut self, e: WorkerEvent) -> Option<WorkerEvent> {
+        match e {
+            WorkerEvent::Log(line) => self.logs.push(line),
+            WorkerEvent::Recorded {
+                step_uuid,
+                claim_id,
+                outcome,
+            } => self.recorded.push((step_uuid, claim_id, outcome)),
+            other => return Some(other),
+        }
+        None
+    }
+
     /// The next event, waiting at most `within`.
     pub async fn next(&mut self, within: Duration) -> WorkerEvent {
         if let Some(e) = self.buffered.pop_front() {
@@ -127,14 +141,8 @@ impl Runtime {
             Ok(Some(events)) => {
                 assert!(!events.is_empty(), "poll() returned an empty batch");
                 for e in events {
-                    match e {
-                        WorkerEvent::Log(line) => self.logs.push(line),
-                        WorkerEvent::Recorded {
-                            step_uuid,
-                            claim_id,
-                            outcome,
-                        } => self.recorded.push((step_uuid, claim_id, outcome)),
-                        other => self.buffered.push_back(other),
+                    if let Some(other) = self.keep(e) {
+                        self.buffered.push_back(other);
                     }
                 }
                 match self.buffered.pop_front() {
@@ -217,14 +225,8 @@ impl Runtime {
                 Ok(None) => panic!("the worker closed its event stream"),
                 Ok(Some(events)) => {
                     for e in events {
-                        match e {
-                            WorkerEvent::Log(line) => self.logs.push(line),
-                            WorkerEvent::Recorded {
-                                step_uuid,
-                                claim_id,
-                                outcome,
-                            } => self.recorded.push((step_uuid, claim_id, outcome)),
-                            other => self.buffered.push_back(other),
+                        if let Some(other) = self.keep(e) {
+                            self.buffered.push_back(other);
                         }
                     }
                 }
@@ -242,14 +244,8 @@ impl Runtime {
         let deadline = tokio::time::Instant::now() + d;
         while let Ok(events) = tokio::time::timeout_at(deadline, self.worker.poll()).await {
             for e in events.into_iter().flatten() {
-                match e {
-                    WorkerEvent::Log(line) => self.logs.push(line),
-                    WorkerEvent::Recorded {
-                        step_uuid,
-                        claim_id,
-                        outcome,
-                    } => self.recorded.push((step_uuid, claim_id, outcome)),
-                    other => panic!("expected no events for {d:?}, got {other:?}"),
+                if let Some(other) = self.keep(e) {
+                    panic!("expected no events for {d:?}, got {other:?}");
                 }
             }
         }
@@ -268,14 +264,8 @@ impl Runtime {
                 Ok(None) => return,
                 Ok(Some(events)) => {
                     for e in events {
-                        match e {
-                            WorkerEvent::Log(line) => self.logs.push(line),
-                            WorkerEvent::Recorded {
-                                step_uuid,
-                                claim_id,
-                                outcome,
-                            } => self.recorded.push((step_uuid, claim_id, outcome)),
-                            other => panic!("expected the stream to end, got {other:?}"),
+                        if let Some(other) = self.keep(e) {
+                            panic!("expected the stream to end, got {other:?}");
                         }
                     }
                 }
