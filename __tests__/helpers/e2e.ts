@@ -34,6 +34,7 @@ import {
   type Worker,
   type WorkerOptions,
 } from '../../src/index';
+import { RecordingLogger, type LogEntry } from './mock-native';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const FIXTURES = path.join(REPO_ROOT, '__tests__', 'fixtures');
@@ -257,27 +258,16 @@ export async function cleanUp(): Promise<void> {
  * A logger that keeps what it is given (printed too when `TASKER_E2E_LOG=1`), called as pino is:
  * `(fields, message)`, or `(message)` as a handler's `ctx.logger` may be.
  */
-export class TestLogger implements Logger {
-  readonly entries: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+export class TestLogger extends RecordingLogger {
   private readonly echo = process.env.TASKER_E2E_LOG === '1';
 
-  debug(fields: Record<string, unknown> | string, message?: string): void {
-    this.add('debug', fields, message);
-  }
-  info(fields: Record<string, unknown> | string, message?: string): void {
-    this.add('info', fields, message);
-  }
-  warn(fields: Record<string, unknown> | string, message?: string): void {
-    this.add('warn', fields, message);
-  }
-  error(fields: Record<string, unknown> | string, message?: string): void {
-    this.add('error', fields, message);
-  }
-
-  private add(level: string, first: Record<string, unknown> | string, second?: string): void {
-    const [message, fields] =
-      typeof first === 'string' ? [first, undefined] : [second ?? '', first];
-    this.entries.push({ level, message, fields });
+  protected override add(
+    level: LogEntry['level'],
+    first: Record<string, unknown> | string,
+    second?: string,
+  ): void {
+    super.add(level, first, second);
+    const { message, fields } = this.entries[this.entries.length - 1];
     if (this.echo) console.log(`[${level}] ${message}`, fields ?? '');
   }
 }

@@ -578,7 +578,7 @@ export class RecordingLogger implements Logger {
   error(fields: Record<string, unknown> | string, message?: string): void {
     this.add('error', fields, message);
   }
-  private add(
+  protected add(
     level: LogEntry['level'],
     first: Record<string, unknown> | string,
     second?: string,
