@@ -103,6 +103,28 @@ struct Checked {
     req: CreateTask,
 }
 
+/// What is wrong with `json` as an object the caller gives (a context, a result): `None` when
+/// it is a JSON object within the size (`bytes_option` names that limit) and depth limits,
+/// else the rest of a sentence about it, e.g. `must be a JSON object, got an array`.
+pub(crate) fn object_problem(
+    json: &str,
+    max_bytes: usize,
+    max_depth: usize,
+    bytes_option: &str,
+) -> Option<String> {
+    Some(match check_json(json, max_bytes, max_depth) {
+        Ok(raw) if json_kind(raw.get()) == "an object" => return None,
+        Ok(raw) => format!("must be a JSON object, got {}", json_kind(raw.get())),
+        Err(JsonProblem::Invalid(e)) => format!("is not valid JSON: {e}"),
+        Err(JsonProblem::TooLarge { bytes, limit }) => {
+            format!("is {bytes} bytes; the limit is {limit} bytes ({bytes_option})")
+        }
+        Err(JsonProblem::TooDeep { depth, limit }) => {
+            format!("is nested {depth} levels deep; the limit is {limit} (maxJsonDepth)")
+        }
+    })
+}
+
 /// The longest delayed start accepted (ten years).
 pub const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3_600_000;
 
@@ -119,16 +141,13 @@ fn check(
             req.describe()
         )));
     }
-    let problem = match check_json(&req.context, limits.max_context_bytes, limits.max_depth) {
-        Ok(raw) if json_kind(raw.get()) == "an object" => return Ok(Checked { req }),
-        Ok(raw) => format!("must be a JSON object, got {}", json_kind(raw.get())),
-        Err(JsonProblem::Invalid(e)) => format!("is not valid JSON: {e}"),
-        Err(JsonProblem::TooLarge { bytes, limit }) => {
-            format!("is {bytes} bytes; the limit is {limit} bytes (maxContextBytes)")
-        }
-        Err(JsonProblem::TooDeep { depth, limit }) => {
-            format!("is nested {depth} levels deep; the limit is {limit} (maxJsonDepth)")
-        }
+    let Some(problem) = object_problem(
+        &req.context,
+        limits.max_context_bytes,
+        limits.max_depth,
+        "maxContextBytes",
+    ) else {
+        return Ok(Checked { req });
     };
     Err(EngineError::InvalidArgument(format!(
         "{}the task context for {} {problem}",

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use tasker_domain::{check_json, echo, json_kind, JsonProblem, StepState, StepType, TaskState};
+use tasker_domain::{echo, StepState, StepType, TaskState};
 use tasker_store::{
     run_write, PruneFilter, Signal, StepChange, StepRow, TaskChange, TaskCounts, TaskRow, Tx, Uuid,
 };
 
+use crate::create::object_problem;
 use crate::views::TaskView;
 use crate::work::Work;
 use crate::{Engine, EngineError};
@@ -76,32 +77,16 @@ impl Engine {
     ) -> Result<TaskView, EngineError> {
         let task = parse_task(task_uuid)?;
         let limits = *self.json_limits();
-        match check_json(&result, limits.max_result_bytes, limits.max_depth) {
-            Ok(raw) if json_kind(raw.get()) == "an object" => {}
-            Ok(raw) => {
-                return Err(EngineError::InvalidArgument(format!(
-                    "the result for step '{}' must be a JSON object, got {}",
-                    echo(step_name),
-                    json_kind(raw.get())
-                )))
-            }
-            Err(problem) => {
-                let what = match problem {
-                    JsonProblem::Invalid(e) => format!("is not valid JSON: {e}"),
-                    JsonProblem::TooLarge { bytes, limit } => {
-                        format!("is {bytes} bytes; the limit is {limit} bytes (maxResultBytes)")
-                    }
-                    JsonProblem::TooDeep { depth, limit } => {
-                        format!(
-                            "is nested {depth} levels deep; the limit is {limit} (maxJsonDepth)"
-                        )
-                    }
-                };
-                return Err(EngineError::InvalidArgument(format!(
-                    "the result for step '{}' {what}",
-                    echo(step_name)
-                )));
-            }
+        if let Some(problem) = object_problem(
+            &result,
+            limits.max_result_bytes,
+            limits.max_depth,
+            "maxResultBytes",
+        ) {
+            return Err(EngineError::InvalidArgument(format!(
+                "the result for step '{}' {problem}",
+                echo(step_name)
+            )));
         }
         let step_name = step_name.to_string();
         let reason = reason.map(str::to_string);
