@@ -703,17 +703,26 @@ async fn expired_leases_are_reaped_as_failed_attempts(db: TestDb) {
 }
 
 async fn renewed_leases_are_not_reaped(db: TestDb) {
+    const LEASE_MS: u64 = 1_000;
     let engine = engine(&db, &[("leased.yaml", LEASED)]).await;
     let task = create(&engine, "leased", json!({})).await;
     let work = strings(&["Leased.Work"]);
-    let c = engine.claim(&work, 1, "w1", 200).await.unwrap().remove(0);
+    let c = engine
+        .claim(&work, 1, "w1", LEASE_MS)
+        .await
+        .unwrap()
+        .remove(0);
 
-    // Renewed every 80 ms for twice the lease: never reaped.
+    // Renewed every 80 ms for twice the lease: never reaped. The lease leaves room for the
+    // scheduling delays of a loaded machine running the suites in parallel.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(400) {
+    while started.elapsed() < Duration::from_millis(2 * LEASE_MS) {
         tokio::time::sleep(Duration::from_millis(80)).await;
         let mine = [(c.step_uuid.clone(), c.claim_id.clone())];
-        assert_eq!(engine.renew_leases("w1", &mine, 200).await.unwrap(), mine);
+        assert_eq!(
+            engine.renew_leases("w1", &mine, LEASE_MS).await.unwrap(),
+            mine
+        );
         assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 0);
     }
     assert_eq!(
@@ -721,7 +730,7 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
             .renew_leases(
                 "someone-else",
                 &[(c.step_uuid.clone(), c.claim_id.clone())],
-                200
+                LEASE_MS
             )
             .await
             .unwrap(),
@@ -753,8 +762,12 @@ async fn renewed_leases_are_not_reaped(db: TestDb) {
 
     // And without renewal the same lease length does expire.
     let task = create(&engine, "leased", json!({})).await;
-    engine.claim(&work, 1, "w1", 200).await.unwrap().remove(0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    engine
+        .claim(&work, 1, "w1", LEASE_MS)
+        .await
+        .unwrap()
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(LEASE_MS + 100)).await;
     assert_eq!(engine.reap_expired_leases("reaper-w").await.unwrap(), 1);
     assert_eq!(
         step(&details(&engine, &task.task_uuid).await, "work").state,
