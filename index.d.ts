@@ -15,6 +15,13 @@ export declare class NativeEngine {
   createTasks(requests: Array<CreateTaskRequest>): Promise<string>
   getTask(taskUuid: string): Promise<string | null>
   listTasks(filter: ListTasksFilter): Promise<string>
+  /**
+   * Tasks matching the filter per state (JSON object of counts), each count stopping at
+   * `max`.
+   */
+  countTasks(filter: ListTasksFilter, max?: number | undefined | null): Promise<string>
+  /** Step executions that ended per minute over the last `minutes` (JSON list). */
+  stepActivity(minutes: number): Promise<string>
   cancelTask(taskUuid: string, reason?: string | undefined | null): Promise<string>
   /** Run a failed task again from its failed steps; returns JSON of the task. */
   retryTask(taskUuid: string): Promise<string>
@@ -96,6 +103,10 @@ export interface ListTasksFilter {
   namespace?: string
   name?: string
   state?: string
+  /** Created at or after, ms since the epoch (the TypeScript side checks it is a time). */
+  createdAfterMs?: number
+  /** Created before, ms since the epoch. */
+  createdBeforeMs?: number
   limit?: number
   offset?: number
 }

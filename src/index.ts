@@ -61,11 +61,15 @@ export { createClient, type ClientOptions } from './client/create-client';
 export type { HealthReport } from './client/health';
 export {
   TaskerClient,
+  type CountTasksFilter,
+  type CountTasksOptions,
   type CreateTaskOptions,
   type ListTasksFilter,
   type PruneOptions,
   type PruneResult,
   type ResolveStepOptions,
+  type StepActivity,
+  type StepActivityOptions,
   type WaitForTaskOptions,
 } from './client/client';
 export {

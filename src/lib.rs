@@ -108,8 +108,27 @@ pub struct ListTasksFilter {
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub state: Option<String>,
+    /// Created at or after, ms since the epoch (the TypeScript side checks it is a time).
+    pub created_after_ms: Option<f64>,
+    /// Created before, ms since the epoch.
+    pub created_before_ms: Option<f64>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+impl From<ListTasksFilter> for ListTasks {
+    fn from(f: ListTasksFilter) -> ListTasks {
+        let ms = |v: Option<f64>| v.filter(|ms| ms.is_finite()).map(|ms| ms.round() as i64);
+        ListTasks {
+            namespace: f.namespace,
+            name: f.name,
+            state: f.state,
+            created_after: ms(f.created_after_ms),
+            created_before: ms(f.created_before_ms),
+            limit: f.limit,
+            offset: f.offset,
+        }
+    }
 }
 
 #[napi(object)]
@@ -284,16 +303,37 @@ impl NativeEngine {
     pub async fn list_tasks(&self, filter: ListTasksFilter) -> Result<String> {
         let tasks = self
             .engine
-            .list_tasks(&ListTasks {
-                namespace: filter.namespace,
-                name: filter.name,
-                state: filter.state,
-                limit: filter.limit,
-                offset: filter.offset,
-            })
+            .list_tasks(&ListTasks::from(filter))
             .await
             .map_err(engine_error)?;
         json_string(&tasks)
+    }
+
+    /// Tasks matching the filter per state (JSON object of counts), each count stopping at
+    /// `max`.
+    #[napi(catch_unwind)]
+    pub async fn count_tasks(&self, filter: ListTasksFilter, max: Option<i64>) -> Result<String> {
+        let counts = self
+            .engine
+            .count_tasks(&ListTasks::from(filter), max)
+            .await
+            .map_err(engine_error)?;
+        json_string(
+            &counts
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+    }
+
+    /// Step executions that ended per minute over the last `minutes` (JSON list).
+    #[napi(catch_unwind)]
+    pub async fn step_activity(&self, minutes: i64) -> Result<String> {
+        let activity = self
+            .engine
+            .step_activity(minutes)
+            .await
+            .map_err(engine_error)?;
+        json_string(&activity)
     }
 
     #[napi(catch_unwind)]

@@ -187,6 +187,10 @@ export interface NativeListTasksFilter {
   namespace?: string;
   name?: string;
   state?: string;
+  /** Created at or after, ms since the epoch. */
+  createdAfterMs?: number;
+  /** Created before, ms since the epoch. */
+  createdBeforeMs?: number;
   limit?: number;
   offset?: number;
 }
@@ -198,7 +202,7 @@ export interface NativeListTasksFilter {
  *    created_at, updated_at, completed_at|null   (ISO-8601 strings),
  *    steps?: [{ step_uuid, name, state, attempts, max_attempts, result|null,
  *               error: {message, error_type, retryable, status_code?, stack?}|null,
- *               created_at, updated_at }],
+ *               created_at, updated_at, dependencies, created_by|null }],
  *    transitions?: [{ entity: 'task'|'step', step_name|null, from_state|null, to_state, at,
  *                     worker_id|null, reason|null }] }`
  * `getTask` includes `steps` and `transitions`; `listTasks` includes neither.
@@ -210,6 +214,10 @@ export interface NativeEngine {
   /** `null` when there is no such task (napi-rs maps a Rust `None` return to `null`). */
   getTask(taskUuid: string): Promise<string | null>;
   listTasks(filter: NativeListTasksFilter): Promise<string>;
+  /** JSON of `{ [state]: count }` (limit and offset ignored), each count stopping at `max`. */
+  countTasks(filter: NativeListTasksFilter, max?: number): Promise<string>;
+  /** JSON of `[{ minute, completed, failed, retried }]`, oldest minute first. */
+  stepActivity(minutes: number): Promise<string>;
   cancelTask(taskUuid: string, reason?: string): Promise<string>;
   retryTask(taskUuid: string): Promise<string>;
   /** `result`: JSON of an object. */

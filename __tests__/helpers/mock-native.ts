@@ -401,6 +401,8 @@ export class MockEngine implements NativeEngine {
     return view === undefined ? null : JSON.stringify(view);
   }
 
+  readonly activityCalls: number[] = [];
+
   async listTasks(filter: NativeListTasksFilter): Promise<string> {
     this.assertOpen();
     this.listFilters.push(filter);
@@ -410,6 +412,24 @@ export class MockEngine implements NativeEngine {
       .filter((v) => filter.state === undefined || v.state === filter.state)
       .map(({ steps: _steps, transitions: _transitions, ...rest }) => rest);
     return JSON.stringify(views);
+  }
+
+  async countTasks(filter: NativeListTasksFilter, max?: number): Promise<string> {
+    this.assertOpen();
+    const counts: Record<string, number> = {};
+    for (const v of this.tasks.values()) {
+      if (filter.namespace !== undefined && v.namespace !== filter.namespace) continue;
+      if (filter.name !== undefined && v.name !== filter.name) continue;
+      if (filter.state !== undefined && v.state !== filter.state) continue;
+      counts[v.state] = Math.min((counts[v.state] ?? 0) + 1, max ?? 10000);
+    }
+    return JSON.stringify(counts);
+  }
+
+  async stepActivity(minutes: number): Promise<string> {
+    this.assertOpen();
+    this.activityCalls.push(minutes);
+    return JSON.stringify([]);
   }
 
   async cancelTask(taskUuid: string, reason?: string): Promise<string> {

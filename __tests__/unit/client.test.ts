@@ -50,6 +50,7 @@ const fullView: TaskViewJson = {
       created_at: '2025-01-01T00:00:00.000Z',
       updated_at: '2025-01-01T00:00:02.000Z',
       dependencies: ['fetch_order'],
+      created_by: 'route_payment',
     },
   ],
   transitions: [
@@ -99,6 +100,7 @@ const expectedTask: Task = {
       updatedAt: '2025-01-01T00:00:01.000Z',
       // Absent from the native view: none.
       dependencies: [],
+      createdBy: null,
     },
     {
       stepUuid: 'step-2',
@@ -117,6 +119,7 @@ const expectedTask: Task = {
       createdAt: '2025-01-01T00:00:00.000Z',
       updatedAt: '2025-01-01T00:00:02.000Z',
       dependencies: ['fetch_order'],
+      createdBy: 'route_payment',
     },
   ],
   transitions: [
@@ -179,6 +182,43 @@ describe('TaskerClient: task views', () => {
     const tasks = await c.listTasks({ namespace: 'shop', state: 'error', limit: 5 });
     expect(engine.listFilters).toStrictEqual([{ namespace: 'shop', state: 'error', limit: 5 }]);
     expect(tasks).toStrictEqual([{ ...expectedTask, steps: [], transitions: [] }]);
+  });
+
+  it('passes a creation time range as milliseconds, from a Date or an ISO string', async () => {
+    const { client: c, engine } = await client();
+    await c.listTasks({
+      createdAfter: new Date('2026-12-03T09:00:00Z'),
+      createdBefore: '2026-12-03T10:00:00Z',
+    });
+    expect(engine.listFilters).toStrictEqual([
+      {
+        createdAfterMs: Date.parse('2026-12-03T09:00:00Z'),
+        createdBeforeMs: Date.parse('2026-12-03T10:00:00Z'),
+      },
+    ]);
+  });
+
+  it('refuses a creation time that is not a time, naming the field', async () => {
+    const { client: c } = await client();
+    await expect(c.listTasks({ createdAfter: 'yesterday' })).rejects.toThrow(
+      `listTasks: createdAfter must be a Date or an ISO 8601 time such as '2026-12-03T09:00:00Z', got "yesterday"`,
+    );
+    await expect(c.countTasks({ createdBefore: new Date('nope') })).rejects.toThrow(
+      /^countTasks: createdBefore must be a Date or an ISO 8601 time/,
+    );
+    await expect(c.countTasks({}, { max: 1.5 })).rejects.toThrow(
+      'countTasks: max must be an integer, got 1.5',
+    );
+    await expect(c.stepActivity({ minutes: 'all' as unknown as number })).rejects.toThrow(
+      'stepActivity: minutes must be an integer, got "all"',
+    );
+  });
+
+  it('counts tasks per state', async () => {
+    const { client: c, engine } = await client();
+    engine.addTask(fullView);
+    expect(await c.countTasks({ namespace: 'shop' })).toStrictEqual({ error: 1 });
+    expect(await c.countTasks({ namespace: 'other' })).toStrictEqual({});
   });
 
   it('stepByName finds a step', () => {

@@ -38,6 +38,14 @@ export class EngineHandle {
     return callNative(() => this.inner.listTasks(filter));
   }
 
+  countTasks(filter: NativeListTasksFilter, max?: number): Promise<string> {
+    return callNative(() => this.inner.countTasks(filter, max));
+  }
+
+  stepActivity(minutes: number): Promise<string> {
+    return callNative(() => this.inner.stepActivity(minutes));
+  }
+
   cancelTask(taskUuid: string, reason?: string): Promise<string> {
     return callNative(() => this.inner.cancelTask(taskUuid, reason));
   }

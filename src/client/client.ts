@@ -56,8 +56,38 @@ export interface ListTasksFilter {
   namespace?: string;
   name?: string;
   state?: TaskState;
+  /** Only tasks created at or after this time (a `Date` or an ISO 8601 string). */
+  createdAfter?: Date | string;
+  /** Only tasks created before this time (a `Date` or an ISO 8601 string). */
+  createdBefore?: Date | string;
+  /** Default 50, at most 1000. */
   limit?: number;
   offset?: number;
+}
+
+/** What `countTasks` counts: `listTasks`'s filter without paging. */
+export type CountTasksFilter = Omit<ListTasksFilter, 'limit' | 'offset'>;
+
+export interface CountTasksOptions {
+  /** Each state's count stops here (it then reads "at least"); default 10000, at most 1000000. */
+  max?: number;
+}
+
+/** Step executions that ended in one minute (see `stepActivity`). */
+export interface StepActivity {
+  /** The minute's start, ISO 8601 (UTC). */
+  minute: string;
+  /** Executions that completed (steps resolved by hand included). */
+  completed: number;
+  /** Executions that failed for good: the step went to `error`. */
+  failed: number;
+  /** Executions that failed and will be retried: the step went to `waiting_for_retry`. */
+  retried: number;
+}
+
+export interface StepActivityOptions {
+  /** How many minutes back, the current one included; default 60, at most 1440. */
+  minutes?: number;
 }
 
 /**
@@ -132,13 +162,45 @@ export class TaskerClient {
   /** Tasks matching the filter, without steps or transitions. */
   async listTasks(filter: ListTasksFilter = {}): Promise<Task[]> {
     this.assertOpen();
-    const nativeFilter: NativeListTasksFilter = {};
-    if (filter.namespace !== undefined) nativeFilter.namespace = filter.namespace;
-    if (filter.name !== undefined) nativeFilter.name = filter.name;
-    if (filter.state !== undefined) nativeFilter.state = filter.state;
+    const nativeFilter = toNativeFilter('listTasks', filter);
     if (filter.limit !== undefined) nativeFilter.limit = filter.limit;
     if (filter.offset !== undefined) nativeFilter.offset = filter.offset;
     return parseTaskViews(await this.engine.listTasks(nativeFilter));
+  }
+
+  /**
+   * How many tasks match the filter, per state (every state, or only the filter's `state`).
+   * A count stops at `max` (default 10000): it then means "at least that many".
+   */
+  async countTasks(
+    filter: CountTasksFilter = {},
+    options: CountTasksOptions = {},
+  ): Promise<Partial<Record<TaskState, number>>> {
+    this.assertOpen();
+    const { max } = options;
+    if (max !== undefined && !Number.isInteger(max)) {
+      throw new InvalidArgumentError(
+        `countTasks: max must be an integer, got ${describeValue(max)}`,
+      );
+    }
+    const json = await this.engine.countTasks(toNativeFilter('countTasks', filter), max);
+    return JSON.parse(json) as Partial<Record<TaskState, number>>;
+  }
+
+  /**
+   * Step executions that ended in each of the last `minutes` minutes (default 60), oldest
+   * first, one entry per minute (zeros included): completed, failed for good, and failed to be
+   * retried. What the dashboard's overview chart shows.
+   */
+  async stepActivity(options: StepActivityOptions = {}): Promise<StepActivity[]> {
+    this.assertOpen();
+    const { minutes = 60 } = options;
+    if (!Number.isInteger(minutes)) {
+      throw new InvalidArgumentError(
+        `stepActivity: minutes must be an integer, got ${describeValue(minutes)}`,
+      );
+    }
+    return JSON.parse(await this.engine.stepActivity(minutes)) as StepActivity[];
   }
 
   /**
@@ -285,6 +347,38 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
 }
 
 const FINISHED = FINISHED_TASK_STATES;
+
+/** The filter fields both listing and counting take, checked and in the core's form. */
+function toNativeFilter(what: string, filter: CountTasksFilter): NativeListTasksFilter {
+  if (typeof filter !== 'object' || filter === null) {
+    throw new InvalidArgumentError(
+      `${what}: expected a filter object, got ${describeValue(filter)}`,
+    );
+  }
+  const native: NativeListTasksFilter = {};
+  if (filter.namespace !== undefined) native.namespace = filter.namespace;
+  if (filter.name !== undefined) native.name = filter.name;
+  if (filter.state !== undefined) native.state = filter.state;
+  if (filter.createdAfter !== undefined) {
+    native.createdAfterMs = toTimeMs(what, 'createdAfter', filter.createdAfter);
+  }
+  if (filter.createdBefore !== undefined) {
+    native.createdBeforeMs = toTimeMs(what, 'createdBefore', filter.createdBefore);
+  }
+  return native;
+}
+
+function toTimeMs(what: string, field: string, value: unknown): number {
+  const time =
+    value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
+  if (!Number.isFinite(time)) {
+    throw new InvalidArgumentError(
+      `${what}: ${field} must be a Date or an ISO 8601 time such as '2026-12-03T09:00:00Z', ` +
+        `got ${describeValue(value)}`,
+    );
+  }
+  return time;
+}
 
 /** How long ago `olderThan` is, in milliseconds. */
 function toAgeMs(olderThan: unknown): number {

@@ -46,6 +46,7 @@ interface StepView {
   created_at: string;
   updated_at: string;
   dependencies?: string[];
+  created_by?: string | null;
 }
 
 interface TransitionView {
@@ -88,6 +89,7 @@ function toStep(view: StepView): TaskStep {
     createdAt: view.created_at,
     updatedAt: view.updated_at,
     dependencies: view.dependencies ?? [],
+    createdBy: view.created_by ?? null,
   };
 }
 

@@ -56,6 +56,11 @@ export interface TaskStep {
    * steps created by decisions and batches), in the order of `Task.steps`.
    */
   dependencies: string[];
+  /**
+   * The decision point or batchable step whose outcome created this step while the task ran;
+   * `null` for the steps created with the task.
+   */
+  createdBy: string | null;
 }
 
 export interface TaskStepError {

@@ -225,8 +225,9 @@ class Api {
       limit,
       offset,
     });
+    const counted = await client.countTasks({ namespace, name }, { max: COUNT_LIMIT });
     const counts: Record<string, number> = {};
-    for (const s of TASK_STATES) counts[s] = await countTasks(client, s, namespace, name);
+    for (const s of TASK_STATES) counts[s] = counted[s] ?? 0;
     return { tasks: tasks.map(summary), counts, limit, offset };
   }
 
@@ -275,22 +276,6 @@ function summary(task: Task): Record<string, unknown> {
     updatedAt: task.updatedAt,
     completedAt: task.completedAt,
   };
-}
-
-async function countTasks(
-  client: TaskerClient,
-  state: TaskState,
-  namespace: string | undefined,
-  name: string | undefined,
-): Promise<number> {
-  const page = 1000;
-  let count = 0;
-  while (count < COUNT_LIMIT) {
-    const got = await client.listTasks({ state, namespace, name, limit: page, offset: count });
-    count += got.length;
-    if (got.length < page) break;
-  }
-  return Math.min(count, COUNT_LIMIT);
 }
 
 function intParam(

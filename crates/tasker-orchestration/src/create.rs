@@ -408,6 +408,7 @@ async fn create_in_tx(
                 max_attempts: i64::from(def.retry.max_attempts),
                 inputs: "{}".to_string(),
                 ready_in_ms: i64::try_from(delay_ms).unwrap_or(i64::MAX),
+                created_by: None,
             });
             work.step(task_uuid, step_uuid, None, StepState::Pending, None, None);
             if step_state == StepState::Enqueued {

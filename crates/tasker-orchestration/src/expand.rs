@@ -139,6 +139,7 @@ pub(crate) fn create(
             max_attempts: i64::from(s.definition.retry.max_attempts),
             inputs: s.inputs.to_string(),
             ready_in_ms: 0,
+            created_by: Some(source.step_uuid),
         });
         work.step(
             task,

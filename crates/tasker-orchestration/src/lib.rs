@@ -35,7 +35,10 @@ pub use operate::{Prune, PRUNE_BATCH};
 pub use record::{RecordOutcome, StepError, StepOutcome};
 pub use tasker_domain::{ExpansionLimits, JsonLimits, StepState, TaskState};
 pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
-pub use views::{iso8601, ListTasks, StepView, TaskView, TransitionView};
+pub use views::{
+    iso8601, ActivityView, ListTasks, StepView, TaskView, TransitionView, DEFAULT_COUNT_CAP,
+    MAX_ACTIVITY_MINUTES, MAX_COUNT_CAP,
+};
 
 use events::Events;
 use tasker_store::Store;

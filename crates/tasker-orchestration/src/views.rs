@@ -50,6 +50,9 @@ pub struct StepView {
     /// The names of the steps this one depends on (the task's edges into it, including those of
     /// steps created by decisions and batches), in the order of the task's steps.
     pub dependencies: Vec<String>,
+    /// The decision or batchable step whose outcome created this one; `None` for the steps
+    /// created with the task.
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,8 +71,32 @@ pub struct ListTasks {
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub state: Option<String>,
+    /// Only tasks created at or after this time (ms since the epoch).
+    pub created_after: Option<i64>,
+    /// Only tasks created before this time (ms since the epoch).
+    pub created_before: Option<i64>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+/// Counting stops at this many tasks per state unless told otherwise.
+pub const DEFAULT_COUNT_CAP: i64 = 10_000;
+/// The most a count may be asked to go to.
+pub const MAX_COUNT_CAP: i64 = 1_000_000;
+/// The longest window `step_activity` looks back over: one day.
+pub const MAX_ACTIVITY_MINUTES: i64 = 24 * 60;
+
+/// Step executions that ended in one minute.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ActivityView {
+    /// The minute's start (RFC 3339, UTC).
+    pub minute: String,
+    /// Executions that completed (including steps resolved by hand).
+    pub completed: i64,
+    /// Executions that failed for good (the step went to `error`).
+    pub failed: i64,
+    /// Executions that failed and will be retried (`waiting_for_retry`).
+    pub retried: i64,
 }
 
 /// Stored JSON, parsed for a view.
@@ -164,6 +191,7 @@ impl StepView {
             created_at: iso8601(r.created_at),
             updated_at: iso8601(r.updated_at),
             dependencies: r.dependencies.clone(),
+            created_by: r.created_by.clone(),
         })
     }
 }
@@ -257,21 +285,10 @@ impl Engine {
                 "listTasks: offset must be >= 0, got {offset}"
             )));
         }
-        let state = match &filter.state {
-            None => None,
-            Some(s) => Some(s.parse::<TaskState>().map_err(|_| {
-                EngineError::InvalidArgument(format!(
-                    "listTasks: state must be one of {}, got '{s}'",
-                    TaskState::ALL.map(TaskState::as_str).join(", ")
-                ))
-            })?),
-        };
         let f = TaskFilter {
-            namespace: filter.namespace.clone(),
-            name: filter.name.clone(),
-            state,
             limit,
             offset,
+            ..task_filter("listTasks", filter)?
         };
         let rows = run_read(self.store(), move |tx| {
             Box::pin(async move { tx.list_tasks(&f).await })
@@ -279,6 +296,92 @@ impl Engine {
         .await
         .map_err(EngineError::from)?;
         rows.iter().map(TaskView::from_row).collect()
+    }
+
+    /// How many tasks match the filter (its limit and offset are ignored), per state: every
+    /// state, or only the filter's. Each count stops at `cap` (then it reads "at least").
+    pub async fn count_tasks(
+        &self,
+        filter: &ListTasks,
+        cap: Option<i64>,
+    ) -> Result<Vec<(String, i64)>, EngineError> {
+        let cap = cap.unwrap_or(DEFAULT_COUNT_CAP);
+        if !(1..=MAX_COUNT_CAP).contains(&cap) {
+            return Err(EngineError::InvalidArgument(format!(
+                "countTasks: max must be between 1 and {MAX_COUNT_CAP}, got {cap}"
+            )));
+        }
+        let f = task_filter("countTasks", filter)?;
+        let states: Vec<TaskState> = match f.state {
+            Some(s) => vec![s],
+            None => TaskState::ALL.to_vec(),
+        };
+        let counts = run_read(self.store(), move |tx| {
+            Box::pin(async move {
+                let mut counts = Vec::with_capacity(states.len());
+                for state in states {
+                    let one = TaskFilter {
+                        state: Some(state),
+                        ..f.clone()
+                    };
+                    counts.push((
+                        state.as_str().to_string(),
+                        tx.count_matching_tasks(&one, cap).await?,
+                    ));
+                }
+                Ok::<_, StoreError>(counts)
+            })
+        })
+        .await?;
+        Ok(counts)
+    }
+
+    /// Step executions that ended in each of the last `minutes` minutes (the current one
+    /// included, oldest first, minutes with none included as zeros).
+    pub async fn step_activity(&self, minutes: i64) -> Result<Vec<ActivityView>, EngineError> {
+        if !(1..=MAX_ACTIVITY_MINUTES).contains(&minutes) {
+            return Err(EngineError::InvalidArgument(format!(
+                "stepActivity: minutes must be between 1 and {MAX_ACTIVITY_MINUTES}, got {minutes}"
+            )));
+        }
+        const MINUTE: i64 = 60_000;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let last = now - now.rem_euclid(MINUTE);
+        let first = last - (minutes - 1) * MINUTE;
+        // From the start of the first minute, by the database clock (a clock a little off from
+        // ours only moves executions between neighbouring minutes).
+        let window = now - first;
+        let rows = run_read(self.store(), move |tx| {
+            Box::pin(async move { tx.step_activity(window).await })
+        })
+        .await?;
+        let mut by_minute: std::collections::BTreeMap<i64, ActivityView> = (0..minutes)
+            .map(|i| {
+                let at = first + i * MINUTE;
+                (
+                    at,
+                    ActivityView {
+                        minute: iso8601(at),
+                        ..ActivityView::default()
+                    },
+                )
+            })
+            .collect();
+        for row in rows {
+            let at = row.minute.clamp(first, last);
+            let Some(view) = by_minute.get_mut(&at) else {
+                continue; // not a minute's start: cannot happen with the drivers' bucketing
+            };
+            match row.to_state.as_str() {
+                "complete" | "resolved_manually" => view.completed += row.count,
+                "error" => view.failed += row.count,
+                "waiting_for_retry" => view.retried += row.count,
+                _ => {}
+            }
+        }
+        Ok(by_minute.into_values().collect())
     }
 
     /// Wait until the task is complete, error or cancelled (event driven, with a slow
@@ -324,6 +427,37 @@ impl Engine {
             }
         }
     }
+}
+
+/// The store's filter for a caller's: the state parsed, the time range checked.
+fn task_filter(what: &str, filter: &ListTasks) -> Result<TaskFilter, EngineError> {
+    let state = match &filter.state {
+        None => None,
+        Some(s) => Some(s.parse::<TaskState>().map_err(|_| {
+            EngineError::InvalidArgument(format!(
+                "{what}: state must be one of {}, got '{s}'",
+                TaskState::ALL.map(TaskState::as_str).join(", ")
+            ))
+        })?),
+    };
+    if let (Some(after), Some(before)) = (filter.created_after, filter.created_before) {
+        if after > before {
+            return Err(EngineError::InvalidArgument(format!(
+                "{what}: createdAfter ({}) is later than createdBefore ({})",
+                iso8601(after),
+                iso8601(before)
+            )));
+        }
+    }
+    Ok(TaskFilter {
+        namespace: filter.namespace.clone(),
+        name: filter.name.clone(),
+        state,
+        created_after: filter.created_after,
+        created_before: filter.created_before,
+        limit: 0,
+        offset: 0,
+    })
 }
 
 /// Milliseconds since the Unix epoch as an RFC 3339 UTC timestamp.

@@ -256,7 +256,9 @@ async fn create_batches_runs_every_worker_before_the_convergence(db: TestDb) {
         );
         let s = step(&t, name);
         assert_eq!((s.attempts, s.max_attempts), (0, 3), "{name}");
+        assert_eq!(s.created_by.as_deref(), Some("analyze_csv"), "{name}");
     }
+    assert_eq!(step(&t, "analyze_csv").created_by, None);
 
     assert!(claim(&engine, &[AGGREGATE], 10, "w1").await.is_empty());
     let workers = claim_all(&engine, ALL).await;

@@ -175,6 +175,15 @@ async fn single_branch_creates_only_the_chosen_step_and_convergence(db: TestDb) 
     assert_eq!(deps("route"), ["validate"]);
     assert_eq!(deps("auto_approve"), ["route"]);
     assert_eq!(deps("finalize"), ["auto_approve"]);
+    // Which outcome created which step.
+    for (name, by) in [
+        ("validate", None),
+        ("route", None),
+        ("auto_approve", Some("route")),
+        ("finalize", Some("route")),
+    ] {
+        assert_eq!(step(&t, name).created_by.as_deref(), by, "{name}");
+    }
     assert_eq!(
         json_of(&step(&t, "route").result),
         Some(route_result.clone())

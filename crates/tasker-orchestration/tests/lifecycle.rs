@@ -18,6 +18,8 @@ backend_tests!(
     unknown_template_is_named_with_the_registered_ones,
     context_must_be_a_json_object,
     list_tasks_filters_pages_and_validates,
+    list_and_count_tasks_by_creation_time,
+    step_activity_counts_ended_executions_per_minute,
     wait_for_task_times_out_naming_task_and_state,
     wait_for_task_wakes_when_the_task_finishes,
 );
@@ -522,6 +524,157 @@ async fn list_tasks_filters_pages_and_validates(db: TestDb) {
         let e = expect_err(engine.list_tasks(&page(limit, offset)).await);
         assert_eq!(e.code(), ErrorCode::InvalidArgument);
         assert_eq!(e.to_string(), message);
+    }
+}
+
+async fn list_and_count_tasks_by_creation_time(db: TestDb) {
+    let engine = engine(&db, &[("linear.yaml", LINEAR), ("diamond.yaml", DIAMOND)]).await;
+    let mut created = Vec::new();
+    for name in ["linear", "diamond", "linear", "linear"] {
+        created.push(create(&engine, name, json!({})).await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    engine
+        .cancel_task(&created[3].task_uuid, None)
+        .await
+        .expect("cancel");
+    let at: Vec<i64> = created.iter().map(|t| ms_of(&t.created_at)).collect();
+    let uuids = |tasks: Vec<tasker_orchestration::TaskView>| {
+        tasks.into_iter().map(|t| t.task_uuid).collect::<Vec<_>>()
+    };
+    // At or after the second, before the fourth: the second and the third.
+    let range = ListTasks {
+        created_after: Some(at[1]),
+        created_before: Some(at[3]),
+        ..Default::default()
+    };
+    assert_eq!(
+        uuids(engine.list_tasks(&range).await.unwrap()),
+        [created[2].task_uuid.clone(), created[1].task_uuid.clone()]
+    );
+    let linear_after = ListTasks {
+        name: Some("linear".into()),
+        created_after: Some(at[1]),
+        ..Default::default()
+    };
+    assert_eq!(
+        uuids(engine.list_tasks(&linear_after).await.unwrap()),
+        [created[3].task_uuid.clone(), created[2].task_uuid.clone()]
+    );
+    // Counting: every state, or the filter's one; the cap.
+    let counts = engine
+        .count_tasks(&ListTasks::default(), None)
+        .await
+        .unwrap();
+    let count_of = |counts: &[(String, i64)], state: &str| {
+        counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map(|(_, n)| *n)
+            .expect("a count for every state")
+    };
+    assert_eq!(counts.len(), 6);
+    assert_eq!(count_of(&counts, "steps_in_process"), 3);
+    assert_eq!(count_of(&counts, "cancelled"), 1);
+    assert_eq!(count_of(&counts, "complete"), 0);
+    let counts = engine.count_tasks(&linear_after, None).await.unwrap();
+    assert_eq!(count_of(&counts, "steps_in_process"), 1);
+    assert_eq!(count_of(&counts, "cancelled"), 1);
+    let only = ListTasks {
+        state: Some("steps_in_process".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        engine.count_tasks(&only, Some(2)).await.unwrap(),
+        [("steps_in_process".to_string(), 2)],
+        "a count stops at the cap"
+    );
+    // Validation.
+    let backwards = ListTasks {
+        created_after: Some(at[3]),
+        created_before: Some(at[1]),
+        ..Default::default()
+    };
+    let e = expect_err(engine.list_tasks(&backwards).await);
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "listTasks: createdAfter ({}) is later than createdBefore ({})",
+            created[3].created_at, created[1].created_at
+        )
+    );
+    for (cap, message) in [
+        (0, "countTasks: max must be between 1 and 1000000, got 0"),
+        (
+            1_000_001,
+            "countTasks: max must be between 1 and 1000000, got 1000001",
+        ),
+    ] {
+        let e = expect_err(engine.count_tasks(&ListTasks::default(), Some(cap)).await);
+        assert_eq!(e.to_string(), message);
+    }
+    let e = expect_err(
+        engine
+            .count_tasks(
+                &ListTasks {
+                    state: Some("done".into()),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await,
+    );
+    assert!(
+        e.to_string()
+            .starts_with("countTasks: state must be one of pending, "),
+        "{e}"
+    );
+}
+
+async fn step_activity_counts_ended_executions_per_minute(db: TestDb) {
+    let engine = engine(&db, &[("linear.yaml", LINEAR)]).await;
+    let empty = engine.step_activity(60).await.unwrap();
+    assert_eq!(empty.len(), 60, "one entry per minute, zeros included");
+    assert!(empty
+        .iter()
+        .all(|m| (m.completed, m.failed, m.retried) == (0, 0, 0)));
+    assert!(empty.windows(2).all(|w| w[0].minute < w[1].minute));
+    // Two tasks: one step completes in each; a third fails for good.
+    for _ in 0..2 {
+        create(&engine, "linear", json!({})).await;
+    }
+    let failing = create(&engine, "linear", json!({})).await;
+    let claimed = claim(&engine, &["Linear.S1"], 10, "w1").await;
+    assert_eq!(claimed.len(), 3);
+    for c in &claimed {
+        let outcome = if c.task_uuid == failing.task_uuid {
+            failure(c, false, None)
+        } else {
+            success(c, json!({}))
+        };
+        record(&engine, outcome).await;
+    }
+    let activity = engine.step_activity(5).await.unwrap();
+    assert_eq!(activity.len(), 5);
+    let total =
+        |f: fn(&tasker_orchestration::ActivityView) -> i64| activity.iter().map(f).sum::<i64>();
+    assert_eq!(total(|m| m.completed), 2);
+    assert_eq!(total(|m| m.failed), 1);
+    assert_eq!(total(|m| m.retried), 0);
+    // The newest minute is the current one.
+    let last = ms_of(&activity[4].minute);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(now - last < 60_000 && now >= last, "{last} vs {now}");
+    for minutes in [0, 1441] {
+        let e = expect_err(engine.step_activity(minutes).await);
+        assert_eq!(
+            e.to_string(),
+            format!("stepActivity: minutes must be between 1 and 1440, got {minutes}")
+        );
     }
 }
 

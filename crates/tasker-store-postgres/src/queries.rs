@@ -21,6 +21,7 @@ pub(crate) const INSERT_STEPS: &str = include_str!("../queries/insert_steps.sql"
 pub(crate) const INSERT_TASKS: &str = include_str!("../queries/insert_tasks.sql");
 pub(crate) const LEGACY_TABLES: &str = include_str!("../queries/legacy_tables.sql");
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
+pub(crate) const MATCHING_TASKS: &str = include_str!("../queries/matching_tasks.sql");
 pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
 pub(crate) const LOCK_TASK: &str = include_str!("../queries/lock_task.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
@@ -33,6 +34,7 @@ pub(crate) const ROLLBACK: &str = include_str!("../queries/rollback.sql");
 pub(crate) const SAVE_CHECKPOINT: &str = include_str!("../queries/save_checkpoint.sql");
 pub(crate) const SCHEMA_EXISTS: &str = include_str!("../queries/schema_exists.sql");
 pub(crate) const SESSION: &str = include_str!("../queries/session.sql");
+pub(crate) const STEP_ACTIVITY: &str = include_str!("../queries/step_activity.sql");
 pub(crate) const STEPS_OF: &str = include_str!("../queries/steps_of.sql");
 pub(crate) const TASK: &str = include_str!("../queries/task.sql");
 pub(crate) const TASK_ACTIVITY: &str = include_str!("../queries/task_activity.sql");
@@ -72,6 +74,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("insert_tasks", INSERT_TASKS),
     ("legacy_tables", LEGACY_TABLES),
     ("list_tasks", LIST_TASKS),
+    ("matching_tasks", MATCHING_TASKS),
     ("lock_claims", LOCK_CLAIMS),
     ("lock_task", LOCK_TASK),
     ("next_ready_in", NEXT_READY_IN),
@@ -86,6 +89,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("save_checkpoint", SAVE_CHECKPOINT),
     ("schema_exists", SCHEMA_EXISTS),
     ("session", SESSION),
+    ("step_activity", STEP_ACTIVITY),
     ("steps_of", STEPS_OF),
     ("task", TASK),
     ("task_activity", TASK_ACTIVITY),

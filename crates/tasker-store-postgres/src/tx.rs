@@ -461,7 +461,8 @@ impl PgTx {
                     .iter()
                     .map(|s| s.ready_in_ms as f64)
                     .collect::<Vec<_>>(),
-            );
+            )
+            .bind(steps.iter().map(|s| s.created_by).collect::<Vec<_>>());
         self.exec(query).await?;
         Ok(())
     }
@@ -939,6 +940,7 @@ impl PgTx {
                     created_at: ms(r, 9)?,
                     updated_at: ms(r, 10)?,
                     dependencies: col(r, 11)?,
+                    created_by: col(r, 12)?,
                 })
             })
             .collect()
@@ -963,22 +965,76 @@ impl PgTx {
     }
 
     async fn list_tasks_now(&mut self, f: &TaskFilter) -> R<Vec<TaskRow>> {
-        let query = sqlx::query(list_tasks_sql(f))
-            .bind(f.namespace.clone())
-            .bind(f.name.clone())
-            .bind(f.state.map(TaskState::as_str))
-            .bind(f.limit)
-            .bind(f.offset);
+        let query = bind_task_filter(sqlx::query(list_tasks_sql(f)), f, f.limit, f.offset);
         self.rows(query).await?.iter().map(task_row).collect()
+    }
+
+    async fn count_matching_tasks_now(&mut self, f: &TaskFilter, cap: i64) -> R<i64> {
+        let query = bind_task_filter(sqlx::query(matching_tasks_sql(f)), f, cap, 0);
+        match self.row(query).await? {
+            Some(row) => col(&row, 0),
+            None => Err(StoreError::Corrupt("counting tasks returned no row".into())),
+        }
+    }
+
+    async fn step_activity_now(&mut self, window_ms: i64) -> R<Vec<ActivityRow>> {
+        let query = sqlx::query(q::STEP_ACTIVITY).bind(window_ms as f64);
+        self.rows(query)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ActivityRow {
+                    minute: col(r, 0)?,
+                    to_state: col(r, 1)?,
+                    count: col(r, 2)?,
+                })
+            })
+            .collect()
     }
 }
 
-/// The statement for a filter: only the filters given appear as conditions (the others are
-/// `$n::text IS NULL`, true), so that each of the 8 combinations is its own prepared statement
-/// planned on the index that serves it. Built once per combination.
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The parameters of list_tasks.sql and count_tasks.sql: namespace $1, name $2, state $3, limit
+/// $4, offset $5, created at or after $6 and before $7 (ms since the epoch; the whole range
+/// when not given).
+fn bind_task_filter<'q>(
+    query: PgQuery<'q>,
+    f: &TaskFilter,
+    limit: i64,
+    offset: i64,
+) -> PgQuery<'q> {
+    query
+        .bind(f.namespace.clone())
+        .bind(f.name.clone())
+        .bind(f.state.map(TaskState::as_str))
+        .bind(limit)
+        .bind(offset)
+        .bind(f.created_after.map_or(f64::NEG_INFINITY, |ms| ms as f64))
+        .bind(f.created_before.map_or(f64::INFINITY, |ms| ms as f64))
+}
+
+/// The statement for a filter: only the equality filters given appear as conditions (the others
+/// are `$n::text IS NULL`, true), so that each of the 8 combinations is its own prepared
+/// statement planned on the index that serves it; the creation time range is always there, on
+/// the indexes' second column. Built once per combination.
 pub(crate) fn list_tasks_sql(f: &TaskFilter) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
+    filtered(&SQL, q::LIST_TASKS, f)
+}
+
+/// As `list_tasks_sql`, counting.
+pub(crate) fn matching_tasks_sql(f: &TaskFilter) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    filtered(&SQL, q::MATCHING_TASKS, f)
+}
+
+fn filtered(
+    cache: &'static std::sync::OnceLock<Vec<String>>,
+    template: &str,
+    f: &TaskFilter,
+) -> &'static str {
+    let all = cache.get_or_init(|| {
         (0..8)
             .map(|bits| {
                 let term = |bit: usize, given: &str, missing: &str| {
@@ -992,9 +1048,11 @@ pub(crate) fn list_tasks_sql(f: &TaskFilter) -> &'static str {
                     term(1, "namespace = $1", "$1::text IS NULL"),
                     term(2, "name = $2", "$2::text IS NULL"),
                     term(4, "state = $3", "$3::text IS NULL"),
+                    "created_at >= to_timestamp($6::float8 / 1000)".to_string(),
+                    "created_at < to_timestamp($7::float8 / 1000)".to_string(),
                 ]
                 .join(" AND ");
-                q::LIST_TASKS.replace("/*filters*/", &filters)
+                template.replace("/*filters*/", &filters)
             })
             .collect()
     });
@@ -1143,6 +1201,16 @@ impl Tx for PgTx {
     fn list_tasks<'a>(&'a mut self, filter: &'a TaskFilter) -> BoxFuture<'a, R<Vec<TaskRow>>> {
         Box::pin(self.list_tasks_now(filter))
     }
+    fn count_matching_tasks<'a>(
+        &'a mut self,
+        filter: &'a TaskFilter,
+        cap: i64,
+    ) -> BoxFuture<'a, R<i64>> {
+        Box::pin(self.count_matching_tasks_now(filter, cap))
+    }
+    fn step_activity(&mut self, window_ms: i64) -> BoxFuture<'_, R<Vec<ActivityRow>>> {
+        Box::pin(self.step_activity_now(window_ms))
+    }
     fn signal<'a>(&'a mut self, signals: &'a [Signal]) -> BoxFuture<'a, R<()>> {
         // Sent with the commit, as one notification.
         self.signals.extend_from_slice(signals);
@@ -1232,7 +1300,9 @@ mod tests {
         };
         let sql = list_tasks_sql(&f);
         assert!(
-            sql.contains("WHERE $1::text IS NULL AND $2::text IS NULL AND state = $3\n"),
+            sql.contains(
+                "WHERE $1::text IS NULL AND $2::text IS NULL AND state = $3 AND created_at >="
+            ),
             "{sql}"
         );
         let f = TaskFilter {
@@ -1241,6 +1311,6 @@ mod tests {
             ..TaskFilter::default()
         };
         assert!(list_tasks_sql(&f)
-            .contains("WHERE namespace = $1 AND name = $2 AND $3::text IS NULL\n"));
+            .contains("WHERE namespace = $1 AND name = $2 AND $3::text IS NULL AND created_at >="));
     }
 }

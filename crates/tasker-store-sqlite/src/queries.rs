@@ -19,6 +19,7 @@ pub(crate) const INSERT_STEP: &str = include_str!("../queries/insert_step.sql");
 pub(crate) const INSERT_TASK: &str = include_str!("../queries/insert_task.sql");
 pub(crate) const INSERT_TRANSITIONS: &str = include_str!("../queries/insert_transitions.sql");
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
+pub(crate) const MATCHING_TASKS: &str = include_str!("../queries/matching_tasks.sql");
 pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
 pub(crate) const NOW: &str = include_str!("../queries/now.sql");
@@ -30,6 +31,7 @@ pub(crate) const REOPEN_STEP: &str = include_str!("../queries/reopen_step.sql");
 pub(crate) const RENEW_LEASE: &str = include_str!("../queries/renew_lease.sql");
 pub(crate) const SAVE_CHECKPOINT: &str = include_str!("../queries/save_checkpoint.sql");
 pub(crate) const STEP_STATE: &str = include_str!("../queries/step_state.sql");
+pub(crate) const STEP_ACTIVITY: &str = include_str!("../queries/step_activity.sql");
 pub(crate) const STEPS_OF: &str = include_str!("../queries/steps_of.sql");
 pub(crate) const TASK: &str = include_str!("../queries/task.sql");
 pub(crate) const TASK_ACTIVITY: &str = include_str!("../queries/task_activity.sql");
@@ -70,6 +72,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("insert_task", INSERT_TASK),
     ("insert_transitions", INSERT_TRANSITIONS),
     ("list_tasks", LIST_TASKS),
+    ("matching_tasks", MATCHING_TASKS),
     ("lock_claims", LOCK_CLAIMS),
     ("next_ready_in", NEXT_READY_IN),
     ("now", NOW),
@@ -81,6 +84,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("renew_lease", RENEW_LEASE),
     ("save_checkpoint", SAVE_CHECKPOINT),
     ("step_state", STEP_STATE),
+    ("step_activity", STEP_ACTIVITY),
     ("steps_of", STEPS_OF),
     ("task", TASK),
     ("task_activity", TASK_ACTIVITY),

@@ -215,6 +215,15 @@ pub trait Tx: Send {
         &'a mut self,
         filter: &'a TaskFilter,
     ) -> BoxFuture<'a, StoreResult<Vec<TaskRow>>>;
+    /// How many tasks match the filter (its limit and offset ignored), counting at most `cap`.
+    fn count_matching_tasks<'a>(
+        &'a mut self,
+        filter: &'a TaskFilter,
+        cap: i64,
+    ) -> BoxFuture<'a, StoreResult<i64>>;
+    /// Step executions that ended (completed, resolved by hand, failed, failed to be retried)
+    /// in the last `window_ms` by the database clock, per minute and end state.
+    fn step_activity(&mut self, window_ms: i64) -> BoxFuture<'_, StoreResult<Vec<ActivityRow>>>;
 
     // --- signals -------------------------------------------------------------------------------
     /// Tell other processes once this transaction commits (no-op where nobody can listen).

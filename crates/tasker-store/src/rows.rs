@@ -65,6 +65,9 @@ pub struct NewStep {
     pub inputs: String,
     /// An `enqueued` step becomes claimable this many milliseconds from now (0: at once).
     pub ready_in_ms: i64,
+    /// The decision or batchable step whose outcome created this one (`None`: created with
+    /// the task).
+    pub created_by: Option<Uuid>,
 }
 
 /// A dependency edge: `to` waits for `from`.
@@ -313,6 +316,8 @@ pub struct StepRow {
     pub updated_at: Millis,
     /// The names of the steps this one depends on (its incoming edges), in no set order.
     pub dependencies: Vec<String>,
+    /// The name of the decision or batchable step whose outcome created this one.
+    pub created_by: Option<String>,
 }
 
 /// An audit row as stored.
@@ -333,6 +338,10 @@ pub struct TaskFilter {
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub state: Option<TaskState>,
+    /// Only tasks created at or after this time (ms since the epoch).
+    pub created_after: Option<Millis>,
+    /// Only tasks created before this time (ms since the epoch).
+    pub created_before: Option<Millis>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -360,6 +369,17 @@ pub enum Heard {
 pub struct StoreStats {
     pub statements: u64,
     pub transactions: u64,
+}
+
+/// How many step executions ended one way in one minute (for activity charts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRow {
+    /// The minute's start, ms since the epoch.
+    pub minute: Millis,
+    /// The state the executions ended in: `complete`, `resolved_manually`, `error` or
+    /// `waiting_for_retry`.
+    pub to_state: String,
+    pub count: i64,
 }
 
 /// The claimable steps nobody has claimed yet (the queue's backlog, for a gauge).

@@ -78,6 +78,13 @@ pub async fn claim_all(engine: &Engine, callables: &[&str]) -> Vec<ClaimedStep> 
     c
 }
 
+/// A view's RFC 3339 time as milliseconds since the epoch.
+pub fn ms_of(iso: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{iso} is not an RFC 3339 time: {e}"));
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).expect("a time in range")
+}
+
 pub fn success(c: &ClaimedStep, result: Value) -> StepOutcome {
     StepOutcome {
         step_uuid: c.step_uuid.clone(),

@@ -173,7 +173,8 @@ async fn another_schema_is_created_and_kept_apart() {
             .await
             .unwrap();
         // Each migration once.
-        assert_eq!(applied, 2);
+        assert_eq!(applied, crate::schema::MIGRATOR.iter().count() as i64);
+        assert!(applied >= 3);
         a.close().await;
         b.close().await;
 

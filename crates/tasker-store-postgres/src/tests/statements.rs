@@ -5,7 +5,7 @@ use sqlx::Executor;
 use super::with_db;
 use crate::queries as q;
 use crate::schema::with_schema;
-use crate::tx::list_tasks_sql;
+use crate::tx::{list_tasks_sql, matching_tasks_sql};
 use tasker_store::TaskFilter;
 
 /// Every statement of the driver prepares against the migrated schema (and every combination
@@ -24,17 +24,20 @@ async fn every_query_prepares() {
                 namespace: (bits & 1 != 0).then(|| "n".to_string()),
                 name: (bits & 2 != 0).then(|| "x".to_string()),
                 state: (bits & 4 != 0).then_some(tasker_store::TaskState::Complete),
-                limit: 1,
-                offset: 0,
+                ..TaskFilter::default()
             };
             sqls.push((
                 format!("list_tasks #{bits}"),
                 list_tasks_sql(&f).to_string(),
             ));
+            sqls.push((
+                format!("matching_tasks #{bits}"),
+                matching_tasks_sql(&f).to_string(),
+            ));
         }
         for (name, sql) in &sqls {
-            if name == "list_tasks" {
-                continue; // the template; its 8 forms are checked above
+            if name == "list_tasks" || name == "matching_tasks" {
+                continue; // templates; their 8 forms are checked above
             }
             if name == "session" {
                 // Several statements: run, not prepared.

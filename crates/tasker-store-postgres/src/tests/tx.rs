@@ -1047,7 +1047,7 @@ async fn views_of_a_task_its_steps_transitions_and_lists() {
                         name: Some("flow".into()),
                         state: Some(TaskState::Complete),
                         limit: 10,
-                        offset: 0,
+                        ..TaskFilter::default()
                     })
                     .await?;
                 let none = tx

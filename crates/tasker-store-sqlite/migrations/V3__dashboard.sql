@@ -1,0 +1,8 @@
+-- The dashboard's activity chart counts the step executions that ended in the last hour: a
+-- partial index on the time of those transitions only (one row per execution, not per change).
+CREATE INDEX tasker_transitions_ended ON tasker_transitions (at)
+    WHERE step_uuid IS NOT NULL
+      AND to_state IN ('complete', 'resolved_manually', 'error', 'waiting_for_retry');
+
+-- Which decision or batchable step's outcome created a step (NULL: created with its task).
+ALTER TABLE tasker_steps ADD COLUMN created_by TEXT;
