@@ -78,6 +78,26 @@ export interface NativeWorkerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Send a `recorded` event for every result (for traces and metrics). Default false. */
   reportOutcomes?: boolean;
+  /** JSON of the `schedules` option: an array of schedule definitions (checked by the core). */
+  schedules?: string;
+  /** YAML files of schedules (a `schedules:` list each). */
+  schedulePaths?: string[];
+}
+
+/** A stored schedule (`listSchedules`). Times are ISO 8601 (UTC); `context` is JSON. */
+export interface NativeScheduleInfo {
+  name: string;
+  cron: string;
+  timezone: string;
+  namespace: string;
+  taskName: string;
+  version: string;
+  context: string;
+  missed: 'latest' | 'skip' | 'all';
+  lastFireAt?: string;
+  nextFireAt?: string;
+  createdAt: string;
+  updatedAt: string;
 }
 
 /** Something for the JS side to do. */
@@ -210,6 +230,8 @@ export interface NativeEngine {
   /** `null` when there is no such task (napi-rs maps a Rust `None` return to `null`). */
   getTask(taskUuid: string): Promise<string | null>;
   listTasks(filter: NativeListTasksFilter): Promise<string>;
+  /** Every stored schedule, by name, with its next fire time. */
+  listSchedules(): Promise<NativeScheduleInfo[]>;
   cancelTask(taskUuid: string, reason?: string): Promise<string>;
   retryTask(taskUuid: string): Promise<string>;
   /** `result`: JSON of an object. */

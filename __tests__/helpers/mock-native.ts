@@ -11,6 +11,7 @@ import type {
   NativeErrorCode,
   NativeHealth,
   NativeListTasksFilter,
+  NativeScheduleInfo,
   NativeModule,
   NativeReadyBacklog,
   NativeStepEvent,
@@ -410,6 +411,11 @@ export class MockEngine implements NativeEngine {
       .filter((v) => filter.state === undefined || v.state === filter.state)
       .map(({ steps: _steps, transitions: _transitions, ...rest }) => rest);
     return JSON.stringify(views);
+  }
+
+  async listSchedules(): Promise<NativeScheduleInfo[]> {
+    this.assertOpen();
+    return [];
   }
 
   async cancelTask(taskUuid: string, reason?: string): Promise<string> {

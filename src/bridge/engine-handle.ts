@@ -5,6 +5,7 @@ import type {
   NativeHealth,
   NativeListTasksFilter,
   NativeModule,
+  NativeScheduleInfo,
   NativeWorkerOptions,
 } from '../native';
 import { callNative } from './call-native';
@@ -36,6 +37,10 @@ export class EngineHandle {
 
   listTasks(filter: NativeListTasksFilter): Promise<string> {
     return callNative(() => this.inner.listTasks(filter));
+  }
+
+  listSchedules(): Promise<NativeScheduleInfo[]> {
+    return callNative(() => this.inner.listSchedules());
   }
 
   cancelTask(taskUuid: string, reason?: string): Promise<string> {
