@@ -483,6 +483,49 @@ mod tests {
         assert_eq!(next, T0 + 21 * 3_600_000);
     }
 
+    /// Milliseconds of a UTC date and time.
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("a valid time")
+            .timestamp_millis()
+    }
+
+    fn iso(ms: i64) -> String {
+        Utc.timestamp_millis_opt(ms)
+            .single()
+            .map_or_else(String::new, |t| t.to_rfc3339())
+    }
+
+    #[test]
+    fn daylight_saving_changes() {
+        let s = CronSchedule::parse("30 2 * * *", "Europe/Berlin").expect("valid");
+        // 2026-03-29 has no 02:30 in Berlin (02:00 CET becomes 03:00 CEST): it fires once,
+        // after the change, then on 2026-03-30 at 02:30 CEST (00:30 UTC).
+        let spring = s.next_after(at(2026, 3, 28, 12, 0)).expect("a fire");
+        assert!(
+            spring >= at(2026, 3, 29, 1, 0) && spring < at(2026, 3, 29, 2, 0),
+            "spring: {}",
+            iso(spring)
+        );
+        assert_eq!(s.next_after(spring), Some(at(2026, 3, 30, 0, 30)));
+        // 2026-10-25 has 02:30 twice (CEST, then CET): it fires once.
+        let autumn = s.next_after(at(2026, 10, 24, 12, 0)).expect("a fire");
+        let after = s.next_after(autumn).expect("a fire");
+        assert_eq!(after, at(2026, 10, 26, 1, 30), "first: {}", iso(autumn));
+    }
+
+    #[test]
+    fn day_of_month_or_day_of_week() {
+        // The 1st of the month or any Monday (Vixie cron): 2026-12-07 is a Monday.
+        let s = utc("0 0 1 * MON");
+        assert_eq!(s.next_after(T0), Some(at(2026, 12, 7, 0, 0)));
+        assert_eq!(
+            s.next_after(at(2026, 12, 28, 0, 0)),
+            Some(at(2027, 1, 1, 0, 0))
+        );
+    }
+
     #[test]
     fn bad_expressions_and_zones_say_why() {
         assert!(matches!(

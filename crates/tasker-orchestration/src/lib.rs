@@ -37,7 +37,7 @@ pub use record::{RecordOutcome, StepError, StepOutcome};
 pub use schedules::{
     schedule_idempotency_key, FireReport, Fired, ScheduleView, MAX_LISTED_SCHEDULES,
 };
-pub use tasker_domain::schedule::{Missed, ScheduleSpec};
+pub use tasker_domain::schedule::{Missed, ScheduleSpec, MAX_MISSED_FIRES};
 pub use tasker_domain::{ExpansionLimits, JsonLimits, StepState, TaskState};
 pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
 pub use views::{iso8601, ListTasks, StepView, TaskView, TransitionView};

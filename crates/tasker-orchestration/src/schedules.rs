@@ -39,7 +39,8 @@ pub struct Fired {
 #[derive(Debug, Default)]
 pub struct FireReport {
     pub fired: Vec<Fired>,
-    /// Due fire times that created no task by the missed-fire policy: `(schedule, how many)`.
+    /// Due fire times that created no task by the missed-fire policy: `(schedule, how many)`;
+    /// [`MAX_MISSED_FIRES`] means that many or more.
     pub skipped: Vec<(String, usize)>,
     /// Schedules that could not fire, with why; their fire times stay due.
     pub failed: Vec<(String, EngineError)>,
@@ -106,12 +107,9 @@ fn parsed(row: &ScheduleRow) -> Result<(CronSchedule, Missed), EngineError> {
 fn due_at(row: &ScheduleRow, now: Millis) -> Result<(Vec<Millis>, Vec<Millis>), EngineError> {
     let (cron, missed) = parsed(row)?;
     let after = row.last_fire_at.unwrap_or(row.created_at);
-    let limit = if missed == Missed::All {
-        MAX_MISSED_FIRES
-    } else {
-        1
-    };
-    let due = due_fire_times(&cron, after, now, limit);
+    // Up to the latest MAX_MISSED_FIRES whatever the policy, so that those not run are counted
+    // (on time, this is one fire time and two lookups).
+    let due = due_fire_times(&cron, after, now, MAX_MISSED_FIRES);
     let runs = fires_for(missed, &due, now);
     Ok((due, runs))
 }

@@ -9,7 +9,7 @@ use tasker_store::{StoreError, StoreResult};
 use crate::error::{sql_error, Server};
 use crate::queries as q;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The longest schema name accepted (its channel name, `<schema>_events`, must fit in 63).
 pub(crate) const MAX_SCHEMA_LEN: usize = 50;
