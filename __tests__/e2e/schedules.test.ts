@@ -211,7 +211,7 @@ describeEachBackend('schedules', (backend) => {
       [
         [everySecond('bad', { cron: '61 * * * *' })],
         "createWorker schedules: schedules[0] ('bad'): cron '61 * * * *' is not a valid cron " +
-          'expression: ',
+          "expression: Component error: Number out of bounds. (the minute field, '61')",
       ],
       [
         [everySecond('bad', { timezone: 'Mars/Olympus' })],

@@ -122,10 +122,10 @@ impl CronSchedule {
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
             .build();
-        let cron = parser
+        let parsed = parser
             .parse(cron)
-            .map_err(|e| CronProblem::Cron(e.to_string()))?;
-        Ok(CronSchedule { cron, tz })
+            .map_err(|e| CronProblem::Cron(with_field(&parser, cron, e.to_string())))?;
+        Ok(CronSchedule { cron: parsed, tz })
     }
 
     /// `ms` cut to its whole second (fire times are whole seconds), in the time zone.
@@ -155,6 +155,27 @@ impl CronSchedule {
             .map(|t| t.timestamp_millis())
             .filter(|prev| *prev <= ms)
     }
+}
+
+/// The parser's reason, and the field it is about when one field alone is at fault (the
+/// parser does not say which): the first field that, replaced by `*`, makes the expression
+/// parse.
+fn with_field(parser: &CronParser, cron: &str, reason: String) -> String {
+    const FIVE: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    let names: Vec<&str> = if fields.len() == 6 {
+        std::iter::once("second").chain(FIVE).collect()
+    } else {
+        FIVE.to_vec()
+    };
+    for (i, field) in fields.iter().enumerate() {
+        let mut fixed = fields.clone();
+        fixed[i] = "*";
+        if parser.parse(&fixed.join(" ")).is_ok() {
+            return format!("{reason} (the {} field, '{}')", names[i], echo(field));
+        }
+    }
+    reason
 }
 
 /// Why a cron expression or time zone was refused.
@@ -528,6 +549,16 @@ mod tests {
 
     #[test]
     fn bad_expressions_and_zones_say_why() {
+        match CronSchedule::parse("0 25 * * *", "UTC") {
+            Err(CronProblem::Cron(m)) => assert!(m.ends_with(" (the hour field, '25')"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match CronSchedule::parse("*/5 0 * * * FOO", "UTC") {
+            Err(CronProblem::Cron(m)) => {
+                assert!(m.ends_with(" (the day-of-week field, 'FOO')"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(
             CronSchedule::parse("61 * * * *", "UTC"),
             Err(CronProblem::Cron(_))
