@@ -657,4 +657,79 @@ mod tests {
         let msg = one(twice).expect_err("twice");
         assert!(msg.contains("schedule 'n' is defined twice"), "{msg}");
     }
+
+    #[test]
+    fn schedule_files_and_their_messages() {
+        let dir = std::env::temp_dir().join(format!("tasker-schedules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("s.yaml");
+        let write = |text: &str| std::fs::write(&file, text).expect("write");
+        let load = || load_schedules(&file).map_err(|e| e.0);
+        let at = file.display().to_string();
+
+        write("schedules:\n  - name: n\n    cron: '0 * * * *'\n    task: { namespace: a, name: b }\n    context: { k: [1, 2] }\n");
+        let specs = load().expect("valid");
+        assert_eq!(specs[0].context, r#"{"k":[1,2]}"#);
+
+        let cases = [
+            ("schedules: [", format!("{at}: not valid YAML: ")),
+            (
+                "- a\n",
+                format!("{at}: expected a mapping with a 'schedules' list, got a list"),
+            ),
+            (
+                "schedules: []\nextra: 1\n",
+                format!(
+                    "{at}: unknown top-level key 'extra' (a schedules file has only 'schedules')"
+                ),
+            ),
+            (
+                "{}",
+                format!("{at}: expected a mapping with a 'schedules' list"),
+            ),
+            (
+                "schedules: 5\n",
+                format!("{at}: schedules must be a list, got a number"),
+            ),
+            (
+                "schedules:\n  - name: ''\n",
+                format!("{at}: schedules[0]: name must not be empty"),
+            ),
+            (
+                "schedules:\n  - 7\n",
+                format!(
+                    "{at}: schedules[0]: expected an object with name, cron and task, got a number"
+                ),
+            ),
+        ];
+        for (text, expected) in cases {
+            write(text);
+            let msg = load().expect_err(text);
+            assert!(msg.starts_with(&expected), "{msg}\n  expected: {expected}");
+        }
+        let long = "x".repeat(MAX_SCHEDULE_NAME_CHARS + 1);
+        write(&format!("schedules:\n  - name: {long}\n"));
+        let msg = load().expect_err("long");
+        assert!(msg.ends_with("is longer than 200 characters"), "{msg}");
+
+        std::fs::remove_file(&file).expect("remove");
+        let msg = load().expect_err("missing");
+        assert!(
+            msg.starts_with(&format!("{at}: cannot read the schedules file: ")),
+            "{msg}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn names_are_unique_across_lists() {
+        let a = one(r#"[{"name":"n","cron":"* * * * *","task":{"namespace":"a","name":"b"}}]"#)
+            .expect("valid");
+        let list = std::slice::from_ref(&a);
+        let lists: [(&str, &[ScheduleSpec]); 2] = [("first", list), ("second.yaml", list)];
+        assert_eq!(
+            check_unique_names(&lists).map_err(|e| e.0),
+            Err("second.yaml: schedule 'n' is defined twice (also in first); schedule names must be unique".to_string())
+        );
+    }
 }
