@@ -214,6 +214,11 @@ describeEachBackend('schedules', (backend) => {
           "expression: Component error: Number out of bounds. (the minute field, '61')",
       ],
       [
+        [everySecond('bad', { cron: '0 0 30 2 *' })],
+        "createWorker schedules: schedules[0] ('bad'): cron '0 0 30 2 *' is not a valid cron " +
+          'expression: it never fires (no date matches it)',
+      ],
+      [
         [everySecond('bad', { timezone: 'Mars/Olympus' })],
         "createWorker schedules: schedules[0] ('bad'): timezone 'Mars/Olympus' is not a known " +
           "time zone; use an IANA name such as 'UTC' or 'Europe/Berlin'",

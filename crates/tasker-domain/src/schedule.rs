@@ -125,7 +125,15 @@ impl CronSchedule {
         let parsed = parser
             .parse(cron)
             .map_err(|e| CronProblem::Cron(with_field(&parser, cron, e.to_string())))?;
-        Ok(CronSchedule { cron: parsed, tz })
+        let schedule = CronSchedule { cron: parsed, tz };
+        // Without years the fire times repeat within 400 years, so one after 1970 exists
+        // unless no date matches at all (`0 0 30 2 *`).
+        if schedule.next_after(0).is_none() {
+            return Err(CronProblem::Cron(
+                "it never fires (no date matches it)".to_string(),
+            ));
+        }
+        Ok(schedule)
     }
 
     /// `ms` cut to its whole second (fire times are whole seconds), in the time zone.
@@ -551,6 +559,10 @@ mod tests {
     fn bad_expressions_and_zones_say_why() {
         match CronSchedule::parse("0 25 * * *", "UTC") {
             Err(CronProblem::Cron(m)) => assert!(m.ends_with(" (the hour field, '25')"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match CronSchedule::parse("0 0 30 2 *", "UTC") {
+            Err(CronProblem::Cron(m)) => assert_eq!(m, "it never fires (no date matches it)"),
             other => panic!("{other:?}"),
         }
         match CronSchedule::parse("*/5 0 * * * FOO", "UTC") {
