@@ -22,6 +22,8 @@ export declare class NativeEngine {
   countTasks(filter: ListTasksFilter, max?: number | undefined | null): Promise<string>
   /** Step executions that ended per minute over the last `minutes` (JSON list). */
   stepActivity(minutes: number): Promise<string>
+  /** Every stored schedule, by name, with its next fire time. */
+  listSchedules(): Promise<Array<ScheduleInfo>>
   cancelTask(taskUuid: string, reason?: string | undefined | null): Promise<string>
   /** Run a failed task again from its failed steps; returns JSON of the task. */
   retryTask(taskUuid: string): Promise<string>
@@ -121,6 +123,22 @@ export interface ReadyBacklogView {
   oldestMs?: number
 }
 
+/** A stored schedule (`listSchedules`). Times are ISO 8601 (UTC); `context` is JSON. */
+export interface ScheduleInfo {
+  name: string
+  cron: string
+  timezone: string
+  namespace: string
+  taskName: string
+  version: string
+  context: string
+  missed: 'latest' | 'skip' | 'all'
+  lastFireAt?: string
+  nextFireAt?: string
+  createdAt: string
+  updatedAt: string
+}
+
 export interface StepErrorInput {
   message: string
   errorType: string
@@ -183,6 +201,10 @@ export interface WorkerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   /** Send a `recorded` event for each result (default false). */
   reportOutcomes?: boolean
+  /** JSON of the `schedules` option (an array of schedule definitions). */
+  schedules?: string
+  /** YAML files of schedules (`schedules:` lists). */
+  schedulePaths?: Array<string>
 }
 
 export interface WorkerStatsView {

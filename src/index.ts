@@ -54,6 +54,7 @@ export * from './errors';
 // Worker
 export { createWorker } from './worker/create-worker';
 export type { WorkerOptions } from './worker/options';
+export type { Schedule, ScheduleDefinition } from './worker/schedules';
 export { Worker, type WorkerStats } from './worker/worker';
 
 // Client

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use tasker_orchestration::{
-    Backend, ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits,
-    JsonLimits, Limits, ListTasks, Prune, StepError, TaskState, DEFAULT_CONNECT_TIMEOUT,
+    iso8601, Backend, ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits,
+    JsonLimits, Limits, ListTasks, Prune, ScheduleSpec, StepError, TaskState,
+    DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, LogLevel, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
@@ -72,6 +73,54 @@ pub struct WorkerOptions {
     pub log_level: Option<String>,
     /// Send a `recorded` event for each result (default false).
     pub report_outcomes: Option<bool>,
+    /// JSON of the `schedules` option (an array of schedule definitions).
+    pub schedules: Option<String>,
+    /// YAML files of schedules (`schedules:` lists).
+    pub schedule_paths: Option<Vec<String>>,
+}
+
+/// The schedules a worker is created with: the `schedules` option's, then each file's, names
+/// unique across all of them.
+fn worker_schedules(json: Option<&str>, paths: &[String]) -> Result<Vec<ScheduleSpec>> {
+    let invalid = |e: tasker_domain::schedule::ScheduleError| {
+        coded(ErrorCode::InvalidArgument, e.to_string())
+    };
+    let mut lists: Vec<(String, Vec<ScheduleSpec>)> = Vec::new();
+    if let Some(json) = json {
+        let source = "createWorker schedules".to_string();
+        let specs =
+            tasker_domain::schedule::parse_schedules_json(json, &source).map_err(invalid)?;
+        lists.push((source, specs));
+    }
+    for p in paths {
+        let specs =
+            tasker_domain::schedule::load_schedules(std::path::Path::new(p)).map_err(invalid)?;
+        lists.push((p.clone(), specs));
+    }
+    let named: Vec<(&str, &[ScheduleSpec])> = lists
+        .iter()
+        .map(|(s, l)| (s.as_str(), l.as_slice()))
+        .collect();
+    tasker_domain::schedule::check_unique_names(&named).map_err(invalid)?;
+    Ok(lists.into_iter().flat_map(|(_, l)| l).collect())
+}
+
+/// A stored schedule (`listSchedules`). Times are ISO 8601 (UTC); `context` is JSON.
+#[napi(object)]
+pub struct ScheduleInfo {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub namespace: String,
+    pub task_name: String,
+    pub version: String,
+    pub context: String,
+    #[napi(ts_type = "'latest' | 'skip' | 'all'")]
+    pub missed: String,
+    pub last_fire_at: Option<String>,
+    pub next_fire_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 #[napi(object)]
@@ -336,6 +385,29 @@ impl NativeEngine {
         json_string(&activity)
     }
 
+    /// Every stored schedule, by name, with its next fire time.
+    #[napi(catch_unwind)]
+    pub async fn list_schedules(&self) -> Result<Vec<ScheduleInfo>> {
+        let schedules = self.engine.list_schedules().await.map_err(engine_error)?;
+        Ok(schedules
+            .into_iter()
+            .map(|s| ScheduleInfo {
+                name: s.name,
+                cron: s.cron,
+                timezone: s.timezone,
+                namespace: s.namespace,
+                task_name: s.task_name,
+                version: s.version,
+                context: s.context,
+                missed: s.missed,
+                last_fire_at: s.last_fire_at.map(iso8601),
+                next_fire_at: s.next_fire_at.map(iso8601),
+                created_at: iso8601(s.created_at),
+                updated_at: iso8601(s.updated_at),
+            })
+            .collect())
+    }
+
     #[napi(catch_unwind)]
     pub async fn cancel_task(&self, task_uuid: String, reason: Option<String>) -> Result<String> {
         let task = self
@@ -424,6 +496,10 @@ impl NativeEngine {
                 )
             })?),
         };
+        let schedules = worker_schedules(
+            options.schedules.as_deref(),
+            options.schedule_paths.as_deref().unwrap_or(&[]),
+        )?;
         let worker = Worker::create(
             self.engine.clone(),
             WorkerConfig {
@@ -439,6 +515,7 @@ impl NativeEngine {
                 poll_interval_ms: u64::from(options.poll_interval_ms.unwrap_or(1_000)),
                 min_log_level,
                 report_outcomes: options.report_outcomes.unwrap_or(false),
+                schedules,
             },
         )
         .await

@@ -78,6 +78,26 @@ export interface NativeWorkerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Send a `recorded` event for every result (for traces and metrics). Default false. */
   reportOutcomes?: boolean;
+  /** JSON of the `schedules` option: an array of schedule definitions (checked by the core). */
+  schedules?: string;
+  /** YAML files of schedules (a `schedules:` list each). */
+  schedulePaths?: string[];
+}
+
+/** A stored schedule (`listSchedules`). Times are ISO 8601 (UTC); `context` is JSON. */
+export interface NativeScheduleInfo {
+  name: string;
+  cron: string;
+  timezone: string;
+  namespace: string;
+  taskName: string;
+  version: string;
+  context: string;
+  missed: 'latest' | 'skip' | 'all';
+  lastFireAt?: string;
+  nextFireAt?: string;
+  createdAt: string;
+  updatedAt: string;
 }
 
 /** Something for the JS side to do. */
@@ -218,6 +238,8 @@ export interface NativeEngine {
   countTasks(filter: NativeListTasksFilter, max?: number): Promise<string>;
   /** JSON of `[{ minute, completed, failed, retried }]`, oldest minute first. */
   stepActivity(minutes: number): Promise<string>;
+  /** Every stored schedule, by name, with its next fire time. */
+  listSchedules(): Promise<NativeScheduleInfo[]>;
   cancelTask(taskUuid: string, reason?: string): Promise<string>;
   retryTask(taskUuid: string): Promise<string>;
   /** `result`: JSON of an object. */

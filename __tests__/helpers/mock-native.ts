@@ -11,6 +11,7 @@ import type {
   NativeErrorCode,
   NativeHealth,
   NativeListTasksFilter,
+  NativeScheduleInfo,
   NativeModule,
   NativeReadyBacklog,
   NativeStepEvent,
@@ -430,6 +431,11 @@ export class MockEngine implements NativeEngine {
     this.assertOpen();
     this.activityCalls.push(minutes);
     return JSON.stringify([]);
+  }
+
+  async listSchedules(): Promise<NativeScheduleInfo[]> {
+    this.assertOpen();
+    return [];
   }
 
   async cancelTask(taskUuid: string, reason?: string): Promise<string> {

@@ -117,6 +117,59 @@ describe('createWorker', () => {
     await worker.shutdown();
   });
 
+  it('passes schedules to the core as JSON, and schedule files as absolute paths', async () => {
+    const mock = new MockNativeModule();
+    const schedules = [
+      { name: 'tick', cron: '*/5 * * * *', task: { namespace: 'n', name: 't' }, context: { a: 1 } },
+    ];
+    const worker = await openWorker(mock, {
+      templates: 't',
+      handlers: [a],
+      database: ':memory:',
+      logger: quiet,
+      schedules,
+      schedulesPath: 'schedules.yaml',
+    });
+    const options = mock.engine.worker.options;
+    expect(options.schedules).toBe(JSON.stringify(schedules));
+    expect(options.schedulePaths).toEqual([path.resolve('schedules.yaml')]);
+    await worker.shutdown();
+  });
+
+  it.each([
+    [
+      'schedules not a list',
+      { schedules: 'tick' },
+      'schedules: expected a list of schedule definitions, got "tick"',
+    ],
+    [
+      'schedules not JSON',
+      { schedules: [{ name: 'big', context: { n: BigInt(1) } }] },
+      'schedules: cannot be serialized to JSON (Do not know how to serialize a BigInt)',
+    ],
+    [
+      'schedulesPath a number',
+      { schedulesPath: 5 },
+      'schedulesPath: expected the path of a YAML schedules file, or an array of them',
+    ],
+    [
+      'schedulesPath empty',
+      { schedulesPath: [''] },
+      'schedulesPath: expected the path of a YAML schedules file, or an array of them',
+    ],
+  ])('refuses schedules options it cannot pass: %s', async (_label, bad, message) => {
+    const mock = new MockNativeModule();
+    const attempt = openWorker(mock, {
+      templates: 't',
+      handlers: [a],
+      database: ':memory:',
+      logger: quiet,
+      ...(bad as object),
+    });
+    await expect(attempt).rejects.toThrow(InvalidArgumentError);
+    await expect(attempt).rejects.toThrow(message);
+  });
+
   it('converts a refusal from the core and closes the engine it opened', async () => {
     const mock = new MockNativeModule();
     const message =

@@ -5,6 +5,7 @@ import type {
   NativeHealth,
   NativeListTasksFilter,
   NativeModule,
+  NativeScheduleInfo,
   NativeWorkerOptions,
 } from '../native';
 import { callNative } from './call-native';
@@ -44,6 +45,10 @@ export class EngineHandle {
 
   stepActivity(minutes: number): Promise<string> {
     return callNative(() => this.inner.stepActivity(minutes));
+  }
+
+  listSchedules(): Promise<NativeScheduleInfo[]> {
+    return callNative(() => this.inner.listSchedules());
   }
 
   cancelTask(taskUuid: string, reason?: string): Promise<string> {

@@ -8,6 +8,7 @@ import { captureTraceContext } from '../telemetry/trace-context';
 import { healthReport, type HealthReport } from './health';
 import { FINISHED_TASK_STATES, type Task, type TaskState } from './task';
 import { parseTaskView, parseTaskViews } from './task-view';
+import type { Schedule } from '../worker/schedules';
 
 export interface CreateTaskOptions {
   namespace: string;
@@ -166,6 +167,24 @@ export class TaskerClient {
     if (filter.limit !== undefined) nativeFilter.limit = filter.limit;
     if (filter.offset !== undefined) nativeFilter.offset = filter.offset;
     return parseTaskViews(await this.engine.listTasks(nativeFilter));
+  }
+
+  /** Every schedule stored in the database (registered by workers), by name. */
+  async listSchedules(): Promise<Schedule[]> {
+    this.assertOpen();
+    const schedules = await this.engine.listSchedules();
+    return schedules.map((s) => ({
+      name: s.name,
+      cron: s.cron,
+      timezone: s.timezone,
+      task: { namespace: s.namespace, name: s.taskName, version: s.version },
+      context: JSON.parse(s.context) as Record<string, unknown>,
+      missed: s.missed,
+      lastFireAt: s.lastFireAt ?? null,
+      nextFireAt: s.nextFireAt ?? null,
+      createdAt: s.createdAt,
+      updatedAt: s.updatedAt,
+    }));
   }
 
   /**

@@ -44,6 +44,8 @@ export async function openWorker(
       logLevel: levelOf(settings.logger),
       reportOutcomes: settings.telemetry,
     };
+    if (settings.schedulesJson !== undefined) nativeOptions.schedules = settings.schedulesJson;
+    if (settings.schedulePaths.length > 0) nativeOptions.schedulePaths = settings.schedulePaths;
     if (settings.leaseMs !== undefined) nativeOptions.leaseMs = settings.leaseMs;
     if (settings.pollIntervalMs !== undefined)
       nativeOptions.pollIntervalMs = settings.pollIntervalMs;

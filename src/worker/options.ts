@@ -11,6 +11,7 @@ import type { NativeEngineOptions } from '../native';
 import type { StepHandlerClass } from '../handler/step-handler';
 import { createConsoleLogger, isLogger, safeLogger, type Logger } from '../logger';
 import { otelApi, sdkRegistered } from '../telemetry/otel';
+import { resolveSchedules, type ScheduleDefinition } from './schedules';
 
 export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, ResultLimitOptions {
   /** YAML template files and/or directories of them. */
@@ -58,6 +59,13 @@ export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, Result
    * rejected with an error naming the limit.
    */
   maxBatchWorkers?: number;
+  /**
+   * Schedules this worker registers and fires: each fire time of each schedule creates one task,
+   * across every worker that defines it. See docs/schedules.md.
+   */
+  schedules?: ScheduleDefinition[];
+  /** YAML files of schedules (a `schedules:` list each), read like `schedules`. */
+  schedulesPath?: string | string[];
 }
 
 /** Options with defaults applied and everything checked. */
@@ -81,6 +89,10 @@ export interface WorkerSettings {
   maxBatchWorkers: number | undefined;
   /** The JSON limits that are set (`maxJsonDepth`, `maxResultBytes`, `maxContextBytes`). */
   jsonLimits: Pick<NativeEngineOptions, 'maxJsonDepth' | 'maxResultBytes' | 'maxContextBytes'>;
+  /** JSON of the `schedules` option (checked by the core). */
+  schedulesJson: string | undefined;
+  /** Absolute paths of the schedules files. */
+  schedulePaths: string[];
 }
 
 export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
@@ -104,7 +116,15 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     maxStepsPerDecision: integerOption('maxStepsPerDecision', options.maxStepsPerDecision, 1),
     maxBatchWorkers: integerOption('maxBatchWorkers', options.maxBatchWorkers, 1),
     jsonLimits: resolveJsonLimits(options),
+    ...schedules(options),
   };
+}
+
+function schedules(
+  options: WorkerOptions,
+): Pick<WorkerSettings, 'schedulesJson' | 'schedulePaths'> {
+  const { json, paths } = resolveSchedules(options.schedules, options.schedulesPath);
+  return { schedulesJson: json, schedulePaths: paths };
 }
 
 function logger(value: unknown): Logger {

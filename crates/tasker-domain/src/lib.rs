@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod expansion;
 pub mod json;
+pub mod schedule;
 pub mod state;
 pub mod template;
 pub mod text;

@@ -99,7 +99,7 @@ pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
 }
 
 /// A checked request: its context is a JSON object within the size and depth limits.
-struct Checked {
+pub(crate) struct Checked {
     req: CreateTask,
 }
 
@@ -128,7 +128,7 @@ pub(crate) fn object_problem(
 /// The longest delayed start accepted (ten years).
 pub const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3_600_000;
 
-fn check(
+pub(crate) fn check(
     req: CreateTask,
     limits: &JsonLimits,
     label: &dyn Fn() -> String,
@@ -157,7 +157,7 @@ fn check(
 }
 
 /// What one transaction created or found, request by request.
-enum Created {
+pub(crate) enum Created {
     New {
         task: Uuid,
         state: TaskState,
@@ -258,7 +258,7 @@ impl Engine {
     }
 }
 
-async fn create_in_tx(
+pub(crate) async fn create_in_tx(
     tx: &mut dyn Tx,
     reqs: &[Checked],
     snapshots: &crate::templates::Snapshots,

@@ -21,6 +21,7 @@ mod metrics;
 mod operate;
 mod payload;
 mod record;
+mod schedules;
 mod templates;
 mod views;
 mod work;
@@ -33,6 +34,10 @@ pub use create::CreateTask;
 pub use error::{EngineError, ErrorCode};
 pub use operate::{Prune, PRUNE_BATCH};
 pub use record::{RecordOutcome, StepError, StepOutcome};
+pub use schedules::{
+    schedule_idempotency_key, FireReport, Fired, ScheduleView, MAX_LISTED_SCHEDULES,
+};
+pub use tasker_domain::schedule::{Missed, ScheduleSpec, MAX_MISSED_FIRES};
 pub use tasker_domain::{ExpansionLimits, JsonLimits, StepState, TaskState};
 pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
 pub use views::{

@@ -3,6 +3,7 @@
 
 pub(crate) const ADD_PENDING_DEPENDENCY: &str =
     include_str!("../queries/add_pending_dependency.sql");
+pub(crate) const ADVANCE_SCHEDULES: &str = include_str!("../queries/advance_schedules.sql");
 pub(crate) const ANCESTOR_RESULTS: &str = include_str!("../queries/ancestor_results.sql");
 pub(crate) const BEGIN: &str = include_str!("../queries/begin.sql");
 pub(crate) const CANCEL_STEPS: &str = include_str!("../queries/cancel_steps.sql");
@@ -22,15 +23,19 @@ pub(crate) const INSERT_TASKS: &str = include_str!("../queries/insert_tasks.sql"
 pub(crate) const LEGACY_TABLES: &str = include_str!("../queries/legacy_tables.sql");
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
 pub(crate) const MATCHING_TASKS: &str = include_str!("../queries/matching_tasks.sql");
+pub(crate) const LIST_SCHEDULES: &str = include_str!("../queries/list_schedules.sql");
 pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
 pub(crate) const LOCK_TASK: &str = include_str!("../queries/lock_task.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
+pub(crate) const NOW: &str = include_str!("../queries/now.sql");
 pub(crate) const NOTIFY: &str = include_str!("../queries/notify.sql");
+pub(crate) const PUT_SCHEDULES: &str = include_str!("../queries/put_schedules.sql");
 pub(crate) const PUT_TEMPLATES: &str = include_str!("../queries/put_templates.sql");
 pub(crate) const RENEW_LEASES: &str = include_str!("../queries/renew_leases.sql");
 pub(crate) const RECORD_TRANSITIONS_AND_NOTIFY: &str =
     include_str!("../queries/record_transitions_and_notify.sql");
 pub(crate) const ROLLBACK: &str = include_str!("../queries/rollback.sql");
+pub(crate) const SCHEDULES: &str = include_str!("../queries/schedules.sql");
 pub(crate) const SAVE_CHECKPOINT: &str = include_str!("../queries/save_checkpoint.sql");
 pub(crate) const SCHEMA_EXISTS: &str = include_str!("../queries/schema_exists.sql");
 pub(crate) const SESSION: &str = include_str!("../queries/session.sql");
@@ -56,6 +61,11 @@ pub(crate) const READY_STEPS: &str = include_str!("../queries/ready_steps.sql");
 #[cfg(test)]
 pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
+    ("advance_schedules", ADVANCE_SCHEDULES),
+    ("list_schedules", LIST_SCHEDULES),
+    ("now", NOW),
+    ("put_schedules", PUT_SCHEDULES),
+    ("schedules", SCHEDULES),
     ("ancestor_results", ANCESTOR_RESULTS),
     ("begin", BEGIN),
     ("cancel_steps", CANCEL_STEPS),

@@ -1217,6 +1217,38 @@ impl Tx for PgTx {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    // --- schedules
+    fn put_schedules<'a>(&'a mut self, schedules: &'a [ScheduleRecord]) -> BoxFuture<'a, R<()>> {
+        Box::pin(self.put_schedules_now(schedules))
+    }
+    fn schedules<'a>(&'a mut self, names: &'a [String]) -> BoxFuture<'a, R<Vec<ScheduleRow>>> {
+        Box::pin(self.schedules_now(names))
+    }
+    fn list_schedules(&mut self, limit: i64) -> BoxFuture<'_, R<Vec<ScheduleRow>>> {
+        Box::pin(async move {
+            let rows = self
+                .rows(sqlx::query(q::LIST_SCHEDULES).bind(limit))
+                .await?;
+            rows.iter().map(schedule_row).collect()
+        })
+    }
+    fn advance_schedules<'a>(
+        &'a mut self,
+        advances: &'a [ScheduleAdvance],
+    ) -> BoxFuture<'a, R<Vec<String>>> {
+        Box::pin(self.advance_schedules_now(advances))
+    }
+    fn now(&mut self) -> BoxFuture<'_, R<Millis>> {
+        Box::pin(async move {
+            match self.row(sqlx::query(q::NOW)).await? {
+                Some(r) => col::<i64>(&r, 0),
+                None => Err(StoreError::Corrupt(
+                    "the clock query returned no row".to_string(),
+                )),
+            }
+        })
+    }
+
     // --- metrics
     fn ping(&mut self) -> BoxFuture<'_, R<()>> {
         Box::pin(async move {
@@ -1226,6 +1258,69 @@ impl Tx for PgTx {
     }
     fn ready_backlog<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<ReadyBacklog>> {
         Box::pin(self.ready_backlog_now(callables))
+    }
+}
+
+// --- schedules
+fn schedule_row(row: &PgRow) -> R<ScheduleRow> {
+    Ok(ScheduleRow {
+        schedule: ScheduleRecord {
+            name: col(row, 0)?,
+            cron: col(row, 1)?,
+            timezone: col(row, 2)?,
+            namespace: col(row, 3)?,
+            task_name: col(row, 4)?,
+            version: col(row, 5)?,
+            context: col(row, 6)?,
+            missed: col(row, 7)?,
+        },
+        last_fire_at: opt_ms(row, 8)?,
+        created_at: ms(row, 9)?,
+        updated_at: ms(row, 10)?,
+    })
+}
+
+impl PgTx {
+    async fn put_schedules_now(&mut self, schedules: &[ScheduleRecord]) -> R<()> {
+        if schedules.is_empty() {
+            return Ok(());
+        }
+        let field = |f: fn(&ScheduleRecord) -> &String| -> Vec<String> {
+            schedules.iter().map(|s| f(s).clone()).collect()
+        };
+        let query = sqlx::query(q::PUT_SCHEDULES)
+            .bind(field(|s| &s.name))
+            .bind(field(|s| &s.cron))
+            .bind(field(|s| &s.timezone))
+            .bind(field(|s| &s.namespace))
+            .bind(field(|s| &s.task_name))
+            .bind(field(|s| &s.version))
+            .bind(field(|s| &s.context))
+            .bind(field(|s| &s.missed));
+        self.exec(query).await?;
+        Ok(())
+    }
+
+    async fn schedules_now(&mut self, names: &[String]) -> R<Vec<ScheduleRow>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .rows(sqlx::query(q::SCHEDULES).bind(names.to_vec()))
+            .await?;
+        rows.iter().map(schedule_row).collect()
+    }
+
+    async fn advance_schedules_now(&mut self, advances: &[ScheduleAdvance]) -> R<Vec<String>> {
+        if advances.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = sqlx::query(q::ADVANCE_SCHEDULES)
+            .bind(advances.iter().map(|a| a.name.clone()).collect::<Vec<_>>())
+            .bind(advances.iter().map(|a| a.expect).collect::<Vec<_>>())
+            .bind(advances.iter().map(|a| a.to).collect::<Vec<_>>());
+        let rows = self.rows(query).await?;
+        rows.iter().map(|r| col::<String>(r, 0)).collect()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Every statement of the driver, one file each in `queries/` (checked against a migrated
 //! database by the tests: each one must prepare).
 
+pub(crate) const ADVANCE_SCHEDULE: &str = include_str!("../queries/advance_schedule.sql");
 pub(crate) const ADD_PENDING_DEPENDENCY: &str =
     include_str!("../queries/add_pending_dependency.sql");
 pub(crate) const ANCESTOR_RESULTS: &str = include_str!("../queries/ancestor_results.sql");
@@ -20,16 +21,19 @@ pub(crate) const INSERT_TASK: &str = include_str!("../queries/insert_task.sql");
 pub(crate) const INSERT_TRANSITIONS: &str = include_str!("../queries/insert_transitions.sql");
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
 pub(crate) const MATCHING_TASKS: &str = include_str!("../queries/matching_tasks.sql");
+pub(crate) const LIST_SCHEDULES: &str = include_str!("../queries/list_schedules.sql");
 pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
 pub(crate) const NOW: &str = include_str!("../queries/now.sql");
 pub(crate) const OPEN_STEPS: &str = include_str!("../queries/open_steps.sql");
 pub(crate) const PRUNE_TASKS: &str = include_str!("../queries/prune_tasks.sql");
+pub(crate) const PUT_SCHEDULE: &str = include_str!("../queries/put_schedule.sql");
 pub(crate) const PUT_SNAPSHOT: &str = include_str!("../queries/put_snapshot.sql");
 pub(crate) const PUT_TEMPLATE: &str = include_str!("../queries/put_template.sql");
 pub(crate) const REOPEN_STEP: &str = include_str!("../queries/reopen_step.sql");
 pub(crate) const RENEW_LEASE: &str = include_str!("../queries/renew_lease.sql");
 pub(crate) const SAVE_CHECKPOINT: &str = include_str!("../queries/save_checkpoint.sql");
+pub(crate) const SCHEDULE: &str = include_str!("../queries/schedule.sql");
 pub(crate) const STEP_STATE: &str = include_str!("../queries/step_state.sql");
 pub(crate) const STEP_ACTIVITY: &str = include_str!("../queries/step_activity.sql");
 pub(crate) const STEPS_OF: &str = include_str!("../queries/steps_of.sql");
@@ -56,6 +60,10 @@ pub(crate) fn rows(sql: &str, columns: usize, rows: usize) -> String {
 #[cfg(test)]
 pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
+    ("advance_schedule", ADVANCE_SCHEDULE),
+    ("list_schedules", LIST_SCHEDULES),
+    ("put_schedule", PUT_SCHEDULE),
+    ("schedule", SCHEDULE),
     ("ancestor_results", ANCESTOR_RESULTS),
     ("cancel_step", CANCEL_STEP),
     ("change_step", CHANGE_STEP),

@@ -1035,12 +1035,107 @@ impl Tx for SqliteTx {
         done(Ok(()))
     }
 
+    // --- schedules
+    fn put_schedules<'a>(&'a mut self, schedules: &'a [ScheduleRecord]) -> BoxFuture<'a, R<()>> {
+        done(self.put_schedules_now(schedules))
+    }
+    fn schedules<'a>(&'a mut self, names: &'a [String]) -> BoxFuture<'a, R<Vec<ScheduleRow>>> {
+        done(self.schedules_now(names))
+    }
+    fn list_schedules(&mut self, limit: i64) -> BoxFuture<'_, R<Vec<ScheduleRow>>> {
+        done(self.list_schedules_now(limit))
+    }
+    fn advance_schedules<'a>(
+        &'a mut self,
+        advances: &'a [ScheduleAdvance],
+    ) -> BoxFuture<'a, R<Vec<String>>> {
+        done(self.advance_schedules_now(advances))
+    }
+    fn now(&mut self) -> BoxFuture<'_, R<Millis>> {
+        done(self.now_now())
+    }
+
     // --- metrics
     fn ping(&mut self) -> BoxFuture<'_, R<()>> {
         done(self.ping_now())
     }
     fn ready_backlog<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<ReadyBacklog>> {
         done(self.ready_backlog_now(callables))
+    }
+}
+
+// --- schedules
+fn schedule_row(row: &Row<'_>) -> R<ScheduleRow> {
+    Ok(ScheduleRow {
+        schedule: ScheduleRecord {
+            name: text(row, 0)?,
+            cron: text(row, 1)?,
+            timezone: text(row, 2)?,
+            namespace: text(row, 3)?,
+            task_name: text(row, 4)?,
+            version: text(row, 5)?,
+            context: text(row, 6)?,
+            missed: text(row, 7)?,
+        },
+        last_fire_at: opt_int(row, 8)?,
+        created_at: int(row, 9)?,
+        updated_at: int(row, 10)?,
+    })
+}
+
+impl SqliteTx {
+    fn put_schedules_now(&mut self, schedules: &[ScheduleRecord]) -> R<()> {
+        for s in schedules {
+            self.stmt(q::PUT_SCHEDULE)?
+                .execute(params![
+                    s.name,
+                    s.cron,
+                    s.timezone,
+                    s.namespace,
+                    s.task_name,
+                    s.version,
+                    s.context,
+                    s.missed
+                ])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
+    fn schedules_now(&mut self, names: &[String]) -> R<Vec<ScheduleRow>> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let mut stmt = self.stmt(q::SCHEDULE)?;
+            if let Some(row) = first(&mut stmt, params![name], schedule_row)? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    fn list_schedules_now(&mut self, limit: i64) -> R<Vec<ScheduleRow>> {
+        let mut stmt = self.stmt(q::LIST_SCHEDULES)?;
+        collect(&mut stmt, params![limit], schedule_row)
+    }
+
+    fn advance_schedules_now(&mut self, advances: &[ScheduleAdvance]) -> R<Vec<String>> {
+        let mut advanced = Vec::new();
+        for a in advances {
+            let changed = self
+                .stmt(q::ADVANCE_SCHEDULE)?
+                .execute(params![a.name, a.expect, a.to])
+                .map_err(sql_error)?;
+            if changed > 0 {
+                advanced.push(a.name.clone());
+            }
+        }
+        Ok(advanced)
+    }
+
+    fn now_now(&mut self) -> R<Millis> {
+        let mut stmt = self.stmt(q::NOW)?;
+        first(&mut stmt, [], |r| int(r, 0))?
+            .ok_or_else(|| StoreError::Corrupt("the clock query returned no row".to_string()))
     }
 }
 

@@ -225,6 +225,30 @@ pub trait Tx: Send {
     /// in the last `window_ms` by the database clock, per minute and end state.
     fn step_activity(&mut self, window_ms: i64) -> BoxFuture<'_, StoreResult<Vec<ActivityRow>>>;
 
+    // --- schedules -----------------------------------------------------------------------------
+    /// Insert these schedules, or update the definition of those that exist (their
+    /// `last_fire_at` and `created_at` are kept).
+    fn put_schedules<'a>(
+        &'a mut self,
+        schedules: &'a [ScheduleRecord],
+    ) -> BoxFuture<'a, StoreResult<()>>;
+    /// These schedules, by name (missing ones left out).
+    fn schedules<'a>(
+        &'a mut self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, StoreResult<Vec<ScheduleRow>>>;
+    /// Every schedule, by name, at most `limit`.
+    fn list_schedules(&mut self, limit: i64) -> BoxFuture<'_, StoreResult<Vec<ScheduleRow>>>;
+    /// Advance these schedules' last fire times where each is still as expected; returns the
+    /// names advanced. Another transaction advancing the same schedule meanwhile makes its
+    /// compare fail here (PostgreSQL: the row lock is waited for, then the new value compared).
+    fn advance_schedules<'a>(
+        &'a mut self,
+        advances: &'a [ScheduleAdvance],
+    ) -> BoxFuture<'a, StoreResult<Vec<String>>>;
+    /// The database's clock (ms since the epoch).
+    fn now(&mut self) -> BoxFuture<'_, StoreResult<Millis>>;
+
     // --- signals -------------------------------------------------------------------------------
     /// Tell other processes once this transaction commits (no-op where nobody can listen).
     fn signal<'a>(&'a mut self, signals: &'a [Signal]) -> BoxFuture<'a, StoreResult<()>>;

@@ -390,3 +390,36 @@ pub struct ReadyBacklog {
     /// How long the oldest of them has been ready, in ms (`None` when there is none).
     pub oldest_ms: Option<i64>,
 }
+
+/// A schedule's definition, as a worker registers it (`missed` is `latest`, `skip` or `all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRecord {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub namespace: String,
+    pub task_name: String,
+    pub version: String,
+    /// JSON text (an object).
+    pub context: String,
+    pub missed: String,
+}
+
+/// A schedule as stored: its definition and the latest fire time it handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    pub schedule: ScheduleRecord,
+    /// The latest fire time handled (a task created for it, or skipped); `None` before the
+    /// first, when fire times count from `created_at`.
+    pub last_fire_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Set a schedule's `last_fire_at` to `to`, only while it is still `expect` (compare-and-set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleAdvance {
+    pub name: String,
+    pub expect: Option<Millis>,
+    pub to: Millis,
+}

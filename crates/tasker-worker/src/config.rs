@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use tasker_orchestration::ScheduleSpec;
+
 use crate::LogLevel;
 
 #[derive(Debug, Clone)]
@@ -19,4 +21,6 @@ pub struct WorkerConfig {
     /// Tell the runtime how each result it reported was recorded (`WorkerEvent::Recorded`),
     /// for its traces and metrics.
     pub report_outcomes: bool,
+    /// Schedules this worker registers at creation and fires while it runs.
+    pub schedules: Vec<ScheduleSpec>,
 }

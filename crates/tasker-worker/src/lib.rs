@@ -14,6 +14,8 @@
 //!   the next steps in the same transaction).
 //! - `leases`: the lease loop (renew, detect lost claims, reap), the cancellation loop, and
 //!   aborting the handlers of steps no longer held.
+//! - `scheduler`: the scheduler loop (sleeps until the next fire time of the worker's
+//!   schedules, then has the engine create the tasks due).
 //! - `diagnostics`: log lines, database health as this worker sees it, retry backoff;
 //!   `dispatch_stats`: the dispatch-overhead histogram.
 
@@ -24,6 +26,7 @@ mod dispatch_stats;
 mod error;
 mod events;
 mod leases;
+mod scheduler;
 mod stats;
 mod timeouts;
 mod worker;

@@ -16,6 +16,7 @@ use crate::claiming::{claim_loop, InFlight};
 use crate::diagnostics::{tell, Health};
 use crate::events::{HandlerResult, WorkerEvent};
 use crate::leases::{abort_steps, cancellation_loop, lease_loop};
+use crate::scheduler::schedule_loop;
 use crate::stats::{Counters, WorkerStats};
 use crate::timeouts::human_ms;
 use crate::writer::{write_results, Reported};
@@ -69,7 +70,8 @@ pub struct Worker {
 
 impl Worker {
     /// Load and validate the templates, check that every handler they name is registered,
-    /// and store the templates in the database.
+    /// and store the templates in the database, then the schedules (each must name a
+    /// registered template).
     pub async fn create(engine: Arc<Engine>, config: WorkerConfig) -> Result<Worker, WorkerError> {
         if config.concurrency == 0 {
             return Err(WorkerError::InvalidArgument(
@@ -86,6 +88,7 @@ impl Worker {
             .map_err(|e| WorkerError::TemplateInvalid(e.to_string()))?;
         let callables = check_handlers(&templates, &config.handler_names)?;
         engine.register_templates(&templates).await?;
+        engine.register_schedules(&config.schedules).await?;
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (results_tx, results_rx) = mpsc::unbounded_channel();
@@ -143,6 +146,9 @@ impl Worker {
         let mut bg = lock(&inner.background);
         bg.push(tokio::spawn(lease_loop(inner.clone())));
         bg.push(tokio::spawn(cancellation_loop(inner.clone())));
+        if !inner.config.schedules.is_empty() {
+            bg.push(tokio::spawn(schedule_loop(inner.clone())));
+        }
         Ok(())
     }
 

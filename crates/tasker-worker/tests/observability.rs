@@ -45,6 +45,7 @@ steps:
 fn reporting(worker_id: &str, dir: &TempDir, handlers: &[&str]) -> WorkerConfig {
     WorkerConfig {
         report_outcomes: true,
+        schedules: Vec::new(),
         ..config(worker_id, dir.path(), handlers, 1)
     }
 }

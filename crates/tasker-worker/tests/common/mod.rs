@@ -28,6 +28,7 @@ pub fn config(worker_id: &str, dir: &Path, handlers: &[&str], concurrency: usize
         poll_interval_ms: 2_000,
         min_log_level: Some(tasker_worker::LogLevel::Debug),
         report_outcomes: false,
+        schedules: Vec::new(),
     }
 }
 
