@@ -286,16 +286,7 @@ pub(crate) async fn create_in_tx(
         .enumerate()
         .find(|(_, r)| !templates.contains_key(&r.req.key()))
     {
-        let known = tx.template_keys(20).await?;
-        let known = if known.is_empty() {
-            "none".to_string()
-        } else {
-            known
-                .iter()
-                .map(|k| format!("{}/{}@{}", k.namespace, k.name, k.version))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let known = registered_templates(tx).await?;
         return Err(EngineError::TemplateNotFound(format!(
             "{}no task template {} is registered in this database (registered: {known}); \
              start a worker whose templates include it",
@@ -463,4 +454,18 @@ pub(crate) async fn create_in_tx(
         })?);
     }
     Ok((created, work.signals))
+}
+
+/// Up to 20 registered templates as `namespace/name@version, …` (`none` when there is none),
+/// for the messages that name a template nobody registered.
+pub(crate) async fn registered_templates(tx: &mut dyn Tx) -> Result<String, EngineError> {
+    let known = tx.template_keys(20).await?;
+    if known.is_empty() {
+        return Ok("none".to_string());
+    }
+    Ok(known
+        .iter()
+        .map(|k| format!("{}/{}@{}", k.namespace, k.name, k.version))
+        .collect::<Vec<_>>()
+        .join(", "))
 }

@@ -276,16 +276,7 @@ async fn register_in_tx(tx: &mut dyn Tx, specs: &[ScheduleSpec]) -> Result<(), E
         })
     });
     if let Some(s) = missing {
-        let known = tx.template_keys(20).await?;
-        let known = if known.is_empty() {
-            "none".to_string()
-        } else {
-            known
-                .iter()
-                .map(|k| format!("{}/{}@{}", k.namespace, k.name, k.version))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let known = crate::create::registered_templates(tx).await?;
         return Err(EngineError::TemplateNotFound(format!(
             "schedule '{}': task {} is not a registered task template (registered: {known}); \
              add its template to the worker's templates, or fix task.namespace, task.name or \
