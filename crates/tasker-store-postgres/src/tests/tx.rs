@@ -9,7 +9,7 @@ use super::with_db;
 /// The database's clock, in ms since the epoch.
 async fn db_now(db: &super::TestDb) -> i64 {
     let mut c = db.connect().await;
-    let row = sqlx::query("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8")
+    let row = sqlx::query("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::int8")
         .fetch_one(&mut c)
         .await
         .unwrap();
