@@ -222,7 +222,8 @@ export interface NativeListTasksFilter {
  *    created_at, updated_at, completed_at|null   (ISO-8601 strings),
  *    steps?: [{ step_uuid, name, state, attempts, max_attempts, result|null,
  *               error: {message, error_type, retryable, status_code?, stack?}|null,
- *               created_at, updated_at, dependencies, created_by|null }],
+ *               created_at, updated_at, dependencies, created_by|null, inputs,
+ *               checkpoint|null }],
  *    transitions?: [{ entity: 'task'|'step', step_name|null, from_state|null, to_state, at,
  *                     worker_id|null, reason|null }] }`
  * `getTask` includes `steps` and `transitions`; `listTasks` includes neither.

@@ -418,6 +418,12 @@ describeEachBackend('batch processing', (backend) => {
     expect([...recorder.timesByRow().values()].every((n) => n <= 2)).toBe(true);
     expect(recorder.timesByRow().size).toBe(50);
 
+    // getTask shows the worker's cursor range and the checkpoint it saved last.
+    expect(stepOf(task, step).inputs).toMatchObject({
+      cursor: { batch_id: '002', start_cursor: 14, end_cursor: 27 },
+    });
+    expect(stepOf(task, step).checkpoint).toMatchObject({ cursor: 24, items_processed: 10 });
+    expect(stepOf(task, 'analyze_csv')).toMatchObject({ inputs: {}, checkpoint: null });
     // The resumed result counts each row once: the same as an uninterrupted run.
     expect(stepOf(task, step).result).toEqual({ ...BATCH_002, resumed_from: 19 });
     expect(stepOf(task, 'aggregate_csv').result).toEqual(INVENTORY_AGGREGATE);

@@ -51,6 +51,8 @@ const fullView: TaskViewJson = {
       updated_at: '2025-01-01T00:00:02.000Z',
       dependencies: ['fetch_order'],
       created_by: 'route_payment',
+      inputs: { cursor: { batch_id: '001' } },
+      checkpoint: { cursor: 40, items_processed: 40 },
     },
   ],
   transitions: [
@@ -101,6 +103,8 @@ const expectedTask: Task = {
       // Absent from the native view: none.
       dependencies: [],
       createdBy: null,
+      inputs: {},
+      checkpoint: null,
     },
     {
       stepUuid: 'step-2',
@@ -120,6 +124,8 @@ const expectedTask: Task = {
       updatedAt: '2025-01-01T00:00:02.000Z',
       dependencies: ['fetch_order'],
       createdBy: 'route_payment',
+      inputs: { cursor: { batch_id: '001' } },
+      checkpoint: { cursor: 40, items_processed: 40 },
     },
   ],
   transitions: [

@@ -47,6 +47,8 @@ interface StepView {
   updated_at: string;
   dependencies?: string[];
   created_by?: string | null;
+  inputs?: Record<string, unknown>;
+  checkpoint?: Record<string, unknown> | null;
 }
 
 interface TransitionView {
@@ -90,6 +92,8 @@ function toStep(view: StepView): TaskStep {
     updatedAt: view.updated_at,
     dependencies: view.dependencies ?? [],
     createdBy: view.created_by ?? null,
+    inputs: view.inputs ?? {},
+    checkpoint: view.checkpoint ?? null,
   };
 }
 

@@ -61,6 +61,13 @@ export interface TaskStep {
    * `null` for the steps created with the task.
    */
   createdBy: string | null;
+  /**
+   * The step's own inputs, beside the task's context: a batch worker's cursor range
+   * (`{ cursor: { batch_id, start_cursor, end_cursor, … } }`), `{}` for most steps.
+   */
+  inputs: Record<string, unknown>;
+  /** The checkpoint the step's last attempt saved (see checkpoints in docs/batch-processing.md), or `null`. */
+  checkpoint: Record<string, unknown> | null;
 }
 
 export interface TaskStepError {

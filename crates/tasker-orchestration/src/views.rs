@@ -53,6 +53,10 @@ pub struct StepView {
     /// The decision or batchable step whose outcome created this one; `None` for the steps
     /// created with the task.
     pub created_by: Option<String>,
+    /// The step's own inputs (a batch worker's cursor range; `{}` for most steps).
+    pub inputs: Box<RawValue>,
+    /// The checkpoint the last attempt saved, if any.
+    pub checkpoint: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +196,8 @@ impl StepView {
             updated_at: iso8601(r.updated_at),
             dependencies: r.dependencies.clone(),
             created_by: r.created_by.clone(),
+            inputs: raw(&what("inputs"), &r.inputs)?,
+            checkpoint: opt_raw(&what("checkpoint"), r.checkpoint.as_deref())?,
         })
     }
 }

@@ -259,6 +259,11 @@ async fn create_batches_runs_every_worker_before_the_convergence(db: TestDb) {
         assert_eq!(s.created_by.as_deref(), Some("analyze_csv"), "{name}");
     }
     assert_eq!(step(&t, "analyze_csv").created_by, None);
+    // The view carries each worker's own inputs: its cursor range.
+    let inputs: serde_json::Value =
+        serde_json::from_str(step(&t, "process_csv_batch_001").inputs.get()).unwrap();
+    assert_eq!(inputs["cursor"]["batch_id"], "001", "{inputs}");
+    assert_eq!(step(&t, "analyze_csv").inputs.get(), "{}");
 
     assert!(claim(&engine, &[AGGREGATE], 10, "w1").await.is_empty());
     let workers = claim_all(&engine, ALL).await;

@@ -941,6 +941,8 @@ impl PgTx {
                     updated_at: ms(r, 10)?,
                     dependencies: col(r, 11)?,
                     created_by: col(r, 12)?,
+                    inputs: col(r, 13)?,
+                    checkpoint: col(r, 14)?,
                 })
             })
             .collect()

@@ -794,6 +794,8 @@ impl SqliteTx {
                 updated_at: int(r, 10)?,
                 dependencies: name_list(r, 11)?,
                 created_by: opt_text(r, 12)?,
+                inputs: text(r, 13)?,
+                checkpoint: opt_text(r, 14)?,
             })
         })
     }

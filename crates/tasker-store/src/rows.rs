@@ -318,6 +318,10 @@ pub struct StepRow {
     pub dependencies: Vec<String>,
     /// The name of the decision or batchable step whose outcome created this one.
     pub created_by: Option<String>,
+    /// The step's own inputs (JSON text): a batch worker's cursor range, `{}` for most steps.
+    pub inputs: String,
+    /// The checkpoint its last attempt saved (JSON text), if any.
+    pub checkpoint: Option<String>,
 }
 
 /// An audit row as stored.
