@@ -29,6 +29,14 @@ export interface DashboardOptions {
    * one is generated (read it from the handler's `token`).
    */
   token?: string;
+  /**
+   * The host names (without port) the dashboard answers to; a request whose `Host` header names
+   * another is refused with 403. This stops DNS rebinding: a page on another site whose name
+   * now resolves to this machine cannot read the dashboard. Default: any host (when mounted in
+   * your own server); `startDashboard` sets `localhost`, `127.0.0.1` and `::1` when it binds a
+   * loopback address.
+   */
+  allowedHosts?: string[];
 }
 
 /** A Node `http` request handler; mount it in a server or pass it to `http.createServer`. */
@@ -77,6 +85,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
   if (options.token !== undefined && (typeof options.token !== 'string' || options.token === '')) {
     throw new TypeError('createDashboard: token must be a non-empty string');
   }
+  const allowedHosts = hostList(options.allowedHosts);
   const token = allowActions ? (options.token ?? generateToken()) : undefined;
   const tokenHash = token === undefined ? undefined : sha256(token);
   let opened: Promise<TaskerClient> | undefined;
@@ -109,6 +118,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     setCommonHeaders(res);
+    if (allowedHosts !== undefined) checkHost(req, allowedHosts);
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
     const route = url.pathname;
     if (route.startsWith('/api/')) {
@@ -167,6 +177,10 @@ class Api {
     if (method === 'GET' && parts.length === 1 && parts[0] === 'tasks') {
       return this.listTasks(query);
     }
+    if (method === 'GET' && parts.length === 1 && parts[0] === 'activity') {
+      const minutes = intParam(query, 'minutes', 60, 1, 1440);
+      return { minutes, activity: await (await this.getClient()).stepActivity({ minutes }) };
+    }
     if (method === 'GET' && parts.length === 2 && parts[0] === 'tasks') {
       const task = await (await this.getClient()).getTask(parts[1]);
       if (task === null) throw new HttpError(404, `no task ${parts[1]}`);
@@ -201,7 +215,7 @@ class Api {
         };
       }
     }
-    const known = ['config', 'tasks'].includes(parts[0]);
+    const known = ['config', 'tasks', 'activity'].includes(parts[0]);
     if (known && method !== 'GET' && method !== 'POST') {
       throw new HttpError(405, `${method} is not allowed on ${route}`);
     }
@@ -216,16 +230,24 @@ class Api {
     }
     const namespace = query.get('namespace') || undefined;
     const name = query.get('name') || undefined;
+    // ISO 8601 times; the client says what is wrong with one (a 400).
+    const createdAfter = query.get('createdAfter') || undefined;
+    const createdBefore = query.get('createdBefore') || undefined;
     const limit = intParam(query, 'limit', 50, 1, PAGE_LIMIT_MAX);
     const offset = intParam(query, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
     const tasks = await client.listTasks({
       state: state as TaskState | undefined,
       namespace,
       name,
+      createdAfter,
+      createdBefore,
       limit,
       offset,
     });
-    const counted = await client.countTasks({ namespace, name }, { max: COUNT_LIMIT });
+    const counted = await client.countTasks(
+      { namespace, name, createdAfter, createdBefore },
+      { max: COUNT_LIMIT },
+    );
     const counts: Record<string, number> = {};
     for (const s of TASK_STATES) counts[s] = counted[s] ?? 0;
     return { tasks: tasks.map(summary), counts, limit, offset };
@@ -276,6 +298,42 @@ function summary(task: Task): Record<string, unknown> {
     updatedAt: task.updatedAt,
     completedAt: task.completedAt,
   };
+}
+
+/** Host names as compared: lower case, IPv6 without brackets. */
+function normalizeHost(name: string): string {
+  const lower = name.trim().toLowerCase();
+  return lower.startsWith('[') && lower.endsWith(']') ? lower.slice(1, -1) : lower;
+}
+
+function hostList(hosts: unknown): string[] | undefined {
+  if (hosts === undefined) return undefined;
+  if (
+    !Array.isArray(hosts) ||
+    hosts.length === 0 ||
+    hosts.some((h) => typeof h !== 'string' || h.trim() === '')
+  ) {
+    throw new TypeError('createDashboard: allowedHosts must be a non-empty array of host names');
+  }
+  return [...new Set(hosts.map((h: string) => normalizeHost(h)))];
+}
+
+/** Refuse a request for another host name (DNS rebinding): see `allowedHosts`. */
+function checkHost(req: IncomingMessage, allowed: string[]): void {
+  const host = header(req, 'host');
+  let name: string | undefined;
+  try {
+    name = host === undefined ? undefined : normalizeHost(new URL(`http://${host}`).hostname);
+  } catch {
+    name = undefined;
+  }
+  if (name === undefined || !allowed.includes(name)) {
+    throw new HttpError(
+      403,
+      `refused: this dashboard answers to ${allowed.join(', ')}, not to Host ` +
+        `'${host ?? ''}' (another site's name pointing here: DNS rebinding)`,
+    );
+  }
 }
 
 function intParam(
@@ -405,6 +463,15 @@ const ASSETS: Record<string, Asset> = {
   },
   '/assets/app.css': {
     file: () => path.join(ASSET_DIR, 'app.css'),
+    type: 'text/css; charset=utf-8',
+  },
+  // The chart library, served from the installed package like dagre.
+  '/assets/vendor/uplot.js': {
+    file: () => path.join(path.dirname(require.resolve('uplot')), 'uPlot.iife.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
+  '/assets/vendor/uplot.css': {
+    file: () => path.join(path.dirname(require.resolve('uplot')), 'uPlot.min.css'),
     type: 'text/css; charset=utf-8',
   },
   // The graph layout library, served from the installed package (works offline).

@@ -1,4 +1,5 @@
 import * as http from 'http';
+import * as net from 'net';
 import type { AddressInfo } from 'net';
 import { createDashboard, type DashboardOptions } from './dashboard';
 
@@ -19,6 +20,13 @@ export interface RunningDashboard {
   close(): Promise<void>;
 }
 
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || (net.isIPv4(h) && h.startsWith('127.'));
+}
+
 /** Serve the dashboard on its own HTTP server. */
 export async function startDashboard(
   options: StartDashboardOptions = {},
@@ -27,7 +35,10 @@ export async function startDashboard(
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new TypeError(`startDashboard: port must be an integer from 0 to 65535, got ${port}`);
   }
-  const handler = createDashboard(rest);
+  // Bound to this machine only, it answers only to this machine's names (see allowedHosts).
+  const allowedHosts =
+    rest.allowedHosts ?? (isLoopback(host) ? [...LOOPBACK_NAMES, host] : undefined);
+  const handler = createDashboard({ ...rest, allowedHosts });
   const server = http.createServer(handler);
   try {
     await handler.ready();

@@ -7,6 +7,7 @@
   'use strict';
 
   var POLL_MS = 2000;
+  var ACTIVITY_MINUTES = 60;
   var TRUNCATE = 2000;
   var PAGE = 25;
   var TASK_STATES = [
@@ -34,6 +35,8 @@
   var config = { allowActions: false, database: null };
   var timer = null;
   var lastFingerprint = null;
+  /** Undoes what the page shown now set up (the overview's chart). */
+  var teardown = null;
 
   // ------------------------------------------------------------------------------------------
   // DOM helpers (text only)
@@ -208,9 +211,12 @@
     if (timer) clearTimeout(timer);
     timer = null;
     lastFingerprint = null;
+    if (teardown) teardown();
+    teardown = null;
     var hash = location.hash || '#/';
     var m = /^#\/task\/([^?]+)/.exec(hash);
     if (m) return showTask(decodeURIComponent(m[1]));
+    if (/^#\/overview\b/.test(hash)) return showOverview();
     var q = hash.indexOf('?');
     showList(new URLSearchParams(q === -1 ? '' : hash.slice(q + 1)));
   }
@@ -224,7 +230,7 @@
 
   function listHash(params) {
     var p = new URLSearchParams();
-    ['state', 'namespace', 'name', 'offset'].forEach(function (k) {
+    ['state', 'namespace', 'name', 'createdAfter', 'createdBefore', 'offset'].forEach(function (k) {
       var v = params.get(k);
       if (v && !(k === 'offset' && v === '0')) p.set(k, v);
     });
@@ -247,12 +253,19 @@
     ns.value = params.get('namespace') || '';
     var name = el('input', { name: 'name', id: 'filter-name', placeholder: 'task name' });
     name.value = params.get('name') || '';
+    // Created between: the inputs show local time, the URL and the API carry ISO 8601 (UTC).
+    var after = el('input', { type: 'datetime-local', id: 'filter-created-after', step: 1 });
+    after.value = localInputValue(params.get('createdAfter'));
+    var before = el('input', { type: 'datetime-local', id: 'filter-created-before', step: 1 });
+    before.value = localInputValue(params.get('createdBefore'));
     var form = el(
       'form',
       { class: 'filters', id: 'filters' },
       el('label', null, 'State', stateSel),
       el('label', null, 'Namespace', ns),
       el('label', null, 'Name', name),
+      el('label', null, 'Created from', after),
+      el('label', null, 'to', before),
       el('button', { type: 'submit', class: 'primary', text: 'Filter' }),
     );
     form.addEventListener('submit', function (ev) {
@@ -261,6 +274,8 @@
       p.set('state', stateSel.value);
       p.set('namespace', ns.value.trim());
       p.set('name', name.value.trim());
+      p.set('createdAfter', isoOfLocalInput(after.value));
+      p.set('createdBefore', isoOfLocalInput(before.value));
       location.hash = listHash(p);
     });
     var counts = el('div', { class: 'counts', id: 'counts' });
@@ -298,7 +313,7 @@
 
     var offset = Math.max(0, parseInt(params.get('offset') || '0', 10) || 0);
     var query = new URLSearchParams();
-    ['state', 'namespace', 'name'].forEach(function (k) {
+    ['state', 'namespace', 'name', 'createdAfter', 'createdBefore'].forEach(function (k) {
       if (params.get(k)) query.set(k, params.get(k));
     });
     query.set('limit', String(PAGE));
@@ -373,6 +388,36 @@
         });
     }
     load();
+  }
+
+  /** An ISO time as a datetime-local input shows it (local time), or '' . */
+  function localInputValue(iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    function pad(n) {
+      return (n < 10 ? '0' : '') + n;
+    }
+    return (
+      d.getFullYear() +
+      '-' +
+      pad(d.getMonth() + 1) +
+      '-' +
+      pad(d.getDate()) +
+      'T' +
+      pad(d.getHours()) +
+      ':' +
+      pad(d.getMinutes()) +
+      ':' +
+      pad(d.getSeconds())
+    );
+  }
+
+  /** A datetime-local input's value (local time) as ISO 8601, or ''. */
+  function isoOfLocalInput(value) {
+    if (!value) return '';
+    var d = new Date(value);
+    return isNaN(d.getTime()) ? '' : d.toISOString();
   }
 
   function renderCounts(container, counts, params) {
@@ -552,7 +597,7 @@
         }),
       el('span', {
         class: 'muted',
-        text: 'dashed: created while the task ran (decision or batch)',
+        text: 'dashed: created while the task ran, by a decision or batch step',
       }),
     );
   }
@@ -569,18 +614,18 @@
     task.steps.forEach(function (s) {
       names[s.name] = true;
     });
-    // Steps created by a decision or a batch came after the task's first steps.
-    var firstCreated = task.steps.reduce(function (min, s) {
-      return Math.min(min, Date.parse(s.createdAt));
-    }, Infinity);
     task.steps.forEach(function (s) {
       var width = Math.max(110, Math.max(s.name.length, s.state.length + 8) * 7.2 + 24);
       g.setNode(s.name, { width: width, height: 46, step: s });
     });
     task.steps.forEach(function (s) {
-      (s.dependencies || []).forEach(function (d) {
-        if (names[d]) g.setEdge(d, s.name);
+      var deps = s.dependencies || [];
+      deps.forEach(function (d) {
+        if (names[d]) g.setEdge(d, s.name, {});
       });
+      // A step a decision or batch created, without depending on its creator: say who made it.
+      if (s.createdBy && names[s.createdBy] && deps.indexOf(s.createdBy) === -1)
+        g.setEdge(s.createdBy, s.name, { created: true });
     });
     window.dagre.layout(g);
     var graph = g.graph();
@@ -620,7 +665,7 @@
         .join(' ');
       root.appendChild(
         svg('path', {
-          class: 'edge',
+          class: g.edge(e).created ? 'edge created' : 'edge',
           d: d,
           'marker-end': 'url(#arrow)',
           'data-from': e.v,
@@ -631,7 +676,7 @@
     g.nodes().forEach(function (n) {
       var node = g.node(n);
       var s = node.step;
-      var dynamic = Date.parse(s.createdAt) > firstCreated;
+      var dynamic = !!s.createdBy;
       var group = svg(
         'g',
         {
@@ -646,7 +691,16 @@
             ')',
         },
         svg('title', {
-          text: s.name + ': ' + s.state + ' (attempt ' + s.attempts + ' of ' + s.maxAttempts + ')',
+          text:
+            s.name +
+            ': ' +
+            s.state +
+            ' (attempt ' +
+            s.attempts +
+            ' of ' +
+            s.maxAttempts +
+            ')' +
+            (s.createdBy ? ', created by ' + s.createdBy : ''),
         }),
         svg('rect', {
           width: node.width,
@@ -768,8 +822,27 @@
       ];
       if (s.dependencies && s.dependencies.length)
         parts.push(el('div', { class: 'muted', text: 'after ' + s.dependencies.join(', ') }));
+      if (s.createdBy) parts.push(el('div', { class: 'muted', text: 'created by ' + s.createdBy }));
+      if (s.inputs && Object.keys(s.inputs).length)
+        parts.push(
+          el(
+            'div',
+            { class: 'step-inputs' },
+            el('strong', { text: 'Inputs' }),
+            valueBlock(s.inputs),
+          ),
+        );
       if (s.result !== null && s.result !== undefined)
         parts.push(el('div', null, el('strong', { text: 'Result' }), valueBlock(s.result)));
+      if (s.checkpoint)
+        parts.push(
+          el(
+            'div',
+            { class: 'step-checkpoint' },
+            el('strong', { text: 'Checkpoint' }),
+            valueBlock(s.checkpoint),
+          ),
+        );
       if (s.error) {
         parts.push(
           el(
@@ -863,6 +936,100 @@
       ),
       tbody,
     );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Overview: step executions ended per minute over the last hour (uPlot)
+
+  function showOverview() {
+    var main = document.getElementById('main');
+    var totals = el('div', { class: 'counts', id: 'activity-totals' });
+    var status = el('div', { id: 'overview-status' });
+    var chart = el('div', { id: 'activity-chart' });
+    main.replaceChildren(
+      el(
+        'div',
+        { class: 'card', id: 'overview' },
+        el('h2', { text: 'Step executions per minute, last hour' }),
+        totals,
+        status,
+        chart,
+      ),
+    );
+    var SERIES = [
+      { key: 'completed', color: COLORS.complete },
+      { key: 'failed', color: COLORS.error },
+      { key: 'retried', color: COLORS.waiting_for_retry },
+    ];
+    var plot = null;
+    teardown = function () {
+      if (plot) plot.destroy();
+      plot = null;
+    };
+
+    function load() {
+      api('activity?minutes=' + ACTIVITY_MINUTES)
+        .then(
+          function (body) {
+            status.replaceChildren();
+            var rows = body.activity;
+            var data = [
+              rows.map(function (r) {
+                return Date.parse(r.minute) / 1000;
+              }),
+            ];
+            totals.replaceChildren();
+            SERIES.forEach(function (sr) {
+              var values = rows.map(function (r) {
+                return r[sr.key];
+              });
+              data.push(values);
+              var sum = values.reduce(function (a, b) {
+                return a + b;
+              }, 0);
+              totals.appendChild(
+                el(
+                  'span',
+                  { class: 'total', 'data-series': sr.key },
+                  el('i', { style: 'background:' + sr.color }),
+                  sr.key + ' ',
+                  el('span', { class: 'n', text: String(sum) }),
+                ),
+              );
+            });
+            if (!window.uPlot) {
+              status.replaceChildren(notice('err', 'the chart library did not load'));
+              return;
+            }
+            if (plot) {
+              plot.setData(data);
+              return;
+            }
+            plot = new window.uPlot(
+              {
+                width: Math.max(320, Math.min(1300, chart.clientWidth || 900)),
+                height: 280,
+                scales: { x: { time: true }, y: { range: [0, null] } },
+                series: [{}].concat(
+                  SERIES.map(function (sr) {
+                    return { label: sr.key, stroke: sr.color, width: 2, points: { show: false } };
+                  }),
+                ),
+                axes: [{}, { label: 'steps / minute' }],
+              },
+              data,
+              chart,
+            );
+          },
+          function (err) {
+            status.replaceChildren(notice('err', err.message));
+          },
+        )
+        .then(function () {
+          poll(load);
+        });
+    }
+    load();
   }
 
   // ------------------------------------------------------------------------------------------
