@@ -22,6 +22,8 @@ export declare class NativeEngine {
   countTasks(filter: ListTasksFilter, max?: number | undefined | null): Promise<string>
   /** Step executions that ended per minute over the last `minutes` (JSON list). */
   stepActivity(minutes: number): Promise<string>
+  /** Delete the stored schedule of this name; whether there was one. */
+  deleteSchedule(name: string): Promise<boolean>
   /** Every stored schedule, by name, with its next fire time. */
   listSchedules(): Promise<Array<ScheduleInfo>>
   cancelTask(taskUuid: string, reason?: string | undefined | null): Promise<string>

@@ -385,6 +385,15 @@ impl NativeEngine {
         json_string(&activity)
     }
 
+    /// Delete the stored schedule of this name; whether there was one.
+    #[napi(catch_unwind)]
+    pub async fn delete_schedule(&self, name: String) -> Result<bool> {
+        self.engine
+            .delete_schedule(&name)
+            .await
+            .map_err(engine_error)
+    }
+
     /// Every stored schedule, by name, with its next fire time.
     #[napi(catch_unwind)]
     pub async fn list_schedules(&self) -> Result<Vec<ScheduleInfo>> {

@@ -241,6 +241,7 @@ export interface NativeEngine {
   stepActivity(minutes: number): Promise<string>;
   /** Every stored schedule, by name, with its next fire time. */
   listSchedules(): Promise<NativeScheduleInfo[]>;
+  deleteSchedule(name: string): Promise<boolean>;
   cancelTask(taskUuid: string, reason?: string): Promise<string>;
   retryTask(taskUuid: string): Promise<string>;
   /** `result`: JSON of an object. */

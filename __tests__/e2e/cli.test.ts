@@ -298,6 +298,9 @@ describe('tasker: bad usage exits 2 with one sentence', () => {
       ['tasks', 'retry'],
       ['steps'],
       ['steps', 'resolve'],
+      ['schedules'],
+      ['schedules', 'list'],
+      ['schedules', 'delete'],
       ['prune'],
     ];
     for (const command of commands) {
@@ -724,6 +727,44 @@ describeEachBackend('tasker against a database', (backend: Backend) => {
     expect(errorLine(unknown)).toBe(
       `tasker: task ${failed.taskUuid} has no step 'nope' (its steps: work, after)`,
     );
+  });
+
+  it('schedules list shows the stored schedules; schedules delete removes one', async () => {
+    expect(await tasker(['schedules', 'list'], database)).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: 'No schedules.\n',
+    });
+    await startWorker({
+      database,
+      templates: CLI_TEMPLATES,
+      handlers: cliHandlers(control),
+      schedules: [
+        { name: 'nightly', cron: '0 3 * * *', task: { namespace: 'cli', name: 'one_step' } },
+      ],
+    });
+    const table = await tasker(['schedules', 'list'], database);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(
+      /nightly\s+│\s+0 3 \* \* \*\s+│\s+UTC\s+│\s+cli\/one_step@1\.0\.0/,
+    );
+    expect(table.stdout).toContain('1 schedule');
+    const json = await tasker(['schedules', 'list', '--json'], database);
+    expect(JSON.parse(json.stdout)).toMatchObject([
+      { name: 'nightly', cron: '0 3 * * *', lastFireAt: null, missed: 'latest' },
+    ]);
+
+    expect(await tasker(['schedules', 'delete', 'nightly'], database)).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: "Deleted schedule 'nightly'.\n",
+    });
+    expect(await client.listSchedules()).toEqual([]);
+    const again = await tasker(['schedules', 'delete', 'nightly'], database);
+    expect({ code: again.code, error: errorLine(again) }).toEqual({
+      code: 1,
+      error: "tasker: no schedule 'nightly' (none is stored)",
+    });
   });
 
   it('prune deletes finished tasks older than the duration', async () => {

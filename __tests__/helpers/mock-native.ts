@@ -438,6 +438,11 @@ export class MockEngine implements NativeEngine {
     return [];
   }
 
+  async deleteSchedule(_name: string): Promise<boolean> {
+    this.assertOpen();
+    return false;
+  }
+
   async cancelTask(taskUuid: string, reason?: string): Promise<string> {
     this.assertOpen();
     this.cancelCalls.push({ taskUuid, reason });

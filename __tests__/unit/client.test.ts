@@ -218,6 +218,10 @@ describe('TaskerClient: task views', () => {
     await expect(c.stepActivity({ minutes: 'all' as unknown as number })).rejects.toThrow(
       'stepActivity: minutes must be an integer, got "all"',
     );
+    await expect(c.deleteSchedule('')).rejects.toThrow(
+      'deleteSchedule: name must be a non-empty string, got ""',
+    );
+    expect(await c.deleteSchedule('nightly')).toBe(false);
   });
 
   it('counts tasks per state', async () => {

@@ -47,6 +47,10 @@ export class EngineHandle {
     return callNative(() => this.inner.stepActivity(minutes));
   }
 
+  deleteSchedule(name: string): Promise<boolean> {
+    return callNative(() => this.inner.deleteSchedule(name));
+  }
+
   listSchedules(): Promise<NativeScheduleInfo[]> {
     return callNative(() => this.inner.listSchedules());
   }

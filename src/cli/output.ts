@@ -122,3 +122,8 @@ export function pad(text: string, width: number): string {
 export function padStart(text: string, width: number): string {
   return ' '.repeat(Math.max(0, width - [...text].length)) + text;
 }
+
+/** A value as indented JSON on stdout (`--json`). */
+export function printJson(out: Output, value: unknown): void {
+  out.out(JSON.stringify(value, null, 2));
+}

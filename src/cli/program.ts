@@ -7,6 +7,7 @@ import { CliFailure, EXIT, EXIT_CODES_HELP, UsageError, type ExitCode } from './
 import type { Output } from './output';
 import { registerDashboardCommand } from './dashboard';
 import { registerPruneCommand } from './prune';
+import { registerScheduleCommands } from './schedules';
 import { registerStepCommands } from './steps';
 import { registerTaskCommands } from './tasks';
 import { registerValidateCommand } from './validate';
@@ -42,6 +43,7 @@ export function buildProgram(out: Output, setExit: (code: ExitCode) => void): Co
   registerValidateCommand(program, out, setExit);
   registerTaskCommands(program, out, setExit);
   registerStepCommands(program, out);
+  registerScheduleCommands(program, out);
   registerPruneCommand(program, out);
   registerDashboardCommand(program, out);
   return program;

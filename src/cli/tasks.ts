@@ -9,7 +9,7 @@ import { parseInteger, parseJsonObject, parseTaskState, parseTemplateRef, parseU
 import { isStepFinished, renderTask, taskTitle } from './dag';
 import { withClient, withDatabaseOption, type DatabaseOption } from './database';
 import { CliFailure, EXIT, type ExitCode } from './exit-codes';
-import { colorState, formatDuration, formatTime, type Output } from './output';
+import { colorState, formatDuration, formatTime, printJson, type Output } from './output';
 
 /** What a finished task's state means as an exit code. */
 export function exitCodeFor(task: Task): ExitCode {
@@ -27,10 +27,6 @@ export async function getTaskOrFail(client: TaskerClient, uuid: string): Promise
   const task = await client.getTask(uuid);
   if (task === null) throw new CliFailure(`no task ${uuid} in this database`);
   return task;
-}
-
-function printJson(out: Output, value: unknown): void {
-  out.out(JSON.stringify(value, null, 2));
 }
 
 export function registerTaskCommands(

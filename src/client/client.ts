@@ -169,6 +169,21 @@ export class TaskerClient {
     return parseTaskViews(await this.engine.listTasks(nativeFilter));
   }
 
+  /**
+   * Delete the stored schedule of this name: for a schedule taken out of every worker's
+   * definitions (a worker that still declares it stores it again when it starts). Resolves
+   * whether there was one.
+   */
+  async deleteSchedule(name: string): Promise<boolean> {
+    this.assertOpen();
+    if (typeof name !== 'string' || name === '') {
+      throw new InvalidArgumentError(
+        `deleteSchedule: name must be a non-empty string, got ${describeValue(name)}`,
+      );
+    }
+    return this.engine.deleteSchedule(name);
+  }
+
   /** Every schedule stored in the database (registered by workers), by name. */
   async listSchedules(): Promise<Schedule[]> {
     this.assertOpen();

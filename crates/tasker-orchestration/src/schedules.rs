@@ -222,6 +222,16 @@ impl Engine {
 
     /// Every stored schedule (at most [`MAX_LISTED_SCHEDULES`]), by name, with its next fire
     /// time by the database's clock.
+    /// Delete the stored schedule of this name (a worker that still declares it stores it again
+    /// when it starts); whether there was one.
+    pub async fn delete_schedule(&self, name: &str) -> Result<bool, EngineError> {
+        let name = name.to_string();
+        run_write(self.store(), move |tx| {
+            Box::pin(async move { Ok::<_, EngineError>(tx.delete_schedule(&name).await?) })
+        })
+        .await
+    }
+
     pub async fn list_schedules(&self) -> Result<Vec<ScheduleView>, EngineError> {
         let (now, rows) = run_read(self.store(), move |tx| {
             Box::pin(async move {

@@ -17,6 +17,7 @@ backend_tests!(
     racing_firers_create_one_task_per_fire_time,
     missed_fire_times_follow_the_policy,
     registering_checks_the_template_and_keeps_the_fire_state,
+    a_deleted_schedule_is_gone_and_fires_no_more,
 );
 
 fn every_second(name: &str, missed: Missed) -> ScheduleSpec {
@@ -245,4 +246,38 @@ async fn registering_checks_the_template_and_keeps_the_fire_state(db: TestDb) {
     // 03:00 in Berlin is 02:00 UTC in winter, 01:00 UTC in summer.
     let hour_utc = next.rem_euclid(86_400_000) / 3_600_000;
     assert!(hour_utc == 1 || hour_utc == 2, "next fire at {next}");
+}
+
+async fn a_deleted_schedule_is_gone_and_fires_no_more(db: TestDb) {
+    let engine = engine(&db, &[("single.yaml", SINGLE)]).await;
+    engine
+        .register_schedules(&[
+            every_second("keep", Missed::Latest),
+            every_second("drop", Missed::Latest),
+        ])
+        .await
+        .unwrap();
+    assert!(engine.delete_schedule("drop").await.unwrap());
+    assert!(
+        !engine.delete_schedule("drop").await.unwrap(),
+        "deleted twice"
+    );
+    let names: Vec<String> = engine
+        .list_schedules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["keep"]);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // A firer that still names it (a worker started before the delete) finds nothing to fire.
+    let fired = fire(&engine, &["keep", "drop"]).await;
+    assert_eq!(
+        fired
+            .iter()
+            .map(|f| f.schedule.as_str())
+            .collect::<Vec<_>>(),
+        ["keep"]
+    );
 }

@@ -24,6 +24,7 @@ pub(crate) const LEGACY_TABLES: &str = include_str!("../queries/legacy_tables.sq
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
 pub(crate) const MATCHING_TASKS: &str = include_str!("../queries/matching_tasks.sql");
 pub(crate) const LIST_SCHEDULES: &str = include_str!("../queries/list_schedules.sql");
+pub(crate) const DELETE_SCHEDULE: &str = include_str!("../queries/delete_schedule.sql");
 pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
 pub(crate) const LOCK_TASK: &str = include_str!("../queries/lock_task.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
@@ -63,6 +64,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
     ("advance_schedules", ADVANCE_SCHEDULES),
     ("list_schedules", LIST_SCHEDULES),
+    ("delete_schedule", DELETE_SCHEDULE),
     ("now", NOW),
     ("put_schedules", PUT_SCHEDULES),
     ("schedules", SCHEDULES),

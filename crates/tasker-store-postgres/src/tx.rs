@@ -1234,6 +1234,12 @@ impl Tx for PgTx {
             rows.iter().map(schedule_row).collect()
         })
     }
+    fn delete_schedule<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, R<bool>> {
+        Box::pin(async move {
+            let query = sqlx::query(q::DELETE_SCHEDULE).bind(name.to_string());
+            Ok(self.exec(query).await? > 0)
+        })
+    }
     fn advance_schedules<'a>(
         &'a mut self,
         advances: &'a [ScheduleAdvance],

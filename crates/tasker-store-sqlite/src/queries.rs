@@ -22,6 +22,7 @@ pub(crate) const INSERT_TRANSITIONS: &str = include_str!("../queries/insert_tran
 pub(crate) const LIST_TASKS: &str = include_str!("../queries/list_tasks.sql");
 pub(crate) const MATCHING_TASKS: &str = include_str!("../queries/matching_tasks.sql");
 pub(crate) const LIST_SCHEDULES: &str = include_str!("../queries/list_schedules.sql");
+pub(crate) const DELETE_SCHEDULE: &str = include_str!("../queries/delete_schedule.sql");
 pub(crate) const LOCK_CLAIMS: &str = include_str!("../queries/lock_claims.sql");
 pub(crate) const NEXT_READY_IN: &str = include_str!("../queries/next_ready_in.sql");
 pub(crate) const NOW: &str = include_str!("../queries/now.sql");
@@ -62,6 +63,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
     ("advance_schedule", ADVANCE_SCHEDULE),
     ("list_schedules", LIST_SCHEDULES),
+    ("delete_schedule", DELETE_SCHEDULE),
     ("put_schedule", PUT_SCHEDULE),
     ("schedule", SCHEDULE),
     ("ancestor_results", ANCESTOR_RESULTS),

@@ -1047,6 +1047,13 @@ impl Tx for SqliteTx {
     fn list_schedules(&mut self, limit: i64) -> BoxFuture<'_, R<Vec<ScheduleRow>>> {
         done(self.list_schedules_now(limit))
     }
+    fn delete_schedule<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, R<bool>> {
+        done(
+            self.stmt(q::DELETE_SCHEDULE)
+                .and_then(|mut stmt| stmt.execute(params![name]).map_err(sql_error))
+                .map(|n| n > 0),
+        )
+    }
     fn advance_schedules<'a>(
         &'a mut self,
         advances: &'a [ScheduleAdvance],

@@ -239,6 +239,8 @@ pub trait Tx: Send {
     ) -> BoxFuture<'a, StoreResult<Vec<ScheduleRow>>>;
     /// Every schedule, by name, at most `limit`.
     fn list_schedules(&mut self, limit: i64) -> BoxFuture<'_, StoreResult<Vec<ScheduleRow>>>;
+    /// Delete the schedule of this name; whether there was one.
+    fn delete_schedule<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, StoreResult<bool>>;
     /// Advance these schedules' last fire times where each is still as expected; returns the
     /// names advanced. Another transaction advancing the same schedule meanwhile makes its
     /// compare fail here (PostgreSQL: the row lock is waited for, then the new value compared).

@@ -1,0 +1,1 @@
+DELETE FROM tasker_schedules WHERE name = ?1
