@@ -26,7 +26,7 @@ export { MAX_RETRY_AFTER_MS, parseRetryAfter } from './api/retry-after';
 export { DecisionHandler } from './decision/decision-handler';
 export {
   DecisionPointOutcome,
-  type DecisionOutcomeType,
+  DecisionOutcomeType,
   type DecisionPointOutcomeJson,
 } from './decision/decision-point-outcome';
 
@@ -34,7 +34,7 @@ export {
 export { Batchable, type HandlerBaseClass } from './batch/batchable';
 export {
   BatchProcessingOutcome,
-  type BatchOutcomeType,
+  BatchOutcomeType,
   type BatchProcessingOutcomeJson,
 } from './batch/batch-processing-outcome';
 export { createCursorConfigs, type CursorConfig } from './batch/cursor-config';

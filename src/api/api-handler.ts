@@ -1,5 +1,6 @@
+import type { AxiosInstance } from 'axios';
 import type { StepContext } from '../context/step-context';
-import { StepHandler, type StepHandlerClass } from '../handler/step-handler';
+import { attachedStep, StepHandler, type StepHandlerClass } from '../handler/step-handler';
 import { resolveApiSettings } from './api-config';
 import {
   HttpClient,
@@ -57,6 +58,24 @@ export abstract class ApiHandler extends StepHandler {
   ];
 
   #client: { ctx: StepContext; client: HttpClient } | undefined;
+
+  /**
+   * The step's configured axios instance (base URL, headers, auth, timeout, TLS, abort signal),
+   * for what `get`/`post`/`request` don't cover: `await this.client.get('/users/42')`. Its
+   * requests are plain axios: a non-2xx response throws `AxiosError`, and nothing is classified
+   * as retryable or permanent (an `AxiosError` thrown from `call` is retried like any error).
+   * Available while the handler runs a step (inside `call`).
+   */
+  get client(): AxiosInstance {
+    const ctx = attachedStep(this);
+    if (ctx === undefined) {
+      throw new Error(
+        `ApiHandler.client of '${this.name}' is available only while a worker runs the handler ` +
+          `(inside call()); outside one, use this.request(ctx, …) with a StepContext`,
+      );
+    }
+    return this.clientFor(ctx).plainAxios();
+  }
 
   /** `GET path`. */
   get<T = unknown>(

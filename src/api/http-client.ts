@@ -61,6 +61,7 @@ const MAX_DETAIL_CHARS = 300;
 export class HttpClient {
   private readonly axios: AxiosInstance;
   private readonly redactor: Redactor;
+  private plain: AxiosInstance | undefined;
 
   constructor(
     private readonly settings: ApiSettings,
@@ -80,6 +81,33 @@ export class HttpClient {
         forcedJSONParsing: false,
       },
     });
+  }
+
+  /**
+   * A plain axios instance with this step's settings: base URL, headers and params (auth
+   * included), timeout, TLS, the step's abort signal, and the configured credentials kept from
+   * other origins on a redirect. Its requests are axios's own: JSON parsed, non-2xx thrown as
+   * `AxiosError`, nothing classified, redacted or logged (see `ApiHandler.client`).
+   */
+  plainAxios(): AxiosInstance {
+    if (this.plain !== undefined) return this.plain;
+    const { settings } = this;
+    this.plain = axios.create({
+      baseURL: settings.baseUrl,
+      headers: { ...settings.headers },
+      params: { ...settings.params },
+      timeout: settings.timeoutMs,
+      httpsAgent: settings.httpsAgent,
+      signal: this.signal,
+      beforeRedirect: (options, response, details) =>
+        new RedirectGuard(
+          settings.crossOriginRedirects,
+          settings.credentialHeaders,
+          this.logger,
+          (text) => this.redactor.text(text),
+        ).check(options, response, details),
+    });
+    return this.plain;
   }
 
   async request<T = unknown>(request: ApiRequest): Promise<ApiResponse<T>> {

@@ -12,7 +12,12 @@ import {
 import { validateOrThrow } from '../validation/validate';
 import type { CursorConfig } from './cursor-config';
 
-export type BatchOutcomeType = 'NoBatches' | 'CreateBatches';
+/** The kinds of batch outcome, as values (`BatchOutcomeType.CREATE_BATCHES`) and as a type. */
+export const BatchOutcomeType = Object.freeze({
+  NO_BATCHES: 'NoBatches',
+  CREATE_BATCHES: 'CreateBatches',
+} as const);
+export type BatchOutcomeType = (typeof BatchOutcomeType)[keyof typeof BatchOutcomeType];
 
 /** The wire form of a batch outcome (at `result.batch_processing_outcome`), read by the core. */
 export type BatchProcessingOutcomeJson =

@@ -1,5 +1,5 @@
 import { IsOptional } from 'class-validator';
-import { StepHandler, type StepHandlerClass } from '../handler/step-handler';
+import { StepHandler } from '../handler/step-handler';
 import { StepHandlerResult } from '../handler/step-handler-result';
 import { PlainObject } from '../validation/constraints';
 import { validateOrThrow } from '../validation/validate';
@@ -86,14 +86,9 @@ export abstract class DecisionHandler extends StepHandler {
       Object.assign(new DecisionDataShape(), { resultData, metadata }),
       `DecisionHandler.${method}`,
     );
-    const cls = this.constructor as Partial<StepHandlerClass>;
     return StepHandlerResult.success(
       { ...resultData, decision_point_outcome: outcome.toJSON() },
-      {
-        ...metadata,
-        decision_handler: cls.handlerName ?? this.constructor.name,
-        decision_version: cls.version ?? '1.0.0',
-      },
+      { ...metadata, decision_handler: this.name, decision_version: this.version },
     );
   }
 }

@@ -3,7 +3,12 @@ import { ValidationError } from '../errors/validation-error';
 import { Check, isPlainObject, outcomeTag, uniqueNameListProblem } from '../validation/constraints';
 import { validateOrThrow } from '../validation/validate';
 
-export type DecisionOutcomeType = 'CreateSteps' | 'NoBranches';
+/** The kinds of decision outcome, as values (`DecisionOutcomeType.CREATE_STEPS`) and as a type. */
+export const DecisionOutcomeType = Object.freeze({
+  CREATE_STEPS: 'CreateSteps',
+  NO_BRANCHES: 'NoBranches',
+} as const);
+export type DecisionOutcomeType = (typeof DecisionOutcomeType)[keyof typeof DecisionOutcomeType];
 
 /** The wire form of a decision (at `result.decision_point_outcome`), read by the Rust core. */
 export type DecisionPointOutcomeJson = {

@@ -32,7 +32,38 @@ export abstract class StepHandler {
   /** Extend, don't replace: `static override capabilities = [...StepHandler.capabilities, 'x']`. */
   static capabilities: readonly string[] = ['process'];
 
+  /** The class's `handlerName`, read from the instance (as in the tasker-core workers). */
+  get name(): string {
+    return (this.constructor as Partial<StepHandlerClass>).handlerName ?? this.constructor.name;
+  }
+
+  /** The class's `version` (default `'1.0.0'`). */
+  get version(): string {
+    return (this.constructor as Partial<StepHandlerClass>).version ?? '1.0.0';
+  }
+
+  /**
+   * The class's `capabilities`. An override may extend it per instance:
+   * `override get capabilities() { return [...super.capabilities, 'x']; }`.
+   */
+  get capabilities(): readonly string[] {
+    return (this.constructor as Partial<StepHandlerClass>).capabilities ?? [];
+  }
+
   abstract call(ctx: StepContext): Promise<StepHandlerReturn>;
+}
+
+/** The step each handler instance runs (set by the worker before `call`). */
+const running = new WeakMap<StepHandler, StepContext>();
+
+/** Called by the worker with the instance it created for a step, before `call(ctx)`. */
+export function attachStep(handler: StepHandler, ctx: StepContext): void {
+  running.set(handler, ctx);
+}
+
+/** The step this instance runs, if a worker created it for one. */
+export function attachedStep(handler: StepHandler): StepContext | undefined {
+  return running.get(handler);
 }
 
 /** A concrete `StepHandler` subclass. */

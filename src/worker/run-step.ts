@@ -2,7 +2,7 @@ import { StepContext } from '../context/step-context';
 import { PermanentError } from '../errors/permanent-error';
 import { RetryableError } from '../errors/retryable-error';
 import type { HandlerRegistry } from '../handler/registry';
-import type { StepHandlerClass } from '../handler/step-handler';
+import { attachStep, type StepHandlerClass } from '../handler/step-handler';
 import { stepLogger, type Logger } from '../logger';
 import type { NativeStepEvent, NativeStepResult, StepPayload } from '../native';
 import { describeValue } from '../describe-value';
@@ -114,6 +114,7 @@ async function handle(ctx: StepContext, registry: HandlerRegistry): Promise<Mapp
 async function invoke(cls: StepHandlerClass, ctx: StepContext): Promise<StepOutcome> {
   try {
     const handler = new cls();
+    attachStep(handler, ctx);
     return { kind: 'returned', value: await handler.call(ctx) };
   } catch (error) {
     return { kind: 'threw', error };
