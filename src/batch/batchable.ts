@@ -105,6 +105,34 @@ export function Batchable<TBase extends HandlerBaseClass>(Base: TBase) {
       });
     }
 
+    /**
+     * Save the cursor and run this step again from it, in the same attempt (tasker-core's
+     * checkpoint yield): the worker persists `{cursor, items_processed, accumulated_results}` as
+     * the step's checkpoint (renewing its lease) and calls `call` again with a context whose
+     * `checkpointCursor`, `checkpointItemsProcessed` and `accumulatedResults` are these. The step
+     * stays `in_progress` and uses no attempt. Return it from `call`:
+     *
+     * ```ts
+     * if (row < batch.endCursor) return this.checkpointYield(row, done, { sum });
+     * ```
+     *
+     * Each yield must move the cursor (the same cursor twice in a row fails the step with
+     * `checkpoint_error`); an invalid checkpoint fails it permanently, naming the field.
+     */
+    checkpointYield(
+      cursor: unknown,
+      itemsProcessed: number,
+      accumulatedResults?: Record<string, unknown>,
+    ): StepHandlerResult {
+      const result: Record<string, unknown> = {
+        type: 'checkpoint_yield',
+        cursor,
+        items_processed: itemsProcessed,
+      };
+      if (accumulatedResults !== undefined) result.accumulated_results = accumulatedResults;
+      return StepHandlerResult.success(result, { checkpoint_yield: true, batch_worker: true });
+    }
+
     /** This worker's slice (see `BatchWorkerContext`). Throws `ValidationError` if it has none. */
     extractCursorContext<TCursor = number>(ctx: StepContext): BatchWorkerContext<TCursor> {
       return BatchWorkerContext.fromStepContext<TCursor>(ctx);

@@ -6,6 +6,9 @@ import { attachStep, type StepHandlerClass } from '../handler/step-handler';
 import { stepLogger, type Logger } from '../logger';
 import type { NativeStepEvent, NativeStepResult, StepPayload } from '../native';
 import { describeValue } from '../describe-value';
+import { checkpointJson } from '../context/checkpoint';
+import { ValidationError } from '../errors/validation-error';
+import { checkpointYieldOf } from './checkpoint-yield';
 import { parseStepPayload } from './dispatch';
 import {
   isError,
@@ -72,8 +75,10 @@ async function execute(
 ): Promise<MappedResult> {
   let ctx: StepContext;
   let payload: StepPayload;
+  let resume: (checkpoint: Record<string, unknown>) => StepContext;
   try {
-    payload = parseStepPayload(event);
+    const parsed = parseStepPayload(event);
+    payload = parsed;
     const logger = stepLogger(deps.logger, {
       taskUuid: payload.task.task_uuid,
       stepUuid: payload.step.step_uuid,
@@ -81,9 +86,12 @@ async function execute(
       workerId: deps.workerId,
       attempt: (payload.step.attempts ?? 0) + 1,
     });
-    ctx = new StepContext(payload, signal, logger, (checkpoint) =>
-      deps.checkpoint(event.stepUuid, event.claimId, checkpoint),
-    );
+    const writer = (checkpoint: string) =>
+      deps.checkpoint(event.stepUuid, event.claimId, checkpoint);
+    ctx = new StepContext(payload, signal, logger, writer);
+    // After a checkpoint yield: the same step, resuming from the checkpoint just saved.
+    resume = (checkpoint) =>
+      new StepContext({ ...parsed, step: { ...parsed.step, checkpoint } }, signal, logger, writer);
   } catch (err) {
     deps.logger.error(
       { taskUuid: event.taskUuid, stepUuid: event.stepUuid, workerId: deps.workerId },
@@ -93,22 +101,77 @@ async function execute(
   }
   const { around, registry } = deps;
   return around === undefined
-    ? handle(ctx, registry)
-    : around(payload, () => handle(ctx, registry));
+    ? handle(ctx, registry, resume)
+    : around(payload, () => handle(ctx, registry, resume));
 }
 
-async function handle(ctx: StepContext, registry: HandlerRegistry): Promise<MappedResult> {
-  const cls = registry.get(ctx.handlerName);
+async function handle(
+  first: StepContext,
+  registry: HandlerRegistry,
+  resume: (checkpoint: Record<string, unknown>) => StepContext,
+): Promise<MappedResult> {
+  const cls = registry.get(first.handlerName);
   if (cls === undefined) {
-    const message = `no handler is registered under '${ctx.handlerName}' (step '${ctx.stepName}')`;
-    ctx.logger.error(message);
+    const message = `no handler is registered under '${first.handlerName}' (step '${first.stepName}')`;
+    first.logger.error(message);
     return permanentFailure('handler_not_found', message);
   }
 
-  const outcome = await invoke(cls, ctx);
-  const mapped = mapOutcome(outcome, ctx.stepName);
-  logOutcome(ctx, outcome, mapped);
-  return mapped;
+  let ctx = first;
+  let lastCursor: string | undefined;
+  for (;;) {
+    const outcome = await invoke(cls, ctx);
+    const yielded = checkpointYieldOf(outcome);
+    if (yielded === undefined) {
+      const mapped = mapOutcome(outcome, ctx.stepName);
+      logOutcome(ctx, outcome, mapped);
+      return mapped;
+    }
+    // A checkpoint yield: save the cursor, then run the handler again from it.
+    const cursor = JSON.stringify(yielded.cursor);
+    if (cursor === lastCursor) {
+      const message =
+        `step '${ctx.stepName}' yielded at cursor ${cursor} twice in a row: a checkpoint yield ` +
+        'must move the cursor forward';
+      ctx.logger.warn(message);
+      return permanentFailure('checkpoint_error', message);
+    }
+    lastCursor = cursor;
+    const input = {
+      cursor: yielded.cursor,
+      itemsProcessed: yielded.itemsProcessed as number,
+      accumulatedResults: yielded.accumulatedResults as Record<string, unknown> | undefined,
+    };
+    let saved: string;
+    try {
+      // Checked (ValidationError naming the field), then persisted under this attempt's claim.
+      saved = checkpointJson(input);
+      await ctx.saveCheckpoint(input);
+    } catch (err) {
+      const message = `checkpoint yield of step '${ctx.stepName}' failed: ${safeMessage(err)}`;
+      ctx.logger.warn(message);
+      return {
+        success: false,
+        error: {
+          message,
+          errorType: 'checkpoint_error',
+          retryable: !(err instanceof ValidationError),
+        },
+      };
+    }
+    if (ctx.signal.aborted) {
+      return {
+        success: false,
+        error: {
+          message: `step '${ctx.stepName}' was aborted after a checkpoint yield`,
+          errorType: 'aborted',
+          retryable: true,
+        },
+      };
+    }
+    ctx.logger.debug({ cursor: yielded.cursor }, 'checkpoint yield saved; running the step again');
+    ctx = resume(JSON.parse(saved) as Record<string, unknown>);
+  }
 }
 
 async function invoke(cls: StepHandlerClass, ctx: StepContext): Promise<StepOutcome> {
