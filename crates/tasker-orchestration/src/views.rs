@@ -23,6 +23,8 @@ pub struct TaskView {
     /// The JSON text given to `create_task`.
     pub context: Box<RawValue>,
     pub idempotency_key: Option<String>,
+    /// -1000..=1000, higher first (docs/priorities.md).
+    pub priority: i64,
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
@@ -53,6 +55,8 @@ pub struct StepView {
     /// The decision or batchable step whose outcome created this one; `None` for the steps
     /// created with the task.
     pub created_by: Option<String>,
+    /// Its task's priority.
+    pub priority: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +140,7 @@ impl TaskView {
     pub(crate) fn new_created(
         task_uuid: Uuid,
         req: &CreateTask,
+        priority: i64,
         state: TaskState,
         at: i64,
     ) -> Result<TaskView, EngineError> {
@@ -147,6 +152,7 @@ impl TaskView {
             state: state.as_str().to_string(),
             context: raw("the task context", &req.context)?,
             idempotency_key: req.idempotency_key.clone(),
+            priority,
             created_at: iso8601(at),
             updated_at: iso8601(at),
             completed_at: state.is_terminal().then(|| iso8601(at)),
@@ -167,6 +173,7 @@ impl TaskView {
                 &row.context,
             )?,
             idempotency_key: row.idempotency_key.clone(),
+            priority: row.priority,
             created_at: iso8601(row.created_at),
             updated_at: iso8601(row.updated_at),
             completed_at: row.completed_at.map(iso8601),
@@ -192,6 +199,7 @@ impl StepView {
             updated_at: iso8601(r.updated_at),
             dependencies: r.dependencies.clone(),
             created_by: r.created_by.clone(),
+            priority: r.priority,
         })
     }
 }

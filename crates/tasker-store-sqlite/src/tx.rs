@@ -175,6 +175,7 @@ fn task_row(row: &Row<'_>) -> R<TaskRow> {
         created_at: int(row, 9)?,
         updated_at: int(row, 10)?,
         completed_at: opt_int(row, 11)?,
+        priority: int(row, 12)?,
     })
 }
 
@@ -297,6 +298,7 @@ impl SqliteTx {
                     t.total_steps,
                     at,
                     t.trace_context,
+                    t.priority,
                 ],
                 |r| int(r, 0),
             )?;
@@ -794,6 +796,7 @@ impl SqliteTx {
                 updated_at: int(r, 10)?,
                 dependencies: name_list(r, 11)?,
                 created_by: opt_text(r, 12)?,
+                priority: int(r, 13)?,
             })
         })
     }
