@@ -18,6 +18,7 @@ const fullView: TaskViewJson = {
   state: 'error',
   context: { order_id: 5, line_items: [{ unit_price: 3 }] },
   idempotency_key: 'order-5',
+  priority: 5,
   created_at: '2025-01-01T00:00:00.000Z',
   updated_at: '2025-01-01T00:00:02.000Z',
   completed_at: '2025-01-01T00:00:02.000Z',
@@ -51,6 +52,7 @@ const fullView: TaskViewJson = {
       updated_at: '2025-01-01T00:00:02.000Z',
       dependencies: ['fetch_order'],
       created_by: 'route_payment',
+      priority: 5,
     },
   ],
   transitions: [
@@ -83,6 +85,7 @@ const expectedTask: Task = {
   state: 'error',
   context: { order_id: 5, line_items: [{ unit_price: 3 }] },
   idempotencyKey: 'order-5',
+  priority: 5,
   createdAt: '2025-01-01T00:00:00.000Z',
   updatedAt: '2025-01-01T00:00:02.000Z',
   completedAt: '2025-01-01T00:00:02.000Z',
@@ -98,9 +101,10 @@ const expectedTask: Task = {
       metadata: null,
       createdAt: '2025-01-01T00:00:00.000Z',
       updatedAt: '2025-01-01T00:00:01.000Z',
-      // Absent from the native view: none.
+      // Absent from the native view: none (and priority 0).
       dependencies: [],
       createdBy: null,
+      priority: 0,
     },
     {
       stepUuid: 'step-2',
@@ -120,6 +124,7 @@ const expectedTask: Task = {
       updatedAt: '2025-01-01T00:00:02.000Z',
       dependencies: ['fetch_order'],
       createdBy: 'route_payment',
+      priority: 5,
     },
   ],
   transitions: [

@@ -1,5 +1,5 @@
 -- Claim up to $2 ready steps for the callables $1, in claim order (the ready time moved one
--- second earlier per priority point, then the ready time), under claim $3 for worker $4,
+-- second earlier per priority point, then the ready time, then the id), under claim $3 for worker $4,
 -- leased for $5 ms. `picked` walks steps_claimable in claim order and stops after
 -- the first $2 rows it can lock (rows another transaction is claiming are skipped, never
 -- waited for); the task's columns come along in the same statement.
@@ -7,7 +7,7 @@ WITH picked AS (
     SELECT step_uuid, task_uuid, state, ready_at FROM steps
     WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= statement_timestamp()
         AND handler_callable = ANY($1::text[])
-    ORDER BY claim_order, ready_at
+    ORDER BY claim_order, ready_at, step_uuid
     LIMIT $2
     FOR NO KEY UPDATE SKIP LOCKED
 )

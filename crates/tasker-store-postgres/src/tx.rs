@@ -522,7 +522,7 @@ impl PgTx {
             let ready_at: OffsetDateTime = col(&r, 16)?;
             let priority = int4(&r, 18)?;
             let claim_order = ready_at - time::Duration::seconds(priority);
-            out.push(((claim_order, ready_at), row));
+            out.push(((claim_order, ready_at, step_uuid), row));
         }
         // In claim order, as picked (RETURNING promises no order).
         out.sort_by_key(|(order, _)| *order);
