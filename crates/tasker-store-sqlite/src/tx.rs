@@ -1189,6 +1189,54 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Claiming, and the statements that need the earliest ready time, walk
+    /// tasker_steps_claimable (claim order) and sort nothing.
+    #[tokio::test]
+    async fn claims_walk_the_claimable_index() {
+        let dir = std::env::temp_dir().join(format!("tasker-sqlite-{}", Uuid::new_v4()));
+        let path = dir.join("t.db");
+        let _store = SqliteStore::open(Location::File(path.clone()))
+            .await
+            .unwrap();
+        let conn = Connection::open(&path).unwrap();
+        for (name, sql) in [
+            ("claimable", q::CLAIMABLE),
+            ("next_ready_in", q::NEXT_READY_IN),
+            ("ready_steps", q::READY_STEPS),
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let n = stmt.parameter_count();
+            let args: Vec<rusqlite::types::Value> = (0..n)
+                .map(|i| match i {
+                    0 => rusqlite::types::Value::Text(r#"["a"]"#.into()),
+                    _ => rusqlite::types::Value::Integer(10),
+                })
+                .collect();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let on_steps: Vec<&String> = plan
+                .iter()
+                .filter(|l| l.contains(" s ") || l.contains(" f ") || l.contains("tasker_steps"))
+                .collect();
+            assert!(!on_steps.is_empty(), "{name}: {plan:?}");
+            assert!(
+                on_steps
+                    .iter()
+                    .all(|l| l.contains("USING INDEX tasker_steps_claimable")),
+                "{name}: {plan:?}"
+            );
+            assert!(
+                plan.iter().all(|l| !l.contains("TEMP B-TREE")),
+                "{name} sorts: {plan:?}"
+            );
+        }
+        drop(conn);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn json_lists_escape() {
         assert_eq!(json_list(&["a", "b\"c", "d\\e"]), r#"["a","b\"c","d\\e"]"#);
