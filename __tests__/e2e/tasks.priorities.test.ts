@@ -96,7 +96,7 @@ describeEachBackend('priorities', (backend) => {
       [-1001, `the priority of e2e/prioritized@1.0.0 ${range}, got -1001`],
       [2.5, `the priority of e2e/prioritized@1.0.0 ${range}, got 2.5`],
       [Number.NaN, `the priority of e2e/prioritized@1.0.0 ${range}, got NaN`],
-      ['5', `priority ${range}, got '5'`],
+      ['5', `priority ${range}, got "5"`],
     ];
     for (const [priority, message] of cases) {
       const call = client.createTask({ ...prioritized, priority: priority as number });
