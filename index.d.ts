@@ -77,6 +77,8 @@ export interface CreateTaskRequest {
   delayMs?: number
   /** JSON of the creator's W3C trace context carrier. */
   traceContext?: string
+  /** -1000..1000, higher first; the engine refuses anything else. */
+  priority?: number
 }
 
 export interface EngineOptions {

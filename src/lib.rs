@@ -134,6 +134,8 @@ pub struct CreateTaskRequest {
     pub delay_ms: Option<f64>,
     /// JSON of the creator's W3C trace context carrier.
     pub trace_context: Option<String>,
+    /// -1000..1000, higher first; the engine refuses anything else.
+    pub priority: Option<f64>,
 }
 
 fn create_request(request: CreateTaskRequest) -> CreateTask {
@@ -149,6 +151,7 @@ fn create_request(request: CreateTaskRequest) -> CreateTask {
             .filter(|ms| ms.is_finite() && *ms >= 0.0)
             .map(|ms| ms.round() as u64),
         trace_context: request.trace_context,
+        priority: request.priority,
     }
 }
 

@@ -201,6 +201,8 @@ export interface NativeCreateTaskRequest {
   delayMs?: number;
   /** JSON of the creator's W3C trace context carrier (`{ traceparent, tracestate? }`). */
   traceContext?: string;
+  /** -1000..1000, higher first; the core refuses anything else. */
+  priority?: number;
 }
 
 export interface NativeListTasksFilter {

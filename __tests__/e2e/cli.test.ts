@@ -223,6 +223,18 @@ describe('tasker: bad usage exits 2 with one sentence', () => {
       "tasker: --context must be a JSON object ({...}), got an array (see 'tasker tasks create --help')",
     ],
     [
+      'a priority out of range',
+      ['tasks', 'create', 'cli/one_step', '--priority', '1001'],
+      "tasker: --priority must be a whole number from -1000 to 1000, got '1001' " +
+        "(see 'tasker tasks create --help')",
+    ],
+    [
+      'a fractional priority',
+      ['tasks', 'create', 'cli/one_step', '--priority=2.5'],
+      "tasker: --priority must be a whole number from -1000 to 1000, got '2.5' " +
+        "(see 'tasker tasks create --help')",
+    ],
+    [
       'a bad template reference',
       ['tasks', 'create', 'one_step'],
       "tasker: 'one_step' is not a task template reference: expected namespace/name or " +
@@ -567,6 +579,18 @@ describeEachBackend('tasker against a database', (backend: Backend) => {
     );
     expect(failed.code).toBe(1);
     expect((JSON.parse(failed.stdout) as Task).state).toBe('error');
+
+    // --priority (docs/priorities.md), negative ones too.
+    for (const [args, priority] of [
+      [['--priority', '12'], 12],
+      [['--priority=-7'], -7],
+      [['--priority', '-1000'], -1000],
+    ] as const) {
+      const prioritized = await tasker(['tasks', 'create', 'cli/one_step', ...args], database);
+      expect(prioritized.stderr).toBe('');
+      const created = await client.getTask(prioritized.stdout.trim());
+      expect(created?.priority).toBe(priority);
+    }
 
     const unknown = await tasker(['tasks', 'create', 'cli/nothing_here'], database);
     expect(unknown.code).toBe(1);

@@ -143,9 +143,17 @@ describeEachBackend(
 
       const client = await openClient(database);
       const created = [];
+      // Mixed priorities (docs/priorities.md): the processes claim in claim order, still each
+      // step once.
+      const priorityOf = (n: number) => (n % 5) * 10 - 20;
       for (let n = 0; n < TASKS; n++) {
         created.push(
-          await client.createTask({ namespace: 'e2e', name: 'multi_process', context: { n } }),
+          await client.createTask({
+            namespace: 'e2e',
+            name: 'multi_process',
+            context: { n },
+            priority: priorityOf(n),
+          }),
         );
       }
       const tasks = await Promise.all(
@@ -171,6 +179,8 @@ describeEachBackend(
         expect(task.state).toBe('complete');
         expect(stepOf(task, 'finish').result).toEqual({ value: n + 1 + n * 2 });
         expect(task.steps.every((s) => s.state === 'complete' && s.attempts === 1)).toBe(true);
+        expect(task.priority).toBe(priorityOf(n));
+        expect(task.steps.map((s) => s.priority)).toEqual(Array(4).fill(priorityOf(n)));
       }
 
       // Every step ran exactly once, in one of the two processes.

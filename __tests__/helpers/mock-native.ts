@@ -323,6 +323,7 @@ export interface TaskViewJson {
   state: string;
   context: Record<string, unknown>;
   idempotency_key: string | null;
+  priority?: number;
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -379,6 +380,7 @@ export class MockEngine implements NativeEngine {
       state: 'pending',
       context: JSON.parse(request.context) as Record<string, unknown>,
       idempotency_key: request.idempotencyKey ?? null,
+      priority: request.priority ?? 0,
       created_at: now,
       updated_at: now,
       completed_at: null,

@@ -43,7 +43,8 @@ export function parseJsonObject(value: string, option: string): Record<string, u
 
 /** A whole number within [min, max]. */
 export function parseInteger(value: string, option: string, min: number, max: number): number {
-  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+  const pattern = min < 0 ? /^-?\d+$/ : /^\d+$/;
+  const n = pattern.test(value.trim()) ? Number(value.trim()) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new UsageError(`${option} must be a whole number from ${min} to ${max}, got '${value}'`);
   }

@@ -133,6 +133,10 @@ export function registerTaskCommands(
       .argument('<template>', 'namespace/name or namespace/name@version (default version 1.0.0)')
       .option('--context <json>', "the task's input, a JSON object", '{}')
       .option('--idempotency-key <key>', 'a second create with this key returns the first task')
+      .option(
+        '--priority <n>',
+        'claim order among ready steps, -1000 to 1000, higher first (docs/priorities.md)',
+      )
       .option('--wait', 'wait until the task ends, print it, and exit by its state')
       .option('--timeout <ms>', 'with --wait: give up after this many milliseconds', '60000')
       .option('--json', 'print the task view as JSON instead of the uuid (or the picture)')
@@ -150,6 +154,7 @@ export function registerTaskCommands(
       opts: DatabaseOption & {
         context: string;
         idempotencyKey?: string;
+        priority?: string;
         wait?: boolean;
         timeout: string;
         json?: boolean;
@@ -158,6 +163,10 @@ export function registerTaskCommands(
       const ref = parseTemplateRef(template);
       const context = parseJsonObject(opts.context, '--context');
       const timeoutMs = parseInteger(opts.timeout, '--timeout', 1, 2 ** 31 - 1);
+      const priority =
+        opts.priority === undefined
+          ? undefined
+          : parseInteger(opts.priority, '--priority', -1000, 1000);
       if (opts.idempotencyKey !== undefined && opts.idempotencyKey === '') {
         throw new CliFailure('--idempotency-key must not be empty', EXIT.USAGE);
       }
@@ -166,6 +175,7 @@ export function registerTaskCommands(
           ...ref,
           context,
           ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }),
+          ...(priority !== undefined && { priority }),
         });
         if (!opts.wait) return created;
         try {

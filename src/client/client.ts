@@ -26,6 +26,13 @@ export interface CreateTaskOptions {
   runAt?: Date;
   /** Start later: the first steps become ready this many milliseconds after creation. */
   delayMs?: number;
+  /**
+   * An integer from -1000 to 1000, default 0: among ready steps, workers claim the highest
+   * priority first, then the longest ready. One second of waiting is worth one point, so a
+   * step is never starved (docs/priorities.md). Every step of the task has it, including
+   * those its decisions and batches create later.
+   */
+  priority?: number;
 }
 
 export interface ResolveStepOptions {
@@ -342,6 +349,7 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
     idempotencyKey,
     runAt,
     delayMs,
+    priority,
   } = options;
   requireString(namespace, 'namespace');
   requireString(name, 'name');
@@ -373,6 +381,15 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
       );
     }
     request.delayMs = delayMs;
+  }
+  if (priority !== undefined) {
+    // The range and integrality are checked by the core (the same rules for every caller).
+    if (typeof priority !== 'number') {
+      throw new InvalidArgumentError(
+        `priority must be an integer from -1000 to 1000 (higher first), got ${describeValue(priority)}`,
+      );
+    }
+    request.priority = priority;
   }
   // The creator's span (with OpenTelemetry), to parent the spans of the task's steps.
   const traceContext = captureTraceContext();

@@ -21,6 +21,7 @@ interface TaskView {
   state: TaskState;
   context: Record<string, unknown>;
   idempotency_key: string | null;
+  priority?: number;
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -47,6 +48,7 @@ interface StepView {
   updated_at: string;
   dependencies?: string[];
   created_by?: string | null;
+  priority?: number;
   inputs?: Record<string, unknown>;
   checkpoint?: Record<string, unknown> | null;
 }
@@ -70,6 +72,7 @@ function toTask(view: TaskView): Task {
     state: view.state,
     context: view.context ?? {},
     idempotencyKey: view.idempotency_key ?? null,
+    priority: view.priority ?? 0,
     createdAt: view.created_at,
     updatedAt: view.updated_at,
     completedAt: view.completed_at ?? null,
@@ -92,6 +95,7 @@ function toStep(view: StepView): TaskStep {
     updatedAt: view.updated_at,
     dependencies: view.dependencies ?? [],
     createdBy: view.created_by ?? null,
+    priority: view.priority ?? 0,
     inputs: view.inputs ?? {},
     checkpoint: view.checkpoint ?? null,
   };

@@ -24,6 +24,8 @@ export interface Task {
   /** The task's input, with its keys exactly as given. */
   context: Record<string, unknown>;
   idempotencyKey: string | null;
+  /** -1000..1000, higher first (docs/priorities.md); 0 unless `createTask` gave one. */
+  priority: number;
   /** ISO-8601. */
   createdAt: string;
   updatedAt: string;
@@ -61,6 +63,8 @@ export interface TaskStep {
    * `null` for the steps created with the task.
    */
   createdBy: string | null;
+  /** Its task's priority. */
+  priority: number;
   /**
    * The step's own inputs, beside the task's context: a batch worker's cursor range
    * (`{ cursor: { batch_id, start_cursor, end_cursor, … } }`), `{}` for most steps.

@@ -28,6 +28,11 @@ pub struct CreateTask {
     pub delay_ms: Option<u64>,
     /// The creator's trace context (JSON text of a W3C carrier), handed to every step.
     pub trace_context: Option<String>,
+    /// Claim order among ready steps, higher first (docs/priorities.md): an integer from
+    /// [`MIN_PRIORITY`] to [`MAX_PRIORITY`], as the caller gave it (a JavaScript number, hence
+    /// `f64`; [`check`] refuses anything else). `None`: 0. Every step of the task has it,
+    /// including those its decisions and batches create later.
+    pub priority: Option<f64>,
 }
 
 impl CreateTask {
@@ -101,6 +106,7 @@ pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
 /// A checked request: its context is a JSON object within the size and depth limits.
 pub(crate) struct Checked {
     req: CreateTask,
+    priority: i64,
 }
 
 /// What is wrong with `json` as an object the caller gives (a context, a result): `None` when
@@ -125,6 +131,25 @@ pub(crate) fn object_problem(
     })
 }
 
+/// The lowest priority accepted.
+pub const MIN_PRIORITY: i64 = -1000;
+/// The highest priority accepted. One priority point is worth one second of waiting: a step
+/// ready N seconds before another is claimed first unless the other's priority is more than
+/// N points higher.
+pub const MAX_PRIORITY: i64 = 1000;
+
+/// The priority `value` stands for, or the rest of a sentence saying why it is refused.
+fn priority_of(value: f64) -> Result<i64, String> {
+    let range = format!("an integer from {MIN_PRIORITY} to {MAX_PRIORITY} (higher first)");
+    if !value.is_finite() || value.fract() != 0.0 {
+        return Err(format!("must be {range}, got {value}"));
+    }
+    if value < MIN_PRIORITY as f64 || value > MAX_PRIORITY as f64 {
+        return Err(format!("must be {range}, got {value}"));
+    }
+    Ok(value as i64)
+}
+
 /// The longest delayed start accepted (ten years).
 pub const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3_600_000;
 
@@ -141,13 +166,23 @@ pub(crate) fn check(
             req.describe()
         )));
     }
+    let priority = match req.priority.map(priority_of).transpose() {
+        Ok(p) => p.unwrap_or(0),
+        Err(problem) => {
+            return Err(EngineError::InvalidArgument(format!(
+                "{}the priority of {} {problem}",
+                label(),
+                req.describe()
+            )))
+        }
+    };
     let Some(problem) = object_problem(
         &req.context,
         limits.max_context_bytes,
         limits.max_depth,
         "maxContextBytes",
     ) else {
-        return Ok(Checked { req });
+        return Ok(Checked { req, priority });
     };
     Err(EngineError::InvalidArgument(format!(
         "{}the task context for {} {problem}",
@@ -243,7 +278,7 @@ impl Engine {
         for (c, r) in created.iter().zip(reqs.iter()) {
             views.push(match c {
                 Created::New { task, state, at } => {
-                    TaskView::new_created(*task, &r.req, *state, *at)?
+                    TaskView::new_created(*task, &r.req, r.priority, *state, *at)?
                 }
                 Created::Existing(u) => found.get(u).cloned().ok_or_else(|| {
                     EngineError::TaskNotFound(format!("task {u} vanished while being read"))
@@ -353,6 +388,7 @@ pub(crate) async fn create_in_tx(
             idempotency_key: r.req.idempotency_key.clone(),
             total_steps: initial.len() as i64,
             trace_context: r.req.trace_context.clone(),
+            priority: r.priority,
         });
         let delay_ms = r.req.delay_ms.unwrap_or(0);
         work.task(task_uuid, None, TaskState::Pending, None);

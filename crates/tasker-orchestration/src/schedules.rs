@@ -343,6 +343,7 @@ async fn fire_in_tx(
             idempotency_key: Some(schedule_idempotency_key(name, at)),
             delay_ms: None,
             trace_context: None,
+            priority: None,
         };
         checked.push(check(req, limits, &|| {
             format!("schedule '{}': ", echo(name))

@@ -23,6 +23,8 @@ pub struct TaskView {
     /// The JSON text given to `create_task`.
     pub context: Box<RawValue>,
     pub idempotency_key: Option<String>,
+    /// -1000..=1000, higher first (docs/priorities.md).
+    pub priority: i64,
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
@@ -53,6 +55,8 @@ pub struct StepView {
     /// The decision or batchable step whose outcome created this one; `None` for the steps
     /// created with the task.
     pub created_by: Option<String>,
+    /// Its task's priority.
+    pub priority: i64,
     /// The step's own inputs (a batch worker's cursor range; `{}` for most steps).
     pub inputs: Box<RawValue>,
     /// The checkpoint the last attempt saved, if any.
@@ -140,6 +144,7 @@ impl TaskView {
     pub(crate) fn new_created(
         task_uuid: Uuid,
         req: &CreateTask,
+        priority: i64,
         state: TaskState,
         at: i64,
     ) -> Result<TaskView, EngineError> {
@@ -151,6 +156,7 @@ impl TaskView {
             state: state.as_str().to_string(),
             context: raw("the task context", &req.context)?,
             idempotency_key: req.idempotency_key.clone(),
+            priority,
             created_at: iso8601(at),
             updated_at: iso8601(at),
             completed_at: state.is_terminal().then(|| iso8601(at)),
@@ -171,6 +177,7 @@ impl TaskView {
                 &row.context,
             )?,
             idempotency_key: row.idempotency_key.clone(),
+            priority: row.priority,
             created_at: iso8601(row.created_at),
             updated_at: iso8601(row.updated_at),
             completed_at: row.completed_at.map(iso8601),
@@ -196,6 +203,7 @@ impl StepView {
             updated_at: iso8601(r.updated_at),
             dependencies: r.dependencies.clone(),
             created_by: r.created_by.clone(),
+            priority: r.priority,
             inputs: raw(&what("inputs"), &r.inputs)?,
             checkpoint: opt_raw(&what("checkpoint"), r.checkpoint.as_deref())?,
         })

@@ -35,10 +35,17 @@ async fn two_engines(db: &TestDb, files: &[(&str, &str)]) -> [Arc<Engine>; 2] {
 async fn concurrent_claimers_never_claim_a_step_twice(db: TestDb) {
     let engines = two_engines(&db, &[("single.yaml", SINGLE)]).await;
     let mut tasks = Vec::new();
+    // Mixed priorities (claims walk the claim order, not the ready order).
     for i in 0..TASKS {
+        let request = tasker_orchestration::CreateTask {
+            priority: Some(((i % 7) as f64) * 100.0 - 300.0),
+            ..req("single", json!({ "i": i }), None)
+        };
         tasks.push(
-            create(&engines[i % 2], "single", json!({ "i": i }))
+            engines[i % 2]
+                .create_task(request)
                 .await
+                .expect("create")
                 .task_uuid,
         );
     }

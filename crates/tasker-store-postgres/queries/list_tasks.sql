@@ -2,7 +2,7 @@
 -- others as `$n::text IS NULL`, so that each combination is its own prepared statement with a
 -- plan on the index that serves it.
 SELECT task_uuid, namespace, name, version, state, context::text, idempotency_key, total_steps,
-    completed_steps, created_at, updated_at, completed_at
+    completed_steps, created_at, updated_at, completed_at, priority
 FROM tasks
 WHERE /*filters*/
 ORDER BY created_at DESC, task_uuid DESC

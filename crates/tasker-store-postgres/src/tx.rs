@@ -257,6 +257,7 @@ fn task_row(row: &PgRow) -> R<TaskRow> {
         created_at: ms(row, 9)?,
         updated_at: ms(row, 10)?,
         completed_at: opt_ms(row, 11)?,
+        priority: int4(row, 12)?,
     })
 }
 
@@ -413,7 +414,8 @@ impl PgTx {
                     .iter()
                     .map(|t| t.trace_context.clone())
                     .collect::<Vec<_>>(),
-            );
+            )
+            .bind(tasks.iter().map(|t| t.priority).collect::<Vec<_>>());
         let mut created: HashMap<Uuid, Millis> = HashMap::new();
         for r in self.rows(query).await? {
             created.insert(col(&r, 0)?, ms(&r, 1)?);
@@ -518,10 +520,12 @@ impl PgTx {
                 trace_context: col(&r, 17)?,
             };
             let ready_at: OffsetDateTime = col(&r, 16)?;
-            out.push((ready_at, row));
+            let priority = int4(&r, 18)?;
+            let claim_order = ready_at - time::Duration::seconds(priority);
+            out.push(((claim_order, ready_at, step_uuid), row));
         }
-        // Oldest ready time first (RETURNING promises no order).
-        out.sort_by_key(|(at, _)| *at);
+        // In claim order, as picked (RETURNING promises no order).
+        out.sort_by_key(|(order, _)| *order);
         Ok(out.into_iter().map(|(_, r)| r).collect())
     }
 
@@ -941,8 +945,9 @@ impl PgTx {
                     updated_at: ms(r, 10)?,
                     dependencies: col(r, 11)?,
                     created_by: col(r, 12)?,
-                    inputs: col(r, 13)?,
-                    checkpoint: col(r, 14)?,
+                    priority: int4(r, 13)?,
+                    inputs: col(r, 14)?,
+                    checkpoint: col(r, 15)?,
                 })
             })
             .collect()

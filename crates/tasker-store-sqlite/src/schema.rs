@@ -145,4 +145,50 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM tasker_step_edges"), 0);
         assert_eq!(count("SELECT count(*) FROM tasker_transitions"), 0);
     }
+
+    /// Steps of a database from before migration 5 get priority 0, and a claim order equal to
+    /// their ready time; a priority out of range is refused.
+    #[test]
+    fn migration_5_gives_existing_steps_priority_0() {
+        let location = Location::Memory;
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(4))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasker_template_snapshots VALUES ('d', 'ns', 't', '1', '{}', 0);
+             INSERT INTO tasker_tasks (task_uuid, namespace, name, version, template_digest,
+                 state, context, total_steps, created_at, updated_at)
+             VALUES ('t1', 'ns', 't', '1', 'd', 'steps_in_process', '{}', 1, 0, 0);
+             INSERT INTO tasker_steps (step_uuid, task_uuid, name, template_step_name,
+                 handler_callable, step_type, state, dep_total, pending_deps, attempts,
+                 max_attempts, ready_at, inputs, created_at, updated_at)
+             VALUES ('s1', 't1', 'a', 'a', 'A', 'standard', 'enqueued', 0, 0, 0, 3, 5000, '{}',
+                     1, 2);",
+        )
+        .unwrap();
+
+        migrate(&mut conn, &location).unwrap();
+
+        let row: (i64, i64, i64) = conn
+            .query_row(
+                "SELECT t.priority, s.priority, s.claim_order FROM tasker_steps s
+                 JOIN tasker_tasks t ON t.task_uuid = s.task_uuid",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (0, 0, 5000));
+        conn.execute("UPDATE tasker_steps SET priority = 3", [])
+            .unwrap();
+        let order: i64 = conn
+            .query_row("SELECT claim_order FROM tasker_steps", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(order, 2000, "three seconds earlier");
+        assert!(conn
+            .execute("UPDATE tasker_tasks SET priority = 1001", [])
+            .is_err());
+    }
 }

@@ -175,6 +175,7 @@ fn task_row(row: &Row<'_>) -> R<TaskRow> {
         created_at: int(row, 9)?,
         updated_at: int(row, 10)?,
         completed_at: opt_int(row, 11)?,
+        priority: int(row, 12)?,
     })
 }
 
@@ -297,6 +298,7 @@ impl SqliteTx {
                     t.total_steps,
                     at,
                     t.trace_context,
+                    t.priority,
                 ],
                 |r| int(r, 0),
             )?;
@@ -794,8 +796,9 @@ impl SqliteTx {
                 updated_at: int(r, 10)?,
                 dependencies: name_list(r, 11)?,
                 created_by: opt_text(r, 12)?,
-                inputs: text(r, 13)?,
-                checkpoint: opt_text(r, 14)?,
+                priority: int(r, 13)?,
+                inputs: text(r, 14)?,
+                checkpoint: opt_text(r, 15)?,
             })
         })
     }
@@ -1190,6 +1193,54 @@ mod tests {
             if let Err(e) = conn.prepare(&sql) {
                 panic!("query {name} does not prepare: {e}");
             }
+        }
+        drop(conn);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Claiming, and the statements that need the earliest ready time, walk
+    /// tasker_steps_claimable (claim order) and sort nothing.
+    #[tokio::test]
+    async fn claims_walk_the_claimable_index() {
+        let dir = std::env::temp_dir().join(format!("tasker-sqlite-{}", Uuid::new_v4()));
+        let path = dir.join("t.db");
+        let _store = SqliteStore::open(Location::File(path.clone()))
+            .await
+            .unwrap();
+        let conn = Connection::open(&path).unwrap();
+        for (name, sql) in [
+            ("claimable", q::CLAIMABLE),
+            ("next_ready_in", q::NEXT_READY_IN),
+            ("ready_steps", q::READY_STEPS),
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let n = stmt.parameter_count();
+            let args: Vec<rusqlite::types::Value> = (0..n)
+                .map(|i| match i {
+                    0 => rusqlite::types::Value::Text(r#"["a"]"#.into()),
+                    _ => rusqlite::types::Value::Integer(10),
+                })
+                .collect();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let on_steps: Vec<&String> = plan
+                .iter()
+                .filter(|l| l.contains(" s ") || l.contains(" f ") || l.contains("tasker_steps"))
+                .collect();
+            assert!(!on_steps.is_empty(), "{name}: {plan:?}");
+            assert!(
+                on_steps
+                    .iter()
+                    .all(|l| l.contains("USING INDEX tasker_steps_claimable")),
+                "{name}: {plan:?}"
+            );
+            assert!(
+                plan.iter().all(|l| !l.contains("TEMP B-TREE")),
+                "{name} sorts: {plan:?}"
+            );
         }
         drop(conn);
         let _ = std::fs::remove_dir_all(dir);

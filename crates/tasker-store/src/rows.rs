@@ -47,9 +47,11 @@ pub struct NewTask {
     pub total_steps: i64,
     /// The creator's trace context (JSON text of a W3C carrier), if any.
     pub trace_context: Option<String>,
+    /// -1000..=1000, higher first; its steps get it when they are inserted.
+    pub priority: i64,
 }
 
-/// A step to insert. A step with no pending dependencies is inserted `enqueued` (ready now).
+/// A step to insert. It gets its task's priority (insert the task first). A step with no pending dependencies is inserted `enqueued` (ready now).
 #[derive(Debug, Clone)]
 pub struct NewStep {
     pub step_uuid: Uuid,
@@ -103,7 +105,8 @@ pub struct NewTransition {
 }
 
 /// Claim up to `limit` ready steps (`enqueued`, or `waiting_for_retry` whose backoff has
-/// elapsed) whose callable is one of `callables`, oldest ready time first, under `claim_id`,
+/// elapsed) whose callable is one of `callables`, in claim order (the ready time less one
+/// second per priority point, then the ready time; docs/priorities.md), under `claim_id`,
 /// leased to `worker_id` for `lease_ms`. Never waits for rows another transaction is claiming.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
@@ -298,6 +301,7 @@ pub struct TaskRow {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub completed_at: Option<Millis>,
+    pub priority: i64,
 }
 
 /// A step as stored, for task views.
@@ -318,6 +322,8 @@ pub struct StepRow {
     pub dependencies: Vec<String>,
     /// The name of the decision or batchable step whose outcome created this one.
     pub created_by: Option<String>,
+    /// Its task's priority.
+    pub priority: i64,
     /// The step's own inputs (JSON text): a batch worker's cursor range, `{}` for most steps.
     pub inputs: String,
     /// The checkpoint its last attempt saved (JSON text), if any.

@@ -104,6 +104,26 @@ impl RawConnection {
         self.step_time("ready_at", step_uuid).await
     }
 
+    /// Move a step's `ready_at` to `ms_ago` milliseconds before the database's clock (as if
+    /// it had been waiting that long).
+    pub async fn set_ready_ago(&mut self, step_uuid: &str, ms_ago: i64) {
+        let now = match self {
+            RawConnection::Sqlite(_) => "CAST(unixepoch('subsec') * 1000 AS INTEGER)".to_string(),
+            RawConnection::Postgres(_) => {
+                "(extract(epoch from statement_timestamp()) * 1000)".to_string()
+            }
+        };
+        let sql = format!(
+            "UPDATE {} SET ready_at = {} WHERE step_uuid = '{step_uuid}'",
+            self.table("steps"),
+            match self {
+                RawConnection::Sqlite(_) => format!("{now} - {ms_ago}"),
+                RawConnection::Postgres(_) => format!("to_timestamp(({now} - {ms_ago}) / 1000.0)"),
+            }
+        );
+        self.execute(&sql).await;
+    }
+
     /// Give a step another claim (as another process claiming it would), with this many
     /// attempts and a lease until `lease_until_ms`.
     pub async fn replace_claim(

@@ -46,6 +46,7 @@ pub(crate) fn new_task(key: Option<&str>) -> NewTask {
         idempotency_key: key.map(str::to_string),
         total_steps: 0,
         trace_context: None,
+        priority: 0,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The claim stays on steps_claimable (first N ready rows, in ready order, no sort) whatever
+//! The claim stays on steps_claimable (first N ready rows, in claim order, no sort) whatever
 //! the statistics say.
 
 use serde_json::Value;
@@ -162,6 +162,54 @@ async fn claim_stays_on_the_index_when_statistics_predate_the_callable() {
         let mut conn = pooled(&store).await;
         for plan in claim_plans(&mut conn, "h_new").await {
             assert_on_claimable_index(&plan);
+        }
+        drop(conn);
+        store.close().await;
+    })
+    .await;
+}
+
+/// `EXPLAIN (FORMAT JSON)` of a statement whose only parameter is a list of callables.
+async fn plan_for_callables(conn: &mut sqlx::PgConnection, sql: &str, callable: &str) -> Value {
+    let explain = format!("EXPLAIN (FORMAT JSON) {sql}");
+    let row = sqlx::query(&explain)
+        .bind(vec![callable.to_string()])
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    row.try_get(0).unwrap()
+}
+
+/// The statements that need the earliest ready time walk steps_claimable too (it is on the
+/// claim order since priorities; there is no index on the ready time alone).
+#[tokio::test]
+async fn next_ready_and_the_backlog_walk_the_claimable_index() {
+    with_db(|db| async move {
+        let store = db.open().await;
+        put_template(&store).await;
+        let mut plain = db.connect().await;
+        plain.execute("ANALYZE steps").await.unwrap();
+        ready_steps(&store, 20_000, "h_a").await;
+        let mut conn = pooled(&store).await;
+        for sql in [q::NEXT_READY_IN, q::READY_STEPS] {
+            let plan = plan_for_callables(&mut conn, sql, "h_a").await;
+            let nodes = all_nodes(&plan);
+            let on_steps: Vec<&&Value> = nodes
+                .iter()
+                .filter(|n| n["Relation Name"] == "steps")
+                .collect();
+            assert!(!on_steps.is_empty(), "{plan:#}");
+            for n in &on_steps {
+                assert_eq!(node_type(n), "Index Scan", "{plan:#}");
+                assert_eq!(n["Index Name"], "steps_claimable", "{plan:#}");
+            }
+            // The walk for the earliest ready time is bounded by the claim order.
+            assert!(
+                on_steps.iter().any(|n| n["Index Cond"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("claim_order"))),
+                "{plan:#}"
+            );
         }
         drop(conn);
         store.close().await;

@@ -115,7 +115,7 @@ async fn tables_live_in_their_schema_with_postgres_types() {
                 .unwrap_or_else(|| panic!("no index {name}: {indexes:?}"))
         };
         assert!(def("steps_claimable").ends_with(
-            "USING btree (ready_at) WHERE (state = ANY (ARRAY['enqueued'::text, 'waiting_for_retry'::text]))"
+            "USING btree (claim_order, ready_at, step_uuid) WHERE (state = ANY (ARRAY['enqueued'::text, 'waiting_for_retry'::text]))"
         ));
         assert!(def("steps_leased").ends_with("USING btree (lease_until) WHERE (state = 'in_progress'::text)"));
         assert!(def("tasks_state").ends_with("(state, created_at DESC, task_uuid DESC)"));

@@ -1,0 +1,23 @@
+-- Priorities (docs/priorities.md). A task has a priority, -1000..1000 (higher first, 0 by
+-- default), and each of its steps a copy of it (steps created later by decisions and batches
+-- copy it from the task when they are inserted).
+--
+-- Claiming orders steps by `claim_order`: the ready time (ms) moved earlier by one second per
+-- priority point, then by ready time, then by step id (ids are time-ordered: a batch of tasks
+-- created at once keeps its order). A step that has been ready N seconds longer than another is
+-- worth N points more, so waiting wins in the end: a step comes before every step that became
+-- ready more than 2000 s after it, whatever their priorities (none starves).
+--
+-- tasker_steps_claimable is rebuilt on (claim_order, ready_at, step_uuid): the claim walks it in
+-- claim order. The statements that need the earliest ready time (next_ready_in, ready_steps)
+-- walk it too: a step's claim order is within 1000 s of its ready time.
+ALTER TABLE tasker_tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+    CHECK (priority BETWEEN -1000 AND 1000);
+ALTER TABLE tasker_steps ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+    CHECK (priority BETWEEN -1000 AND 1000);
+ALTER TABLE tasker_steps ADD COLUMN claim_order INTEGER
+    GENERATED ALWAYS AS (ready_at - priority * 1000) VIRTUAL;
+
+DROP INDEX tasker_steps_claimable;
+CREATE INDEX tasker_steps_claimable ON tasker_steps (claim_order, ready_at, step_uuid)
+    WHERE state IN ('enqueued', 'waiting_for_retry');
