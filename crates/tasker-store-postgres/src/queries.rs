@@ -65,6 +65,10 @@ pub(crate) const READY_STEPS: &str = include_str!("../queries/ready_steps.sql");
 #[cfg(test)]
 pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
+    ("apply_signals", APPLY_SIGNALS),
+    ("due_signal_waits", DUE_SIGNAL_WAITS),
+    ("insert_signal", INSERT_SIGNAL),
+    ("signals_of", SIGNALS_OF),
     ("advance_schedules", ADVANCE_SCHEDULES),
     ("list_schedules", LIST_SCHEDULES),
     ("now", NOW),

@@ -64,6 +64,10 @@ pub(crate) fn rows(sql: &str, columns: usize, rows: usize) -> String {
 #[cfg(test)]
 pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
+    ("apply_signal", APPLY_SIGNAL),
+    ("due_signal_waits", DUE_SIGNAL_WAITS),
+    ("insert_signal", INSERT_SIGNAL),
+    ("signals_of", SIGNALS_OF),
     ("advance_schedule", ADVANCE_SCHEDULE),
     ("list_schedules", LIST_SCHEDULES),
     ("put_schedule", PUT_SCHEDULE),
