@@ -10,7 +10,7 @@ import { createWorker, StepHandler, stepByName, type StepContext } from '../src'
 class Check extends StepHandler {
   static override handlerName = 'Purchasing.Check';
   async call(ctx: StepContext) {
-    const { amount } = ctx.context as { amount: number };
+    const amount = ctx.getInputOr<number>('amount', 0);
     return { amount, needs_approval: amount >= 1000 };
   }
 }

@@ -27,7 +27,7 @@ import {
 function handlers(seen: Map<string, unknown>) {
   return [
     defineHandler('Signals.Check', (ctx: StepContext) => ({
-      amount: (ctx.context as { amount?: number }).amount ?? 0,
+      amount: ctx.getInputOr<number>('amount', 0),
     })),
     defineHandler('Signals.Order', (ctx: StepContext) => {
       seen.set(ctx.taskUuid, ctx.getDependencyResult('approve'));
