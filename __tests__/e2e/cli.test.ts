@@ -755,7 +755,7 @@ describeEachBackend('tasker against a database', (backend: Backend) => {
     );
     const notSignal = await tasker(['steps', 'signal', task.taskUuid, 'after'], database);
     expect(errorLine(notSignal)).toBe(
-      `tasker: step 'after' of task ${task.taskUuid} is a standard step, not a signal step: only a step of type signal takes signals`,
+      `tasker: step 'after' of task ${task.taskUuid} is a standard step, not a signal step: only a step of type signal takes signals (see 'tasker steps signal --help')`,
     );
     const badJson = await tasker(
       ['steps', 'signal', task.taskUuid, 'approve', '--payload', '[1]'],
