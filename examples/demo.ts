@@ -300,12 +300,16 @@ function printResult(task: Task): void {
 function stepTimings(task: Task): string[] {
   return task.steps.map((step) => {
     const mine = task.transitions.filter((t) => t.entity === 'step' && t.stepName === step.name);
-    const first = mine.find((t) => t.toState === 'in_progress');
+    // A signal step never runs: it waits from `waiting_for_signal` until its signal arrives.
+    const first = mine.find(
+      (t) => t.toState === 'in_progress' || t.toState === 'waiting_for_signal',
+    );
     const last = mine.filter((t) => ['complete', 'error'].includes(t.toState)).at(-1);
     const timing =
       first && last
         ? `start ${String(elapsed(task, first.at)).padStart(4)}  ` +
-          `ran ${String(Date.parse(last.at) - Date.parse(first.at)).padStart(3)} ms`
+          `${first.toState === 'in_progress' ? 'ran' : 'waited'} ` +
+          `${String(Date.parse(last.at) - Date.parse(first.at)).padStart(3)} ms`
         : 'did not run';
     const attempts = `attempts=${step.attempts}`;
     return `  ${step.name.padEnd(NAME_WIDTH)}${step.state.padEnd(10)}${attempts}  ${timing}`;
