@@ -32,6 +32,11 @@ export declare class NativeEngine {
   /** Complete a failed or stuck step by hand with `result` (JSON of an object). */
   resolveStep(taskUuid: string, stepName: string, result: string, reason?: string | undefined | null): Promise<string>
   /**
+   * Send a signal (`payload`: JSON of an object) to a signal step of a task; returns JSON of
+   * `{ applied, stepState, taskState, receivedAt }`.
+   */
+  sendSignal(taskUuid: string, stepName: string, payload: string): Promise<string>
+  /**
    * Delete tasks in `states` (all finished states when empty) that finished at least
    * `older_than_ms` ago; returns how many were deleted.
    */

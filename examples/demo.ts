@@ -5,7 +5,9 @@
  * 1. an ApiHandler fetches a purchase request from a local HTTP API that the demo starts itself
  *    (127.0.0.1, a random port; its first answer is a 503, so the step is retried);
  * 2. a decision routes the request (4,750 is over the auto-approval limit of 1,000, so a manager
- *    and finance review it in parallel), and a deferred convergence step collects the approvals;
+ *    and finance review it in parallel): the manager's approval is a signal step, which waits
+ *    until the demo, playing the manager, sends its signal (client.sendSignal, docs/signals.md);
+ *    a deferred convergence step collects the approvals;
  * 3. the inventory CSV (examples/data/inventory.csv) is audited in parallel batches that save
  *    checkpoints (one worker is made to fail once, and resumes from its checkpoint), and an
  *    aggregator totals them.
@@ -48,6 +50,13 @@ const REQUEST: PurchaseRequest = {
   requester: 'ada',
   amount: 4750,
   supplier: 'Northwind Supply',
+};
+
+/** What the manager sends to `manager_approval` (it becomes the step's result). */
+const MANAGER_ANSWER: Approval = {
+  approved: true,
+  approver: 'grace (manager)',
+  reason: 'within the manager limit of 25000',
 };
 
 /** One line of the progress log. */
@@ -116,6 +125,7 @@ async function watch(
 ): Promise<Task> {
   const printed = new Set<string>();
   let apiPrinted = 0;
+  let signalled = false;
   const deadline = Date.now() + TIMEOUT_MS;
   for (;;) {
     const apiSeen = apiCalls.length;
@@ -134,6 +144,17 @@ async function watch(
     for (const e of events) {
       const line = `${String(e.at - created).padStart(6)} ms  ${e.who.padEnd(NAME_WIDTH)}${e.what}`;
       console.log(line.trimEnd());
+    }
+    // The manager answers once the approval waits for them (a signal sent earlier would be kept
+    // until then, too).
+    if (!signalled && stepByName(task, 'manager_approval')?.state === 'waiting_for_signal') {
+      signalled = true;
+      const sent = await client.sendSignal(taskUuid, 'manager_approval', MANAGER_ANSWER);
+      const at = Date.parse(sent.receivedAt) - Date.parse(task.createdAt);
+      console.log(
+        `${String(at).padStart(6)} ms  ${'manager (the demo)'.padEnd(NAME_WIDTH)}` +
+          `sends the signal: approved by ${MANAGER_ANSWER.approver}`,
+      );
     }
     if (isTaskFinished(task.state)) return task;
     if (Date.now() > deadline) {
@@ -161,6 +182,12 @@ function progressLines(task: Task, transitions: Transition[]): ProgressLine[] {
       // Only when it is still running: a step that ended since shows its end instead.
       const latest = task.transitions.filter((x) => x.stepName === step.name).at(-1);
       if (latest === t) lines.push({ at, who: step.name, what: `in_progress       ${t.reason}` });
+    } else if (t.toState === 'waiting_for_signal') {
+      lines.push({
+        at,
+        who: step.name,
+        what: 'waiting_for_signal  (a signal step: the manager answers)',
+      });
     } else if (['waiting_for_retry', 'complete', 'error', 'cancelled'].includes(t.toState)) {
       lines.push({ at, who: step.name, what: `${t.toState.padEnd(18)}${describe(step, t)}` });
     }
@@ -273,12 +300,16 @@ function printResult(task: Task): void {
 function stepTimings(task: Task): string[] {
   return task.steps.map((step) => {
     const mine = task.transitions.filter((t) => t.entity === 'step' && t.stepName === step.name);
-    const first = mine.find((t) => t.toState === 'in_progress');
+    // A signal step never runs: it waits from `waiting_for_signal` until its signal arrives.
+    const first = mine.find(
+      (t) => t.toState === 'in_progress' || t.toState === 'waiting_for_signal',
+    );
     const last = mine.filter((t) => ['complete', 'error'].includes(t.toState)).at(-1);
     const timing =
       first && last
         ? `start ${String(elapsed(task, first.at)).padStart(4)}  ` +
-          `ran ${String(Date.parse(last.at) - Date.parse(first.at)).padStart(3)} ms`
+          `${first.toState === 'in_progress' ? 'ran' : 'waited'} ` +
+          `${String(Date.parse(last.at) - Date.parse(first.at)).padStart(3)} ms`
         : 'did not run';
     const attempts = `attempts=${step.attempts}`;
     return `  ${step.name.padEnd(NAME_WIDTH)}${step.state.padEnd(10)}${attempts}  ${timing}`;

@@ -76,6 +76,7 @@ export {
 export {
   isTaskFinished,
   stepByName,
+  type SignalResult,
   type StepState,
   type Task,
   type TaskState,

@@ -458,6 +458,28 @@ impl NativeEngine {
         json_string(&task)
     }
 
+    /// Send a signal (`payload`: JSON of an object) to a signal step of a task; returns JSON of
+    /// `{ applied, stepState, taskState, receivedAt }`.
+    #[napi(catch_unwind)]
+    pub async fn send_signal(
+        &self,
+        task_uuid: String,
+        step_name: String,
+        payload: String,
+    ) -> Result<String> {
+        let sent = self
+            .engine
+            .send_signal(&task_uuid, &step_name, payload)
+            .await
+            .map_err(engine_error)?;
+        json_string(&serde_json::json!({
+            "applied": sent.applied,
+            "stepState": sent.step_state.as_str(),
+            "taskState": sent.task_state.as_str(),
+            "receivedAt": tasker_orchestration::iso8601(sent.received_at),
+        }))
+    }
+
     /// Delete tasks in `states` (all finished states when empty) that finished at least
     /// `older_than_ms` ago; returns how many were deleted.
     #[napi(catch_unwind)]

@@ -248,6 +248,8 @@ export interface NativeEngine {
   retryTask(taskUuid: string): Promise<string>;
   /** `result`: JSON of an object. */
   resolveStep(taskUuid: string, stepName: string, result: string, reason?: string): Promise<string>;
+  /** `payload`: JSON of an object. Resolves with JSON of `{ applied, stepState, taskState, receivedAt }`. */
+  sendSignal(taskUuid: string, stepName: string, payload: string): Promise<string>;
   /** Deletes finished tasks; `states` empty means every finished state. Returns the count. */
   prune(olderThanMs: number, states: string[]): Promise<number>;
   /** Resolves with the TaskView once the task is complete, error or cancelled. */

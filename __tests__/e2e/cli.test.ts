@@ -91,9 +91,10 @@ describe('tasker validate', () => {
       code: 0,
       stderr: '',
       stdout:
+        `✔ cli/approval@1.0.0 (${CLI_TEMPLATES}/approval.yaml, 2 steps)\n` +
         `✔ cli/import_orders@1.0.0 (${CLI_TEMPLATES}/import_orders.yaml, 9 steps)\n` +
         `✔ cli/one_step@1.0.0 (${CLI_TEMPLATES}/one_step.yaml, 2 steps)\n` +
-        'All templates are valid: 2 valid templates in 2 files.\n',
+        'All templates are valid: 3 valid templates in 3 files.\n',
     });
   });
 
@@ -310,6 +311,7 @@ describe('tasker: bad usage exits 2 with one sentence', () => {
       ['tasks', 'retry'],
       ['steps'],
       ['steps', 'resolve'],
+      ['steps', 'signal'],
       ['schedules'],
       ['schedules', 'list'],
       ['schedules', 'delete'],
@@ -789,6 +791,47 @@ describeEachBackend('tasker against a database', (backend: Backend) => {
       code: 1,
       error: "tasker: no schedule 'nightly' (none is stored)",
     });
+  });
+
+  it('steps signal completes a waiting signal step with the payload and its dependents run', async () => {
+    const task = await created({}, 'approval');
+    await eventually('the step to wait', async () => {
+      const t = await client.getTask(task.taskUuid);
+      return t !== null && stepOf(t, 'approve').state === 'waiting_for_signal';
+    });
+    const run = await tasker(
+      ['steps', 'signal', task.taskUuid, 'approve', '--payload', '{"approved":true}'],
+      database,
+    );
+    expect(run).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: `Signal sent: step 'approve' of task ${task.taskUuid} is complete; the task is steps_in_process.\n`,
+    });
+    const done = await client.waitForTask(task.taskUuid, { timeoutMs: 20000 });
+    expect(done.state).toBe('complete');
+    expect(stepOf(done, 'approve').result).toEqual({ approved: true });
+
+    const again = await tasker(['steps', 'signal', task.taskUuid, 'approve'], database);
+    expect(again.code).toBe(1);
+    expect(errorLine(again)).toMatch(
+      new RegExp(
+        `^tasker: step 'approve' of task ${task.taskUuid} already received a signal \\(at \\d{4}-.+; it is complete\\): a signal step takes one signal$`,
+      ),
+    );
+    const notSignal = await tasker(['steps', 'signal', task.taskUuid, 'after'], database);
+    expect(errorLine(notSignal)).toBe(
+      `tasker: step 'after' of task ${task.taskUuid} is a standard step, not a signal step: only a step of type signal takes signals (see 'tasker steps signal --help')`,
+    );
+    const badJson = await tasker(
+      ['steps', 'signal', task.taskUuid, 'approve', '--payload', '[1]'],
+      database,
+    );
+    expect(badJson.code).toBe(2);
+    expect(errorLine(badJson)).toMatch(/^tasker: --payload /);
+    const missing = await tasker(['steps', 'signal', MISSING_TASK, 'approve'], database);
+    expect(missing.code).toBe(1);
+    expect(errorLine(missing)).toMatch(new RegExp(`^tasker: .*${MISSING_TASK}`));
   });
 
   it('prune deletes finished tasks older than the duration', async () => {

@@ -41,12 +41,13 @@ class WorkerProcess {
     readonly workerId: string,
     database: string,
     dir: string,
+    templates = templateDir('multi-process'),
   ) {
     this.logFile = path.join(dir, `${workerId}.log`);
     fs.writeFileSync(this.logFile, '');
     const config = {
       database,
-      templates: templateDir('multi-process'),
+      templates,
       logFile: this.logFile,
       workerId,
       concurrency: 4,
@@ -212,6 +213,67 @@ describeEachBackend(
       }
       expect(stats.map((s) => s.stats!.claimed)).toEqual(byProcess);
       expect(stats.map((s) => s.stats!.recorded)).toEqual(byProcess);
+    });
+  },
+  { only: ['postgres'] },
+);
+
+describeEachBackend(
+  'two worker processes with signal steps',
+  (backend) => {
+    it('signals (some sent before the step waits) and timeouts apply once; every step runs once', async () => {
+      const database = await backend.database();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tasker-mp-'));
+      track(() => fs.rmSync(dir, { recursive: true, force: true }));
+      const templates = templateDir('multi-process-signals');
+      const procs = [
+        new WorkerProcess('proc-1', database, dir, templates),
+        new WorkerProcess('proc-2', database, dir, templates),
+      ];
+      await within(
+        20000,
+        'both worker processes to start',
+        Promise.all(procs.map((p) => p.next('ready'))),
+      );
+      const client = await openClient(database);
+      const signalled = [];
+      const expiring = [];
+      for (let n = 0; n < 10; n++) {
+        const t = await client.createTask({ namespace: 'e2e', name: 'signalled', context: { n } });
+        signalled.push(t);
+        expiring.push(
+          await client.createTask({ namespace: 'e2e', name: 'expiring', context: { n } }),
+        );
+        // Sent at once: `start` may or may not have finished, so the step may not wait yet.
+        await client.sendSignal(t.taskUuid, 'approve', { by: `manager-${n}` });
+      }
+      const tasks = await Promise.all(
+        [...signalled, ...expiring].map((t) =>
+          client.waitForTask(t.taskUuid, { timeoutMs: 60000 }),
+        ),
+      );
+      const stopped = Promise.all(procs.map((p) => p.next('stopped')));
+      for (const p of procs) p.child.send({ type: 'shutdown' });
+      await within(20000, 'both processes to shut down', stopped);
+
+      for (const task of tasks) {
+        expect(task.state).toBe('complete');
+        const n = task.context.n as number;
+        expect(stepOf(task, 'left').result).toEqual({ value: n + 1 });
+        expect(stepOf(task, 'approve').result).toEqual(
+          task.name === 'signalled' ? { by: `manager-${n}` } : { timed_out: true },
+        );
+        const settled = task.transitions.filter(
+          (t) => t.stepName === 'approve' && t.toState === 'complete',
+        );
+        expect(settled).toHaveLength(1);
+      }
+      // Every handler step ran exactly once, in one of the two processes.
+      const logged = procs.flatMap((p) => p.executions());
+      const handlerSteps = tasks.flatMap((t) =>
+        t.steps.filter((s) => s.name !== 'approve').map((s) => s.stepUuid),
+      );
+      expect(logged.map((e) => e.stepUuid).sort()).toEqual([...handlerSteps].sort());
     });
   },
   { only: ['postgres'] },

@@ -18,6 +18,7 @@ import {
   arrows,
   defineHandler,
   describeEachBackend,
+  eventually,
   exampleTemplate,
   runTask,
   startWorker,
@@ -111,7 +112,7 @@ describeEachBackend('decision points', (backend) => {
     });
   });
 
-  it('decision multi branch: at the limit manager_approval and finance_review both run before finalize', async () => {
+  it('decision multi branch: at the limit manager_approval (a signal) and finance_review both complete before finalize', async () => {
     const log = new ExecutionLog();
     const worker = await startWorker({
       database: await backend.database(),
@@ -120,13 +121,30 @@ describeEachBackend('decision points', (backend) => {
       concurrency: 4,
     });
 
-    const task = await runTask(worker.client, {
+    const created = await worker.client.createTask({
       namespace: 'approvals',
       name: 'approval_routing',
       context: request(1000, { budget_remaining: 800 }),
     });
+    // The manager's approval waits for the manager's signal.
+    await eventually('manager_approval to wait for its signal', async () => {
+      const t = await worker.client.getTask(created.taskUuid);
+      return t?.steps.find((s) => s.name === 'manager_approval')?.state === 'waiting_for_signal';
+    });
+    const sent = await worker.client.sendSignal(created.taskUuid, 'manager_approval', {
+      approved: true,
+      approver: 'manager-of-ada',
+      reason: 'within the manager limit of 25000',
+    });
+    expect(sent.applied).toBe(true);
+    const task = await worker.client.waitForTask(created.taskUuid, { timeoutMs: 20000 });
 
     expect(task.state).toBe('complete');
+    expect(arrows(stepHops(task, 'manager_approval'))).toEqual([
+      '∅→pending',
+      'pending→waiting_for_signal',
+      'waiting_for_signal→complete',
+    ]);
     expect(task.steps.map((s) => s.name).sort()).toEqual([
       'finalize',
       'finance_review',

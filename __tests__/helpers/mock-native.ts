@@ -346,6 +346,7 @@ export class MockEngine implements NativeEngine {
     result: string;
     reason: string | undefined;
   }[] = [];
+  readonly signalCalls: { taskUuid: string; stepName: string; payload: string }[] = [];
   readonly pruneCalls: { olderThanMs: number; states: string[] }[] = [];
   readonly waitCalls: { taskUuid: string; timeoutMs: number }[] = [];
   /** Make `createWorker` reject with this. */
@@ -467,6 +468,19 @@ export class MockEngine implements NativeEngine {
     this.assertOpen();
     this.resolveCalls.push({ taskUuid, stepName, result, reason });
     return JSON.stringify(this.requireTask(taskUuid));
+  }
+
+  /** Applies every signal (the engine decides; its tests are the e2e ones). */
+  async sendSignal(taskUuid: string, stepName: string, payload: string): Promise<string> {
+    this.assertOpen();
+    this.signalCalls.push({ taskUuid, stepName, payload });
+    const task = this.requireTask(taskUuid);
+    return JSON.stringify({
+      applied: true,
+      stepState: 'complete',
+      taskState: task.state,
+      receivedAt: '2026-01-01T00:00:00.000Z',
+    });
   }
 
   async prune(olderThanMs: number, states: string[]): Promise<number> {

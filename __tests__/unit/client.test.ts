@@ -392,6 +392,57 @@ describe('TaskerClient.waitForTask and cancelTask', () => {
   });
 });
 
+describe('TaskerClient.sendSignal', () => {
+  it('sends the payload as JSON and returns what the core did', async () => {
+    const { client: c, engine } = await client();
+    const created = await c.createTask({ namespace: 'n', name: 't' });
+    const sent = await c.sendSignal(created.taskUuid, 'approve', { approved: true, by: 'ann' });
+    expect(sent).toEqual({
+      applied: true,
+      stepState: 'complete',
+      taskState: created.state,
+      receivedAt: '2026-01-01T00:00:00.000Z',
+    });
+    expect(engine.signalCalls).toEqual([
+      {
+        taskUuid: created.taskUuid,
+        stepName: 'approve',
+        payload: '{"approved":true,"by":"ann"}',
+      },
+    ]);
+  });
+
+  it('refuses a payload that is not a plain object, or cannot be serialized, before the core', async () => {
+    const { client: c, engine } = await client();
+    await expect(c.sendSignal('t', 'approve', [1] as never)).rejects.toThrow(
+      new InvalidArgumentError('sendSignal: payload must be a plain object, got an array'),
+    );
+    await expect(c.sendSignal('t', 'approve', 'yes' as never)).rejects.toThrow(
+      'sendSignal: payload must be a plain object, got string',
+    );
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await expect(c.sendSignal('t', 'approve', cyclic)).rejects.toThrow(
+      /^sendSignal: payload cannot be serialized to JSON: Converting circular structure/,
+    );
+    await expect(c.sendSignal('t', 'approve', { n: 1n } as never)).rejects.toThrow(
+      /^sendSignal: payload cannot be serialized to JSON: .*BigInt/,
+    );
+    await expect(c.sendSignal('', 'approve', {})).rejects.toThrow(
+      'taskUuid must be a non-empty string, got ""',
+    );
+    await expect(c.sendSignal('t', '', {})).rejects.toThrow(
+      'stepName must be a non-empty string, got ""',
+    );
+    expect(engine.signalCalls).toHaveLength(0);
+  });
+
+  it('converts TASK_NOT_FOUND', async () => {
+    const { client: c } = await client();
+    await expect(c.sendSignal('missing', 'approve', {})).rejects.toBeInstanceOf(TaskNotFoundError);
+  });
+});
+
 describe('TaskerClient.close', () => {
   it('closes the engine it owns, once', async () => {
     const { client: c, engine } = await client();

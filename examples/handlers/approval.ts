@@ -10,6 +10,8 @@
  * `route` is a decision: under `auto_approve_limit` (1,000) only `auto_approve` is created; at or
  * above it `manager_approval` and `finance_review` are; with `preapproved_by` nothing is (no
  * branches, so `finalize` is never created either). `finalize` sees only the branches that ran.
+ * `manager_approval` has no handler: it is a signal step, completed by the manager's answer
+ * (an `Approval`, sent with `client.sendSignal`; docs/signals.md).
  */
 import { DecisionHandler, StepContext, StepHandler, ValidationError } from '../../src';
 
@@ -81,20 +83,6 @@ export class AutoApprove extends StepHandler {
   }
 }
 
-/** A manager approves up to `manager_limit`. */
-export class ManagerApproval extends StepHandler {
-  static override handlerName = 'Approvals.ManagerApproval';
-
-  async call(ctx: StepContext): Promise<Approval> {
-    const { amount, requester } = requestOf(ctx);
-    const limit = ctx.getConfig<number>('manager_limit') ?? 25000;
-    const approver = `manager-of-${requester}`;
-    return amount <= limit
-      ? { approved: true, approver, reason: `within the manager limit of ${limit}` }
-      : { approved: false, approver, reason: `above the manager limit of ${limit}` };
-  }
-}
-
 /** Finance approves when the remaining budget (task context `budget_remaining`, if any) covers it. */
 export class FinanceReview extends StepHandler {
   static override handlerName = 'Approvals.FinanceReview';
@@ -143,7 +131,6 @@ export const approvalHandlers = [
   ValidateRequest,
   RouteRequest,
   AutoApprove,
-  ManagerApproval,
   FinanceReview,
   FinalizeRequest,
 ];

@@ -72,6 +72,10 @@ export class EngineHandle {
     return callNative(() => this.inner.resolveStep(taskUuid, stepName, result, reason));
   }
 
+  sendSignal(taskUuid: string, stepName: string, payload: string): Promise<string> {
+    return callNative(() => this.inner.sendSignal(taskUuid, stepName, payload));
+  }
+
   prune(olderThanMs: number, states: string[]): Promise<number> {
     return callNative(() => this.inner.prune(olderThanMs, states));
   }

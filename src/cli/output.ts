@@ -69,6 +69,7 @@ export function colorState(c: Colors, state: AnyState, text: string = state): st
     case 'steps_in_process':
       return c.cyan(text);
     case 'waiting_for_retry':
+    case 'waiting_for_signal':
       return c.yellow(text);
     default:
       return c.dim(text);
@@ -90,6 +91,8 @@ export function stateSymbol(state: AnyState): string {
       return '▶';
     case 'waiting_for_retry':
       return '↻';
+    case 'waiting_for_signal':
+      return '⏸';
     case 'enqueued':
       return '•';
     default:

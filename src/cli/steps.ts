@@ -1,4 +1,7 @@
-/** `tasker steps resolve`: an operator completes a failed or stuck step by hand. */
+/**
+ * `tasker steps resolve`: an operator completes a failed or stuck step by hand.
+ * `tasker steps signal`: a person (or a script) sends the signal a signal step waits for.
+ */
 import type { Command } from 'commander';
 import { parseJsonObject, parseUuid } from './args';
 import { withClient, withDatabaseOption, type DatabaseOption } from './database';
@@ -49,4 +52,26 @@ export function registerStepCommands(program: Command, out: Output): void {
       );
     },
   );
+  withDatabaseOption(
+    steps
+      .command('signal')
+      .description(
+        'send the signal a signal step (type: signal) waits for: the payload becomes its result and its dependents run; sent before the step waits, it is kept until it does',
+      )
+      .argument('<uuid>', 'the task')
+      .argument('<step>', 'the signal step name (as `tasker tasks show` lists it)')
+      .option('--payload <json>', "the step's result, a JSON object", '{}'),
+  ).action(async (uuid: string, stepName: string, opts: DatabaseOption & { payload: string }) => {
+    const id = parseUuid(uuid);
+    const payload = parseJsonObject(opts.payload, '--payload');
+    const sent = await withClient(opts, (client) => client.sendSignal(id, stepName, payload));
+    const c = out.colors;
+    out.out(
+      sent.applied
+        ? `Signal sent: step '${stepName}' of task ${id} is ${colorState(c, sent.stepState)}; ` +
+            `the task is ${colorState(c, sent.taskState)}.`
+        : `Signal kept: step '${stepName}' of task ${id} is ${colorState(c, sent.stepState)}; ` +
+            'it completes with this signal as soon as it waits for one.',
+    );
+  });
 }

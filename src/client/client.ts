@@ -6,7 +6,7 @@ import { InvalidArgumentError } from '../errors/invalid-argument-error';
 import type { NativeCreateTaskRequest, NativeListTasksFilter } from '../native';
 import { captureTraceContext } from '../telemetry/trace-context';
 import { healthReport, type HealthReport } from './health';
-import { FINISHED_TASK_STATES, type Task, type TaskState } from './task';
+import { FINISHED_TASK_STATES, type SignalResult, type Task, type TaskState } from './task';
 import { parseTaskView, parseTaskViews } from './task-view';
 import type { Schedule } from '../worker/schedules';
 
@@ -279,6 +279,34 @@ export class TaskerClient {
     const json = serialize(result, 'resolveStep: result');
     if (options.reason !== undefined) requireString(options.reason, 'reason');
     return parseTaskView(await this.engine.resolveStep(taskUuid, stepName, json, options.reason));
+  }
+
+  /**
+   * Send a signal to the signal step `stepName` (`type: signal` in its template) of a task: the
+   * payload (a plain object) becomes the step's result, and its dependents run. A step waiting
+   * for it completes now (`applied: true`); a step whose dependencies are not done yet keeps the
+   * signal and completes with it as soon as it starts waiting (`applied: false`), even after
+   * every process restarted. Each signal step takes one signal: a second one rejects with
+   * `InvalidStateError` naming when the first arrived. Rejects with `TaskNotFoundError` for an
+   * unknown task, `InvalidArgumentError` for an unknown step (listing the task's steps), a step
+   * that is not a signal step, or a payload that is not a JSON object or is larger than
+   * `maxResultBytes`, and `InvalidStateError` for a complete or cancelled task.
+   */
+  async sendSignal(
+    taskUuid: string,
+    stepName: string,
+    payload: Record<string, unknown>,
+  ): Promise<SignalResult> {
+    this.assertOpen();
+    requireString(taskUuid, 'taskUuid');
+    requireString(stepName, 'stepName');
+    if (!isPlainObject(payload)) {
+      throw new InvalidArgumentError(
+        `sendSignal: payload must be a plain object, got ${describeKind(payload)}`,
+      );
+    }
+    const json = serialize(payload, 'sendSignal: payload');
+    return JSON.parse(await this.engine.sendSignal(taskUuid, stepName, json)) as SignalResult;
   }
 
   /**

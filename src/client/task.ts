@@ -12,7 +12,25 @@ export type StepState =
   | 'error'
   | 'cancelled'
   /** Completed by an operator with `client.resolveStep()`; counts as done for its dependents. */
-  | 'resolved_manually';
+  | 'resolved_manually'
+  /** A signal step whose dependencies are done: it completes when `client.sendSignal()` is called. */
+  | 'waiting_for_signal';
+
+/** What `client.sendSignal()` did. */
+export interface SignalResult {
+  /**
+   * `true`: the step was waiting and completed now (its dependents run). `false`: the step does
+   * not wait yet (or its task is in error); the signal is kept and completes the step as soon as
+   * it starts waiting.
+   */
+  applied: boolean;
+  /** The step's state afterwards (`complete` when applied). */
+  stepState: StepState;
+  /** The task's state afterwards. */
+  taskState: TaskState;
+  /** When the signal was received (ISO-8601, database clock). */
+  receivedAt: string;
+}
 
 /** A task and (from `getTask`/`waitForTask`) its steps and history. Plain data. */
 export interface Task {

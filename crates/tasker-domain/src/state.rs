@@ -11,6 +11,9 @@ use std::str::FromStr;
 /// started when their task was cancelled or failed become `cancelled`. An operator can complete
 /// a failed or stuck step by hand (`resolved_manually`, which counts as done for its
 /// dependents), and retrying a failed task reopens its `error` and `cancelled` steps.
+/// A signal step has no handler: once its dependencies are done it is `waiting_for_signal`
+/// (never claimable) until a signal completes it, its timeout fails it (`error`) or completes
+/// it with a default, or its task is cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StepState {
     Pending,
@@ -21,10 +24,11 @@ pub enum StepState {
     Error,
     Cancelled,
     ResolvedManually,
+    WaitingForSignal,
 }
 
 impl StepState {
-    pub const ALL: [StepState; 8] = [
+    pub const ALL: [StepState; 9] = [
         StepState::Pending,
         StepState::Enqueued,
         StepState::InProgress,
@@ -33,6 +37,7 @@ impl StepState {
         StepState::Error,
         StepState::Cancelled,
         StepState::ResolvedManually,
+        StepState::WaitingForSignal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +50,7 @@ impl StepState {
             StepState::Error => "error",
             StepState::Cancelled => "cancelled",
             StepState::ResolvedManually => "resolved_manually",
+            StepState::WaitingForSignal => "waiting_for_signal",
         }
     }
 
@@ -91,6 +97,13 @@ impl StepState {
                 | (Error, Enqueued)
                 | (Cancelled, Pending)
                 | (Cancelled, Enqueued)
+                // signal steps: they wait instead of being enqueued
+                | (Pending, WaitingForSignal)
+                | (WaitingForSignal, Complete)
+                | (WaitingForSignal, Error)
+                | (WaitingForSignal, Cancelled)
+                | (Error, WaitingForSignal)
+                | (Cancelled, WaitingForSignal)
         )
     }
 }
@@ -227,6 +240,12 @@ mod tests {
             (Error, Enqueued),
             (Cancelled, Pending),
             (Cancelled, Enqueued),
+            (Pending, WaitingForSignal),
+            (WaitingForSignal, Complete),
+            (WaitingForSignal, Error),
+            (WaitingForSignal, Cancelled),
+            (Error, WaitingForSignal),
+            (Cancelled, WaitingForSignal),
         ];
         for from in StepState::ALL {
             for to in StepState::ALL {
@@ -241,6 +260,7 @@ mod tests {
             assert!(t.is_terminal());
         }
         assert!(Complete.is_done() && ResolvedManually.is_done() && !Error.is_done());
+        assert!(!WaitingForSignal.is_terminal() && !WaitingForSignal.is_done());
     }
 
     #[test]

@@ -44,6 +44,7 @@ impl Engine {
                         StepState::Enqueued,
                         StepState::WaitingForRetry,
                         StepState::InProgress,
+                        StepState::WaitingForSignal,
                     ];
                     for s in tx.cancel_steps(&[task], &open).await? {
                         work.step(

@@ -417,10 +417,11 @@ pub(crate) async fn create_in_tx(
                     to: step_uuid,
                 });
             }
-            let step_state = if deps.is_empty() {
-                StepState::Enqueued
-            } else {
-                StepState::Pending
+            let is_signal = def.step_type == StepType::Signal;
+            let step_state = match (deps.is_empty(), is_signal) {
+                (true, true) => StepState::WaitingForSignal,
+                (true, false) => StepState::Enqueued,
+                (false, _) => StepState::Pending,
             };
             steps.push(NewStep {
                 step_uuid,
@@ -436,8 +437,19 @@ pub(crate) async fn create_in_tx(
                 inputs: "{}".to_string(),
                 ready_in_ms: i64::try_from(delay_ms).unwrap_or(i64::MAX),
                 created_by: None,
+                signal_timeout_ms: signal_timeout(def),
             });
             work.step(task_uuid, step_uuid, None, StepState::Pending, None, None);
+            if step_state == StepState::WaitingForSignal {
+                work.step(
+                    task_uuid,
+                    step_uuid,
+                    Some(StepState::Pending),
+                    StepState::WaitingForSignal,
+                    None,
+                    Some(crate::signals::waiting_reason(def, "no dependencies")),
+                );
+            }
             if step_state == StepState::Enqueued {
                 let why = if delay_ms == 0 {
                     "no dependencies".to_string()
@@ -504,4 +516,10 @@ pub(crate) async fn registered_templates(tx: &mut dyn Tx) -> Result<String, Engi
         .map(|k| format!("{}/{}@{}", k.namespace, k.name, k.version))
         .collect::<Vec<_>>()
         .join(", "))
+}
+
+/// A signal step's timeout as stored with the step (`None`: none, or not a signal step).
+pub(crate) fn signal_timeout(def: &tasker_domain::StepDefinition) -> Option<i64> {
+    def.signal_timeout_ms()
+        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
 }

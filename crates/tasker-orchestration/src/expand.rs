@@ -121,10 +121,11 @@ pub(crate) fn create(
                 writes.new_edges.push(edge);
             }
         }
-        let state = if pending == 0 {
-            StepState::Enqueued
-        } else {
-            StepState::Pending
+        let is_signal = s.step_type == StepType::Signal;
+        let state = match (pending == 0, is_signal) {
+            (true, true) => StepState::WaitingForSignal,
+            (true, false) => StepState::Enqueued,
+            (false, _) => StepState::Pending,
         };
         writes.new_steps.push(NewStep {
             step_uuid,
@@ -140,6 +141,7 @@ pub(crate) fn create(
             inputs: s.inputs.to_string(),
             ready_in_ms: 0,
             created_by: Some(source.step_uuid),
+            signal_timeout_ms: crate::create::signal_timeout(&s.definition),
         });
         work.step(
             task,
@@ -149,6 +151,19 @@ pub(crate) fn create(
             None,
             Some(format!("created by the outcome of step '{}'", source.name)),
         );
+        if state == StepState::WaitingForSignal {
+            work.step(
+                task,
+                step_uuid,
+                Some(StepState::Pending),
+                StepState::WaitingForSignal,
+                None,
+                Some(crate::signals::waiting_reason(
+                    &s.definition,
+                    "dependencies complete",
+                )),
+            );
+        }
         if state == StepState::Enqueued {
             work.step(
                 task,

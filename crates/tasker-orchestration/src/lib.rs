@@ -22,6 +22,7 @@ mod operate;
 mod payload;
 mod record;
 mod schedules;
+mod signals;
 mod templates;
 mod views;
 mod work;
@@ -37,6 +38,7 @@ pub use record::{RecordOutcome, StepError, StepOutcome};
 pub use schedules::{
     schedule_idempotency_key, FireReport, Fired, ScheduleView, MAX_LISTED_SCHEDULES,
 };
+pub use signals::SignalSent;
 pub use tasker_domain::schedule::{Missed, ScheduleSpec, MAX_MISSED_FIRES};
 pub use tasker_domain::{ExpansionLimits, JsonLimits, StepState, TaskState};
 pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};

@@ -2,6 +2,7 @@
 //! step with a result of their own, and delete finished tasks. Every change is audited in the
 //! transitions, with the reason given.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tasker_domain::{echo, StepState, StepType, TaskState};
@@ -54,7 +55,19 @@ impl Engine {
                 let mut work = Work::default();
                 let names: Vec<String> = failed.iter().map(|s| format!("'{}'", s.name)).collect();
                 let why = format!("retried by an operator (failed: {})", names.join(", "));
-                leave_error(tx, &mut work, &row, &steps, &why).await?;
+                let completed = leave_error(tx, &mut work, &row, &steps, &why).await?;
+                if completed > 0 && row.completed_steps + completed >= row.total_steps {
+                    // Stored signals completed every step that was left.
+                    set_task_state(
+                        tx,
+                        &mut work,
+                        task,
+                        TaskState::StepsInProcess,
+                        TaskState::Complete,
+                        Some("all steps done (the last by stored signals)".to_string()),
+                    )
+                    .await?;
+                }
                 work.flush(tx).await?;
                 Ok::<_, EngineError>(work.signals)
             })
@@ -133,20 +146,14 @@ impl Engine {
                 );
                 // A worker still running it finds its claim gone when it next renews its
                 // lease, aborts the handler, and its late result is ignored as stale.
-                for r in tx.count_down_dependents(&[step.step_uuid]).await? {
-                    work.step(
-                        task,
-                        r.step_uuid,
-                        Some(StepState::Pending),
-                        StepState::Enqueued,
-                        None,
-                        Some(format!("dependencies complete (last: '{}')", step.name)),
-                    );
-                    work.signal(Signal::StepsReady);
-                }
+                let ready = tx.count_down_dependents(&[step.step_uuid]).await?;
+                let names = HashMap::from([(step.step_uuid, step.name.clone())]);
+                // Signal steps among them wait; those with a stored signal complete at once.
+                let readied = crate::signals::readied(tx, ready, &names, &mut work).await?;
+                let mut completed = 1 + readied.completed.get(&task).copied().unwrap_or(0);
                 tx.count_tasks(&[TaskCounts {
                     task_uuid: task,
-                    completed_delta: 1,
+                    completed_delta: completed,
                     total_delta: 0,
                 }])
                 .await?;
@@ -156,7 +163,7 @@ impl Engine {
                     .any(|s| s.state == StepState::Error && s.step_uuid != step.step_uuid);
                 if state == TaskState::Error && !other_failures {
                     let why = format!("step '{}' {why}", step.name);
-                    leave_error(tx, &mut work, &row, &steps, &why).await?;
+                    completed += leave_error(tx, &mut work, &row, &steps, &why).await?;
                     state = TaskState::StepsInProcess;
                 } else if state == TaskState::WaitingForRetry
                     && work.signals.contains(&Signal::StepsReady)
@@ -165,7 +172,7 @@ impl Engine {
                         .await?;
                     state = TaskState::StepsInProcess;
                 }
-                if state != TaskState::Error && row.completed_steps + 1 >= row.total_steps {
+                if state != TaskState::Error && row.completed_steps + completed >= row.total_steps {
                     if state == TaskState::WaitingForRetry {
                         set_task_state(tx, &mut work, task, state, TaskState::StepsInProcess, None)
                             .await?;
@@ -277,6 +284,12 @@ fn check_resolvable(step: &StepRow) -> Result<(), EngineError> {
                  retry the task"
             )))
         }
+        StepState::WaitingForSignal => {
+            return Err(EngineError::InvalidState(format!(
+                "step '{name}' is waiting for a signal: send it one (client.sendSignal or \
+                 `tasker steps signal`) to complete it"
+            )))
+        }
     }
     let creates = match step.step_type {
         StepType::Decision => Some("a decision point"),
@@ -293,20 +306,23 @@ fn check_resolvable(step: &StepRow) -> Result<(), EngineError> {
 }
 
 /// Take a task out of `error`: reopen its failed steps and the steps its failure cancelled,
-/// and put it back in `steps_in_process`.
+/// and put it back in `steps_in_process`. Reopened signal steps wait again; those that have
+/// a stored signal complete with it (counted on the task). Returns how many steps that
+/// completed.
 async fn leave_error(
     tx: &mut dyn Tx,
     work: &mut Work,
     row: &TaskRow,
     steps: &[StepRow],
     why: &str,
-) -> Result<(), EngineError> {
+) -> Result<i64, EngineError> {
     let task = row.task_uuid;
     let reopen: Vec<Uuid> = steps
         .iter()
         .filter(|s| matches!(s.state, StepState::Error | StepState::Cancelled))
         .map(|s| s.step_uuid)
         .collect();
+    let mut waiting = Vec::new();
     for r in tx.reopen_steps(&reopen).await? {
         work.step(
             task,
@@ -319,6 +335,11 @@ async fn leave_error(
         if r.to == StepState::Enqueued {
             work.signal(Signal::StepsReady);
         }
+        if r.to == StepState::WaitingForSignal {
+            if let Some(s) = steps.iter().find(|s| s.step_uuid == r.step_uuid) {
+                waiting.push((task, r.step_uuid, s.name.clone()));
+            }
+        }
     }
     set_task_state(
         tx,
@@ -328,7 +349,18 @@ async fn leave_error(
         TaskState::StepsInProcess,
         Some(why.to_string()),
     )
-    .await
+    .await?;
+    let readied = crate::signals::start_waiting(tx, &waiting, work).await?;
+    let completed = readied.completed.get(&task).copied().unwrap_or(0);
+    if completed > 0 {
+        tx.count_tasks(&[TaskCounts {
+            task_uuid: task,
+            completed_delta: completed,
+            total_delta: 0,
+        }])
+        .await?;
+    }
+    Ok(completed)
 }
 
 async fn set_task_state(

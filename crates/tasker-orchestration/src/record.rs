@@ -323,22 +323,6 @@ async fn record_in_tx(
         ));
     }
 
-    // Tasks whose every step is now complete.
-    for (task, acc) in tasks.iter_mut() {
-        if !acc.state.is_terminal()
-            && acc.completed + acc.completed_delta >= acc.total + acc.total_delta
-        {
-            let total = acc.total + acc.total_delta;
-            work.task(
-                *task,
-                Some(acc.state),
-                TaskState::Complete,
-                Some(format!("all {total} steps complete")),
-            );
-            acc.state = TaskState::Complete;
-        }
-    }
-
     write_back(tx, &mut writes, &mut tasks, &mut work).await?;
 
     let mut claimed = Claimed::default();
@@ -654,31 +638,39 @@ async fn write_back(
     tx.insert_edges(&w.new_edges).await?;
     if !w.completed.is_empty() {
         let completed: Vec<Uuid> = w.completed.iter().map(|(u, _)| *u).collect();
-        let names: HashMap<Uuid, &str> =
-            w.completed.iter().map(|(u, n)| (*u, n.as_str())).collect();
+        let names: HashMap<Uuid, String> = w.completed.iter().cloned().collect();
         let ready: Vec<ReadyStep> = tx.count_down_dependents(&completed).await?;
-        for r in &ready {
-            work.step(
-                r.task_uuid,
-                r.step_uuid,
-                Some(StepState::Pending),
-                StepState::Enqueued,
-                None,
-                Some(format!(
-                    "dependencies complete (last: '{}')",
-                    names.get(&r.after).copied().unwrap_or("?")
-                )),
-            );
-            w.enqueued_callables.push(r.handler_callable.clone());
-            if let Some(acc) = tasks.get_mut(&r.task_uuid) {
+        // Signal steps among them wait; those with a stored signal complete at once.
+        let r = crate::signals::readied(tx, ready, &names, work).await?;
+        w.enqueued_callables.extend(r.enqueued_callables);
+        for t in r.enqueued_tasks {
+            if let Some(acc) = tasks.get_mut(&t) {
                 acc.enqueued = true;
             }
         }
-        if !ready.is_empty() {
-            work.signal(Signal::StepsReady);
+        for (t, n) in r.completed {
+            if let Some(acc) = tasks.get_mut(&t) {
+                acc.completed_delta += n;
+            }
         }
     }
     tx.insert_edges(&w.source_edges).await?;
+
+    // Tasks whose every step is now complete.
+    for (task, acc) in tasks.iter_mut() {
+        if !acc.state.is_terminal()
+            && acc.completed + acc.completed_delta >= acc.total + acc.total_delta
+        {
+            let total = acc.total + acc.total_delta;
+            work.task(
+                *task,
+                Some(acc.state),
+                TaskState::Complete,
+                Some(format!("all {total} steps complete")),
+            );
+            acc.state = TaskState::Complete;
+        }
+    }
 
     let counts: Vec<TaskCounts> = tasks
         .iter()
@@ -753,6 +745,7 @@ async fn write_back(
                     StepState::Pending,
                     StepState::Enqueued,
                     StepState::WaitingForRetry,
+                    StepState::WaitingForSignal,
                 ],
             )
             .await?;

@@ -1,5 +1,6 @@
 -- Reopen the failed or cancelled steps $1 (an operator's retry): attempts start over, the error
--- is cleared, and each is ready now unless a dependency is still pending. Returns each with the
+-- is cleared, and each is ready now unless a dependency is still pending (a signal step waits
+-- for its signal again, with a new deadline). Returns each with the
 -- state it had.
 WITH old AS (
     SELECT step_uuid, state FROM steps
@@ -8,10 +9,14 @@ WITH old AS (
     FOR NO KEY UPDATE
 )
 UPDATE steps s SET
-    state = CASE WHEN s.pending_deps <= 0 THEN 'enqueued' ELSE 'pending' END,
+    state = CASE WHEN s.pending_deps > 0 THEN 'pending'
+        WHEN s.step_type = 'signal' THEN 'waiting_for_signal' ELSE 'enqueued' END,
     attempts = 0,
     error = NULL,
-    ready_at = CASE WHEN s.pending_deps <= 0 THEN statement_timestamp() END,
+    ready_at = CASE WHEN s.pending_deps > 0 THEN NULL
+        WHEN s.step_type = 'signal'
+            THEN statement_timestamp() + s.signal_timeout_ms * interval '1 millisecond'
+        ELSE statement_timestamp() END,
     claim_id = NULL, claimed_by = NULL, lease_until = NULL,
     updated_at = now()
 FROM old

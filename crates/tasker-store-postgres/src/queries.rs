@@ -3,6 +3,10 @@
 
 pub(crate) const ADD_PENDING_DEPENDENCY: &str =
     include_str!("../queries/add_pending_dependency.sql");
+pub(crate) const APPLY_SIGNALS: &str = include_str!("../queries/apply_signals.sql");
+pub(crate) const DUE_SIGNAL_WAITS: &str = include_str!("../queries/due_signal_waits.sql");
+pub(crate) const INSERT_SIGNAL: &str = include_str!("../queries/insert_signal.sql");
+pub(crate) const SIGNALS_OF: &str = include_str!("../queries/signals_of.sql");
 pub(crate) const ADVANCE_SCHEDULES: &str = include_str!("../queries/advance_schedules.sql");
 pub(crate) const ANCESTOR_RESULTS: &str = include_str!("../queries/ancestor_results.sql");
 pub(crate) const BEGIN: &str = include_str!("../queries/begin.sql");
@@ -62,6 +66,10 @@ pub(crate) const READY_STEPS: &str = include_str!("../queries/ready_steps.sql");
 #[cfg(test)]
 pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
+    ("apply_signals", APPLY_SIGNALS),
+    ("due_signal_waits", DUE_SIGNAL_WAITS),
+    ("insert_signal", INSERT_SIGNAL),
+    ("signals_of", SIGNALS_OF),
     ("advance_schedules", ADVANCE_SCHEDULES),
     ("list_schedules", LIST_SCHEDULES),
     ("delete_schedule", DELETE_SCHEDULE),

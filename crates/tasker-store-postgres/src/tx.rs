@@ -464,7 +464,13 @@ impl PgTx {
                     .map(|s| s.ready_in_ms as f64)
                     .collect::<Vec<_>>(),
             )
-            .bind(steps.iter().map(|s| s.created_by).collect::<Vec<_>>());
+            .bind(steps.iter().map(|s| s.created_by).collect::<Vec<_>>())
+            .bind(
+                steps
+                    .iter()
+                    .map(|s| s.signal_timeout_ms)
+                    .collect::<Vec<_>>(),
+            );
         self.exec(query).await?;
         Ok(())
     }
@@ -673,11 +679,14 @@ impl PgTx {
             .await?
             .iter()
             .map(|r| {
+                let step_uuid: Uuid = col(r, 0)?;
                 Ok(ReadyStep {
-                    step_uuid: col(r, 0)?,
+                    step_uuid,
                     task_uuid: col(r, 1)?,
                     handler_callable: col(r, 2)?,
                     after: col(r, 3)?,
+                    state: parsed(r, 4, &|| format!("step {step_uuid}"))?,
+                    name: col(r, 5)?,
                 })
             })
             .collect()
@@ -1217,6 +1226,81 @@ impl Tx for PgTx {
     }
     fn step_activity(&mut self, window_ms: i64) -> BoxFuture<'_, R<Vec<ActivityRow>>> {
         Box::pin(self.step_activity_now(window_ms))
+    }
+    fn signals_of<'a>(
+        &'a mut self,
+        keys: &'a [(Uuid, String)],
+    ) -> BoxFuture<'a, R<Vec<SignalRow>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let query = sqlx::query(q::SIGNALS_OF)
+                .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.1.clone()).collect::<Vec<_>>());
+            self.rows(query)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(SignalRow {
+                        task_uuid: col(r, 0)?,
+                        step_name: col(r, 1)?,
+                        payload: col(r, 2)?,
+                        received_at: ms(r, 3)?,
+                        applied_at: opt_ms(r, 4)?,
+                    })
+                })
+                .collect()
+        })
+    }
+    fn insert_signal<'a>(&'a mut self, signal: &'a NewSignal) -> BoxFuture<'a, R<Millis>> {
+        Box::pin(async move {
+            let query = sqlx::query(q::INSERT_SIGNAL)
+                .bind(signal.task_uuid)
+                .bind(signal.step_name.clone())
+                .bind(signal.payload.clone())
+                .bind(signal.applied);
+            match self.row(query).await? {
+                Some(r) => ms(&r, 0),
+                None => Err(StoreError::Corrupt(
+                    "storing a signal returned no row".to_string(),
+                )),
+            }
+        })
+    }
+    fn apply_signals<'a>(&'a mut self, keys: &'a [(Uuid, String)]) -> BoxFuture<'a, R<()>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let query = sqlx::query(q::APPLY_SIGNALS)
+                .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+                .bind(keys.iter().map(|k| k.1.clone()).collect::<Vec<_>>());
+            self.exec(query).await?;
+            Ok(())
+        })
+    }
+    fn due_signal_waits(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, R<Vec<DueSignalWait>>> {
+        Box::pin(async move {
+            let query = sqlx::query(q::DUE_SIGNAL_WAITS).bind(task).bind(limit);
+            self.rows(query)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(DueSignalWait {
+                        task_uuid: col(r, 0)?,
+                        step_uuid: col(r, 1)?,
+                        name: col(r, 2)?,
+                        template_step_name: col(r, 3)?,
+                        template_digest: col(r, 4)?,
+                    })
+                })
+                .collect()
+        })
     }
     fn signal<'a>(&'a mut self, signals: &'a [Signal]) -> BoxFuture<'a, R<()>> {
         // Sent with the commit, as one notification.

@@ -1,10 +1,14 @@
 -- Reopen a failed or cancelled step (an operator's retry): attempts start over, the error is
--- cleared, and it is ready now unless a dependency is still pending.
+-- cleared, and it is ready now unless a dependency is still pending (a signal step waits for
+-- its signal again, with a new deadline).
 UPDATE tasker_steps SET
-    state = CASE WHEN pending_deps <= 0 THEN 'enqueued' ELSE 'pending' END,
+    state = CASE WHEN pending_deps > 0 THEN 'pending'
+        WHEN step_type = 'signal' THEN 'waiting_for_signal' ELSE 'enqueued' END,
     attempts = 0,
     error = NULL,
-    ready_at = CASE WHEN pending_deps <= 0 THEN CAST(unixepoch('subsec') * 1000 AS INTEGER) END,
+    ready_at = CASE WHEN pending_deps > 0 THEN NULL
+        WHEN step_type = 'signal' THEN CAST(unixepoch('subsec') * 1000 AS INTEGER) + signal_timeout_ms
+        ELSE CAST(unixepoch('subsec') * 1000 AS INTEGER) END,
     claim_id = NULL, claimed_by = NULL, lease_until = NULL,
     updated_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)
 WHERE step_uuid = ?1 AND state IN ('error', 'cancelled')

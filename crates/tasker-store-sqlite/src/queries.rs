@@ -1,6 +1,10 @@
 //! Every statement of the driver, one file each in `queries/` (checked against a migrated
 //! database by the tests: each one must prepare).
 
+pub(crate) const APPLY_SIGNAL: &str = include_str!("../queries/apply_signal.sql");
+pub(crate) const DUE_SIGNAL_WAITS: &str = include_str!("../queries/due_signal_waits.sql");
+pub(crate) const INSERT_SIGNAL: &str = include_str!("../queries/insert_signal.sql");
+pub(crate) const SIGNALS_OF: &str = include_str!("../queries/signals_of.sql");
 pub(crate) const ADVANCE_SCHEDULE: &str = include_str!("../queries/advance_schedule.sql");
 pub(crate) const ADD_PENDING_DEPENDENCY: &str =
     include_str!("../queries/add_pending_dependency.sql");
@@ -61,6 +65,10 @@ pub(crate) fn rows(sql: &str, columns: usize, rows: usize) -> String {
 #[cfg(test)]
 pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
+    ("apply_signal", APPLY_SIGNAL),
+    ("due_signal_waits", DUE_SIGNAL_WAITS),
+    ("insert_signal", INSERT_SIGNAL),
+    ("signals_of", SIGNALS_OF),
     ("advance_schedule", ADVANCE_SCHEDULE),
     ("list_schedules", LIST_SCHEDULES),
     ("delete_schedule", DELETE_SCHEDULE),

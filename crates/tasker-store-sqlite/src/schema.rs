@@ -191,4 +191,97 @@ mod tests {
             .execute("UPDATE tasker_tasks SET priority = 1001", [])
             .is_err());
     }
+
+    /// Migration 6 rebuilds the steps table again (the signal state and type): rows made by
+    /// migrations 1-5, their edges, `created_by`, priority and transitions are kept; the new state and
+    /// type are accepted; signals are deleted with their task.
+    #[test]
+    fn migration_6_keeps_steps_and_accepts_signal_steps() {
+        let location = Location::Memory;
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(5))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasker_template_snapshots VALUES ('d', 'ns', 't', '1', '{}', 0);
+             INSERT INTO tasker_tasks (task_uuid, namespace, name, version, template_digest,
+                 state, context, total_steps, created_at, updated_at)
+             VALUES ('t1', 'ns', 't', '1', 'd', 'steps_in_process', '{}', 2, 0, 0);
+             INSERT INTO tasker_steps (step_uuid, task_uuid, name, template_step_name,
+                 handler_callable, step_type, state, dep_total, pending_deps, attempts,
+                 max_attempts, inputs, result, created_at, updated_at, created_by, priority)
+             VALUES ('s1', 't1', 'a', 'a', 'A', 'decision', 'resolved_manually', 0, 0, 1, 3,
+                     '{}', '{\"ok\":1}', 1, 2, NULL, 0),
+                    ('s2', 't1', 'b', 'b', 'B', 'standard', 'pending', 1, 1, 0, 3, '{}',
+                     NULL, 1, 2, 's1', 7);
+             INSERT INTO tasker_step_edges VALUES ('s1', 's2');
+             INSERT INTO tasker_transitions (task_uuid, step_uuid, from_state, to_state, at)
+             VALUES ('t1', 's1', 'in_progress', 'complete', 5);",
+        )
+        .unwrap();
+
+        migrate(&mut conn, &location).unwrap();
+
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM tasker_step_edges"), 1);
+        assert_eq!(count("SELECT count(*) FROM tasker_transitions"), 1);
+        let kept: (String, String, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT state, step_type, result, created_by FROM tasker_steps ORDER BY step_uuid \
+                 LIMIT 1 OFFSET 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2).unwrap_or_default(),
+                        r.get(3)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            kept,
+            ("pending".into(), "standard".into(), None, Some("s1".into()))
+        );
+        assert_eq!(
+            count("SELECT priority FROM tasker_steps WHERE step_uuid = 's2'"),
+            7
+        );
+        conn.execute(
+            "UPDATE tasker_steps SET state = 'enqueued', ready_at = 9000 WHERE step_uuid = 's2'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            count("SELECT claim_order FROM tasker_steps WHERE step_uuid = 's2'"),
+            2000
+        );
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' \
+                 AND name = 'tasker_steps_claimable'"
+            ),
+            1
+        );
+        conn.execute_batch(
+            "UPDATE tasker_steps SET step_type = 'signal', state = 'waiting_for_signal',
+                 signal_timeout_ms = 1000 WHERE step_uuid = 's2';
+             INSERT INTO tasker_signals VALUES ('t1', 'b', '{}', 7, NULL);",
+        )
+        .unwrap();
+        assert!(conn
+            .execute(
+                "UPDATE tasker_steps SET step_type = 'bogus' WHERE step_uuid = 's2'",
+                []
+            )
+            .is_err());
+        assert_eq!(count("PRAGMA foreign_keys"), 1);
+        conn.execute("DELETE FROM tasker_tasks WHERE task_uuid = 't1'", [])
+            .unwrap();
+        assert_eq!(count("SELECT count(*) FROM tasker_steps"), 0);
+        assert_eq!(count("SELECT count(*) FROM tasker_signals"), 0);
+    }
 }

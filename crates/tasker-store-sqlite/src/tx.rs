@@ -326,6 +326,7 @@ impl SqliteTx {
                     s.inputs,
                     s.ready_in_ms,
                     s.created_by.as_ref().map(id),
+                    s.signal_timeout_ms,
                 ])
                 .map_err(sql_error)?;
         }
@@ -541,7 +542,7 @@ impl SqliteTx {
         let mut ready = Vec::new();
         for s in completed {
             let mut stmt = self.stmt(q::COUNT_DOWN_DEPENDENTS)?;
-            for (step_uuid, task_uuid, handler_callable, pending, state) in
+            for (step_uuid, task_uuid, handler_callable, pending, state, name) in
                 collect(&mut stmt, params![id(s)], |r| {
                     Ok((
                         uuid(r, 0)?,
@@ -549,15 +550,20 @@ impl SqliteTx {
                         text(r, 2)?,
                         int(r, 3)?,
                         parsed::<StepState>(r, 4)?,
+                        text(r, 5)?,
                     ))
                 })?
             {
-                if pending == 0 && state == StepState::Enqueued {
+                if pending == 0
+                    && matches!(state, StepState::Enqueued | StepState::WaitingForSignal)
+                {
                     ready.push(ReadyStep {
                         step_uuid,
                         task_uuid,
                         handler_callable,
                         after: *s,
+                        state,
+                        name,
                     });
                 }
             }
@@ -1035,6 +1041,25 @@ impl Tx for SqliteTx {
     fn step_activity(&mut self, window_ms: i64) -> BoxFuture<'_, R<Vec<ActivityRow>>> {
         done(self.step_activity_now(window_ms))
     }
+    fn signals_of<'a>(
+        &'a mut self,
+        keys: &'a [(Uuid, String)],
+    ) -> BoxFuture<'a, R<Vec<SignalRow>>> {
+        done(self.signals_of_now(keys))
+    }
+    fn insert_signal<'a>(&'a mut self, signal: &'a NewSignal) -> BoxFuture<'a, R<Millis>> {
+        done(self.insert_signal_now(signal))
+    }
+    fn apply_signals<'a>(&'a mut self, keys: &'a [(Uuid, String)]) -> BoxFuture<'a, R<()>> {
+        done(self.apply_signals_now(keys))
+    }
+    fn due_signal_waits(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, R<Vec<DueSignalWait>>> {
+        done(self.due_signal_waits_now(task, limit))
+    }
     fn signal<'a>(&'a mut self, _signals: &'a [Signal]) -> BoxFuture<'a, R<()>> {
         // Processes sharing a SQLite file cannot hear each other; they poll.
         done(Ok(()))
@@ -1142,6 +1167,57 @@ impl SqliteTx {
             }
         }
         Ok(advanced)
+    }
+
+    fn signals_of_now(&mut self, keys: &[(Uuid, String)]) -> R<Vec<SignalRow>> {
+        let mut out = Vec::new();
+        for (task, name) in keys {
+            let mut stmt = self.stmt(q::SIGNALS_OF)?;
+            if let Some(row) = first(&mut stmt, params![id(task), name], |r| {
+                Ok(SignalRow {
+                    task_uuid: uuid(r, 0)?,
+                    step_name: text(r, 1)?,
+                    payload: text(r, 2)?,
+                    received_at: int(r, 3)?,
+                    applied_at: opt_int(r, 4)?,
+                })
+            })? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_signal_now(&mut self, s: &NewSignal) -> R<Millis> {
+        let mut stmt = self.stmt(q::INSERT_SIGNAL)?;
+        first(
+            &mut stmt,
+            params![id(&s.task_uuid), s.step_name, s.payload, s.applied],
+            |r| int(r, 0),
+        )?
+        .ok_or_else(|| StoreError::Corrupt("storing a signal returned no row".to_string()))
+    }
+
+    fn apply_signals_now(&mut self, keys: &[(Uuid, String)]) -> R<()> {
+        for (task, name) in keys {
+            self.stmt(q::APPLY_SIGNAL)?
+                .execute(params![id(task), name])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
+    fn due_signal_waits_now(&mut self, task: Option<Uuid>, limit: i64) -> R<Vec<DueSignalWait>> {
+        let mut stmt = self.stmt(q::DUE_SIGNAL_WAITS)?;
+        collect(&mut stmt, params![task.as_ref().map(id), limit], |r| {
+            Ok(DueSignalWait {
+                task_uuid: uuid(r, 0)?,
+                step_uuid: uuid(r, 1)?,
+                name: text(r, 2)?,
+                template_step_name: text(r, 3)?,
+                template_digest: text(r, 4)?,
+            })
+        })
     }
 
     fn now_now(&mut self) -> R<Millis> {

@@ -137,7 +137,8 @@ pub trait Tx: Send {
         changes: &'a [StepChange],
     ) -> BoxFuture<'a, StoreResult<Vec<Uuid>>>;
     /// Count these completed steps off their dependents; the dependents left with nothing
-    /// pending that were `pending` become `enqueued` (ready now) and are returned.
+    /// pending that were `pending` become `enqueued` (ready now) — signal steps become
+    /// `waiting_for_signal`, with their deadline — and are returned.
     fn count_down_dependents<'a>(
         &'a mut self,
         completed: &'a [Uuid],
@@ -168,8 +169,9 @@ pub trait Tx: Send {
 
     // --- operator recovery and retention -----------------------------------------------------
     /// Reopen these steps if they are `error` or `cancelled`: attempts start over, the error is
-    /// cleared, and each becomes `enqueued` (ready now) or, while a dependency is still
-    /// pending, `pending`. Returns the steps reopened.
+    /// cleared, and each becomes `enqueued` (ready now; a signal step `waiting_for_signal`,
+    /// with a new deadline) or, while a dependency is still pending, `pending`. Returns the
+    /// steps reopened.
     fn reopen_steps<'a>(
         &'a mut self,
         steps: &'a [Uuid],
@@ -250,6 +252,29 @@ pub trait Tx: Send {
     ) -> BoxFuture<'a, StoreResult<Vec<String>>>;
     /// The database's clock (ms since the epoch).
     fn now(&mut self) -> BoxFuture<'_, StoreResult<Millis>>;
+
+    // --- signal steps --------------------------------------------------------------------------
+    /// The signals received for these (task, step name) pairs (pairs with none left out).
+    fn signals_of<'a>(
+        &'a mut self,
+        keys: &'a [(Uuid, String)],
+    ) -> BoxFuture<'a, StoreResult<Vec<SignalRow>>>;
+    /// Store a signal, received now (its key must be new: the caller checked under the task's
+    /// lock). Returns when it was received.
+    fn insert_signal<'a>(&'a mut self, signal: &'a NewSignal)
+        -> BoxFuture<'a, StoreResult<Millis>>;
+    /// Mark these stored signals applied now (those already applied are left alone).
+    fn apply_signals<'a>(
+        &'a mut self,
+        keys: &'a [(Uuid, String)],
+    ) -> BoxFuture<'a, StoreResult<()>>;
+    /// Signal steps still waiting past their deadline, earliest first, at most `limit`: of the
+    /// task `task` (which the caller has locked), or of any task.
+    fn due_signal_waits(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<DueSignalWait>>>;
 
     // --- signals -------------------------------------------------------------------------------
     /// Tell other processes once this transaction commits (no-op where nobody can listen).

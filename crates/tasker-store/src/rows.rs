@@ -70,6 +70,9 @@ pub struct NewStep {
     /// The decision or batchable step whose outcome created this one (`None`: created with
     /// the task).
     pub created_by: Option<Uuid>,
+    /// A signal step's timeout: its deadline is this long after it starts waiting (`None`:
+    /// it waits for ever, or it is not a signal step).
+    pub signal_timeout_ms: Option<i64>,
 }
 
 /// A dependency edge: `to` waits for `from`.
@@ -205,6 +208,9 @@ pub struct ReadyStep {
     pub step_uuid: Uuid,
     pub task_uuid: Uuid,
     pub handler_callable: String,
+    /// `enqueued`, or `waiting_for_signal` for a signal step.
+    pub state: StepState,
+    pub name: String,
     /// One of the completed steps it was waiting for (when several completed in the same
     /// batch, any one of them).
     pub after: Uuid,
@@ -432,4 +438,35 @@ pub struct ScheduleAdvance {
     pub name: String,
     pub expect: Option<Millis>,
     pub to: Millis,
+}
+
+/// A signal received for a step (by task and step name), applied or kept for when the step
+/// starts waiting.
+#[derive(Debug, Clone)]
+pub struct SignalRow {
+    pub task_uuid: Uuid,
+    pub step_name: String,
+    /// JSON text.
+    pub payload: String,
+    pub received_at: Millis,
+    pub applied_at: Option<Millis>,
+}
+
+/// A signal to store. `applied`: it completes its step in the same transaction.
+#[derive(Debug, Clone)]
+pub struct NewSignal {
+    pub task_uuid: Uuid,
+    pub step_name: String,
+    pub payload: String,
+    pub applied: bool,
+}
+
+/// A signal step waiting past its deadline.
+#[derive(Debug, Clone)]
+pub struct DueSignalWait {
+    pub task_uuid: Uuid,
+    pub step_uuid: Uuid,
+    pub name: String,
+    pub template_step_name: String,
+    pub template_digest: String,
 }

@@ -100,6 +100,40 @@ pub(crate) async fn lease_loop(inner: Arc<Inner>) {
     }
 }
 
+/// How often a worker looks for signal steps whose timeout passed.
+pub(crate) const SIGNAL_SWEEP_PERIOD: Duration = Duration::from_millis(500);
+
+/// Settle signal steps whose timeout passed (fail them, or complete them with their
+/// `on_timeout` result). Every worker sweeps; each timeout is applied once.
+pub(crate) async fn signal_sweep_loop(inner: Arc<Inner>) {
+    let cfg = &inner.config;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SIGNAL_SWEEP_PERIOD) => {}
+            _ = inner.stop_background.cancelled() => return,
+        }
+        match inner.engine.expire_signal_waits(&cfg.worker_id).await {
+            Ok(0) => db_ok(&inner),
+            Ok(n) => {
+                db_ok(&inner);
+                tell(
+                    &inner,
+                    LogLine::new(
+                        LogLevel::Info,
+                        format!(
+                            "{n} signal step{} timed out waiting for {} signal",
+                            if n == 1 { "" } else { "s" },
+                            if n == 1 { "its" } else { "their" },
+                        ),
+                    )
+                    .field("timedOut", n),
+                );
+            }
+            Err(e) => db_failed(&inner, "settling signal timeouts", &e),
+        }
+    }
+}
+
 /// Abort the handlers of steps whose task was cancelled (by any process).
 pub(crate) async fn cancellation_loop(inner: Arc<Inner>) {
     let mut rx = inner.engine.subscribe_cancellations();

@@ -24,6 +24,7 @@
     in_progress: '#2563eb',
     steps_in_process: '#2563eb',
     waiting_for_retry: '#d97706',
+    waiting_for_signal: '#ca8a04',
     complete: '#15803d',
     resolved_manually: '#0d9488',
     error: '#b91c1c',

@@ -6,6 +6,8 @@ use super::error::{Ctx, TemplateError};
 pub const MAX_BACKOFF_SETTING_MS: u64 = 3_600_000;
 /// Largest accepted `timeout_seconds` (one day).
 pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+/// Largest accepted `timeout_seconds` of a signal step (30 days).
+pub const MAX_SIGNAL_TIMEOUT_SECONDS: f64 = 2_592_000.0;
 /// Largest template file, in bytes (1 MiB): a larger file is rejected before it is read.
 pub const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
 /// Deepest nesting of lists and mappings in a template (the top-level mapping is level 1; a

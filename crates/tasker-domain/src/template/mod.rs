@@ -28,7 +28,8 @@ mod validate;
 
 pub use error::TemplateError;
 pub use limits::{
-    MAX_BACKOFF_SETTING_MS, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, MAX_TIMEOUT_SECONDS,
+    MAX_BACKOFF_SETTING_MS, MAX_SIGNAL_TIMEOUT_SECONDS, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
+    MAX_TIMEOUT_SECONDS,
 };
 pub use load::{check_templates, load_templates, TemplateReport};
 pub use model::{

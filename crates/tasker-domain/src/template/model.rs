@@ -15,13 +15,15 @@ impl TemplateSet {
             .find(|t| t.namespace_name == namespace && t.name == name && t.version == version)
     }
 
-    /// Every handler callable used by any step of any template, with where it is used.
+    /// Every handler callable used by any step of any template, with where it is used (signal
+    /// steps have no handler).
     pub fn callables(&self) -> Vec<(&str, &TaskTemplate, &StepDefinition)> {
         self.templates
             .iter()
             .flat_map(|t| {
                 t.steps
                     .iter()
+                    .filter(|s| s.step_type != StepType::Signal)
                     .map(move |s| (s.handler.callable.as_str(), t, s))
             })
             .collect()
@@ -71,6 +73,7 @@ pub struct StepDefinition {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// A signal step has none (its callable is empty).
     pub handler: HandlerSpec,
     #[serde(rename = "type", alias = "step_type", default)]
     pub step_type: StepType,
@@ -84,9 +87,21 @@ pub struct StepDefinition {
     /// Kept as given for batch processing (issue 3).
     #[serde(default)]
     pub batch_config: Option<serde_json::Value>,
+    /// A signal step's default result when no signal arrives within `timeout_seconds`
+    /// (`on_timeout: { result: … }`); without it the timeout fails the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout_result: Option<serde_json::Value>,
 }
 
 impl StepDefinition {
+    /// How long a signal step waits for its signal (`None`: for ever).
+    pub fn signal_timeout_ms(&self) -> Option<u64> {
+        if self.step_type != StepType::Signal {
+            return None;
+        }
+        self.timeout_seconds.map(|s| (s * 1000.0).round() as u64)
+    }
+
     pub fn timeout_ms(&self) -> u64 {
         self.timeout_seconds
             .map(|s| (s * 1000.0).round() as u64)
@@ -121,15 +136,18 @@ pub enum StepType {
     DeferredConvergence,
     Batchable,
     BatchWorker,
+    /// No handler: completed by a signal sent to it (`client.sendSignal`).
+    Signal,
 }
 
 impl StepType {
-    pub const ALL: [StepType; 5] = [
+    pub const ALL: [StepType; 6] = [
         StepType::Standard,
         StepType::Decision,
         StepType::DeferredConvergence,
         StepType::Batchable,
         StepType::BatchWorker,
+        StepType::Signal,
     ];
 
     /// Decision and batchable steps return an outcome that creates further steps.
@@ -145,6 +163,7 @@ impl StepType {
             StepType::DeferredConvergence => "deferred_convergence",
             StepType::Batchable => "batchable",
             StepType::BatchWorker => "batch_worker",
+            StepType::Signal => "signal",
         }
     }
 }

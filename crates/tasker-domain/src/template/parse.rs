@@ -8,7 +8,10 @@ use super::fields::{
     alias_key, check_keys, describe, get, int_in_range, lookup, names, opt_str, required_str,
     to_json, unknown_keys,
 };
-use super::limits::{check_size, MAX_BACKOFF_SETTING_MS, MAX_TEMPLATE_DEPTH, MAX_TIMEOUT_SECONDS};
+use super::limits::{
+    check_size, MAX_BACKOFF_SETTING_MS, MAX_SIGNAL_TIMEOUT_SECONDS, MAX_TEMPLATE_DEPTH,
+    MAX_TIMEOUT_SECONDS,
+};
 use super::model::{
     empty_object, BackoffKind, HandlerSpec, RetryConfig, StepDefinition, StepType, TaskTemplate,
 };
@@ -42,6 +45,7 @@ const STEP_KEYS: &[&str] = &[
     "retry",
     "timeout_seconds",
     "batch_config",
+    "on_timeout",
 ];
 const STEP_IGNORED: &[&str] = &[
     "publishes_events",
@@ -49,6 +53,7 @@ const STEP_IGNORED: &[&str] = &[
     "result_schema",
     "composition",
 ];
+const ON_TIMEOUT_KEYS: &[&str] = &["result"];
 const HANDLER_KEYS: &[&str] = &["callable", "method", "resolver", "initialization"];
 const RETRY_KEYS: &[&str] = &[
     "retryable",
@@ -63,6 +68,7 @@ const STEP_TYPES: &[(&str, StepType)] = &[
     ("deferred_convergence", StepType::DeferredConvergence),
     ("batchable", StepType::Batchable),
     ("batch_worker", StepType::BatchWorker),
+    ("signal", StepType::Signal),
 ];
 const BACKOFF_KINDS: &[(&str, BackoffKind)] = &[
     ("none", BackoffKind::None),
@@ -260,9 +266,19 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
         }
     });
 
+    let is_signal = step_type == StepType::Signal;
     let handler = match get(map, "handler") {
+        None if is_signal => None,
         None => {
             p.push(ctx.err_about("handler", "missing required field 'handler'"));
+            None
+        }
+        Some(_) if is_signal => {
+            p.push(ctx.field_err(
+                "handler",
+                "a signal step has no handler: it completes when a signal is sent to it \
+                 (client.sendSignal); remove 'handler' or use another step type",
+            ));
             None
         }
         Some(Value::Mapping(h)) => p.keep(parse_handler(&ctx.nested("handler."), h)),
@@ -294,13 +310,19 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
         None => None,
         Some(Value::Number(n)) => {
             let t = n.as_f64().unwrap_or(f64::NAN);
+            // A signal may take days (a person's approval); an attempt of a handler may not.
+            let (max, what) = if is_signal {
+                (MAX_SIGNAL_TIMEOUT_SECONDS, " for a signal step (30 days)")
+            } else {
+                (MAX_TIMEOUT_SECONDS, "")
+            };
             // Written so that NaN fails too.
-            if t > 0.0 && t <= MAX_TIMEOUT_SECONDS {
+            if t > 0.0 && t <= max {
                 Some(t)
             } else {
                 p.push(ctx.field_err(
                     "timeout_seconds",
-                    format!("must be > 0 and <= {MAX_TIMEOUT_SECONDS}, got {n}"),
+                    format!("must be > 0 and <= {max}{what}, got {n}"),
                 ));
                 None
             }
@@ -326,6 +348,31 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
             None
         }
     };
+    let on_timeout_result = match get(map, "on_timeout") {
+        None => None,
+        Some(_) if !is_signal => {
+            p.push(ctx.field_err(
+                "on_timeout",
+                "only a signal step (type: signal) has an on_timeout",
+            ));
+            None
+        }
+        Some(Value::Mapping(_)) if get(map, "timeout_seconds").is_none() => {
+            p.push(ctx.field_err(
+                "on_timeout",
+                "needs 'timeout_seconds': without a timeout the step waits for its signal for ever",
+            ));
+            None
+        }
+        Some(Value::Mapping(m)) => p.keep(parse_on_timeout(&ctx.nested("on_timeout."), m)),
+        Some(other) => {
+            p.push(ctx.field_err(
+                "on_timeout",
+                format!("expected a mapping with 'result', got {}", describe(other)),
+            ));
+            None
+        }
+    };
     let description = p
         .keep(opt_str(&ctx, map, "description"))
         .flatten()
@@ -346,10 +393,31 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
             retry: retry.unwrap_or_default(),
             timeout_seconds,
             batch_config,
+            on_timeout_result,
         },
         index,
         deps_key: deps_key?,
     })
+}
+
+/// `on_timeout: { result: {…} }` of a signal step: the result it completes with when its
+/// timeout passes.
+fn parse_on_timeout(ctx: &Ctx, map: &Mapping) -> Result<serde_json::Value, TemplateError> {
+    check_keys(ctx, map, ON_TIMEOUT_KEYS, &[])?;
+    let result = match map.get("result") {
+        None => return Err(ctx.err_about("result", "missing required field 'on_timeout.result'")),
+        Some(v @ Value::Mapping(_)) => to_json(ctx, "result", v)?,
+        Some(other) => {
+            return Err(ctx.field_err(
+                "result",
+                format!(
+                    "expected a mapping (the step's result), got {}",
+                    describe(other)
+                ),
+            ))
+        }
+    };
+    Ok(result)
 }
 
 fn parse_handler(ctx: &Ctx, map: &Mapping) -> Result<HandlerSpec, TemplateError> {

@@ -64,6 +64,7 @@ pub(crate) fn new_step(task: Uuid, name: &str, state: StepState, pending: i64) -
         max_attempts: 3,
         inputs: "{}".into(),
         ready_in_ms: 0,
+        signal_timeout_ms: None,
         created_by: None,
     }
 }

@@ -44,6 +44,7 @@ async fn tables_live_in_their_schema_with_postgres_types() {
             vec![
                 "_sqlx_migrations",
                 "schedules",
+                "signals",
                 "step_edges",
                 "steps",
                 "tasks",
