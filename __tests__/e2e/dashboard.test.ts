@@ -371,6 +371,38 @@ describeEachBackend('dashboard API', (backend) => {
     expect(stepOf(done, 'left').result).toEqual({ left: 'done', note: XSS_SCRIPT });
   });
 
+  it('sends the signal a step waits for, with the token', async () => {
+    const s = await setUp(backend);
+    const token = 'dashboard-test-token';
+    const base = await serve(backend, s, { allowActions: true, token });
+    const task = await s.client.createTask({ namespace: 'e2e', name: 'dashboard_signal' });
+    await eventually('the signal step to wait', async () => {
+      const t = await s.client.getTask(task.taskUuid);
+      return t !== null && stepOf(t, 'approve').state === 'waiting_for_signal';
+    });
+    const path = `api/tasks/${task.taskUuid}/steps/approve/signal`;
+    expect((await post(base, path, {}, { payload: { ok: true } })).status).toBe(403);
+    expect(await post(base, path, { 'X-Tasker-Token': token }, { payload: [1] })).toEqual({
+      status: 400,
+      body: { error: 'payload must be a JSON object' },
+    });
+    const notSignal = await post(
+      base,
+      `api/tasks/${task.taskUuid}/steps/start/signal`,
+      { 'X-Tasker-Token': token },
+      { payload: {} },
+    );
+    expect(notSignal.status).toBe(400);
+    expect(notSignal.body.error).toContain('not a signal step');
+    const sent = await post(base, path, { 'X-Tasker-Token': token }, { payload: { ok: true } });
+    expect(sent.status).toBe(200);
+    expect(sent.body.signal).toMatchObject({ applied: true, stepState: 'complete' });
+    const done = await s.client.waitForTask(task.taskUuid, { timeoutMs: 20000 });
+    expect(stepOf(done, 'approve').result).toEqual({ ok: true });
+    const again = await post(base, path, { 'X-Tasker-Token': token }, { payload: {} });
+    expect(again.status).toBe(409);
+  });
+
   it('resolves a stuck step and cancels a task with the token', async () => {
     const s = await setUp(backend);
     const token = 'dashboard-test-token';
@@ -443,6 +475,7 @@ const STATE_COLOURS: Record<string, string> = {
   in_progress: '#2563eb',
   pending: '#8a94a0',
   steps_in_process: '#2563eb',
+  waiting_for_signal: '#9333ea',
 };
 
 if (!haveBrowser && !requireBrowser) {
@@ -616,6 +649,32 @@ describeEachBackend('dashboard in a browser', (backend) => {
     );
     // Steps with no inputs of their own show none.
     expect(await page.$$('.step-inputs')).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it('colours a step waiting for a signal, and sends it from the page', async () => {
+    const s = await setUp(backend);
+    const token = 'browser-token';
+    const base = await serve(backend, s, { allowActions: true, token });
+    const task = await s.client.createTask({ namespace: 'e2e', name: 'dashboard_signal' });
+    const { page, problems } = await openPage(`${base}#/task/${task.taskUuid}`);
+    await page.waitForSelector(
+      '#dag g.node[data-step="approve"][data-state="waiting_for_signal"]',
+      {
+        timeout: 20000,
+      },
+    );
+    expect(await page.getAttribute('#dag g.node[data-step="approve"] rect', 'fill')).toBe(
+      STATE_COLOURS.waiting_for_signal,
+    );
+    await page.fill('#token', token);
+    await page.click('#save-token');
+    page.once('dialog', (dialog) => void dialog.accept('{"approved": true}'));
+    await page.click('.send-signal[data-step="approve"]');
+    await page.waitForSelector('#task-state [data-state="complete"]', { timeout: 20000 });
+    expect(stepOf((await s.client.getTask(task.taskUuid))!, 'approve').result).toEqual({
+      approved: true,
+    });
     expect(problems).toEqual([]);
   });
 

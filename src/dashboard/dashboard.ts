@@ -3,7 +3,7 @@
  * assets (built into the package, no CDN) and a small JSON API over a `TaskerClient`.
  *
  * Reading is open to whoever can reach the handler (it binds to 127.0.0.1 by default when started
- * by `startDashboard`). Actions (retry, resolve, cancel) exist only with `allowActions` and need
+ * by `startDashboard`). Actions (retry, resolve, cancel, signal) exist only with `allowActions` and need
  * the token in an `X-Tasker-Token` header; a cross-site request is refused by its `Origin` /
  * `Sec-Fetch-Site` headers, and a form or plain link cannot set that header at all.
  */
@@ -190,7 +190,9 @@ class Api {
       const action = parts.length === 3 ? parts[2] : parts.length === 5 ? parts[4] : undefined;
       if (
         (parts.length === 3 && (action === 'retry' || action === 'cancel')) ||
-        (parts.length === 5 && parts[2] === 'steps' && action === 'resolve')
+        (parts.length === 5 &&
+          parts[2] === 'steps' &&
+          (action === 'resolve' || action === 'signal'))
       ) {
         this.authorize(req);
         const body = await readJsonBody(req);
@@ -199,6 +201,18 @@ class Api {
         if (action === 'cancel') {
           const reason = optionalString(body.reason, 'reason');
           return { task: await client.cancelTask(parts[1], reason) };
+        }
+        if (action === 'signal') {
+          const payload = body.payload ?? {};
+          if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+            throw new HttpError(400, 'payload must be a JSON object');
+          }
+          const signal = await client.sendSignal(
+            parts[1],
+            parts[3],
+            payload as Record<string, unknown>,
+          );
+          return { signal, task: await client.getTask(parts[1]) };
         }
         const result = body.result ?? {};
         if (typeof result !== 'object' || result === null || Array.isArray(result)) {

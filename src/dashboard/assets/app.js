@@ -24,7 +24,7 @@
     in_progress: '#2563eb',
     steps_in_process: '#2563eb',
     waiting_for_retry: '#d97706',
-    waiting_for_signal: '#ca8a04',
+    waiting_for_signal: '#9333ea',
     complete: '#15803d',
     resolved_manually: '#0d9488',
     error: '#b91c1c',
@@ -866,6 +866,36 @@
       }
       if (s.metadata)
         parts.push(el('div', null, el('strong', { text: 'Metadata' }), valueBlock(s.metadata)));
+      if (config.allowActions && s.state === 'waiting_for_signal') {
+        parts.push(
+          el('button', {
+            type: 'button',
+            class: 'send-signal primary',
+            'data-step': s.name,
+            text: 'Send signal…',
+            onclick: function () {
+              var text = window.prompt('Signal for ' + s.name + ' (a JSON object):', '{}');
+              if (text === null) return;
+              var payload;
+              try {
+                payload = JSON.parse(text);
+              } catch (e) {
+                window.alert('not valid JSON: ' + e.message);
+                return;
+              }
+              act(
+                'tasks/' +
+                  encodeURIComponent(task.taskUuid) +
+                  '/steps/' +
+                  encodeURIComponent(s.name) +
+                  '/signal',
+                { payload: payload },
+                'Signal ' + s.name,
+              );
+            },
+          }),
+        );
+      }
       if (
         config.allowActions &&
         (s.state === 'error' ||
