@@ -28,6 +28,7 @@ import { redactDatabaseUrl as redact } from '../src';
 import {
   LABELS,
   POSTGRES_SYSTEMS,
+  TASKER_SYSTEMS,
   type ChildMessage,
   type Job,
   type JobResult,
@@ -73,6 +74,11 @@ export function planJobs(options: Options, systems: readonly SystemName[]): Plan
       } else {
         jobs.push({ scenario, system, params: latency });
       }
+    }
+  }
+  if (wants('signal')) {
+    for (const system of systems.filter((s) => TASKER_SYSTEMS.includes(s))) {
+      jobs.push({ scenario: 'signal', system, params: latency });
     }
   }
   if (wants('create')) {
@@ -255,6 +261,8 @@ function describe(job: PlannedJob): string {
       return `4-step chain, ${p.runs} runs${p.variant ? ` (${p.variant})` : ''}`;
     case 'fanout':
       return `fan-out 1→5→1, ${p.runs} runs`;
+    case 'signal':
+      return `sendSignal → dependent step, ${p.runs} runs`;
     case 'create':
       return `creation, ${p.oneAtATime} one at a time + ${p.bulk} in bulk`;
     case 'rss':

@@ -36,6 +36,8 @@ export async function runJob(job: Job, report: RssReporter = reporter): Promise<
         return tasker.chain(resource, job.params);
       case 'fanout':
         return tasker.fanout(resource, job.params);
+      case 'signal':
+        return tasker.signal(resource, job.params);
       case 'create':
         return tasker.create(resource, job.params);
       case 'rss':
@@ -51,6 +53,8 @@ export async function runJob(job: Job, report: RssReporter = reporter): Promise<
         return graphile.chain(resource, config, job.params);
       case 'fanout':
         return graphile.fanout(resource, config, job.params);
+      case 'signal':
+        throw new Error('graphile-worker has no signal steps');
       case 'create':
         return graphile.create(resource, job.params);
       case 'rss':
@@ -64,6 +68,8 @@ export async function runJob(job: Job, report: RssReporter = reporter): Promise<
       return bullmq.chain(resource, job.params);
     case 'fanout':
       return bullmq.fanout(resource, job.params);
+    case 'signal':
+      throw new Error('BullMQ has no signal steps');
     case 'create':
       return bullmq.create(resource, job.params);
     case 'rss':

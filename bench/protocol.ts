@@ -26,7 +26,15 @@ export const POSTGRES_SYSTEMS: readonly SystemName[] = ['postgres', 'graphile', 
  * `commits` is not a job of its own: commits and statements per step are measured during the
  * PostgreSQL systems' throughput runs (`--scenario commits` runs only those).
  */
-export const SCENARIOS = ['throughput', 'chain', 'fanout', 'create', 'rss', 'commits'] as const;
+export const SCENARIOS = [
+  'throughput',
+  'chain',
+  'fanout',
+  'signal',
+  'create',
+  'rss',
+  'commits',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Where a job runs. The parent creates it before the child starts and removes it afterwards. */
@@ -74,6 +82,8 @@ export type Job =
   | { scenario: 'throughput'; system: SystemName; resource: Resource; params: ThroughputParams }
   | { scenario: 'chain'; system: SystemName; resource: Resource; params: LatencyParams }
   | { scenario: 'fanout'; system: SystemName; resource: Resource; params: LatencyParams }
+  /** tasker-node only (the peers have no signals): `sendSignal` → the dependent step ran. */
+  | { scenario: 'signal'; system: SystemName; resource: Resource; params: LatencyParams }
   | { scenario: 'create'; system: SystemName; resource: Resource; params: CreateParams }
   | { scenario: 'rss'; system: SystemName; resource: Resource; params: RssParams };
 
@@ -123,7 +133,10 @@ export interface ThroughputRun {
 }
 
 export interface ChainRun {
-  /** Create → the last step's handler ran (timestamp taken inside that handler). */
+  /**
+   * Create → the last step's handler ran (timestamp taken inside that handler); in the signal
+   * scenario, `sendSignal` → the dependent step's handler ran.
+   */
   lastHandler: LatencySummary;
   /** tasker-node: create → `waitForTask` resolved, in the same runs. */
   waitForTask?: LatencySummary;

@@ -74,6 +74,8 @@ export interface SystemFigures {
   throughput?: ThroughputFigures[];
   chain?: LatencyFigures;
   fanout?: LatencyFigures;
+  /** sendSignal → the dependent step ran (tasker-node only). */
+  signal?: LatencyFigures;
   create?: CreateFigures;
   rss?: RssFigures;
 }
@@ -158,7 +160,7 @@ export function buildFigures(
           };
         });
     }
-    for (const scenario of ['chain', 'fanout'] as const) {
+    for (const scenario of ['chain', 'fanout', 'signal'] as const) {
       const runs = mine.filter((j) => j.scenario === scenario).map((j) => j.result as ChainRun);
       if (runs.length === 0) continue;
       const best = runs.reduce((a, b) => (b.lastHandler.p50Ms < a.lastHandler.p50Ms ? b : a));
@@ -273,6 +275,22 @@ function rows(report: Report): Row[] {
     },
   ];
   out.push(...latency('chain', '4-step chain'), ...latency('fanout', 'fan-out 1→5→1'));
+  if (Object.values(report.systems).some((f) => f?.signal !== undefined)) {
+    out.push(
+      {
+        label: 'signal p50 (ms), sendSignal → dependent handler',
+        better: null,
+        value: (f) => f.signal?.lastHandler.p50Ms,
+        digits: 2,
+      },
+      {
+        label: 'signal p95 (ms), sendSignal → dependent handler',
+        better: null,
+        value: (f) => f.signal?.lastHandler.p95Ms,
+        digits: 2,
+      },
+    );
+  }
   out.push(
     {
       label: 'tasks created/s, one at a time',
@@ -581,6 +599,21 @@ export function checkTargets(report: Pick<Report, 'systems'>): TargetCheck[] {
   for (const system of TASKER_SYSTEMS) {
     const f = s[system];
     if (!f) continue;
+    // A signal reaches its dependent step within one hop of the 4-step chain (its p50 / 4).
+    const signal = f.signal?.lastHandler.p50Ms;
+    const chain = f.chain?.lastHandler.p50Ms;
+    if (signal !== undefined || chain !== undefined) {
+      const hop = chain === undefined ? undefined : chain / 4;
+      out.push({
+        system,
+        target: 'sendSignal → dependent step p50 ≤ the 4-step chain’s per-hop p50',
+        met: signal === undefined || hop === undefined ? null : signal <= hop,
+        detail:
+          signal === undefined || hop === undefined
+            ? 'needs the signal and chain figures'
+            : `${signal.toFixed(2)} ms vs ${hop.toFixed(2)} ms per hop (${ratioText(signal / hop)}×)`,
+      });
+    }
     const bulk = f.create?.bulkPerSecond;
     if (typeof bulk === 'string') {
       out.push({ system, target: '≥ 50,000 tasks/s bulk creation', met: null, detail: bulk });

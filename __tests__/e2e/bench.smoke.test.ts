@@ -73,7 +73,7 @@ describe('npm run bench', () => {
       expect(t.commitsPerStep).toBeNull();
       expect(t.dispatch?.samples).toBe(200);
     }
-    for (const latency of [f.chain!, f.fanout!]) {
+    for (const latency of [f.chain!, f.fanout!, f.signal!]) {
       expect(latency.lastHandler.samples).toBe(8);
       expect(latency.lastHandler.p50Ms).toBeGreaterThan(0);
       expect(latency.lastHandler.p95Ms).toBeGreaterThanOrEqual(latency.lastHandler.p50Ms);
@@ -92,8 +92,11 @@ describe('npm run bench', () => {
     expect(f.rss!.checkpoints.map((c) => c.steps)).toEqual([300]);
     expect(f.rss!.gcBeforeReading).toBe(true);
 
-    expect(report.jobs).toHaveLength(6);
+    expect(report.jobs).toHaveLength(7);
     expect(report.targets.map((t) => t.target)).toContain('≥ 50,000 steps/s at concurrency 10');
+    expect(report.targets.map((t) => t.target)).toContain(
+      'sendSignal → dependent step p50 ≤ the 4-step chain’s per-hop p50',
+    );
   }, 60_000);
 
   test('a bad option prints the usage and exits with code 2', async () => {

@@ -5,7 +5,15 @@ describe('bench options', () => {
   test('defaults: every system and scenario, full counts, medians of 3', () => {
     const o = parseArgs([]);
     expect(o.systems).toEqual(['sqlite', 'postgres', 'graphile', 'graphile-batched', 'bullmq']);
-    expect(o.scenarios).toEqual(['throughput', 'chain', 'fanout', 'create', 'rss', 'commits']);
+    expect(o.scenarios).toEqual([
+      'throughput',
+      'chain',
+      'fanout',
+      'signal',
+      'create',
+      'rss',
+      'commits',
+    ]);
     expect(o).toMatchObject({
       repeat: 3,
       tasks: 20_000,
@@ -59,7 +67,7 @@ describe('bench options', () => {
     ],
     [
       ['--scenario', 'latency'],
-      `--scenario: unknown scenario 'latency' (use throughput, chain, fanout, create, rss, commits); ${USAGE}`,
+      `--scenario: unknown scenario 'latency' (use throughput, chain, fanout, signal, create, rss, commits); ${USAGE}`,
     ],
     [['--repeat', '0'], `--repeat must be an integer >= 1, got '0'; ${USAGE}`],
     [['--tasks', '1e3x'], `--tasks must be an integer >= 1, got '1e3x'; ${USAGE}`],

@@ -296,6 +296,45 @@ export function fanout(resource: Resource, p: LatencyParams): Promise<ChainRun> 
   });
 }
 
+/**
+ * Sequential runs of `signal_wait`: the signal step waits from the task's creation; timed from
+ * `sendSignal` to the dependent step's handler running (and to `waitForTask` resolving).
+ */
+export async function signal(resource: Resource, p: LatencyParams): Promise<ChainRun> {
+  const worker = await openWorker(resource, p.concurrency);
+  try {
+    await worker.start();
+    const last: number[] = [];
+    const waited: number[] = [];
+    for (let i = 0; i < p.warmup + p.runs; i++) {
+      const task = await worker.client.createTask({
+        namespace: 'bench',
+        name: 'signal_wait',
+        context: { i },
+      });
+      const marked = marks.wait(task.taskUuid);
+      const started = performance.now();
+      const sent = await worker.client.sendSignal(task.taskUuid, 'approve', { i });
+      if (!sent.applied) throw new Error(`signal_wait run ${i}: the signal step was not waiting`);
+      const done = await worker.client.waitForTask(task.taskUuid, { timeoutMs: 30_000 });
+      const resolved = performance.now();
+      const lastRan = await marked;
+      if (done.state !== 'complete') throw new Error(`signal_wait run ${i} ended '${done.state}'`);
+      if (i >= p.warmup) {
+        last.push(lastRan - started);
+        waited.push(resolved - started);
+      }
+    }
+    return {
+      lastHandler: summarize(last),
+      waitForTask: summarize(waited),
+      dispatch: dispatch(worker),
+    };
+  } finally {
+    await worker.shutdown();
+  }
+}
+
 export async function create(resource: Resource, p: CreateParams): Promise<CreateRun> {
   // The worker registers the template; creation goes through a client, as users do.
   const worker = await openWorker(resource, 1);
