@@ -39,7 +39,7 @@ export abstract class StepHandler {
 
   /** The class's `version` (default `'1.0.0'`). */
   get version(): string {
-    return (this.constructor as Partial<StepHandlerClass>).version ?? '1.0.0';
+    return (this.constructor as typeof StepHandler).version;
   }
 
   /**
@@ -47,7 +47,7 @@ export abstract class StepHandler {
    * `override get capabilities() { return [...super.capabilities, 'x']; }`.
    */
   get capabilities(): readonly string[] {
-    return (this.constructor as Partial<StepHandlerClass>).capabilities ?? [];
+    return (this.constructor as typeof StepHandler).capabilities;
   }
 
   abstract call(ctx: StepContext): Promise<StepHandlerReturn>;
