@@ -10,7 +10,14 @@ describe('describeValue', () => {
     expect(describeValue(NaN)).toBe('NaN');
     expect(describeValue(Symbol('s'))).toBe('Symbol(s)');
     expect(describeValue(function named() {})).toBe('[function named]');
-    expect(describeValue((() => () => 1)())).toBe('[anonymous function]');
+    expect(
+      describeValue(
+        (
+          () => () =>
+            1
+        )(),
+      ),
+    ).toBe('[anonymous function]');
     expect(describeValue({ a: 1 })).toBe('{"a":1}');
     // JSON.stringify gives undefined for this one: String() is used.
     expect(describeValue({ toJSON: () => undefined })).toBe('[object Object]');
