@@ -416,7 +416,12 @@ impl SqliteTx {
         let keys: Vec<Settings> = {
             let mut stmt = self.stmt(q::LIMITED_KEYS)?;
             collect(&mut stmt, params![callables], |r| {
-                Ok((text(r, 0)?, r.get(1).map_err(sql_error)?, r.get(2).map_err(sql_error)?, r.get(3).map_err(sql_error)?))
+                Ok((
+                    text(r, 0)?,
+                    r.get(1).map_err(sql_error)?,
+                    r.get(2).map_err(sql_error)?,
+                    r.get(3).map_err(sql_error)?,
+                ))
             })?
         };
         let mut out = Vec::new();

@@ -476,6 +476,12 @@ fn parse_limits(
     let limit_key = match get(map, "limit_key") {
         None => None,
         Some(Value::String(s)) => {
+            if s.starts_with('$') {
+                return Err(ctx.field_err(
+                    "limit_key",
+                    "JSONPath is not supported; write the field as {{dotted.path}}",
+                ));
+            }
             if !s.contains("{{") || !s.contains("}}") {
                 return Err(ctx.field_err(
                     "limit_key",
@@ -485,18 +491,15 @@ fn parse_limits(
                     ),
                 ));
             }
-            if s.starts_with('$') {
-                return Err(ctx.field_err(
-                    "limit_key",
-                    "JSONPath is not supported; write the field as {{dotted.path}}",
-                ));
-            }
             Some(s.clone())
         }
         Some(other) => {
             return Err(ctx.field_err(
                 "limit_key",
-                format!("expected a string such as \"customer:{{{{customer_id}}}}\", got {}", describe(other)),
+                format!(
+                    "expected a string such as \"customer:{{{{customer_id}}}}\", got {}",
+                    describe(other)
+                ),
             ))
         }
     };
@@ -510,11 +513,12 @@ fn parse_limits(
         return Ok(None);
     }
     if is_signal {
-        let field = if concurrency.is_some() { "concurrency" } else { "rate_limit" };
-        return Err(ctx.field_err(
-            field,
-            "a signal step runs no handler, so it has no limits",
-        ));
+        let field = if concurrency.is_some() {
+            "concurrency"
+        } else {
+            "rate_limit"
+        };
+        return Err(ctx.field_err(field, "a signal step runs no handler, so it has no limits"));
     }
     Ok(Some(StepLimits {
         concurrency,
@@ -546,7 +550,10 @@ fn parse_rate_limit(ctx: &Ctx, map: &Mapping) -> Result<RateLimit, TemplateError
         Some(other) => {
             return Err(ctx.field_err(
                 "per_second",
-                format!("expected a number of starts per second, got {}", describe(other)),
+                format!(
+                    "expected a number of starts per second, got {}",
+                    describe(other)
+                ),
             ))
         }
     };
