@@ -23,6 +23,13 @@ use crate::queries as q;
 type R<T> = StoreResult<T>;
 type Q = Query<'static, Postgres, PgArguments>;
 
+/// A claimed row with its claim order (claim order, ready time, id).
+type Claimed = ((OffsetDateTime, OffsetDateTime, Uuid), ClaimedRow);
+
+fn clamp_i32(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// What every unit of work of one store shares.
 pub(crate) struct Shared {
     pub server: Arc<Server>,
@@ -1606,11 +1613,4 @@ mod tests {
         assert!(list_tasks_sql(&f)
             .contains("WHERE namespace = $1 AND name = $2 AND $3::text IS NULL AND created_at >="));
     }
-}
-
-/// A claimed row with its claim order (claim order, ready time, id).
-type Claimed = ((OffsetDateTime, OffsetDateTime, Uuid), ClaimedRow);
-
-fn clamp_i32(n: i64) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
 }
