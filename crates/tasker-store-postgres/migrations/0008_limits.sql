@@ -4,8 +4,9 @@
 --
 -- `limits` holds one row per key: the settings last seen on a claimed step of the key and the
 -- token bucket (`tokens`, refilled by elapsed database time since `refilled_at`). A claim of a
--- limited key locks the key's row first (upsert), then counts the key's steps in progress: two
--- processes cannot both take the last slot. Running steps are counted, not kept in a counter,
+-- limited key locks the key's row first (FOR UPDATE SKIP LOCKED: a key another claim holds is
+-- skipped, never waited for), then counts the key's steps in progress: two processes cannot
+-- both take the last slot. Running steps are counted, not kept in a counter,
 -- so completion, failure, lease expiry and release need no bookkeeping.
 --
 -- The plain claim skips limited steps (limit_key IS NULL); steps_limited lets the limited claim

@@ -17,6 +17,7 @@ pub(crate) const CLAIM: &str = include_str!("../queries/claim.sql");
 pub(crate) const CLAIM_LIMITED: &str = include_str!("../queries/claim_limited.sql");
 pub(crate) const LIMITED_KEYS: &str = include_str!("../queries/limited_keys.sql");
 pub(crate) const LOCK_LIMIT: &str = include_str!("../queries/lock_limit.sql");
+pub(crate) const INSERT_LIMIT: &str = include_str!("../queries/insert_limit.sql");
 pub(crate) const LIMIT_RUNNING: &str = include_str!("../queries/limit_running.sql");
 pub(crate) const SPEND_TOKENS: &str = include_str!("../queries/spend_tokens.sql");
 pub(crate) const COMMIT: &str = include_str!("../queries/commit.sql");
@@ -106,6 +107,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("claim_limited", CLAIM_LIMITED),
     ("limited_keys", LIMITED_KEYS),
     ("lock_limit", LOCK_LIMIT),
+    ("insert_limit", INSERT_LIMIT),
     ("limit_running", LIMIT_RUNNING),
     ("spend_tokens", SPEND_TOKENS),
     ("notify", NOTIFY),

@@ -563,17 +563,22 @@ impl PgTx {
             if room == 0 {
                 break;
             }
-            let row = self
-                .row(
-                    sqlx::query(q::LOCK_LIMIT)
-                        .bind(key.clone())
-                        .bind(concurrency)
-                        .bind(per_second)
-                        .bind(burst.or_else(|| per_second.map(|p| p.ceil() as i32))),
-                )
-                .await?
-                .ok_or_else(|| corrupt("lock_limit returned no row for key", &key))?;
-            let tokens: Option<f64> = col(&row, 0)?;
+            let burst = burst.or_else(|| per_second.map(|p| p.ceil() as i32));
+            let settings = |sql: &'static str| {
+                sqlx::query(sql)
+                    .bind(key.clone())
+                    .bind(concurrency)
+                    .bind(per_second)
+                    .bind(burst)
+            };
+            let row = match self.row(settings(q::LOCK_LIMIT)).await? {
+                Some(row) => Some(row),
+                None => self.row(settings(q::INSERT_LIMIT)).await?,
+            };
+            // Another claim holds the key: it is taking the key's free slots; the steps left
+            // are looked at again soon (next_ready_in).
+            let Some(row) = row else { continue };
+            let tokens: Option<f64> = col(&row, 1)?;
             let mut allowed = room as i64;
             if let Some(c) = concurrency {
                 let running_row = self
