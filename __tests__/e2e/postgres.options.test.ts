@@ -44,6 +44,7 @@ describeEachBackend(
       );
       expect(tables.map((t) => `${t.table_schema}.${t.table_name}`)).toEqual([
         'orders_flow._sqlx_migrations',
+        'orders_flow.limits',
         'orders_flow.schedules',
         'orders_flow.signals',
         'orders_flow.step_edges',

@@ -392,6 +392,14 @@ pub(crate) async fn create_in_tx(
         });
         let delay_ms = r.req.delay_ms.unwrap_or(0);
         work.task(task_uuid, None, TaskState::Pending, None);
+        // Parsed only when a step resolves a limit key from it.
+        let context = snapshot
+            .template
+            .steps
+            .iter()
+            .any(|d| d.limits.as_ref().is_some_and(|l| l.limit_key.is_some()))
+            .then(|| serde_json::from_str::<serde_json::Value>(&r.req.context).ok())
+            .flatten();
         work.task(
             task_uuid,
             Some(TaskState::Pending),
@@ -438,6 +446,7 @@ pub(crate) async fn create_in_tx(
                 ready_in_ms: i64::try_from(delay_ms).unwrap_or(i64::MAX),
                 created_by: None,
                 signal_timeout_ms: signal_timeout(def),
+                limit: step_limit(def, context.as_ref()),
             });
             work.step(task_uuid, step_uuid, None, StepState::Pending, None, None);
             if step_state == StepState::WaitingForSignal {
@@ -519,6 +528,23 @@ pub(crate) async fn registered_templates(tx: &mut dyn Tx) -> Result<String, Engi
 }
 
 /// A signal step's timeout as stored with the step (`None`: none, or not a signal step).
+/// A step's limit key and settings (`None`: unlimited). The key is the callable, followed by
+/// `:` and the step's `limit_key` resolved against `context` when it has one (a step created
+/// without the context, by a decision or batch, resolves it against an empty context).
+pub(crate) fn step_limit(
+    def: &tasker_domain::StepDefinition,
+    context: Option<&serde_json::Value>,
+) -> Option<tasker_store::StepLimit> {
+    let limits = def.limits.as_ref()?;
+    let empty = serde_json::Value::Null;
+    Some(tasker_store::StepLimit {
+        key: limits.resolve_key(&def.handler.callable, context.unwrap_or(&empty)),
+        concurrency: limits.concurrency.map(i64::from),
+        per_second: limits.rate_limit.map(|r| r.per_second),
+        burst: limits.rate_limit.map(|r| i64::from(r.burst)),
+    })
+}
+
 pub(crate) fn signal_timeout(def: &tasker_domain::StepDefinition) -> Option<i64> {
     def.signal_timeout_ms()
         .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))

@@ -142,6 +142,7 @@ pub(crate) fn create(
             ready_in_ms: 0,
             created_by: Some(source.step_uuid),
             signal_timeout_ms: crate::create::signal_timeout(&s.definition),
+            limit: crate::create::step_limit(&s.definition, None),
         });
         work.step(
             task,

@@ -2,11 +2,12 @@
 -- second earlier per priority point, then the ready time, then the id), under claim $3 for worker $4,
 -- leased for $5 ms. `picked` walks steps_claimable in claim order and stops after
 -- the first $2 rows it can lock (rows another transaction is claiming are skipped, never
--- waited for); the task's columns come along in the same statement.
+-- waited for); the task's columns come along in the same statement. Limited steps (limit_key
+-- set) are left to claim_limited.sql.
 WITH picked AS (
     SELECT step_uuid, task_uuid, state, ready_at FROM steps
     WHERE state IN ('enqueued', 'waiting_for_retry') AND ready_at <= statement_timestamp()
-        AND handler_callable = ANY($1::text[])
+        AND handler_callable = ANY($1::text[]) AND limit_key IS NULL
     ORDER BY claim_order, ready_at, step_uuid
     LIMIT $2
     FOR NO KEY UPDATE SKIP LOCKED

@@ -14,6 +14,12 @@ pub(crate) const CANCEL_STEPS: &str = include_str!("../queries/cancel_steps.sql"
 pub(crate) const CHANGE_STEPS: &str = include_str!("../queries/change_steps.sql");
 pub(crate) const CHANGE_TASKS: &str = include_str!("../queries/change_tasks.sql");
 pub(crate) const CLAIM: &str = include_str!("../queries/claim.sql");
+pub(crate) const CLAIM_LIMITED: &str = include_str!("../queries/claim_limited.sql");
+pub(crate) const LIMITED_KEYS: &str = include_str!("../queries/limited_keys.sql");
+pub(crate) const LOCK_LIMIT: &str = include_str!("../queries/lock_limit.sql");
+pub(crate) const INSERT_LIMIT: &str = include_str!("../queries/insert_limit.sql");
+pub(crate) const LIMIT_RUNNING: &str = include_str!("../queries/limit_running.sql");
+pub(crate) const SPEND_TOKENS: &str = include_str!("../queries/spend_tokens.sql");
 pub(crate) const COMMIT: &str = include_str!("../queries/commit.sql");
 pub(crate) const COUNT_DOWN_DEPENDENTS: &str = include_str!("../queries/count_down_dependents.sql");
 pub(crate) const COUNT_TASKS: &str = include_str!("../queries/count_tasks.sql");
@@ -98,6 +104,12 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("lock_claims", LOCK_CLAIMS),
     ("lock_task", LOCK_TASK),
     ("next_ready_in", NEXT_READY_IN),
+    ("claim_limited", CLAIM_LIMITED),
+    ("limited_keys", LIMITED_KEYS),
+    ("lock_limit", LOCK_LIMIT),
+    ("insert_limit", INSERT_LIMIT),
+    ("limit_running", LIMIT_RUNNING),
+    ("spend_tokens", SPEND_TOKENS),
     ("notify", NOTIFY),
     ("put_templates", PUT_TEMPLATES),
     ("renew_leases", RENEW_LEASES),

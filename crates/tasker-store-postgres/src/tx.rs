@@ -23,6 +23,13 @@ use crate::queries as q;
 type R<T> = StoreResult<T>;
 type Q = Query<'static, Postgres, PgArguments>;
 
+/// A claimed row with its claim order (claim order, ready time, id).
+type Claimed = ((OffsetDateTime, OffsetDateTime, Uuid), ClaimedRow);
+
+fn clamp_i32(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// What every unit of work of one store shares.
 pub(crate) struct Shared {
     pub server: Arc<Server>,
@@ -470,6 +477,30 @@ impl PgTx {
                     .iter()
                     .map(|s| s.signal_timeout_ms)
                     .collect::<Vec<_>>(),
+            )
+            .bind(
+                steps
+                    .iter()
+                    .map(|s| s.limit.as_ref().map(|l| l.key.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                steps
+                    .iter()
+                    .map(|s| s.limit.as_ref().and_then(|l| l.concurrency).map(clamp_i32))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                steps
+                    .iter()
+                    .map(|s| s.limit.as_ref().and_then(|l| l.per_second))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                steps
+                    .iter()
+                    .map(|s| s.limit.as_ref().and_then(|l| l.burst).map(clamp_i32))
+                    .collect::<Vec<_>>(),
             );
         self.exec(query).await?;
         Ok(())
@@ -502,6 +533,90 @@ impl PgTx {
             .bind(req.claim_id)
             .bind(req.worker_id.clone())
             .bind(req.lease_ms as f64);
+        let mut out = self.claimed_rows(query).await?;
+        if out.len() < req.limit {
+            let more = self.claim_limited_now(req, req.limit - out.len()).await?;
+            out.extend(more);
+        }
+        // In claim order, as picked (RETURNING promises no order).
+        out.sort_by_key(|(order, _)| *order);
+        Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Claim up to `room` limited steps: per limit key (in key order), lock the key's limits
+    /// row, count its steps in progress and refill its tokens, then claim what the limits allow.
+    async fn claim_limited_now(&mut self, req: &ClaimRequest, room: usize) -> R<Vec<Claimed>> {
+        let keys = self
+            .rows(sqlx::query(q::LIMITED_KEYS).bind(req.callables.clone()))
+            .await?;
+        let mut keys_and_settings = Vec::with_capacity(keys.len());
+        for r in &keys {
+            let key: String = col(r, 0)?;
+            let concurrency: Option<i32> = col(r, 1)?;
+            let per_second: Option<f64> = col(r, 2)?;
+            let burst: Option<i32> = col(r, 3)?;
+            keys_and_settings.push((key, concurrency, per_second, burst));
+        }
+        let mut out = Vec::new();
+        let mut room = room;
+        for (key, concurrency, per_second, burst) in keys_and_settings {
+            if room == 0 {
+                break;
+            }
+            let burst = burst.or_else(|| per_second.map(|p| p.ceil() as i32));
+            let settings = |sql: &'static str| {
+                sqlx::query(sql)
+                    .bind(key.clone())
+                    .bind(concurrency)
+                    .bind(per_second)
+                    .bind(burst)
+            };
+            let row = match self.row(settings(q::LOCK_LIMIT)).await? {
+                Some(row) => Some(row),
+                None => self.row(settings(q::INSERT_LIMIT)).await?,
+            };
+            // Another claim holds the key: it is taking the key's free slots; the steps left
+            // are looked at again soon (next_ready_in).
+            let Some(row) = row else { continue };
+            let tokens: Option<f64> = col(&row, 1)?;
+            let mut allowed = room as i64;
+            if let Some(c) = concurrency {
+                let running_row = self
+                    .row(sqlx::query(q::LIMIT_RUNNING).bind(key.clone()))
+                    .await?
+                    .ok_or_else(|| corrupt("limit_running returned no row for key", &key))?;
+                let running: i64 = col(&running_row, 0)?;
+                allowed = allowed.min(i64::from(c) - running);
+            }
+            if let Some(t) = tokens {
+                allowed = allowed.min(t.floor() as i64);
+            }
+            if allowed <= 0 {
+                continue; // held back: the steps stay as they are, attempts untouched
+            }
+            let query = sqlx::query(q::CLAIM_LIMITED)
+                .bind(req.callables.clone())
+                .bind(allowed)
+                .bind(req.claim_id)
+                .bind(req.worker_id.clone())
+                .bind(req.lease_ms as f64)
+                .bind(key.clone());
+            let got = self.claimed_rows(query).await?;
+            if tokens.is_some() && !got.is_empty() {
+                self.exec(
+                    sqlx::query(q::SPEND_TOKENS)
+                        .bind(key.clone())
+                        .bind(got.len() as f64),
+                )
+                .await?;
+            }
+            room = room.saturating_sub(got.len());
+            out.extend(got);
+        }
+        Ok(out)
+    }
+
+    async fn claimed_rows(&mut self, query: Q) -> R<Vec<Claimed>> {
         let mut out = Vec::new();
         for r in self.rows(query).await? {
             let step_uuid: Uuid = col(&r, 0)?;
@@ -530,9 +645,7 @@ impl PgTx {
             let claim_order = ready_at - time::Duration::seconds(priority);
             out.push(((claim_order, ready_at, step_uuid), row));
         }
-        // In claim order, as picked (RETURNING promises no order).
-        out.sort_by_key(|(order, _)| *order);
-        Ok(out.into_iter().map(|(_, r)| r).collect())
+        Ok(out)
     }
 
     async fn ancestor_results_now(&mut self, steps: &[Uuid]) -> R<Vec<AncestorResult>> {

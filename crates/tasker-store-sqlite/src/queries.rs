@@ -14,6 +14,11 @@ pub(crate) const CHANGE_STEP: &str = include_str!("../queries/change_step.sql");
 pub(crate) const CHANGE_TASK: &str = include_str!("../queries/change_task.sql");
 pub(crate) const CLAIM_STEP: &str = include_str!("../queries/claim_step.sql");
 pub(crate) const CLAIMABLE: &str = include_str!("../queries/claimable.sql");
+pub(crate) const CLAIMABLE_LIMITED: &str = include_str!("../queries/claimable_limited.sql");
+pub(crate) const LIMITED_KEYS: &str = include_str!("../queries/limited_keys.sql");
+pub(crate) const LOCK_LIMIT: &str = include_str!("../queries/lock_limit.sql");
+pub(crate) const LIMIT_RUNNING: &str = include_str!("../queries/limit_running.sql");
+pub(crate) const SPEND_TOKENS: &str = include_str!("../queries/spend_tokens.sql");
 pub(crate) const COUNT_DOWN_DEPENDENTS: &str = include_str!("../queries/count_down_dependents.sql");
 pub(crate) const COUNT_TASK: &str = include_str!("../queries/count_task.sql");
 pub(crate) const CURRENT_TEMPLATE: &str = include_str!("../queries/current_template.sql");
@@ -80,6 +85,11 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("change_task", CHANGE_TASK),
     ("claim_step", CLAIM_STEP),
     ("claimable", CLAIMABLE),
+    ("claimable_limited", CLAIMABLE_LIMITED),
+    ("limited_keys", LIMITED_KEYS),
+    ("lock_limit", LOCK_LIMIT),
+    ("limit_running", LIMIT_RUNNING),
+    ("spend_tokens", SPEND_TOKENS),
     ("count_down_dependents", COUNT_DOWN_DEPENDENTS),
     ("count_task", COUNT_TASK),
     ("current_template", CURRENT_TEMPLATE),

@@ -327,6 +327,10 @@ impl SqliteTx {
                     s.ready_in_ms,
                     s.created_by.as_ref().map(id),
                     s.signal_timeout_ms,
+                    s.limit.as_ref().map(|l| l.key.as_str()),
+                    s.limit.as_ref().and_then(|l| l.concurrency),
+                    s.limit.as_ref().and_then(|l| l.per_second),
+                    s.limit.as_ref().and_then(|l| l.burst),
                 ])
                 .map_err(sql_error)?;
         }
@@ -391,11 +395,84 @@ impl SqliteTx {
             return Ok(Vec::new());
         }
         let callables = json_list(&req.callables);
+        let mut claimed = self.claim_picked(req, &callables, req.limit, None)?;
+        if claimed.len() < req.limit {
+            let room = req.limit - claimed.len();
+            claimed.extend(self.claim_limited(req, &callables, room)?);
+        }
+        Ok(claimed)
+    }
+
+    /// Claim up to `room` limited steps: per limit key (in key order), refill the key's token
+    /// bucket and count its steps in progress, then claim what the limits allow (the write
+    /// transaction holds the database's lock throughout).
+    fn claim_limited(
+        &mut self,
+        req: &ClaimRequest,
+        callables: &str,
+        room: usize,
+    ) -> R<Vec<ClaimedRow>> {
+        type Settings = (String, Option<i64>, Option<f64>, Option<i64>);
+        let keys: Vec<Settings> = {
+            let mut stmt = self.stmt(q::LIMITED_KEYS)?;
+            collect(&mut stmt, params![callables], |r| {
+                Ok((
+                    text(r, 0)?,
+                    r.get(1).map_err(sql_error)?,
+                    r.get(2).map_err(sql_error)?,
+                    r.get(3).map_err(sql_error)?,
+                ))
+            })?
+        };
+        let mut out = Vec::new();
+        let mut room = room;
+        for (key, concurrency, per_second, burst) in keys {
+            if room == 0 {
+                break;
+            }
+            let burst = burst.or_else(|| per_second.map(|p| p.ceil() as i64));
+            let tokens: Option<f64> = self
+                .stmt(q::LOCK_LIMIT)?
+                .query_row(params![key, concurrency, per_second, burst], |r| r.get(0))
+                .map_err(sql_error)?;
+            let mut allowed = room as i64;
+            if let Some(c) = concurrency {
+                let running: i64 = self
+                    .stmt(q::LIMIT_RUNNING)?
+                    .query_row(params![key], |r| r.get(0))
+                    .map_err(sql_error)?;
+                allowed = allowed.min(c - running);
+            }
+            if let Some(t) = tokens {
+                allowed = allowed.min(t.floor() as i64);
+            }
+            if allowed <= 0 {
+                continue; // held back: the steps stay as they are, attempts untouched
+            }
+            let got = self.claim_picked(req, callables, allowed as usize, Some(&key))?;
+            if tokens.is_some() && !got.is_empty() {
+                self.stmt(q::SPEND_TOKENS)?
+                    .execute(params![key, got.len() as f64])
+                    .map_err(sql_error)?;
+            }
+            room = room.saturating_sub(got.len());
+            out.extend(got);
+        }
+        Ok(out)
+    }
+
+    /// Claim up to `limit` unlimited steps (`key` None) or steps of limit key `key`.
+    fn claim_picked(
+        &mut self,
+        req: &ClaimRequest,
+        callables: &str,
+        limit: usize,
+        key: Option<&str>,
+    ) -> R<Vec<ClaimedRow>> {
         // One statement finds the steps with everything the handlers need; the write
         // transaction holds the database's lock, so they are still claimable when updated.
         let mut picked: Vec<ClaimedRow> = {
-            let mut stmt = self.stmt(q::CLAIMABLE)?;
-            collect(&mut stmt, params![callables, req.limit as i64], |r| {
+            let row = |r: &rusqlite::Row<'_>| {
                 Ok(ClaimedRow {
                     step_uuid: uuid(r, 0)?,
                     from_state: parsed(r, 1)?,
@@ -415,7 +492,17 @@ impl SqliteTx {
                     context: text(r, 15)?,
                     trace_context: opt_text(r, 16)?,
                 })
-            })?
+            };
+            match key {
+                None => {
+                    let mut stmt = self.stmt(q::CLAIMABLE)?;
+                    collect(&mut stmt, params![callables, limit as i64], row)?
+                }
+                Some(k) => {
+                    let mut stmt = self.stmt(q::CLAIMABLE_LIMITED)?;
+                    collect(&mut stmt, params![callables, limit as i64, k], row)?
+                }
+            }
         };
         let claim = id(&req.claim_id);
         let mut claimed = Vec::with_capacity(picked.len());

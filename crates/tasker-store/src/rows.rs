@@ -73,6 +73,18 @@ pub struct NewStep {
     /// A signal step's timeout: its deadline is this long after it starts waiting (`None`:
     /// it waits for ever, or it is not a signal step).
     pub signal_timeout_ms: Option<i64>,
+    /// The step's limit (`None`: unlimited), see docs/limits.md.
+    pub limit: Option<StepLimit>,
+}
+
+/// A limited step's key and settings, stored on its row when it is created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepLimit {
+    /// `<callable>` or `<callable>:<resolved limit_key>`.
+    pub key: String,
+    pub concurrency: Option<i64>,
+    pub per_second: Option<f64>,
+    pub burst: Option<i64>,
 }
 
 /// A dependency edge: `to` waits for `from`.

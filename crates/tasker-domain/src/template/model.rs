@@ -91,6 +91,73 @@ pub struct StepDefinition {
     /// (`on_timeout: { result: … }`); without it the timeout fails the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_timeout_result: Option<serde_json::Value>,
+    /// `concurrency` / `rate_limit` / `limit_key`: how many steps of this handler (per key) may
+    /// run at once and how fast they may start, across all workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<StepLimits>,
+}
+
+/// A step's limits (see docs/limits.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepLimits {
+    /// At most this many steps of the key in progress at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// At most `per_second` starts a second on average, `burst` at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// `{{dotted.path}}` template over the task context: one limit per distinct value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl StepLimits {
+    /// The key a step of handler `callable` is limited under, for a task of `context`:
+    /// `callable`, or `callable:<resolved limit_key>`. A field the context lacks resolves to
+    /// an empty string (all such steps share one limit).
+    pub fn resolve_key(&self, callable: &str, context: &serde_json::Value) -> String {
+        match &self.limit_key {
+            None => callable.to_string(),
+            Some(t) => format!("{callable}:{}", render_key(t, context)),
+        }
+    }
+}
+
+/// Replace each `{{a.b}}` of `template` with the context's value at `a.b` (strings as they
+/// are, other values as JSON, a missing field as nothing).
+pub fn render_key(template: &str, context: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let path = after[..end].trim();
+        let mut v = Some(context);
+        for part in path.split('.') {
+            v = v.and_then(|v| match v {
+                serde_json::Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+                other => other.get(part),
+            });
+        }
+        match v {
+            Some(serde_json::Value::String(s)) => out.push_str(s),
+            Some(serde_json::Value::Null) | None => {}
+            Some(other) => out.push_str(&other.to_string()),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl StepDefinition {

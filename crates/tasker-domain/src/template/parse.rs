@@ -13,7 +13,8 @@ use super::limits::{
     MAX_TIMEOUT_SECONDS,
 };
 use super::model::{
-    empty_object, BackoffKind, HandlerSpec, RetryConfig, StepDefinition, StepType, TaskTemplate,
+    empty_object, BackoffKind, HandlerSpec, RateLimit, RetryConfig, StepDefinition, StepLimits,
+    StepType, TaskTemplate,
 };
 use super::validate::validate_dependencies;
 use crate::text::echo;
@@ -46,7 +47,11 @@ const STEP_KEYS: &[&str] = &[
     "timeout_seconds",
     "batch_config",
     "on_timeout",
+    "concurrency",
+    "rate_limit",
+    "limit_key",
 ];
+const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 const STEP_IGNORED: &[&str] = &[
     "publishes_events",
     "system_dependency",
@@ -373,6 +378,7 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
             None
         }
     };
+    let limits = p.keep(parse_limits(&ctx, map, is_signal)).flatten();
     let description = p
         .keep(opt_str(&ctx, map, "description"))
         .flatten()
@@ -394,6 +400,7 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
             timeout_seconds,
             batch_config,
             on_timeout_result,
+            limits,
         },
         index,
         deps_key: deps_key?,
@@ -442,6 +449,121 @@ fn parse_handler(ctx: &Ctx, map: &Mapping) -> Result<HandlerSpec, TemplateError>
 
 /// Missing keys take the defaults of [`RetryConfig::default`], except that `retryable: false`
 /// without `max_attempts` means one attempt.
+/// Largest accepted `concurrency` and `rate_limit.burst`.
+const MAX_LIMIT: u64 = 1_000_000;
+
+/// A step's `concurrency`, `rate_limit` and `limit_key` (all optional; `limit_key` needs one
+/// of the other two).
+fn parse_limits(
+    ctx: &Ctx,
+    map: &Mapping,
+    is_signal: bool,
+) -> Result<Option<StepLimits>, TemplateError> {
+    let concurrency = int_in_range(ctx, map, "concurrency", 1, MAX_LIMIT)?.map(|n| n as u32);
+    let rate_limit = match get(map, "rate_limit") {
+        None => None,
+        Some(Value::Mapping(m)) => Some(parse_rate_limit(&ctx.nested("rate_limit."), m)?),
+        Some(other) => {
+            return Err(ctx.field_err(
+                "rate_limit",
+                format!(
+                    "expected a mapping with 'per_second' (and optionally 'burst'), got {}",
+                    describe(other)
+                ),
+            ))
+        }
+    };
+    let limit_key = match get(map, "limit_key") {
+        None => None,
+        Some(Value::String(s)) => {
+            if s.starts_with('$') {
+                return Err(ctx.field_err(
+                    "limit_key",
+                    "JSONPath is not supported; write the field as {{dotted.path}}",
+                ));
+            }
+            if !s.contains("{{") || !s.contains("}}") {
+                return Err(ctx.field_err(
+                    "limit_key",
+                    format!(
+                        "must name a field of the task context as {{{{field}}}} (e.g. \"customer:{{{{customer_id}}}}\"), got '{}'",
+                        echo(s)
+                    ),
+                ));
+            }
+            Some(s.clone())
+        }
+        Some(other) => {
+            return Err(ctx.field_err(
+                "limit_key",
+                format!(
+                    "expected a string such as \"customer:{{{{customer_id}}}}\", got {}",
+                    describe(other)
+                ),
+            ))
+        }
+    };
+    if concurrency.is_none() && rate_limit.is_none() {
+        if limit_key.is_some() {
+            return Err(ctx.field_err(
+                "limit_key",
+                "needs 'concurrency' or 'rate_limit': a key without a limit limits nothing",
+            ));
+        }
+        return Ok(None);
+    }
+    if is_signal {
+        let field = if concurrency.is_some() {
+            "concurrency"
+        } else {
+            "rate_limit"
+        };
+        return Err(ctx.field_err(field, "a signal step runs no handler, so it has no limits"));
+    }
+    Ok(Some(StepLimits {
+        concurrency,
+        rate_limit,
+        limit_key,
+    }))
+}
+
+fn parse_rate_limit(ctx: &Ctx, map: &Mapping) -> Result<RateLimit, TemplateError> {
+    check_keys(ctx, map, RATE_LIMIT_KEYS, &[])?;
+    let per_second = match get(map, "per_second") {
+        None => {
+            return Err(ctx.err_about(
+                "per_second",
+                "missing required field 'rate_limit.per_second'",
+            ))
+        }
+        Some(Value::Number(n)) => {
+            let v = n.as_f64().unwrap_or(f64::NAN);
+            if v > 0.0 && v <= MAX_LIMIT as f64 {
+                v
+            } else {
+                return Err(ctx.field_err(
+                    "per_second",
+                    format!("must be > 0 and <= {MAX_LIMIT}, got {n}"),
+                ));
+            }
+        }
+        Some(other) => {
+            return Err(ctx.field_err(
+                "per_second",
+                format!(
+                    "expected a number of starts per second, got {}",
+                    describe(other)
+                ),
+            ))
+        }
+    };
+    let burst = match int_in_range(ctx, map, "burst", 1, MAX_LIMIT)? {
+        Some(b) => b as u32,
+        None => per_second.ceil() as u32,
+    };
+    Ok(RateLimit { per_second, burst })
+}
+
 fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
     check_keys(ctx, map, RETRY_KEYS, &[])?;
     let defaults = RetryConfig::default();

@@ -65,6 +65,7 @@ pub(crate) fn new_step(task: Uuid, name: &str, state: StepState, pending: i64) -
         inputs: "{}".into(),
         ready_in_ms: 0,
         signal_timeout_ms: None,
+        limit: None,
         created_by: None,
     }
 }

@@ -43,6 +43,7 @@ async fn tables_live_in_their_schema_with_postgres_types() {
             tables,
             vec![
                 "_sqlx_migrations",
+                "limits",
                 "schedules",
                 "signals",
                 "step_edges",

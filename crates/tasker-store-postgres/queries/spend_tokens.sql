@@ -1,0 +1,2 @@
+-- Take $2 tokens from the bucket of limit key $1 (one per claimed step).
+UPDATE limits SET tokens = tokens - $2 WHERE key = $1 AND tokens IS NOT NULL
