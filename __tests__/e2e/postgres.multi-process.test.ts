@@ -331,9 +331,12 @@ describeEachBackend(
       expect(lines).toHaveLength(60);
       expect(running).toBe(0);
       expect(most).toBe(2);
-      // Both processes ran some (the limit is shared, not per process).
+      // Every step ran in one of the two processes. Which ones is up to the claims: under load one
+      // process can take all 60 (seen once), so the test does not require both to.
       const by = new Set(tasks.map((t) => JSON.stringify(t.steps[0].result)));
-      expect(by).toEqual(new Set(['{"worker":"proc-1"}', '{"worker":"proc-2"}']));
+      for (const worker of by) {
+        expect(['{"worker":"proc-1"}', '{"worker":"proc-2"}']).toContain(worker);
+      }
     });
   },
   { only: ['postgres'] },
