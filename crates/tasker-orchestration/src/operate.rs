@@ -363,7 +363,8 @@ async fn leave_error(
     Ok(completed)
 }
 
-async fn set_task_state(
+/// Move a locked task from `from` to `to`, recording the transition (with `why`).
+pub(crate) async fn set_task_state(
     tx: &mut dyn Tx,
     work: &mut Work,
     task: Uuid,

@@ -14,11 +14,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tasker_domain::{echo, StepDefinition, StepState, StepType, TaskState};
 use tasker_store::{
-    run_read, run_write, NewSignal, ReadyStep, Signal, StepChange, TaskChange, TaskCounts, TaskRow,
-    Tx, Uuid,
+    run_read, run_write, NewSignal, ReadyStep, Signal, StepChange, TaskCounts, TaskRow, Tx, Uuid,
 };
 
 use crate::create::object_problem;
+use crate::operate::set_task_state;
 use crate::views::iso8601;
 use crate::work::Work;
 use crate::{Engine, EngineError};
@@ -252,39 +252,15 @@ async fn settle_task(
     let all_done = row.completed_steps + completed >= row.total_steps;
     let woken = readied.enqueued_tasks.contains(&task) || all_done;
     if matches!(state, TaskState::WaitingForRetry | TaskState::Pending) && woken {
-        change_task(tx, work, task, state, TaskState::StepsInProcess, None).await?;
+        set_task_state(tx, work, task, state, TaskState::StepsInProcess, None).await?;
         state = TaskState::StepsInProcess;
     }
     if all_done {
         let why = format!("all {} steps complete (last: '{last}')", row.total_steps);
-        change_task(tx, work, task, state, TaskState::Complete, Some(why)).await?;
+        set_task_state(tx, work, task, state, TaskState::Complete, Some(why)).await?;
         state = TaskState::Complete;
     }
     Ok(state)
-}
-
-async fn change_task(
-    tx: &mut dyn Tx,
-    work: &mut Work,
-    task: Uuid,
-    from: TaskState,
-    to: TaskState,
-    why: Option<String>,
-) -> Result<(), EngineError> {
-    let changed = tx
-        .change_tasks(&[TaskChange {
-            task_uuid: task,
-            to,
-            expect: Some(from),
-        }])
-        .await?;
-    if changed.len() != 1 {
-        return Err(EngineError::Internal(format!(
-            "task {task} changed state while locked"
-        )));
-    }
-    work.task(task, Some(from), to, why);
-    Ok(())
 }
 
 impl Engine {
@@ -546,7 +522,7 @@ async fn fail_on_timeout(
         return Ok(());
     }
     let why = first_message.unwrap_or_default();
-    change_task(
+    set_task_state(
         tx,
         work,
         task,
