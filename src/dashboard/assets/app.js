@@ -809,6 +809,42 @@
     return el('div', { style: 'overflow:auto' }, root);
   }
 
+  /**
+   * A step's action button that asks for a JSON object (`window.prompt`) and posts it as
+   * `{ <field>: object }` to `tasks/<uuid>/steps/<name>/<path>`.
+   */
+  function stepJsonAction(task, s, act, o) {
+    return el('button', {
+      type: 'button',
+      class: o.cls,
+      'data-step': s.name,
+      text: o.label,
+      onclick: function () {
+        var text = window.prompt(o.asking + ' for ' + s.name + ' (a JSON object):', '{}');
+        if (text === null) return;
+        var value;
+        try {
+          value = JSON.parse(text);
+        } catch (e) {
+          window.alert('not valid JSON: ' + e.message);
+          return;
+        }
+        var body = {};
+        body[o.field] = value;
+        act(
+          'tasks/' +
+            encodeURIComponent(task.taskUuid) +
+            '/steps/' +
+            encodeURIComponent(s.name) +
+            '/' +
+            o.path,
+          body,
+          o.what + ' ' + s.name,
+        );
+      },
+    });
+  }
+
   function renderSteps(task, act) {
     return task.steps.map(function (s) {
       var parts = [
@@ -868,31 +904,13 @@
         parts.push(el('div', null, el('strong', { text: 'Metadata' }), valueBlock(s.metadata)));
       if (config.allowActions && s.state === 'waiting_for_signal') {
         parts.push(
-          el('button', {
-            type: 'button',
-            class: 'send-signal primary',
-            'data-step': s.name,
-            text: 'Send signal…',
-            onclick: function () {
-              var text = window.prompt('Signal for ' + s.name + ' (a JSON object):', '{}');
-              if (text === null) return;
-              var payload;
-              try {
-                payload = JSON.parse(text);
-              } catch (e) {
-                window.alert('not valid JSON: ' + e.message);
-                return;
-              }
-              act(
-                'tasks/' +
-                  encodeURIComponent(task.taskUuid) +
-                  '/steps/' +
-                  encodeURIComponent(s.name) +
-                  '/signal',
-                { payload: payload },
-                'Signal ' + s.name,
-              );
-            },
+          stepJsonAction(task, s, act, {
+            cls: 'send-signal primary',
+            label: 'Send signal…',
+            asking: 'Signal',
+            path: 'signal',
+            field: 'payload',
+            what: 'Signal',
           }),
         );
       }
@@ -904,31 +922,13 @@
           s.state === 'enqueued')
       ) {
         parts.push(
-          el('button', {
-            type: 'button',
-            class: 'resolve-step',
-            'data-step': s.name,
-            text: 'Resolve by hand…',
-            onclick: function () {
-              var text = window.prompt('Result for ' + s.name + ' (a JSON object):', '{}');
-              if (text === null) return;
-              var result;
-              try {
-                result = JSON.parse(text);
-              } catch (e) {
-                window.alert('not valid JSON: ' + e.message);
-                return;
-              }
-              act(
-                'tasks/' +
-                  encodeURIComponent(task.taskUuid) +
-                  '/steps/' +
-                  encodeURIComponent(s.name) +
-                  '/resolve',
-                { result: result },
-                'Resolve ' + s.name,
-              );
-            },
+          stepJsonAction(task, s, act, {
+            cls: 'resolve-step',
+            label: 'Resolve by hand…',
+            asking: 'Result',
+            path: 'resolve',
+            field: 'result',
+            what: 'Resolve',
           }),
         );
       }
