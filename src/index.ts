@@ -55,6 +55,7 @@ export * from './errors';
 export { createWorker } from './worker/create-worker';
 export type { WorkerOptions } from './worker/options';
 export type { Schedule, ScheduleDefinition } from './worker/schedules';
+export type { HandlerLimit, HandlerLimits } from './worker/limits';
 export { Worker, type WorkerStats } from './worker/worker';
 
 // Client

@@ -527,24 +527,37 @@ pub(crate) async fn registered_templates(tx: &mut dyn Tx) -> Result<String, Engi
         .join(", "))
 }
 
-/// A signal step's timeout as stored with the step (`None`: none, or not a signal step).
 /// A step's limit key and settings (`None`: unlimited). The key is the callable, followed by
-/// `:` and the step's `limit_key` resolved against `context` when it has one (a step created
-/// without the context, by a decision or batch, resolves it against an empty context).
+/// `:` and the step's `limit_key` resolved against the task's `context` when it has one.
 pub(crate) fn step_limit(
     def: &tasker_domain::StepDefinition,
     context: Option<&serde_json::Value>,
 ) -> Option<tasker_store::StepLimit> {
     let limits = def.limits.as_ref()?;
     let empty = serde_json::Value::Null;
-    Some(tasker_store::StepLimit {
-        key: limits.resolve_key(&def.handler.callable, context.unwrap_or(&empty)),
+    Some(limit_of(
+        &def.handler.callable,
+        limits,
+        context.unwrap_or(&empty),
+    ))
+}
+
+/// The stored limit of a step of handler `callable` limited by `limits`, for a task of
+/// `context`.
+pub(crate) fn limit_of(
+    callable: &str,
+    limits: &tasker_domain::StepLimits,
+    context: &serde_json::Value,
+) -> tasker_store::StepLimit {
+    tasker_store::StepLimit {
+        key: limits.resolve_key(callable, context),
         concurrency: limits.concurrency.map(i64::from),
         per_second: limits.rate_limit.map(|r| r.per_second),
         burst: limits.rate_limit.map(|r| i64::from(r.burst)),
-    })
+    }
 }
 
+/// A signal step's timeout as stored with the step (`None`: none, or not a signal step).
 pub(crate) fn signal_timeout(def: &tasker_domain::StepDefinition) -> Option<i64> {
     def.signal_timeout_ms()
         .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))

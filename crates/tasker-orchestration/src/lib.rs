@@ -30,7 +30,7 @@ mod work;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use claim::{ClaimRequest, ClaimedStep};
+pub use claim::{ClaimRequest, ClaimedStep, HandlerLimits};
 pub use create::CreateTask;
 pub use error::{EngineError, ErrorCode};
 pub use operate::{Prune, PRUNE_BATCH};

@@ -463,7 +463,15 @@ async fn record_success(
     }
     if takes_outcome {
         if !planned.steps.is_empty() {
-            let created = expand::create(l, &planned, acc, writes, work)?;
+            // Read only when a created step keys its limit on the context.
+            let context = match planned.needs_context() {
+                true => tx
+                    .task(l.task_uuid)
+                    .await?
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t.context).ok()),
+                false => None,
+            };
+            let created = expand::create(l, &planned, context.as_ref(), acc, writes, work)?;
             acc.total_delta += created;
             if acc.state == TaskState::Error && acc.failed.is_none() {
                 acc.failed = Some(format!(

@@ -16,6 +16,8 @@ pub(crate) const CHANGE_TASKS: &str = include_str!("../queries/change_tasks.sql"
 pub(crate) const CLAIM: &str = include_str!("../queries/claim.sql");
 pub(crate) const CLAIM_LIMITED: &str = include_str!("../queries/claim_limited.sql");
 pub(crate) const LIMITED_KEYS: &str = include_str!("../queries/limited_keys.sql");
+pub(crate) const UNLIMITED_READY: &str = include_str!("../queries/unlimited_ready.sql");
+pub(crate) const SET_STEP_LIMITS: &str = include_str!("../queries/set_step_limits.sql");
 pub(crate) const LOCK_LIMIT: &str = include_str!("../queries/lock_limit.sql");
 pub(crate) const INSERT_LIMIT: &str = include_str!("../queries/insert_limit.sql");
 pub(crate) const LIMIT_RUNNING: &str = include_str!("../queries/limit_running.sql");
@@ -106,6 +108,8 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("next_ready_in", NEXT_READY_IN),
     ("claim_limited", CLAIM_LIMITED),
     ("limited_keys", LIMITED_KEYS),
+    ("unlimited_ready", UNLIMITED_READY),
+    ("set_step_limits", SET_STEP_LIMITS),
     ("lock_limit", LOCK_LIMIT),
     ("insert_limit", INSERT_LIMIT),
     ("limit_running", LIMIT_RUNNING),

@@ -527,8 +527,14 @@ impl PgTx {
         if req.limit == 0 || req.callables.is_empty() {
             return Ok(Vec::new());
         }
+        let unlimited: Vec<String> = req
+            .callables
+            .iter()
+            .filter(|c| !req.limited_only.contains(c))
+            .cloned()
+            .collect();
         let query = sqlx::query(q::CLAIM)
-            .bind(req.callables.clone())
+            .bind(unlimited)
             .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
             .bind(req.claim_id)
             .bind(req.worker_id.clone())
@@ -665,6 +671,59 @@ impl PgTx {
                 })
             })
             .collect()
+    }
+
+    async fn unlimited_ready_now(
+        &mut self,
+        callables: &[String],
+        limit: i64,
+    ) -> R<Vec<UnlimitedStep>> {
+        if callables.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let query = sqlx::query(q::UNLIMITED_READY)
+            .bind(callables.to_vec())
+            .bind(limit);
+        self.rows(query)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(UnlimitedStep {
+                    step_uuid: col(r, 0)?,
+                    handler_callable: col(r, 1)?,
+                    context: col(r, 2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_step_limits_now(&mut self, limits: &[(Uuid, StepLimit)]) -> R<()> {
+        if limits.is_empty() {
+            return Ok(());
+        }
+        let query = sqlx::query(q::SET_STEP_LIMITS)
+            .bind(limits.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+            .bind(
+                limits
+                    .iter()
+                    .map(|(_, l)| l.key.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                limits
+                    .iter()
+                    .map(|(_, l)| l.concurrency.map(clamp_i32))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(limits.iter().map(|(_, l)| l.per_second).collect::<Vec<_>>())
+            .bind(
+                limits
+                    .iter()
+                    .map(|(_, l)| l.burst.map(clamp_i32))
+                    .collect::<Vec<_>>(),
+            );
+        self.exec(query).await?;
+        Ok(())
     }
 
     async fn next_ready_in_now(&mut self, callables: &[String]) -> R<Option<i64>> {
@@ -1236,6 +1295,16 @@ impl Tx for PgTx {
         steps: &'a [Uuid],
     ) -> BoxFuture<'a, R<Vec<AncestorResult>>> {
         Box::pin(self.ancestor_results_now(steps))
+    }
+    fn unlimited_ready<'a>(
+        &'a mut self,
+        callables: &'a [String],
+        limit: i64,
+    ) -> BoxFuture<'a, R<Vec<UnlimitedStep>>> {
+        Box::pin(self.unlimited_ready_now(callables, limit))
+    }
+    fn set_step_limits<'a>(&'a mut self, limits: &'a [(Uuid, StepLimit)]) -> BoxFuture<'a, R<()>> {
+        Box::pin(self.set_step_limits_now(limits))
     }
     fn next_ready_in<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<Option<i64>>> {
         Box::pin(self.next_ready_in_now(callables))

@@ -19,6 +19,8 @@ pub(crate) const LIMITED_KEYS: &str = include_str!("../queries/limited_keys.sql"
 pub(crate) const LOCK_LIMIT: &str = include_str!("../queries/lock_limit.sql");
 pub(crate) const LIMIT_RUNNING: &str = include_str!("../queries/limit_running.sql");
 pub(crate) const SPEND_TOKENS: &str = include_str!("../queries/spend_tokens.sql");
+pub(crate) const UNLIMITED_READY: &str = include_str!("../queries/unlimited_ready.sql");
+pub(crate) const SET_STEP_LIMIT: &str = include_str!("../queries/set_step_limit.sql");
 pub(crate) const COUNT_DOWN_DEPENDENTS: &str = include_str!("../queries/count_down_dependents.sql");
 pub(crate) const COUNT_TASK: &str = include_str!("../queries/count_task.sql");
 pub(crate) const CURRENT_TEMPLATE: &str = include_str!("../queries/current_template.sql");
@@ -87,6 +89,8 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("claimable", CLAIMABLE),
     ("claimable_limited", CLAIMABLE_LIMITED),
     ("limited_keys", LIMITED_KEYS),
+    ("unlimited_ready", UNLIMITED_READY),
+    ("set_step_limit", SET_STEP_LIMIT),
     ("lock_limit", LOCK_LIMIT),
     ("limit_running", LIMIT_RUNNING),
     ("spend_tokens", SPEND_TOKENS),

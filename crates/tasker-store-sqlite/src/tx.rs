@@ -395,7 +395,13 @@ impl SqliteTx {
             return Ok(Vec::new());
         }
         let callables = json_list(&req.callables);
-        let mut claimed = self.claim_picked(req, &callables, req.limit, None)?;
+        let unlimited: Vec<String> = req
+            .callables
+            .iter()
+            .filter(|c| !req.limited_only.contains(c))
+            .cloned()
+            .collect();
+        let mut claimed = self.claim_picked(req, &json_list(&unlimited), req.limit, None)?;
         if claimed.len() < req.limit {
             let room = req.limit - claimed.len();
             claimed.extend(self.claim_limited(req, &callables, room)?);
@@ -521,6 +527,35 @@ impl SqliteTx {
             }
         }
         Ok(claimed)
+    }
+
+    fn unlimited_ready_now(&mut self, callables: &[String], limit: i64) -> R<Vec<UnlimitedStep>> {
+        if callables.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.stmt(q::UNLIMITED_READY)?;
+        collect(&mut stmt, params![json_list(callables), limit], |r| {
+            Ok(UnlimitedStep {
+                step_uuid: uuid(r, 0)?,
+                handler_callable: text(r, 1)?,
+                context: text(r, 2)?,
+            })
+        })
+    }
+
+    fn set_step_limits_now(&mut self, limits: &[(Uuid, StepLimit)]) -> R<()> {
+        for (step, l) in limits {
+            self.stmt(q::SET_STEP_LIMIT)?
+                .execute(params![
+                    id(step),
+                    l.key,
+                    l.concurrency,
+                    l.per_second,
+                    l.burst
+                ])
+                .map_err(sql_error)?;
+        }
+        Ok(())
     }
 
     fn ancestor_results_now(&mut self, steps: &[Uuid]) -> R<Vec<AncestorResult>> {
@@ -1023,6 +1058,16 @@ impl Tx for SqliteTx {
         steps: &'a [Uuid],
     ) -> BoxFuture<'a, R<Vec<AncestorResult>>> {
         done(self.ancestor_results_now(steps))
+    }
+    fn unlimited_ready<'a>(
+        &'a mut self,
+        callables: &'a [String],
+        limit: i64,
+    ) -> BoxFuture<'a, R<Vec<UnlimitedStep>>> {
+        done(self.unlimited_ready_now(callables, limit))
+    }
+    fn set_step_limits<'a>(&'a mut self, limits: &'a [(Uuid, StepLimit)]) -> BoxFuture<'a, R<()>> {
+        done(self.set_step_limits_now(limits))
     }
     fn next_ready_in<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<Option<i64>>> {
         done(self.next_ready_in_now(callables))

@@ -108,6 +108,18 @@ pub trait Tx: Send {
         &'a mut self,
         request: &'a ClaimRequest,
     ) -> BoxFuture<'a, StoreResult<Vec<ClaimedRow>>>;
+    /// Up to `limit` ready steps of `callables` that carry no limit, in claim order, with
+    /// their task's context; on PostgreSQL locked, skipping rows another transaction holds.
+    fn unlimited_ready<'a>(
+        &'a mut self,
+        callables: &'a [String],
+        limit: i64,
+    ) -> BoxFuture<'a, StoreResult<Vec<UnlimitedStep>>>;
+    /// Give each step its limit, unless it has one already.
+    fn set_step_limits<'a>(
+        &'a mut self,
+        limits: &'a [(Uuid, StepLimit)],
+    ) -> BoxFuture<'a, StoreResult<()>>;
     /// The results of the completed ancestors of each step.
     fn ancestor_results<'a>(
         &'a mut self,

@@ -87,6 +87,15 @@ pub struct StepLimit {
     pub burst: Option<i64>,
 }
 
+/// A ready step without a limit, with its task's context (JSON text), for a worker that
+/// limits its handler itself.
+#[derive(Debug, Clone)]
+pub struct UnlimitedStep {
+    pub step_uuid: Uuid,
+    pub handler_callable: String,
+    pub context: String,
+}
+
 /// A dependency edge: `to` waits for `from`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edge {
@@ -126,6 +135,10 @@ pub struct NewTransition {
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub callables: Vec<String>,
+    /// Callables (among `callables`) whose steps are claimed only once they carry a limit:
+    /// the worker limits them itself (`createWorker({ limits })`) and gives them their limit
+    /// first ([`Tx::set_step_limits`](crate::Tx::set_step_limits)).
+    pub limited_only: Vec<String>,
     pub limit: usize,
     pub worker_id: String,
     pub lease_ms: i64,

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use tasker_domain::{load_templates, TemplateSet};
-use tasker_orchestration::Engine;
+use tasker_orchestration::{Engine, HandlerLimits};
 
 use crate::claiming::{claim_loop, InFlight};
 use crate::diagnostics::{tell, Health};
@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) engine: Arc<Engine>,
     pub(crate) config: WorkerConfig,
     pub(crate) callables: Vec<String>,
+    /// `config.limits`, shared with every claim.
+    pub(crate) limits: Arc<HandlerLimits>,
     phase: Mutex<Phase>,
     pub(crate) inflight: Mutex<HashMap<String, InFlight>>,
     /// One permit per concurrency slot.
@@ -87,6 +89,8 @@ impl Worker {
         let templates = load_templates(&config.template_paths)
             .map_err(|e| WorkerError::TemplateInvalid(e.to_string()))?;
         let callables = check_handlers(&templates, &config.handler_names)?;
+        check_limits(&config.limits, &callables)?;
+        let limits = Arc::new(config.limits.clone());
         engine.register_templates(&templates).await?;
         engine.register_schedules(&config.schedules).await?;
         let slots = Arc::new(Semaphore::new(config.concurrency));
@@ -97,6 +101,7 @@ impl Worker {
                 engine,
                 config,
                 callables,
+                limits,
                 phase: Mutex::new(Phase::Created),
                 inflight: Mutex::new(HashMap::new()),
                 slots,
@@ -369,6 +374,21 @@ impl Worker {
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Each handler given limits must be one the templates use (a misspelt name would limit
+/// nothing).
+fn check_limits(limits: &HandlerLimits, callables: &[String]) -> Result<(), WorkerError> {
+    for callable in limits.keys() {
+        if !callables.contains(callable) {
+            return Err(WorkerError::InvalidArgument(format!(
+                "createWorker limits: handler '{callable}' is not used by any step of this \
+                 worker's templates (handlers: {})",
+                callables.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every callable the templates use must be registered; returns the callables to claim.

@@ -67,6 +67,12 @@ impl<'a> Ctx<'a> {
         self.for_step(format!("step '{name}'"), name.to_string())
     }
 
+    /// Errors about the limits given for handler `callable` (`createWorker({ limits })`).
+    pub(super) fn for_handler(&self, callable: &str) -> Self {
+        let name = echo(callable);
+        self.for_step(format!("handler '{name}'"), name.to_string())
+    }
+
     /// Errors about the step at `index` (0-based) that has no usable name.
     pub(super) fn for_step_at(&self, index: usize) -> Self {
         self.for_step(format!("step #{}", index + 1), format!("#{}", index + 1))

@@ -25,6 +25,7 @@ mod load;
 mod model;
 mod parse;
 mod validate;
+mod worker_limits;
 
 pub use error::TemplateError;
 pub use limits::{
@@ -33,7 +34,8 @@ pub use limits::{
 };
 pub use load::{check_templates, load_templates, TemplateReport};
 pub use model::{
-    render_key, BackoffKind, HandlerSpec, RateLimit, RetryConfig, StepDefinition, StepLimits,
-    StepType, TaskTemplate, TemplateSet, DEFAULT_TIMEOUT_MS,
+    check_limit_key, render_key, BackoffKind, HandlerSpec, RateLimit, RetryConfig, StepDefinition,
+    StepLimits, StepType, TaskTemplate, TemplateSet, DEFAULT_TIMEOUT_MS,
 };
 pub use parse::{check_template_for_env, parse_template, parse_template_for_env};
+pub use worker_limits::parse_worker_limits;

@@ -106,7 +106,8 @@ pub struct StepLimits {
     /// At most `per_second` starts a second on average, `burst` at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
-    /// `{{dotted.path}}` template over the task context: one limit per distinct value.
+    /// `{{dotted.path}}` template over the task context, or a JSONPath (`$.customer.id`):
+    /// one limit per distinct value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_key: Option<String>,
 }
@@ -129,10 +130,48 @@ impl StepLimits {
     }
 }
 
+/// Check a `limit_key`: a JSONPath (it starts with `$`) must parse, and any other key must
+/// name at least one `{{field}}`. The message says what is wrong, without the field's name
+/// or the key.
+pub fn check_limit_key(key: &str) -> Result<(), String> {
+    if key.starts_with('$') {
+        return serde_json_path::JsonPath::parse(key)
+            .map(|_| ())
+            .map_err(|e| format!("is not a valid JSONPath ({e})"));
+    }
+    if !key.contains("{{") || !key.contains("}}") {
+        return Err(
+            "must name a field of the task context as {{field}} (e.g. \"customer:{{customer_id}}\") \
+             or be a JSONPath (e.g. \"$.customer_id\")"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// A context value as it appears in a limit key: strings as they are, other values as JSON,
+/// null or nothing as an empty string.
+fn push_key_value(out: &mut String, v: Option<&serde_json::Value>) {
+    match v {
+        Some(serde_json::Value::String(s)) => out.push_str(s),
+        Some(serde_json::Value::Null) | None => {}
+        Some(other) => out.push_str(&other.to_string()),
+    }
+}
+
 /// Replace each `{{a.b}}` of `template` with the context's value at `a.b` (strings as they
 /// are, other values as JSON, a missing field as nothing).
+/// A JSONPath `template` (it starts with `$`) resolves to the value of its first match (a
+/// path that matches nothing, or does not parse, to an empty string).
 pub fn render_key(template: &str, context: &serde_json::Value) -> String {
     let mut out = String::new();
+    if template.starts_with('$') {
+        let first = serde_json_path::JsonPath::parse(template)
+            .ok()
+            .and_then(|p| p.query(context).first());
+        push_key_value(&mut out, first);
+        return out;
+    }
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
@@ -149,11 +188,7 @@ pub fn render_key(template: &str, context: &serde_json::Value) -> String {
                 other => other.get(part),
             });
         }
-        match v {
-            Some(serde_json::Value::String(s)) => out.push_str(s),
-            Some(serde_json::Value::Null) | None => {}
-            Some(other) => out.push_str(&other.to_string()),
-        }
+        push_key_value(&mut out, v);
         rest = &after[end + 2..];
     }
     out.push_str(rest);

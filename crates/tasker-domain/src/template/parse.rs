@@ -13,8 +13,8 @@ use super::limits::{
     MAX_TIMEOUT_SECONDS,
 };
 use super::model::{
-    empty_object, BackoffKind, HandlerSpec, RateLimit, RetryConfig, StepDefinition, StepLimits,
-    StepType, TaskTemplate,
+    check_limit_key, empty_object, BackoffKind, HandlerSpec, RateLimit, RetryConfig,
+    StepDefinition, StepLimits, StepType, TaskTemplate,
 };
 use super::validate::validate_dependencies;
 use crate::text::echo;
@@ -51,6 +51,7 @@ const STEP_KEYS: &[&str] = &[
     "rate_limit",
     "limit_key",
 ];
+pub(super) const LIMIT_KEYS: &[&str] = &["concurrency", "rate_limit", "limit_key"];
 const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 const STEP_IGNORED: &[&str] = &[
     "publishes_events",
@@ -454,7 +455,7 @@ const MAX_LIMIT: u64 = 1_000_000;
 
 /// A step's `concurrency`, `rate_limit` and `limit_key` (all optional; `limit_key` needs one
 /// of the other two).
-fn parse_limits(
+pub(super) fn parse_limits(
     ctx: &Ctx,
     map: &Mapping,
     is_signal: bool,
@@ -476,20 +477,8 @@ fn parse_limits(
     let limit_key = match get(map, "limit_key") {
         None => None,
         Some(Value::String(s)) => {
-            if s.starts_with('$') {
-                return Err(ctx.field_err(
-                    "limit_key",
-                    "JSONPath is not supported; write the field as {{dotted.path}}",
-                ));
-            }
-            if !s.contains("{{") || !s.contains("}}") {
-                return Err(ctx.field_err(
-                    "limit_key",
-                    format!(
-                        "must name a field of the task context as {{{{field}}}} (e.g. \"customer:{{{{customer_id}}}}\"), got '{}'",
-                        echo(s)
-                    ),
-                ));
+            if let Err(problem) = check_limit_key(s) {
+                return Err(ctx.field_err("limit_key", format!("{problem}, got '{}'", echo(s))));
             }
             Some(s.clone())
         }
@@ -497,7 +486,7 @@ fn parse_limits(
             return Err(ctx.field_err(
                 "limit_key",
                 format!(
-                    "expected a string such as \"customer:{{{{customer_id}}}}\", got {}",
+                    "expected a string such as \"customer:{{{{customer_id}}}}\" or \"$.customer_id\", got {}",
                     describe(other)
                 ),
             ))

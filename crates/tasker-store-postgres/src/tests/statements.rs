@@ -190,6 +190,7 @@ mod counts {
 
                 let request = ClaimRequest {
                     callables: vec!["h".into()],
+                    limited_only: vec![],
                     limit: n,
                     worker_id: "w".into(),
                     lease_ms: 60_000,
@@ -384,6 +385,7 @@ mod counts {
                     tx.insert_transitions(&[]).await?;
                     let nothing = ClaimRequest {
                         callables: vec![],
+                        limited_only: vec![],
                         limit: 10,
                         worker_id: "w".into(),
                         lease_ms: 1,
