@@ -247,6 +247,7 @@ fn keys_tasker_core_ignores_are_ignored_with_one_notice_per_key() {
         ]
     );
     let lifecycle = &t.notices[1];
+    assert_eq!(lifecycle.to_string(), lifecycle.message);
     assert_eq!(
         lifecycle.steps,
         vec!["s1", "s2", "s3", "s4", "s5", "s6", "s7"]

@@ -12,8 +12,7 @@ use crate::text::echo;
 
 /// One line for the operator about a template that loads. `Display` is the whole line, e.g.
 /// `templates/order.yaml: ignoring 'loaded_from' (tasker-core ignores it too)`.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
-#[error("{message}")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TemplateNotice {
     pub message: String,
     /// The file, as it was named when loading.
@@ -23,6 +22,12 @@ pub struct TemplateNotice {
     /// The steps it is about, in template order (empty for a top-level key).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
+}
+
+impl std::fmt::Display for TemplateNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// What was noticed about a key.
