@@ -89,6 +89,7 @@ export {
 // Templates
 export {
   validateTemplates,
+  type TemplateNotice,
   type TemplateProblem,
   type TemplateValidation,
   type ValidTemplate,

@@ -583,7 +583,7 @@ export class MockNativeModule implements NativeModule {
   }
 
   validateTemplates(_paths: string[]): string {
-    return JSON.stringify({ files: [], templates: [], errors: [] });
+    return JSON.stringify({ files: [], templates: [], errors: [], notices: [] });
   }
 
   errorCodes(): string[] {

@@ -20,7 +20,7 @@ pub use state::{StepState, TaskState};
 pub use template::{
     check_limit_key, check_template_for_env, check_templates, load_templates, parse_template,
     parse_template_for_env, parse_worker_limits, render_key, BackoffKind, HandlerSpec, RateLimit,
-    RetryConfig, StepDefinition, StepLimits, StepType, TaskTemplate, TemplateError, TemplateReport,
-    TemplateSet, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
+    RetryConfig, StepDefinition, StepLimits, StepType, TaskTemplate, TemplateError, TemplateNotice,
+    TemplateReport, TemplateSet, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
 };
 pub use text::{cap_stack, echo, MAX_STACK_BYTES};

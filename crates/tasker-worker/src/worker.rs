@@ -96,7 +96,7 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (results_tx, results_rx) = mpsc::unbounded_channel();
-        Ok(Worker {
+        let worker = Worker {
             inner: Arc::new(Inner {
                 engine,
                 config,
@@ -120,7 +120,16 @@ impl Worker {
                 background: Mutex::new(Vec::new()),
                 writer: Mutex::new(None),
             }),
-        })
+        };
+        // What loading noticed in the templates (tasker-core keys): one warn line per file
+        // and key, delivered with the first poll.
+        for notice in templates.notices() {
+            let line = LogLine::new(LogLevel::Warn, notice.message.clone())
+                .field("file", notice.file.as_str())
+                .field("field", notice.field.as_str());
+            tell(&worker.inner, line);
+        }
+        Ok(worker)
     }
 
     pub fn worker_id(&self) -> &str {

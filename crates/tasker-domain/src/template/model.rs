@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::notice::TemplateNotice;
+
 /// All templates loaded at startup, keyed by `(namespace, name, version)`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TemplateSet {
@@ -27,6 +29,11 @@ impl TemplateSet {
                     .map(move |s| (s.handler.callable.as_str(), t, s))
             })
             .collect()
+    }
+
+    /// The notices of every template, in load order.
+    pub fn notices(&self) -> impl Iterator<Item = &TemplateNotice> {
+        self.templates.iter().flat_map(|t| t.notices.iter())
     }
 
     pub fn namespaces(&self) -> Vec<String> {
@@ -55,6 +62,10 @@ pub struct TaskTemplate {
     /// The file the template was loaded from (for error messages); not part of the YAML.
     #[serde(default)]
     pub source: String,
+    /// What loading it noticed (tasker-core keys ignored or read under our names), one per
+    /// key; for the operator's log, never stored with the template.
+    #[serde(skip)]
+    pub notices: Vec<TemplateNotice>,
 }
 
 impl TaskTemplate {

@@ -16,6 +16,7 @@ use super::model::{
     check_limit_key, empty_object, BackoffKind, HandlerSpec, RateLimit, RetryConfig,
     StepDefinition, StepLimits, StepType, TaskTemplate,
 };
+use super::notice::{Note, Notes};
 use super::validate::validate_dependencies;
 use crate::text::echo;
 
@@ -35,6 +36,10 @@ const TOP_IGNORED: &[&str] = &[
     "input_schema",
     "lifecycle",
 ];
+/// Keys that tasker-core itself ignores (they are not in its template struct) but that its
+/// files carry: ignored, with a notice. `loaded_from` is where tasker-rb's loader records a
+/// template's file.
+const TOP_TASKER_CORE_IGNORED: &[&str] = &["loaded_from"];
 const STEP_KEYS: &[&str] = &[
     "name",
     "description",
@@ -59,6 +64,9 @@ const STEP_IGNORED: &[&str] = &[
     "result_schema",
     "composition",
 ];
+/// Step keys tasker-core ignores (a step-level `lifecycle`; tasker-core's lifecycle is a
+/// template-level block): ignored, with a notice.
+const STEP_TASKER_CORE_IGNORED: &[&str] = &["lifecycle"];
 const ON_TIMEOUT_KEYS: &[&str] = &["result"];
 const HANDLER_KEYS: &[&str] = &["callable", "method", "resolver", "initialization"];
 const RETRY_KEYS: &[&str] = &[
@@ -68,6 +76,10 @@ const RETRY_KEYS: &[&str] = &[
     "backoff_base_ms",
     "max_backoff_ms",
 ];
+/// tasker-core's other spellings of retry settings: `limit` (tasker-rb's name for
+/// `max_attempts`), `initial_delay` and `max_delay` (seconds). Read under our names with a
+/// notice; never suggested for a typo.
+const RETRY_TASKER_CORE: &[&str] = &["limit", "initial_delay", "max_delay"];
 const STEP_TYPES: &[(&str, StepType)] = &[
     ("standard", StepType::Standard),
     ("decision", StepType::Decision),
@@ -142,7 +154,13 @@ pub fn check_template_for_env(
         }
     };
     let mut p = Problems::default();
-    p.0.extend(unknown_keys(&ctx, map, TOP_KEYS, TOP_IGNORED));
+    p.0.extend(unknown_keys(
+        &ctx,
+        map,
+        TOP_KEYS,
+        &[TOP_IGNORED, TOP_TASKER_CORE_IGNORED].concat(),
+    ));
+    note_ignored(&ctx, map, TOP_TASKER_CORE_IGNORED, &mut p.1);
     let overridden;
     let map = match env.map(|env| apply_environment(&ctx, map, env)) {
         Some(Ok(m)) => {
@@ -187,16 +205,20 @@ pub fn check_template_for_env(
         }
     }
     validate_dependencies(source, &parsed, all_named, &mut p);
+    let Problems(errors, notes) = p;
     match (name, namespace_name, version) {
-        (Some(name), Some(namespace_name), Some(version)) if p.0.is_empty() => Ok(TaskTemplate {
-            name,
-            namespace_name,
-            version,
-            description,
-            steps: parsed.into_iter().map(|p| p.step).collect(),
-            source: source.to_string(),
-        }),
-        _ => Err(p.0),
+        (Some(name), Some(namespace_name), Some(version)) if errors.is_empty() => {
+            Ok(TaskTemplate {
+                name,
+                namespace_name,
+                version,
+                description,
+                steps: parsed.into_iter().map(|p| p.step).collect(),
+                source: source.to_string(),
+                notices: notes.into_notices(source),
+            })
+        }
+        _ => Err(errors),
     }
 }
 
@@ -224,7 +246,13 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
         )));
         return None;
     };
-    p.0.extend(unknown_keys(&ctx, map, STEP_KEYS, STEP_IGNORED));
+    p.0.extend(unknown_keys(
+        &ctx,
+        map,
+        STEP_KEYS,
+        &[STEP_IGNORED, STEP_TASKER_CORE_IGNORED].concat(),
+    ));
+    note_ignored(&ctx, map, STEP_TASKER_CORE_IGNORED, &mut p.1);
     let name = p.keep(required_str(&ctx, map, "name", 255));
 
     let step_type = p
@@ -302,7 +330,10 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
 
     let retry = match get(map, "retry") {
         None => None,
-        Some(Value::Mapping(r)) => p.keep(parse_retry(&ctx.nested("retry."), r)),
+        Some(Value::Mapping(r)) => {
+            let r = parse_retry(&ctx.nested("retry."), r, &mut p.1);
+            p.keep(r)
+        }
         Some(other) => {
             p.push(ctx.field_err(
                 "retry",
@@ -448,8 +479,6 @@ fn parse_handler(ctx: &Ctx, map: &Mapping) -> Result<HandlerSpec, TemplateError>
     })
 }
 
-/// Missing keys take the defaults of [`RetryConfig::default`], except that `retryable: false`
-/// without `max_attempts` means one attempt.
 /// Largest accepted `concurrency` and `rate_limit.burst`.
 const MAX_LIMIT: u64 = 1_000_000;
 
@@ -553,8 +582,11 @@ fn parse_rate_limit(ctx: &Ctx, map: &Mapping) -> Result<RateLimit, TemplateError
     Ok(RateLimit { per_second, burst })
 }
 
-fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
-    check_keys(ctx, map, RETRY_KEYS, &[])?;
+/// Missing keys take the defaults of [`RetryConfig::default`], except that `retryable: false`
+/// means one attempt. tasker-core's spellings (`limit`, `initial_delay`, `max_delay`) are read
+/// under our names, and `max_attempts: 0` means one attempt, each with a notice.
+fn parse_retry(ctx: &Ctx, map: &Mapping, notes: &mut Notes) -> Result<RetryConfig, TemplateError> {
+    check_keys(ctx, map, RETRY_KEYS, RETRY_TASKER_CORE)?;
     let defaults = RetryConfig::default();
     let retryable = match get(map, "retryable") {
         None => true,
@@ -566,7 +598,7 @@ fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
             ))
         }
     };
-    let max_attempts = int_in_range(ctx, map, "max_attempts", 1, 100)?;
+    let attempts = read_attempts(ctx, map, notes)?;
     let backoff = match opt_str(ctx, map, "backoff")? {
         None => defaults.backoff,
         Some(s) => lookup(BACKOFF_KINDS, s).ok_or_else(|| {
@@ -576,31 +608,47 @@ fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
             )
         })?,
     };
-    let base = int_in_range(ctx, map, "backoff_base_ms", 0, MAX_BACKOFF_SETTING_MS)?;
-    let max = int_in_range(ctx, map, "max_backoff_ms", 0, MAX_BACKOFF_SETTING_MS)?;
-    let backoff_base_ms = base.unwrap_or(defaults.backoff_base_ms);
-    let max_backoff_ms = max.unwrap_or(defaults.max_backoff_ms);
+    let base = read_millis(ctx, map, BASE_DELAY, notes)?;
+    let max = read_millis(ctx, map, MAX_DELAY, notes)?;
+    let backoff_base_ms = base.map_or(defaults.backoff_base_ms, |(ms, _)| ms);
+    let max_backoff_ms = match max {
+        Some((ms, _)) => ms,
+        // tasker-core's `initial_delay` past our default cap, with no cap given: the cap is
+        // that delay (tasker-core sets no cap of its own there).
+        None if base
+            .is_some_and(|(ms, key)| key == BASE_DELAY.seconds && ms > defaults.max_backoff_ms) =>
+        {
+            backoff_base_ms
+        }
+        None => defaults.max_backoff_ms,
+    };
     if max_backoff_ms < backoff_base_ms {
-        let got = match max {
-            Some(_) => format!("got {max_backoff_ms}"),
-            None => format!("got the default {max_backoff_ms}; set it explicitly"),
+        let base_key = base.map_or(BASE_DELAY.millis, |(_, key)| key);
+        let (key, got) = match max {
+            Some((_, key)) => (key, format!("got {}", show_delay(key, max_backoff_ms))),
+            None => (
+                MAX_DELAY.millis,
+                format!("got the default {max_backoff_ms}; set it explicitly"),
+            ),
         };
         return Err(ctx.field_err(
-            "max_backoff_ms",
-            format!("must be >= retry.backoff_base_ms ({backoff_base_ms}), {got}"),
+            key,
+            format!(
+                "must be >= retry.{base_key} ({}), {got}",
+                show_delay(base_key, backoff_base_ms)
+            ),
         ));
     }
-    let max_attempts = match max_attempts {
-        Some(n) => n as u32, // within 1..=100
+    let max_attempts = match attempts {
+        // As in tasker-core, a step that is not retryable runs once, whatever its count says.
+        Some((n, key)) if !retryable && n > 1 => {
+            ctx.note(notes, key, Note::NotRetryable);
+            1
+        }
+        Some((n, _)) => n,
         None if !retryable => 1,
         None => defaults.max_attempts,
     };
-    if !retryable && max_attempts > 1 {
-        return Err(ctx.field_err(
-            "max_attempts",
-            format!("retryable: false means one attempt; set max_attempts: 1 (got {max_attempts})"),
-        ));
-    }
     Ok(RetryConfig {
         retryable,
         max_attempts,
@@ -608,4 +656,111 @@ fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
         backoff_base_ms,
         max_backoff_ms,
     })
+}
+
+/// The attempt count and the key it was read from: `max_attempts`, or tasker-core's `limit`
+/// (ignored when `max_attempts` is set). `0` means one attempt, as in tasker-core, whose
+/// readiness check always allows the first one.
+fn read_attempts(
+    ctx: &Ctx,
+    map: &Mapping,
+    notes: &mut Notes,
+) -> Result<Option<(u32, &'static str)>, TemplateError> {
+    let key = match (get(map, "max_attempts"), get(map, "limit")) {
+        (Some(_), Some(_)) => {
+            ctx.note(notes, "limit", Note::Shadowed("retry.max_attempts"));
+            "max_attempts"
+        }
+        (None, Some(_)) => "limit",
+        _ => "max_attempts",
+    };
+    // One notice per key: a zero says all there is to say.
+    if matches!(get(map, key), Some(Value::Number(n)) if n.as_u64() == Some(0)) {
+        ctx.note(notes, key, Note::ZeroAttempts);
+        return Ok(Some((1, key)));
+    }
+    if key == "limit" {
+        ctx.note(notes, key, Note::ReadAs("retry.max_attempts"));
+    }
+    Ok(int_in_range(ctx, map, key, 1, 100)?.map(|n| (n as u32, key)))
+}
+
+/// A delay setting: our key in milliseconds, and tasker-core's in seconds.
+#[derive(Clone, Copy)]
+struct DelayKeys {
+    millis: &'static str,
+    seconds: &'static str,
+    /// `retry.<millis>`, for notices.
+    ours: &'static str,
+}
+
+const BASE_DELAY: DelayKeys = DelayKeys {
+    millis: "backoff_base_ms",
+    seconds: "initial_delay",
+    ours: "retry.backoff_base_ms",
+};
+const MAX_DELAY: DelayKeys = DelayKeys {
+    millis: "max_backoff_ms",
+    seconds: "max_delay",
+    ours: "retry.max_backoff_ms",
+};
+
+/// A delay in milliseconds and the key it was read from: ours, or tasker-core's spelling in
+/// seconds (ignored when ours is set).
+fn read_millis(
+    ctx: &Ctx,
+    map: &Mapping,
+    keys: DelayKeys,
+    notes: &mut Notes,
+) -> Result<Option<(u64, &'static str)>, TemplateError> {
+    let seconds = get(map, keys.seconds);
+    if let Some(ms) = int_in_range(ctx, map, keys.millis, 0, MAX_BACKOFF_SETTING_MS)? {
+        if seconds.is_some() {
+            ctx.note(notes, keys.seconds, Note::Shadowed(keys.ours));
+        }
+        return Ok(Some((ms, keys.millis)));
+    }
+    let Some(v) = seconds else {
+        return Ok(None);
+    };
+    let max_seconds = MAX_BACKOFF_SETTING_MS / 1000;
+    let (s, shown) = match v {
+        Value::Number(n) => (
+            n.as_f64().unwrap_or(f64::NAN),
+            echo(&n.to_string()).to_string(),
+        ),
+        other => {
+            return Err(ctx.field_err(
+                keys.seconds,
+                format!("expected a number of seconds, got {}", describe(other)),
+            ))
+        }
+    };
+    // NaN is in no range.
+    if !(0.0..=max_seconds as f64).contains(&s) {
+        return Err(ctx.field_err(
+            keys.seconds,
+            format!("must be between 0 and {max_seconds} seconds, got {shown}"),
+        ));
+    }
+    ctx.note(notes, keys.seconds, Note::SecondsAs(keys.ours));
+    Ok(Some(((s * 1000.0).round() as u64, keys.seconds)))
+}
+
+/// A delay as its key writes it: seconds for tasker-core's keys, milliseconds for ours.
+fn show_delay(key: &str, ms: u64) -> String {
+    if key == BASE_DELAY.seconds || key == MAX_DELAY.seconds {
+        format!("{} s", ms as f64 / 1000.0)
+    } else {
+        ms.to_string()
+    }
+}
+
+/// Notices for the keys of `keys` present in `map` (keys tasker-core ignores).
+fn note_ignored(ctx: &Ctx, map: &Mapping, keys: &[&str], notes: &mut Notes) {
+    for key in keys {
+        if map.contains_key(*key) {
+            ctx.note(notes, key, Note::Ignored);
+        }
+    }
 }
