@@ -274,6 +274,18 @@ async fn record_in_tx(
             )));
         };
         let acc = tasks.entry(l.task_uuid).or_insert_with(|| TaskAcc::new(l));
+        if acc.state == TaskState::WaitingForRetry {
+            // One of its steps ran, so the task was running, not waiting: on PostgreSQL a
+            // claim that committed while another transaction found the task idle leaves it
+            // marked waiting. It runs again before this step's outcome is applied.
+            work.task(
+                l.task_uuid,
+                Some(TaskState::WaitingForRetry),
+                TaskState::StepsInProcess,
+                Some(format!("step '{}' ran", l.name)),
+            );
+            acc.state = TaskState::StepsInProcess;
+        }
         let ctx = Ctx {
             l,
             def,
