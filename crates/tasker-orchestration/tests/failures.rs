@@ -907,6 +907,9 @@ async fn a_task_marked_waiting_while_a_step_ran_completes(db: TestDb) {
     let moves = moves(&task_transitions(&v));
     assert_eq!(
         moves[moves.len() - 2..],
-        ["waiting_for_retry->steps_in_process", "steps_in_process->complete"]
+        [
+            "waiting_for_retry->steps_in_process",
+            "steps_in_process->complete"
+        ]
     );
 }

@@ -527,12 +527,7 @@ impl PgTx {
         if req.limit == 0 || req.callables.is_empty() {
             return Ok(Vec::new());
         }
-        let unlimited: Vec<String> = req
-            .callables
-            .iter()
-            .filter(|c| !req.limited_only.contains(c))
-            .cloned()
-            .collect();
+        let unlimited = req.unlimited_callables();
         let query = sqlx::query(q::CLAIM)
             .bind(unlimited)
             .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))

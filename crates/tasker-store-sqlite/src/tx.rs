@@ -395,12 +395,7 @@ impl SqliteTx {
             return Ok(Vec::new());
         }
         let callables = json_list(&req.callables);
-        let unlimited: Vec<String> = req
-            .callables
-            .iter()
-            .filter(|c| !req.limited_only.contains(c))
-            .cloned()
-            .collect();
+        let unlimited = req.unlimited_callables();
         let mut claimed = self.claim_picked(req, &json_list(&unlimited), req.limit, None)?;
         if claimed.len() < req.limit {
             let room = req.limit - claimed.len();

@@ -87,6 +87,17 @@ pub struct StepLimit {
     pub burst: Option<i64>,
 }
 
+impl ClaimRequest {
+    /// The callables whose steps without a limit the plain claim takes.
+    pub fn unlimited_callables(&self) -> Vec<String> {
+        self.callables
+            .iter()
+            .filter(|c| !self.limited_only.contains(c))
+            .cloned()
+            .collect()
+    }
+}
+
 /// A ready step without a limit, with its task's context (JSON text), for a worker that
 /// limits its handler itself.
 #[derive(Debug, Clone)]
