@@ -24,6 +24,7 @@ mod limits;
 mod load;
 mod model;
 mod parse;
+mod subtasks;
 mod validate;
 
 pub use error::TemplateError;
@@ -33,7 +34,8 @@ pub use limits::{
 };
 pub use load::{check_templates, load_templates, TemplateReport};
 pub use model::{
-    render_key, BackoffKind, HandlerSpec, RateLimit, RetryConfig, StepDefinition, StepLimits,
-    StepType, TaskTemplate, TemplateSet, DEFAULT_TIMEOUT_MS,
+    render_key, BackoffKind, ChildContext, HandlerSpec, RateLimit, RetryConfig, StepDefinition,
+    StepLimits, StepType, SubtaskSpec, TaskTemplate, TemplateSet, DEFAULT_TIMEOUT_MS,
 };
 pub use parse::{check_template_for_env, parse_template, parse_template_for_env};
+pub use subtasks::{subtask_cycles, unknown_child_templates};
