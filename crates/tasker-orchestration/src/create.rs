@@ -425,11 +425,11 @@ pub(crate) async fn create_in_tx(
                     to: step_uuid,
                 });
             }
-            let is_signal = def.step_type == StepType::Signal;
-            let step_state = match (deps.is_empty(), is_signal) {
-                (true, true) => StepState::WaitingForSignal,
-                (true, false) => StepState::Enqueued,
+            let step_state = match (deps.is_empty(), def.step_type) {
                 (false, _) => StepState::Pending,
+                (true, StepType::Signal) => StepState::WaitingForSignal,
+                (true, StepType::Subtask) => StepState::WaitingForChild,
+                (true, _) => StepState::Enqueued,
             };
             steps.push(NewStep {
                 step_uuid,
@@ -458,6 +458,25 @@ pub(crate) async fn create_in_tx(
                     None,
                     Some(crate::signals::waiting_reason(def, "no dependencies")),
                 );
+            }
+            if step_state == StepState::WaitingForChild {
+                let why = if delay_ms == 0 {
+                    "no dependencies".to_string()
+                } else {
+                    format!(
+                        "no dependencies; its child task starts in {delay_ms} ms (delayed start)"
+                    )
+                };
+                work.step(
+                    task_uuid,
+                    step_uuid,
+                    Some(StepState::Pending),
+                    StepState::WaitingForChild,
+                    None,
+                    Some(format!("{why}; {}", crate::children::WAITING_REASON)),
+                );
+                // Wakes the child sweep.
+                ready = true;
             }
             if step_state == StepState::Enqueued {
                 let why = if delay_ms == 0 {

@@ -746,6 +746,7 @@ async fn write_back(
                     StepState::Enqueued,
                     StepState::WaitingForRetry,
                     StepState::WaitingForSignal,
+                    StepState::WaitingForChild,
                 ],
             )
             .await?;

@@ -98,6 +98,18 @@ pub(crate) async fn readied(
                     Some(format!("{why}; waiting for a signal")),
                 );
                 waiting.push((r.task_uuid, r.step_uuid, r.name.clone()));
+            } else if r.state == StepState::WaitingForChild {
+                work.step(
+                    r.task_uuid,
+                    r.step_uuid,
+                    Some(StepState::Pending),
+                    StepState::WaitingForChild,
+                    None,
+                    Some(format!("{why}; {}", crate::children::WAITING_REASON)),
+                );
+                // Wakes the child sweep, which creates the child; the step counts as active.
+                work.signal(Signal::StepsReady);
+                out.enqueued_tasks.insert(r.task_uuid);
             } else {
                 work.step(
                     r.task_uuid,
@@ -228,7 +240,7 @@ async fn complete(
 /// After steps of the locked task `row` were completed outside the record path: add them to
 /// its count, wake it if it waited only for retries and a step is now ready, and complete it
 /// when every step is done.
-async fn settle_task(
+pub(crate) async fn settle_task(
     tx: &mut dyn Tx,
     row: &TaskRow,
     readied: &Readied,
@@ -536,6 +548,7 @@ async fn fail_on_timeout(
         StepState::Enqueued,
         StepState::WaitingForRetry,
         StepState::WaitingForSignal,
+        StepState::WaitingForChild,
     ];
     for s in tx.cancel_steps(&[task], &open).await? {
         work.step(
@@ -550,7 +563,7 @@ async fn fail_on_timeout(
     Ok(())
 }
 
-fn merge(into: &mut Readied, more: Readied) {
+pub(crate) fn merge(into: &mut Readied, more: Readied) {
     for (t, n) in more.completed {
         *into.completed.entry(t).or_default() += n;
     }
