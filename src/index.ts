@@ -82,6 +82,7 @@ export {
   type TaskState,
   type TaskStep,
   type TaskStepError,
+  type ChildTask,
   type Transition,
 } from './client/task';
 
