@@ -16,8 +16,10 @@
 //! task row first. The sweep locks the parent task, then the child task; cancelling a task
 //! locks it, then its children (and theirs, ancestors always before descendants); recording a
 //! child's step results locks only the child. No transaction locks a child and then its
-//! parent, so they cannot deadlock. A conflict (a serialization failure, a busy SQLite file)
-//! is retried.
+//! parent, so they cannot deadlock. (A batch of results that holds steps of a parent and of
+//! its child locks tasks in uuid order, which is parent first too: task uuids are time-ordered
+//! (v7) and a child is always created after its parent.) A conflict (a serialization failure,
+//! a busy SQLite file) is retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;
