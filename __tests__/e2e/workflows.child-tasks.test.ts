@@ -6,7 +6,7 @@
  * process killed while the child runs leaves nothing lost (every process restarts); and on
  * PostgreSQL two workers share the work, each child created once.
  */
-import { fork, type ChildProcess } from 'child_process';
+import { fork, spawn, type ChildProcess } from 'child_process';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -29,6 +29,30 @@ import {
 } from '../helpers/e2e';
 
 const NS = 'child_tasks';
+
+/** `tasker <args>` (the compiled bin) against `database`: its exit code and stdout. */
+function tasker(
+  args: string[],
+  database: string,
+): Promise<{ code: number | null; stdout: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', TASKER_DATABASE_URL: database };
+  delete env.FORCE_COLOR;
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'), ...args],
+      {
+        env,
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+}
 
 /** Handlers of both templates. `pack` fails an order's first `failPacks` children. */
 function handlers(log: { packs: string[]; confirmed: Map<string, unknown> }) {
@@ -75,7 +99,7 @@ async function childOf(client: TaskerClient, taskUuid: string, n = 0): Promise<T
 describeEachBackend('child tasks', (backend) => {
   it('the child runs at concurrency 1 and its final results complete the step', async () => {
     const log = newLog();
-    const database = await backend.database();
+    const database = await backend.database({ shared: true });
     // One slot: the waiting `ship` step holds none, so the child's steps can run.
     const worker = await startWorker({
       database,
@@ -122,6 +146,12 @@ describeEachBackend('child tasks', (backend) => {
       children: [],
       context: { orderId: 'A1', validate: { valid: true, orderId: 'A1' } },
     });
+    // `tasker tasks show` names the parent of a child and the children of a parent.
+    const shown = await tasker(['tasks', 'show', task.taskUuid], database);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`child task ${child.taskUuid} of step 'ship': complete\n`);
+    const shownChild = await tasker(['tasks', 'show', child.taskUuid], database);
+    expect(shownChild.stdout).toContain(`child of ${task.taskUuid} (step 'ship')\n`);
     // listTasks views carry no family.
     const listed = await client.listTasks({ namespace: NS, name: 'shipping' });
     expect(listed.map((t) => [t.taskUuid, t.parentTaskUuid])).toEqual([[child.taskUuid, null]]);

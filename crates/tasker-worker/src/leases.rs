@@ -137,7 +137,7 @@ pub(crate) async fn signal_sweep_loop(inner: Arc<Inner>) {
 /// How often a worker runs the child sweep when nothing wakes it earlier.
 pub(crate) const CHILD_SWEEP_PERIOD: Duration = Duration::from_millis(500);
 /// The least time between two child sweeps (wake-ups come in bursts).
-const CHILD_SWEEP_GAP: Duration = Duration::from_millis(20);
+const CHILD_SWEEP_GAP: Duration = Duration::from_millis(50);
 
 /// Create the children of subtask steps, settle the steps whose child finished, and cancel
 /// orphaned children (docs/child-tasks.md). Every worker sweeps; each is applied once. Runs
