@@ -138,12 +138,19 @@ fn child_of(t: &TaskView, n: usize) -> String {
 
 async fn the_child_runs_and_its_final_results_complete_the_step(db: TestDb) {
     let engine = engine(&db, ALL).await;
-    let task = create(
-        &engine,
-        "parent",
-        json!({ "order": 7, "prepare": "overwritten" }),
-    )
-    .await;
+    let trace = r#"{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#;
+    let task = engine
+        .create_task(tasker_orchestration::CreateTask {
+            trace_context: Some(trace.to_string()),
+            priority: Some(5.0),
+            ..req(
+                "parent",
+                json!({ "order": 7, "prepare": "overwritten" }),
+                None,
+            )
+        })
+        .await
+        .expect("create");
     complete(&engine, "Parent.Prepare", json!({ "weight": 3 })).await;
 
     // Ready, but its child is created by the sweep.
@@ -184,6 +191,18 @@ async fn the_child_runs_and_its_final_results_complete_the_step(db: TestDb) {
         json!({ "order": 7, "prepare": { "weight": 3 } })
     );
 
+    // The child carries its parent's trace context and priority to its steps.
+    assert_eq!(c.priority, 5);
+    let pack = claim_one(&engine, &["Ship.Pack"], "w1").await;
+    assert_eq!(pack.trace_context.as_deref(), Some(trace));
+    engine
+        .release(
+            &[(pack.step_uuid.clone(), pack.claim_id.clone())],
+            "w1",
+            "test",
+        )
+        .await
+        .expect("release");
     run_child(&engine, 11).await;
     assert_eq!(details(&engine, &child).await.state, "complete");
     assert_eq!(sweep(&engine).await, 1);
