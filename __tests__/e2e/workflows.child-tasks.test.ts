@@ -10,7 +10,15 @@ import { fork, spawn, type ChildProcess } from 'child_process';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { PermanentError, type StepContext, type Task, type TaskerClient } from '../../src/index';
+import * as os from 'os';
+import {
+  PermanentError,
+  TemplateNotFoundError,
+  validateTemplates,
+  type StepContext,
+  type Task,
+  type TaskerClient,
+} from '../../src/index';
 import {
   FIXTURES,
   REPO_ROOT,
@@ -320,6 +328,47 @@ describeEachBackend('child tasks', (backend) => {
     const child = (await worker.client.getTask(packing.taskUuid!))!;
     expect(stepOf(child, 'pack').attempts).toBe(2);
     expect(log.packs).toEqual([packing.taskUuid]);
+  });
+});
+
+describeEachBackend('child task templates', (backend) => {
+  it('a worker refuses an unknown child template; validateTemplates refuses a cycle', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tasker-child-'));
+    track(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const orphan = path.join(dir, 'orphan.yaml');
+    fs.writeFileSync(
+      orphan,
+      'name: orphan\nnamespace_name: child_tasks\nversion: 1.0.0\nsteps:\n' +
+        '  - name: run_it\n    type: subtask\n' +
+        '    task: { namespace: child_tasks, name: missing, version: 2.0.0 }\n',
+    );
+    const database = await backend.database();
+    const refused = startWorker({ database, templates: [orphan], handlers: [] });
+    await expect(refused).rejects.toThrow(TemplateNotFoundError);
+    await expect(refused).rejects.toThrow(
+      `${orphan}: step 'run_it': field 'task': no task template child_tasks/missing@2.0.0 is ` +
+        "loaded or registered: a subtask step's child template must be among the worker's " +
+        'templates or registered by another worker first',
+    );
+
+    const selfish = path.join(dir, 'selfish.yaml');
+    fs.writeFileSync(
+      selfish,
+      'name: selfish\nnamespace_name: child_tasks\nversion: 1.0.0\nsteps:\n' +
+        '  - name: again\n    type: subtask\n' +
+        '    task: { namespace: child_tasks, name: selfish, version: 1.0.0 }\n',
+    );
+    expect(validateTemplates([selfish]).errors).toEqual([
+      {
+        file: selfish,
+        step: 'again',
+        field: 'task',
+        message:
+          `${selfish}: step 'again': field 'task': child_tasks/selfish@1.0.0 would start itself ` +
+          '(child_tasks/selfish@1.0.0 → child_tasks/selfish@1.0.0): a task may not start a ' +
+          'child task of its own template, directly or through other templates',
+      },
+    ]);
   });
 });
 
