@@ -21,6 +21,7 @@ backend_tests!(
     a_failed_child_is_retried_with_a_new_child_after_the_backoff_then_fails_the_step,
     cancelling_the_parent_cancels_the_running_child,
     a_cancelled_child_fails_its_step_without_a_retry,
+    retrying_the_failed_parent_starts_a_new_child_and_resolving_a_waiting_step_is_refused,
     a_child_context_over_the_limit_fails_the_step_naming_it,
     unknown_child_templates_and_cycles_are_refused,
     templates_that_start_each_other_are_bounded_in_depth,
@@ -367,6 +368,52 @@ async fn a_cancelled_child_fails_its_step_without_a_retry(db: TestDb) {
     assert_eq!(err["error_type"], json!("child_task_cancelled"));
     assert_eq!(err["retryable"], json!(false));
     assert_eq!(t.children.unwrap().len(), 1, "no new child");
+}
+
+async fn retrying_the_failed_parent_starts_a_new_child_and_resolving_a_waiting_step_is_refused(
+    db: TestDb,
+) {
+    let engine = engine(&db, ALL).await;
+    let task = create(&engine, "parent", json!({})).await;
+    complete(&engine, "Parent.Prepare", json!({})).await;
+    sweep(&engine).await;
+    let child = child_of(&details(&engine, &task.task_uuid).await, 0);
+    let err = expect_err(
+        engine
+            .resolve_step(&task.task_uuid, "ship", "{}".to_string(), None)
+            .await,
+    );
+    assert_eq!(err.code(), ErrorCode::InvalidState);
+    assert_eq!(
+        err.to_string(),
+        "step 'ship' is waiting for its child task: it completes when the child completes \
+         (cancel the child to fail it)"
+    );
+    engine
+        .cancel_task(&child, None)
+        .await
+        .expect("cancel child");
+    sweep(&engine).await;
+    assert_eq!(details(&engine, &task.task_uuid).await.state, "error");
+
+    // An operator's retry reopens the step; the sweep starts a new child for it.
+    let retried = engine.retry_task(&task.task_uuid).await.expect("retry");
+    assert_eq!(retried.state, "steps_in_process");
+    let t = details(&engine, &task.task_uuid).await;
+    let s = step(&t, "ship");
+    assert_eq!((s.state.as_str(), s.attempts), ("waiting_for_child", 0));
+    assert_eq!(step(&t, "notify").state, "pending");
+    assert_eq!(sweep(&engine).await, 1);
+    let t = details(&engine, &task.task_uuid).await;
+    let second = child_of(&t, 1);
+    assert_eq!(
+        step(&t, "ship").child_task_uuid.as_deref(),
+        Some(second.as_str())
+    );
+    run_child(&engine, 3).await;
+    sweep(&engine).await;
+    complete(&engine, "Parent.Notify", json!({})).await;
+    assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
 }
 
 async fn a_child_context_over_the_limit_fails_the_step_naming_it(db: TestDb) {
