@@ -5,12 +5,14 @@
 //! `waiting_for_retry`; the next attempt is a new child), and cancelling its task cancels the
 //! child. See docs/child-tasks.md.
 //!
-//! Everything is in the database, so nothing is lost when a process dies: the transaction
-//! that readies a subtask step leaves it `waiting_for_child` with no child, and the child
-//! sweep, which every worker runs (woken by the signals of those transactions and of finished
-//! tasks, and every half second), creates the child, settles the step when its child has
-//! finished, starts the next child when a retry's backoff is over, and cancels children whose
-//! parent step no longer waits for them.
+//! Everything is in the database, so nothing is lost when a process dies. The transaction that
+//! readies a subtask step (recording the result of its last dependency, or creating its task)
+//! also creates its child ([`spawn_waiting`]). The child sweep, which every worker runs (woken
+//! by ready steps and finished tasks, and every half second), does the rest, each parent task
+//! under its lock: it settles a step whose child finished, starts the next child when a retry's
+//! backoff is over, creates the children the readying transaction could not (a delayed start,
+//! a step readied by a signal or an operator, or a child that cannot start: the sweep fails
+//! the step with the reason), and cancels children whose parent step no longer waits for them.
 //!
 //! Lock order (PostgreSQL): a transaction that locks a parent and a child locks the parent's
 //! task row first. The sweep locks the parent task, then the child task; cancelling a task
@@ -144,6 +146,80 @@ impl Engine {
     }
 }
 
+/// What [`spawn`] does when a child cannot start.
+#[derive(Clone, Copy)]
+enum OnProblem {
+    /// Fail the step (and its task), with the reason.
+    Fail,
+    /// Leave the step waiting: the child sweep fails it, with the same reason.
+    Leave,
+}
+
+/// Create, in the caller's transaction, the children of the subtask steps of `tasks` that
+/// wait for a child and have none (they just became ready: the transaction that readies a
+/// step creates its child). The tasks are locked by the caller, or new in this transaction. A
+/// child that cannot start (or a delayed start) is left to the child sweep, which fails the
+/// step with the reason. Returns how many children were created.
+pub(crate) async fn spawn_waiting(
+    tx: &mut dyn Tx,
+    tasks: &std::collections::BTreeSet<Uuid>,
+    snapshots: &Snapshots,
+    limits: &JsonLimits,
+    worker: &str,
+    work: &mut Work,
+) -> Result<usize, EngineError> {
+    let mut created = 0;
+    for &task in tasks {
+        let Some(row) = tx.task(task).await? else {
+            continue;
+        };
+        if row.state.is_terminal() {
+            continue;
+        }
+        let due: Vec<DueChildStep> = tx
+            .due_child_steps(Some(task), SWEEP_BATCH)
+            .await?
+            .into_iter()
+            .filter(|d| d.state == StepState::WaitingForChild && d.child_task_uuid.is_none())
+            .collect();
+        let mut p = Parent {
+            row,
+            steps: None,
+            completed: Vec::new(),
+            failed: None,
+            retried: false,
+        };
+        for d in &due {
+            let snapshot = snapshots.load(tx, &d.template_digest).await?;
+            let Some((_, def)) = snapshot.step(&d.template_step_name) else {
+                continue;
+            };
+            let label = format!(
+                "step '{}' of task template {}",
+                echo(&d.name),
+                snapshot.template.key()
+            );
+            if spawn(
+                tx,
+                &mut p,
+                d,
+                def,
+                &label,
+                snapshots,
+                limits,
+                worker,
+                work,
+                OnProblem::Leave,
+            )
+            .await?
+            {
+                created += 1;
+            }
+        }
+    }
+    Ok(created)
+}
+
 /// What settling one parent task's subtask steps decided so far.
 struct Parent {
     row: TaskRow,
@@ -205,7 +281,16 @@ async fn settle_parent(
                     snapshot.template.key()
                 );
                 spawn(
-                    tx, &mut p, d, def, &label, snapshots, limits, worker, &mut work,
+                    tx,
+                    &mut p,
+                    d,
+                    def,
+                    &label,
+                    snapshots,
+                    limits,
+                    worker,
+                    &mut work,
+                    OnProblem::Fail,
                 )
                 .await?;
             }
@@ -394,22 +479,33 @@ async fn spawn(
     limits: &JsonLimits,
     worker: &str,
     work: &mut Work,
-) -> Result<(), EngineError> {
+    problems: OnProblem,
+) -> Result<bool, EngineError> {
     let task = p.row.task_uuid;
+    // A child that cannot start fails the step (the sweep), or is left to the sweep.
+    macro_rules! refuse {
+        ($message:expr) => {{
+            let message = $message;
+            return match problems {
+                OnProblem::Fail => fail(tx, p, d, None, message, None, worker, work)
+                    .await
+                    .map(|()| false),
+                OnProblem::Leave => Ok(false),
+            };
+        }};
+    }
     let Some(spec) = &def.subtask else {
-        let message = format!("{label} names no child template");
-        return fail(tx, p, d, None, message, None, worker, work).await;
+        refuse!(format!("{label} names no child template"));
     };
     let family = tx.task_family(task).await?;
     if family.depth + 1 > MAX_CHILD_DEPTH {
-        let message = format!(
+        refuse!(format!(
             "{label} cannot start its child task {}: it would be nested {} levels deep, and \
              child tasks nest at most {MAX_CHILD_DEPTH} levels (do templates start each other \
              in a cycle?)",
             spec.key(),
             family.depth + 1
-        );
-        return fail(tx, p, d, None, message, None, worker, work).await;
+        ));
     }
     if p.steps.is_none() {
         p.steps = Some(tx.steps_of(task).await?);
@@ -417,10 +513,10 @@ async fn spawn(
     let steps = p.steps.as_deref().unwrap_or(&[]);
     let context = match child_context(spec.context, &p.row.context, steps, d.step_uuid) {
         Ok(c) => c,
-        Err(e) => {
-            let message = format!("{label}: the context of its child task {} {e}", spec.key());
-            return fail(tx, p, d, None, message, None, worker, work).await;
-        }
+        Err(e) => refuse!(format!(
+            "{label}: the context of its child task {} {e}",
+            spec.key()
+        )),
     };
     if let Some(problem) = object_problem(
         &context,
@@ -428,11 +524,10 @@ async fn spawn(
         limits.max_depth,
         "maxContextBytes",
     ) {
-        let message = format!(
+        refuse!(format!(
             "{label}: the context of its child task {} {problem}",
             spec.key()
-        );
-        return fail(tx, p, d, None, message, None, worker, work).await;
+        ));
     }
     let req = CreateTask {
         namespace: spec.namespace.clone(),
@@ -446,16 +541,12 @@ async fn spawn(
     };
     let checked = match check(req, limits, &String::new) {
         Ok(c) => c,
-        Err(e) => {
-            let message = format!("{label}: {e}");
-            return fail(tx, p, d, None, message, None, worker, work).await;
-        }
+        Err(e) => refuse!(format!("{label}: {e}")),
     };
     let (created, signals) = match create_in_tx(tx, &[checked], snapshots, false).await {
         Ok(c) => c,
         Err(EngineError::TemplateNotFound(m)) => {
-            let message = format!("{label} cannot start its child task: {m}");
-            return fail(tx, p, d, None, message, None, worker, work).await;
+            refuse!(format!("{label} cannot start its child task: {m}"))
         }
         Err(e) => return Err(e),
     };
@@ -511,7 +602,7 @@ async fn spawn(
             p.row.state = TaskState::StepsInProcess;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The attempt of the subtask step `d` failed: retry it after its backoff (a new child) when

@@ -177,8 +177,10 @@ pub(crate) fn create(
                     crate::children::WAITING_REASON
                 )),
             );
-            // Wakes the child sweep; the step counts as active for its task.
+            // Its child is created in this transaction (or by the child sweep); the step
+            // counts as active for its task.
             work.signal(Signal::StepsReady);
+            writes.waiting_children.insert(task);
             acc.enqueued = true;
         }
         if state == StepState::Enqueued {

@@ -10,7 +10,7 @@
 //! and every worker sweeps the ones that passed: each task is locked while its due steps are
 //! re-read and settled, so with several processes each timeout is applied exactly once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tasker_domain::{echo, StepDefinition, StepState, StepType, TaskState};
 use tasker_store::{
@@ -60,6 +60,9 @@ pub(crate) struct Readied {
     pub enqueued_callables: Vec<String>,
     /// The tasks that got a step enqueued.
     pub enqueued_tasks: HashSet<Uuid>,
+    /// The tasks that got a subtask step waiting for a child (to create in the same
+    /// transaction where the caller can, see `children::spawn_waiting`).
+    pub waiting_children: BTreeSet<Uuid>,
 }
 
 /// A waiting signal step to complete with `result`.
@@ -110,6 +113,7 @@ pub(crate) async fn readied(
                 // Wakes the child sweep, which creates the child; the step counts as active.
                 work.signal(Signal::StepsReady);
                 out.enqueued_tasks.insert(r.task_uuid);
+                out.waiting_children.insert(r.task_uuid);
             } else {
                 work.step(
                     r.task_uuid,
@@ -569,4 +573,5 @@ pub(crate) fn merge(into: &mut Readied, more: Readied) {
     }
     into.enqueued_callables.extend(more.enqueued_callables);
     into.enqueued_tasks.extend(more.enqueued_tasks);
+    into.waiting_children.extend(more.waiting_children);
 }

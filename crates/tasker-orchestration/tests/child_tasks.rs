@@ -154,10 +154,9 @@ async fn the_child_runs_and_its_final_results_complete_the_step(db: TestDb) {
         .expect("create");
     complete(&engine, "Parent.Prepare", json!({ "weight": 3 })).await;
 
-    // Ready, but its child is created by the sweep.
+    // The transaction that made it ready created its child.
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(step(&t, "ship").state, "waiting_for_child");
-    assert_eq!(t.children.as_ref().map(Vec::len), Some(0));
     assert_eq!(
         moves(&step_transitions(&t, "ship")),
         ["-->pending", "pending->waiting_for_child"]
@@ -166,9 +165,7 @@ async fn the_child_runs_and_its_final_results_complete_the_step(db: TestDb) {
     assert!(claim(&engine, &["Parent.Notify", ""], 10, "w1")
         .await
         .is_empty());
-
-    assert_eq!(sweep(&engine).await, 1);
-    assert_eq!(sweep(&engine).await, 0, "a second sweep has nothing to do");
+    assert_eq!(sweep(&engine).await, 0, "the sweep has nothing to do");
     let t = details(&engine, &task.task_uuid).await;
     let child = child_of(&t, 0);
     assert_eq!(t.children.as_ref().unwrap().len(), 1);
@@ -229,10 +226,10 @@ async fn the_child_runs_and_its_final_results_complete_the_step(db: TestDb) {
     record(&engine, success(&notify, json!({}))).await;
     assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
 
-    // A subtask step with no dependencies waits for its child from the start, with the
+    // A subtask step with no dependencies gets its child when its task is created, with the
     // parent's context alone.
     let direct = create(&engine, "direct", json!({ "order": 8 })).await;
-    assert_eq!(sweep(&engine).await, 1);
+    assert_eq!(sweep(&engine).await, 0);
     let t = details(&engine, &direct.task_uuid).await;
     let c = details(&engine, &child_of(&t, 0)).await;
     assert_eq!(value(&c.context), json!({ "order": 8 }));
@@ -586,12 +583,22 @@ async fn templates_that_start_each_other_are_bounded_in_depth(db: TestDb) {
 async fn a_new_engine_finishes_what_a_closed_one_left(db: TestDb) {
     let (db, _dir) = shared(&db);
     let first = engine(&db, ALL).await;
-    let task = create(&first, "parent", json!({})).await;
-    complete(&first, "Parent.Prepare", json!({})).await;
-    // Closed before any sweep: the step waits for a child nobody created yet.
+    // A delayed start: the child is created by whoever sweeps once the delay is over.
+    let task = first
+        .create_task(tasker_orchestration::CreateTask {
+            delay_ms: Some(300),
+            ..req("direct", json!({}), None)
+        })
+        .await
+        .expect("create");
+    let t = details(&first, &task.task_uuid).await;
+    assert_eq!(step(&t, "ship").state, "waiting_for_child");
+    assert_eq!(t.children.as_ref().map(Vec::len), Some(0));
+    assert_eq!(sweep(&first).await, 0, "not before the delay");
     first.close().await;
     drop(first);
 
+    tokio::time::sleep(Duration::from_millis(350)).await;
     let second = engine(&db, ALL).await;
     assert_eq!(sweep(&second).await, 1);
     let child = child_of(&details(&second, &task.task_uuid).await, 0);
@@ -602,8 +609,11 @@ async fn a_new_engine_finishes_what_a_closed_one_left(db: TestDb) {
     // The child finished; its parent step is settled by whoever sweeps next.
     let third = engine(&db, ALL).await;
     assert_eq!(details(&third, &child).await.state, "complete");
+    assert_eq!(
+        details(&third, &task.task_uuid).await.state,
+        "steps_in_process"
+    );
     assert_eq!(sweep(&third).await, 1);
-    complete(&third, "Parent.Notify", json!({})).await;
     assert_eq!(details(&third, &task.task_uuid).await.state, "complete");
 }
 
@@ -615,9 +625,18 @@ async fn several_engines_sweeping_create_one_child_per_step(db: TestDb) {
         engine(&db, ALL).await,
     ];
     let mut parents = Vec::new();
+    // Delayed starts: their children are left to the sweeps, which all run at once.
     for i in 0..12 {
-        parents.push(create(&engines[0], "direct", json!({ "i": i })).await);
+        let t = engines[0]
+            .create_task(tasker_orchestration::CreateTask {
+                delay_ms: Some(200),
+                ..req("direct", json!({ "i": i }), None)
+            })
+            .await
+            .expect("create");
+        parents.push(t);
     }
+    tokio::time::sleep(Duration::from_millis(250)).await;
     let sweeps: Vec<_> = engines
         .iter()
         .cloned()
