@@ -21,6 +21,7 @@ backend_tests!(
     a_failed_child_is_retried_with_a_new_child_after_the_backoff_then_fails_the_step,
     cancelling_the_parent_cancels_the_running_child,
     a_cancelled_child_fails_its_step_without_a_retry,
+    the_result_that_readies_the_step_creates_the_child_and_claims_its_first_step,
     retrying_the_failed_parent_starts_a_new_child_and_resolving_a_waiting_step_is_refused,
     a_child_context_over_the_limit_fails_the_step_naming_it,
     unknown_child_templates_and_cycles_are_refused,
@@ -411,6 +412,32 @@ async fn retrying_the_failed_parent_starts_a_new_child_and_resolving_a_waiting_s
     sweep(&engine).await;
     complete(&engine, "Parent.Notify", json!({})).await;
     assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
+}
+
+async fn the_result_that_readies_the_step_creates_the_child_and_claims_its_first_step(db: TestDb) {
+    let engine = engine(&db, ALL).await;
+    let task = create(&engine, "parent", json!({ "order": 3 })).await;
+    let prepare = claim_one(&engine, &["Parent.Prepare"], "w1").await;
+    let req = tasker_orchestration::ClaimRequest {
+        callables: strings(&["Parent.Prepare", "Ship.Pack"]),
+        limit: 5,
+        worker_id: "w1".to_string(),
+        lease_ms: 60_000,
+    };
+    let (recorded, claimed) = engine
+        .record_and_claim(vec![success(&prepare, json!({}))], "w1", Some(&req))
+        .await
+        .expect("record and claim");
+    assert_eq!(recorded.len(), 1);
+    // One transaction: `ship` became ready, its child was created, and the child's first step
+    // was claimed.
+    let t = details(&engine, &task.task_uuid).await;
+    let child = child_of(&t, 0);
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].step_name.as_str(), claimed[0].task_uuid.as_str()),
+        ("pack", child.as_str())
+    );
 }
 
 async fn a_child_context_over_the_limit_fails_the_step_naming_it(db: TestDb) {
