@@ -83,6 +83,7 @@ export {
   type TaskState,
   type TaskStep,
   type TaskStepError,
+  type ChildTask,
   type Transition,
 } from './client/task';
 

@@ -329,6 +329,10 @@ export interface TaskViewJson {
   completed_at: string | null;
   steps?: Record<string, unknown>[];
   transitions?: Record<string, unknown>[];
+  parent_task_uuid?: string;
+  parent_step_uuid?: string;
+  parent_step_name?: string;
+  children?: Record<string, unknown>[];
 }
 
 const TERMINAL = new Set(['complete', 'error', 'cancelled']);

@@ -100,7 +100,7 @@ fn every_error_of_a_file_is_found_with_its_step_and_field() {
             ),
             p(
                 "step 'b': field 'type': unknown step type 'decisoin', expected one of standard, \
-                 decision, deferred_convergence, batchable, batch_worker, signal",
+                 decision, deferred_convergence, batchable, batch_worker, signal, subtask",
                 Some("b"),
                 Some("type"),
             ),

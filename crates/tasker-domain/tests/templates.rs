@@ -396,11 +396,11 @@ fn validation_errors() {
         // --- type
         (
             after_a("  - name: join\n    type: deferred\n    dependencies: [a]\n    handler: { callable: B }\n"),
-            "templates/x.yaml: step 'join': field 'type': unknown step type 'deferred', expected one of standard, decision, deferred_convergence, batchable, batch_worker, signal ('deferred' is spelled 'deferred_convergence')".into(),
+            "templates/x.yaml: step 'join': field 'type': unknown step type 'deferred', expected one of standard, decision, deferred_convergence, batchable, batch_worker, signal, subtask ('deferred' is spelled 'deferred_convergence')".into(),
         ),
         (
             after_a("  - name: join\n    step_type: Decision\n    handler: { callable: B }\n"),
-            "templates/x.yaml: step 'join': field 'step_type': unknown step type 'Decision', expected one of standard, decision, deferred_convergence, batchable, batch_worker, signal".into(),
+            "templates/x.yaml: step 'join': field 'step_type': unknown step type 'Decision', expected one of standard, decision, deferred_convergence, batchable, batch_worker, signal, subtask".into(),
         ),
         (
             after_a("  - name: join\n    type: decision\n    step_type: decision\n    handler: { callable: B }\n"),
@@ -837,7 +837,7 @@ fn huge_values_are_cut_short_in_messages() {
             after_a(&format!("  - name: b\n    type: {huge}\n    handler: {{ callable: B }}\n")),
             format!(
                 "templates/x.yaml: step 'b': field 'type': unknown step type '{cut}', expected one of \
-                 standard, decision, deferred_convergence, batchable, batch_worker, signal"
+                 standard, decision, deferred_convergence, batchable, batch_worker, signal, subtask"
             ),
         ),
         (

@@ -197,6 +197,8 @@ pub(crate) enum Created {
         task: Uuid,
         state: TaskState,
         at: i64,
+        /// A subtask step of it waits for its child from the start (no delay).
+        waits_for_child: bool,
     },
     Existing(Uuid),
 }
@@ -238,8 +240,37 @@ impl Engine {
             attempt += 1;
             let r = reqs.clone();
             let snapshots = self.snapshots_arc();
+            let json = *self.json_limits();
             let result = run_write(self.store(), move |tx| {
-                Box::pin(async move { create_in_tx(tx, &r, &snapshots, indexed).await })
+                Box::pin(async move {
+                    let (created, mut signals) = create_in_tx(tx, &r, &snapshots, indexed).await?;
+                    // A first step that is a subtask step gets its child in this transaction.
+                    let waiting: std::collections::BTreeSet<Uuid> = created
+                        .iter()
+                        .filter_map(|c| match c {
+                            Created::New {
+                                task,
+                                waits_for_child: true,
+                                ..
+                            } => Some(*task),
+                            _ => None,
+                        })
+                        .collect();
+                    if !waiting.is_empty() {
+                        let mut work = Work::default();
+                        crate::children::spawn_waiting(
+                            tx, &waiting, &snapshots, &json, "", &mut work,
+                        )
+                        .await?;
+                        work.flush(tx).await?;
+                        for s in work.signals {
+                            if !signals.contains(&s) {
+                                signals.push(s);
+                            }
+                        }
+                    }
+                    Ok((created, signals))
+                })
             })
             .await;
             match result {
@@ -277,9 +308,9 @@ impl Engine {
         let mut views = Vec::with_capacity(created.len());
         for (c, r) in created.iter().zip(reqs.iter()) {
             views.push(match c {
-                Created::New { task, state, at } => {
-                    TaskView::new_created(*task, &r.req, r.priority, *state, *at)?
-                }
+                Created::New {
+                    task, state, at, ..
+                } => TaskView::new_created(*task, &r.req, r.priority, *state, *at)?,
                 Created::Existing(u) => found.get(u).cloned().ok_or_else(|| {
                     EngineError::TaskNotFound(format!("task {u} vanished while being read"))
                 })?,
@@ -363,7 +394,7 @@ pub(crate) async fn create_in_tx(
     let mut tasks = Vec::new();
     let mut steps = Vec::new();
     let mut edges = Vec::new();
-    let mut planned: Vec<(usize, Uuid, TaskState)> = Vec::new();
+    let mut planned: Vec<(usize, Uuid, TaskState, bool)> = Vec::new();
     let mut ready = false;
     for (i, r) in reqs.iter().enumerate() {
         if outcome[i].is_some() || repeat_of.contains_key(&i) {
@@ -406,6 +437,7 @@ pub(crate) async fn create_in_tx(
             state,
             Some(format!("{} steps created", initial.len())),
         );
+        let mut waits_for_child = false;
         let uuids: HashMap<&str, Uuid> = initial
             .iter()
             .map(|&ix| (snapshot.template.steps[ix].name.as_str(), Uuid::now_v7()))
@@ -425,11 +457,11 @@ pub(crate) async fn create_in_tx(
                     to: step_uuid,
                 });
             }
-            let is_signal = def.step_type == StepType::Signal;
-            let step_state = match (deps.is_empty(), is_signal) {
-                (true, true) => StepState::WaitingForSignal,
-                (true, false) => StepState::Enqueued,
+            let step_state = match (deps.is_empty(), def.step_type) {
                 (false, _) => StepState::Pending,
+                (true, StepType::Signal) => StepState::WaitingForSignal,
+                (true, StepType::Subtask) => StepState::WaitingForChild,
+                (true, _) => StepState::Enqueued,
             };
             steps.push(NewStep {
                 step_uuid,
@@ -459,6 +491,26 @@ pub(crate) async fn create_in_tx(
                     Some(crate::signals::waiting_reason(def, "no dependencies")),
                 );
             }
+            if step_state == StepState::WaitingForChild {
+                waits_for_child |= delay_ms == 0;
+                let why = if delay_ms == 0 {
+                    "no dependencies".to_string()
+                } else {
+                    format!(
+                        "no dependencies; its child task starts in {delay_ms} ms (delayed start)"
+                    )
+                };
+                work.step(
+                    task_uuid,
+                    step_uuid,
+                    Some(StepState::Pending),
+                    StepState::WaitingForChild,
+                    None,
+                    Some(format!("{why}; {}", crate::children::WAITING_REASON)),
+                );
+                // Wakes the child sweep.
+                ready = true;
+            }
             if step_state == StepState::Enqueued {
                 let why = if delay_ms == 0 {
                     "no dependencies".to_string()
@@ -476,7 +528,7 @@ pub(crate) async fn create_in_tx(
                 ready = true;
             }
         }
-        planned.push((i, task_uuid, state));
+        planned.push((i, task_uuid, state, waits_for_child));
     }
     let inserted: HashMap<Uuid, i64> = tx.insert_tasks(&tasks).await?.into_iter().collect();
     if inserted.len() != tasks.len() {
@@ -493,9 +545,14 @@ pub(crate) async fn create_in_tx(
         work.signal(Signal::StepsReady);
     }
     work.flush(tx).await?;
-    for (i, task, state) in planned {
+    for (i, task, state, waits_for_child) in planned {
         let at = inserted.get(&task).copied().unwrap_or_default();
-        outcome[i] = Some(Created::New { task, state, at });
+        outcome[i] = Some(Created::New {
+            task,
+            state,
+            at,
+            waits_for_child,
+        });
     }
     for (i, first) in repeats {
         let task = match &outcome[first] {

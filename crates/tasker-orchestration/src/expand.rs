@@ -135,11 +135,11 @@ pub(crate) fn create(
                 writes.new_edges.push(edge);
             }
         }
-        let is_signal = s.step_type == StepType::Signal;
-        let state = match (pending == 0, is_signal) {
-            (true, true) => StepState::WaitingForSignal,
-            (true, false) => StepState::Enqueued,
+        let state = match (pending == 0, s.step_type) {
             (false, _) => StepState::Pending,
+            (true, StepType::Signal) => StepState::WaitingForSignal,
+            (true, StepType::Subtask) => StepState::WaitingForChild,
+            (true, _) => StepState::Enqueued,
         };
         writes.new_steps.push(NewStep {
             step_uuid,
@@ -178,6 +178,24 @@ pub(crate) fn create(
                     "dependencies complete",
                 )),
             );
+        }
+        if state == StepState::WaitingForChild {
+            work.step(
+                task,
+                step_uuid,
+                Some(StepState::Pending),
+                StepState::WaitingForChild,
+                None,
+                Some(format!(
+                    "dependencies complete; {}",
+                    crate::children::WAITING_REASON
+                )),
+            );
+            // Its child is created in this transaction (or by the child sweep); the step
+            // counts as active for its task.
+            work.signal(Signal::StepsReady);
+            writes.waiting_children.insert(task);
+            acc.enqueued = true;
         }
         if state == StepState::Enqueued {
             work.step(

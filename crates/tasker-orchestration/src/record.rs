@@ -216,6 +216,8 @@ pub(crate) struct Writes {
     pub(crate) convergence: Vec<Edge>,
     completed: Vec<(Uuid, String)>,
     pub(crate) enqueued_callables: Vec<String>,
+    /// Tasks with a subtask step that started waiting for a child.
+    pub(crate) waiting_children: std::collections::BTreeSet<Uuid>,
 }
 
 type Recorded = (Vec<(usize, RecordOutcome)>, Claimed, Vec<Signal>);
@@ -336,6 +338,17 @@ async fn record_in_tx(
     }
 
     write_back(tx, &mut writes, &mut tasks, &mut work).await?;
+    // The children of the subtask steps these results made ready, in this transaction (their
+    // first steps can be claimed below).
+    let spawned = crate::children::spawn_waiting(
+        tx,
+        &writes.waiting_children,
+        snapshots,
+        &limits.1,
+        worker_id,
+        &mut work,
+    )
+    .await?;
 
     let mut claimed = Claimed::default();
     if let Some(req) = claim {
@@ -345,6 +358,7 @@ async fn record_in_tx(
         let retry_scheduled = tasks.values().any(|a| a.retry.is_some());
         if claimed.len() < req.limit
             && !retry_scheduled
+            && spawned == 0
             && writes
                 .enqueued_callables
                 .iter()
@@ -663,6 +677,7 @@ async fn write_back(
         // Signal steps among them wait; those with a stored signal complete at once.
         let r = crate::signals::readied(tx, ready, &names, work).await?;
         w.enqueued_callables.extend(r.enqueued_callables);
+        w.waiting_children.extend(r.waiting_children);
         for t in r.enqueued_tasks {
             if let Some(acc) = tasks.get_mut(&t) {
                 acc.enqueued = true;
@@ -766,6 +781,7 @@ async fn write_back(
                     StepState::Enqueued,
                     StepState::WaitingForRetry,
                     StepState::WaitingForSignal,
+                    StepState::WaitingForChild,
                 ],
             )
             .await?;

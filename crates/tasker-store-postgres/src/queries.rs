@@ -3,6 +3,10 @@
 
 pub(crate) const ADD_PENDING_DEPENDENCY: &str =
     include_str!("../queries/add_pending_dependency.sql");
+pub(crate) const DUE_CHILD_STEPS: &str = include_str!("../queries/due_child_steps.sql");
+pub(crate) const LINK_CHILDREN: &str = include_str!("../queries/link_children.sql");
+pub(crate) const ORPHAN_CHILDREN: &str = include_str!("../queries/orphan_children.sql");
+pub(crate) const TASK_FAMILY: &str = include_str!("../queries/task_family.sql");
 pub(crate) const APPLY_SIGNALS: &str = include_str!("../queries/apply_signals.sql");
 pub(crate) const DUE_SIGNAL_WAITS: &str = include_str!("../queries/due_signal_waits.sql");
 pub(crate) const INSERT_SIGNAL: &str = include_str!("../queries/insert_signal.sql");
@@ -78,6 +82,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("due_signal_waits", DUE_SIGNAL_WAITS),
     ("insert_signal", INSERT_SIGNAL),
     ("signals_of", SIGNALS_OF),
+    ("due_child_steps", DUE_CHILD_STEPS),
+    ("link_children", LINK_CHILDREN),
+    ("orphan_children", ORPHAN_CHILDREN),
+    ("task_family", TASK_FAMILY),
     ("advance_schedules", ADVANCE_SCHEDULES),
     ("list_schedules", LIST_SCHEDULES),
     ("delete_schedule", DELETE_SCHEDULE),

@@ -59,6 +59,12 @@ pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sq
 pub(crate) const TEMPLATE_SNAPSHOT: &str = include_str!("../queries/template_snapshot.sql");
 pub(crate) const TRANSITIONS_OF: &str = include_str!("../queries/transitions_of.sql");
 // metrics
+pub(crate) const DUE_CHILD_STEPS: &str = include_str!("../queries/due_child_steps.sql");
+pub(crate) const LINK_CHILD_TASK: &str = include_str!("../queries/link_child_task.sql");
+pub(crate) const LINK_CHILD_STEP: &str = include_str!("../queries/link_child_step.sql");
+pub(crate) const ORPHAN_CHILDREN: &str = include_str!("../queries/orphan_children.sql");
+pub(crate) const TASK_PARENT: &str = include_str!("../queries/task_parent.sql");
+pub(crate) const TASK_CHILDREN: &str = include_str!("../queries/task_children.sql");
 pub(crate) const PING: &str = include_str!("../queries/ping.sql");
 pub(crate) const READY_STEPS: &str = include_str!("../queries/ready_steps.sql");
 
@@ -76,6 +82,12 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("due_signal_waits", DUE_SIGNAL_WAITS),
     ("insert_signal", INSERT_SIGNAL),
     ("signals_of", SIGNALS_OF),
+    ("due_child_steps", DUE_CHILD_STEPS),
+    ("link_child_task", LINK_CHILD_TASK),
+    ("link_child_step", LINK_CHILD_STEP),
+    ("orphan_children", ORPHAN_CHILDREN),
+    ("task_parent", TASK_PARENT),
+    ("task_children", TASK_CHILDREN),
     ("advance_schedule", ADVANCE_SCHEDULE),
     ("list_schedules", LIST_SCHEDULES),
     ("delete_schedule", DELETE_SCHEDULE),

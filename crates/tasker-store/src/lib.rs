@@ -288,6 +288,23 @@ pub trait Tx: Send {
         limit: i64,
     ) -> BoxFuture<'_, StoreResult<Vec<DueSignalWait>>>;
 
+    // --- child tasks ---------------------------------------------------------------------------
+    /// Subtask steps the child sweep acts on (see [`DueChildStep`]), earliest ready time first,
+    /// at most `limit`: of the task `task` (which the caller has locked), or of any task.
+    fn due_child_steps(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<DueChildStep>>>;
+    /// Link children just created to their parent steps (see [`ChildLink`]).
+    fn link_children<'a>(&'a mut self, links: &'a [ChildLink]) -> BoxFuture<'a, StoreResult<()>>;
+    /// Unfinished child tasks whose parent step no longer waits for them (it was cancelled or
+    /// failed, or started another child), at most `limit`.
+    fn orphan_children(&mut self, limit: i64) -> BoxFuture<'_, StoreResult<Vec<Uuid>>>;
+    /// A task's parent, depth, trace context and children (a task that does not exist has
+    /// none of them).
+    fn task_family(&mut self, task: Uuid) -> BoxFuture<'_, StoreResult<TaskFamily>>;
+
     // --- signals -------------------------------------------------------------------------------
     /// Tell other processes once this transaction commits (no-op where nobody can listen).
     fn signal<'a>(&'a mut self, signals: &'a [Signal]) -> BoxFuture<'a, StoreResult<()>>;

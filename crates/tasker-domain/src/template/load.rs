@@ -99,6 +99,11 @@ pub fn check_templates<P: AsRef<Path>>(paths: &[P]) -> TemplateReport {
         }
     }
     report
+        .errors
+        .extend(super::subtasks::subtask_cycles(&TemplateSet {
+            templates: report.templates.clone(),
+        }));
+    report
 }
 
 /// The path itself, or the template files directly inside a directory (sorted).

@@ -26,6 +26,7 @@ mod load;
 mod model;
 mod notice;
 mod parse;
+mod subtasks;
 mod validate;
 mod worker_limits;
 
@@ -36,9 +37,11 @@ pub use limits::{
 };
 pub use load::{check_templates, load_templates, TemplateReport};
 pub use model::{
-    check_limit_key, render_key, BackoffKind, HandlerSpec, RateLimit, RetryConfig, StepDefinition,
-    StepLimits, StepType, TaskTemplate, TemplateSet, DEFAULT_TIMEOUT_MS,
+    check_limit_key, render_key, BackoffKind, ChildContext, HandlerSpec, RateLimit, RetryConfig,
+    StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate, TemplateSet,
+    DEFAULT_TIMEOUT_MS,
 };
 pub use notice::TemplateNotice;
 pub use parse::{check_template_for_env, parse_template, parse_template_for_env};
+pub use subtasks::{subtask_cycles, unknown_child_templates};
 pub use worker_limits::parse_worker_limits;

@@ -18,14 +18,14 @@ impl TemplateSet {
     }
 
     /// Every handler callable used by any step of any template, with where it is used (signal
-    /// steps have no handler).
+    /// and subtask steps have no handler).
     pub fn callables(&self) -> Vec<(&str, &TaskTemplate, &StepDefinition)> {
         self.templates
             .iter()
             .flat_map(|t| {
                 t.steps
                     .iter()
-                    .filter(|s| s.step_type != StepType::Signal)
+                    .filter(|s| s.step_type.has_handler())
                     .map(move |s| (s.handler.callable.as_str(), t, s))
             })
             .collect()
@@ -106,6 +106,56 @@ pub struct StepDefinition {
     /// run at once and how fast they may start, across all workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<StepLimits>,
+    /// A subtask step's child template and how its context is built (`task:` / `context:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<SubtaskSpec>,
+}
+
+/// What a subtask step starts: a task of another template (see docs/child-tasks.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubtaskSpec {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub context: ChildContext,
+}
+
+impl SubtaskSpec {
+    /// `namespace/name@version`, how templates are named in messages.
+    pub fn key(&self) -> String {
+        format!("{}/{}@{}", self.namespace, self.name, self.version)
+    }
+}
+
+/// How a child task's context is built from its parent step.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildContext {
+    /// The parent task's context, with each dependency's result added under the dependency's
+    /// name (a dependency result replaces a context field of the same name).
+    #[default]
+    Merge,
+    /// The parent task's context as it is.
+    Parent,
+    /// Only the dependency results, keyed by step name.
+    Dependencies,
+}
+
+impl ChildContext {
+    pub const ALL: [ChildContext; 3] = [
+        ChildContext::Merge,
+        ChildContext::Parent,
+        ChildContext::Dependencies,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildContext::Merge => "merge",
+            ChildContext::Parent => "parent",
+            ChildContext::Dependencies => "dependencies",
+        }
+    }
 }
 
 /// A step's limits (see docs/limits.md).
@@ -251,17 +301,25 @@ pub enum StepType {
     BatchWorker,
     /// No handler: completed by a signal sent to it (`client.sendSignal`).
     Signal,
+    /// No handler: runs a child task of another template and completes with its results.
+    Subtask,
 }
 
 impl StepType {
-    pub const ALL: [StepType; 6] = [
+    pub const ALL: [StepType; 7] = [
         StepType::Standard,
         StepType::Decision,
         StepType::DeferredConvergence,
         StepType::Batchable,
         StepType::BatchWorker,
         StepType::Signal,
+        StepType::Subtask,
     ];
+
+    /// Whether a worker runs a handler for it (signal and subtask steps have none).
+    pub fn has_handler(self) -> bool {
+        !matches!(self, StepType::Signal | StepType::Subtask)
+    }
 
     /// Decision and batchable steps return an outcome that creates further steps.
     pub fn has_outcome(self) -> bool {
@@ -277,6 +335,7 @@ impl StepType {
             StepType::Batchable => "batchable",
             StepType::BatchWorker => "batch_worker",
             StepType::Signal => "signal",
+            StepType::Subtask => "subtask",
         }
     }
 }

@@ -13,8 +13,8 @@ use super::limits::{
     MAX_TIMEOUT_SECONDS,
 };
 use super::model::{
-    check_limit_key, empty_object, BackoffKind, HandlerSpec, RateLimit, RetryConfig,
-    StepDefinition, StepLimits, StepType, TaskTemplate,
+    check_limit_key, empty_object, BackoffKind, ChildContext, HandlerSpec, RateLimit, RetryConfig,
+    StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate,
 };
 use super::notice::{Note, Notes};
 use super::validate::validate_dependencies;
@@ -55,6 +55,14 @@ const STEP_KEYS: &[&str] = &[
     "concurrency",
     "rate_limit",
     "limit_key",
+    "task",
+    "context",
+];
+const SUBTASK_KEYS: &[&str] = &["namespace", "name", "version"];
+const CHILD_CONTEXTS: &[(&str, ChildContext)] = &[
+    ("merge", ChildContext::Merge),
+    ("parent", ChildContext::Parent),
+    ("dependencies", ChildContext::Dependencies),
 ];
 pub(super) const LIMIT_KEYS: &[&str] = &["concurrency", "rate_limit", "limit_key"];
 const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
@@ -87,6 +95,7 @@ const STEP_TYPES: &[(&str, StepType)] = &[
     ("batchable", StepType::Batchable),
     ("batch_worker", StepType::BatchWorker),
     ("signal", StepType::Signal),
+    ("subtask", StepType::Subtask),
 ];
 const BACKOFF_KINDS: &[(&str, BackoffKind)] = &[
     ("none", BackoffKind::None),
@@ -301,8 +310,17 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
     });
 
     let is_signal = step_type == StepType::Signal;
+    let is_subtask = step_type == StepType::Subtask;
     let handler = match get(map, "handler") {
-        None if is_signal => None,
+        None if is_signal || is_subtask => None,
+        Some(_) if is_subtask => {
+            p.push(ctx.field_err(
+                "handler",
+                "a subtask step has no handler: it runs the child task named by 'task' and \
+                 completes with its results; remove 'handler' or use another step type",
+            ));
+            None
+        }
         None => {
             p.push(ctx.err_about("handler", "missing required field 'handler'"));
             None
@@ -345,6 +363,13 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
 
     let timeout_seconds = match get(map, "timeout_seconds") {
         None => None,
+        Some(_) if is_subtask => {
+            p.push(ctx.field_err(
+                "timeout_seconds",
+                "a subtask step has no timeout of its own: its child task's steps have theirs",
+            ));
+            None
+        }
         Some(Value::Number(n)) => {
             let t = n.as_f64().unwrap_or(f64::NAN);
             // A signal may take days (a person's approval); an attempt of a handler may not.
@@ -410,7 +435,10 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
             None
         }
     };
-    let limits = p.keep(parse_limits(&ctx, map, is_signal)).flatten();
+    let limits = p
+        .keep(parse_limits(&ctx, map, is_signal || is_subtask))
+        .flatten();
+    let subtask = p.keep(parse_subtask(&ctx, map, is_subtask)).flatten();
     let description = p
         .keep(opt_str(&ctx, map, "description"))
         .flatten()
@@ -433,10 +461,74 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
             batch_config,
             on_timeout_result,
             limits,
+            subtask,
         },
         index,
         deps_key: deps_key?,
     })
+}
+
+/// `task: { namespace, name, version }` and `context:` of a subtask step (both refused on any
+/// other step).
+fn parse_subtask(
+    ctx: &Ctx,
+    map: &Mapping,
+    is_subtask: bool,
+) -> Result<Option<SubtaskSpec>, TemplateError> {
+    if !is_subtask {
+        for field in ["task", "context"] {
+            if get(map, field).is_some() {
+                return Err(ctx.field_err(
+                    field,
+                    format!("only a subtask step (type: subtask) has a '{field}'"),
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    let task = match get(map, "task") {
+        None => {
+            return Err(ctx.err_about(
+                "task",
+                "missing required field 'task': a subtask step names the template of its \
+                 child task as task: { namespace, name, version }",
+            ))
+        }
+        Some(Value::Mapping(m)) => m,
+        Some(other) => {
+            return Err(ctx.field_err(
+                "task",
+                format!(
+                    "expected a mapping with 'namespace', 'name' and 'version', got {}",
+                    describe(other)
+                ),
+            ))
+        }
+    };
+    let tctx = ctx.nested("task.");
+    check_keys(&tctx, task, SUBTASK_KEYS, &[])?;
+    let namespace = required_str(&tctx, task, "namespace", 255)?;
+    let name = required_str(&tctx, task, "name", 255)?;
+    let version = required_str(&tctx, task, "version", 50)?;
+    let context = match opt_str(ctx, map, "context")? {
+        None => ChildContext::default(),
+        Some(s) => lookup(CHILD_CONTEXTS, s).ok_or_else(|| {
+            ctx.field_err(
+                "context",
+                format!(
+                    "must be one of {}, got '{}'",
+                    names(CHILD_CONTEXTS),
+                    echo(s)
+                ),
+            )
+        })?,
+    };
+    Ok(Some(SubtaskSpec {
+        namespace,
+        name,
+        version,
+        context,
+    }))
 }
 
 /// `on_timeout: { result: {…} }` of a signal step: the result it completes with when its
@@ -536,7 +628,10 @@ pub(super) fn parse_limits(
         } else {
             "rate_limit"
         };
-        return Err(ctx.field_err(field, "a signal step runs no handler, so it has no limits"));
+        return Err(ctx.field_err(
+            field,
+            "a signal or subtask step runs no handler, so it has no limits",
+        ));
     }
     Ok(Some(StepLimits {
         concurrency,
