@@ -309,6 +309,7 @@ impl Engine {
             )));
         }
         let step_name = step_name.to_string();
+        let snapshots = self.snapshots_arc();
         let (sent, signals) = run_write(self.store(), move |tx| {
             Box::pin(async move {
                 let Some(row) = tx.lock_task(task).await? else {
@@ -391,6 +392,16 @@ impl Engine {
                     let more = readied(tx, ready, &names, &mut work).await?;
                     merge(&mut out, more);
                     let state = settle_task(tx, &row, &out, &name, &mut work).await?;
+                    // The children of the subtask steps the signal made ready, here too.
+                    crate::children::spawn_waiting(
+                        tx,
+                        &out.waiting_children,
+                        &snapshots,
+                        &limits,
+                        "sendSignal",
+                        &mut work,
+                    )
+                    .await?;
                     (StepState::Complete, state)
                 } else {
                     (step.state, row.state)

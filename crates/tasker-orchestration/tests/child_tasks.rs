@@ -28,6 +28,7 @@ backend_tests!(
     templates_that_start_each_other_are_bounded_in_depth,
     a_new_engine_finishes_what_a_closed_one_left,
     several_engines_sweeping_create_one_child_per_step,
+    the_signal_that_readies_the_step_creates_the_child,
 );
 
 /// `prepare` runs, then `ship` runs a `shipping` child task, then `notify` runs.
@@ -77,7 +78,22 @@ steps:
     context: parent
 "#;
 
+/// A manager's approval (a signal step), then the shipping child.
+const APPROVED: &str = r#"
+name: approved
+namespace_name: test
+version: 1.0.0
+steps:
+  - name: approve
+    type: signal
+  - name: ship
+    type: subtask
+    task: { namespace: test, name: shipping, version: 1.0.0 }
+    depends_on: [approve]
+"#;
+
 const ALL: &[(&str, &str)] = &[
+    ("approved.yaml", APPROVED),
     ("parent.yaml", PARENT),
     ("shipping.yaml", SHIPPING),
     ("direct.yaml", DIRECT),
@@ -705,4 +721,24 @@ async fn several_engines_sweeping_create_one_child_per_step(db: TestDb) {
         let child = details(&engines[0], &child_of(&t, 0)).await;
         assert_eq!(child.state, "cancelled");
     }
+}
+
+async fn the_signal_that_readies_the_step_creates_the_child(db: TestDb) {
+    let engine = engine(&db, ALL).await;
+    let task = create(&engine, "approved", json!({ "order": 7 })).await;
+    engine
+        .send_signal(&task.task_uuid, "approve", r#"{"by":"ada"}"#.to_string())
+        .await
+        .expect("send_signal");
+    // No sweep: sendSignal's transaction created the child, whose first step is ready.
+    let t = details(&engine, &task.task_uuid).await;
+    let s = step(&t, "ship");
+    assert_eq!(s.state, "waiting_for_child");
+    let child = s.child_task_uuid.clone().expect("the child exists");
+    let pack = claim_one(&engine, &["Ship.Pack"], "w1").await;
+    assert_eq!(pack.task_uuid, child);
+    assert_eq!(
+        payload(&pack)["task"]["context"]["approve"],
+        json!({ "by": "ada" })
+    );
 }
