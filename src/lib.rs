@@ -13,7 +13,7 @@ use std::time::Duration;
 use napi_derive::napi;
 use tasker_orchestration::{
     iso8601, Backend, ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits,
-    JsonLimits, Limits, ListTasks, Prune, ScheduleSpec, StepError, TaskState,
+    JsonLimits, Limits, ListTasks, Prune, ScheduleSpec, StepError, TaskMetadataInput, TaskState,
     DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, LogLevel, Worker, WorkerConfig, WorkerError, WorkerEvent};
@@ -136,6 +136,14 @@ pub struct CreateTaskRequest {
     pub trace_context: Option<String>,
     /// -1000..1000, higher first; the engine refuses anything else.
     pub priority: Option<f64>,
+    /// Task metadata (docs/task-metadata.md); the engine checks it and generates the
+    /// correlation id when it is absent.
+    pub correlation_id: Option<String>,
+    pub parent_correlation_id: Option<String>,
+    pub initiator: Option<String>,
+    pub source_system: Option<String>,
+    pub reason: Option<String>,
+    pub tags: Option<Vec<String>>,
 }
 
 fn create_request(request: CreateTaskRequest) -> CreateTask {
@@ -152,6 +160,14 @@ fn create_request(request: CreateTaskRequest) -> CreateTask {
             .map(|ms| ms.round() as u64),
         trace_context: request.trace_context,
         priority: request.priority,
+        metadata: TaskMetadataInput {
+            correlation_id: request.correlation_id,
+            parent_correlation_id: request.parent_correlation_id,
+            initiator: request.initiator,
+            source_system: request.source_system,
+            reason: request.reason,
+            tags: request.tags.unwrap_or_default(),
+        },
     }
 }
 
@@ -164,6 +180,10 @@ pub struct ListTasksFilter {
     pub created_after_ms: Option<f64>,
     /// Created before, ms since the epoch.
     pub created_before_ms: Option<f64>,
+    pub correlation_id: Option<String>,
+    pub parent_correlation_id: Option<String>,
+    /// Only tasks with every one of these tags.
+    pub tags: Option<Vec<String>>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -177,6 +197,9 @@ impl From<ListTasksFilter> for ListTasks {
             state: f.state,
             created_after: ms(f.created_after_ms),
             created_before: ms(f.created_before_ms),
+            correlation_id: f.correlation_id,
+            parent_correlation_id: f.parent_correlation_id,
+            tags: f.tags.unwrap_or_default(),
             limit: f.limit,
             offset: f.offset,
         }

@@ -8,8 +8,11 @@ use tasker_domain::{
     check_json, echo, json_kind, JsonLimits, JsonProblem, StepDefinition, StepState, StepType,
     TaskState, TaskTemplate,
 };
-use tasker_store::{run_read, run_write, Edge, NewStep, NewTask, Signal, TemplateKey, Tx, Uuid};
+use tasker_store::{
+    run_read, run_write, Edge, NewStep, NewTask, Signal, TaskMetadata, TemplateKey, Tx, Uuid,
+};
 
+use crate::metadata::{check_metadata, TaskMetadataInput};
 use crate::templates::Snapshot;
 use crate::views::TaskView;
 use crate::work::Work;
@@ -33,6 +36,9 @@ pub struct CreateTask {
     /// `f64`; [`check`] refuses anything else). `None`: 0. Every step of the task has it,
     /// including those its decisions and batches create later.
     pub priority: Option<f64>,
+    /// Who and what the task is for (docs/task-metadata.md); [`check`] checks it and generates
+    /// the correlation id when it has none.
+    pub metadata: TaskMetadataInput,
 }
 
 impl CreateTask {
@@ -107,6 +113,8 @@ pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
 pub(crate) struct Checked {
     req: CreateTask,
     priority: i64,
+    /// Checked, with its correlation id (generated once, so a retried transaction keeps it).
+    metadata: TaskMetadata,
 }
 
 /// What is wrong with `json` as an object the caller gives (a context, a result): `None` when
@@ -176,13 +184,19 @@ pub(crate) fn check(
             )))
         }
     };
+    let metadata = check_metadata(&req.metadata, &format!(" of {}", req.describe()))
+        .map_err(|problem| EngineError::InvalidArgument(format!("{}{problem}", label())))?;
     let Some(problem) = object_problem(
         &req.context,
         limits.max_context_bytes,
         limits.max_depth,
         "maxContextBytes",
     ) else {
-        return Ok(Checked { req, priority });
+        return Ok(Checked {
+            req,
+            priority,
+            metadata,
+        });
     };
     Err(EngineError::InvalidArgument(format!(
         "{}the task context for {} {problem}",
@@ -278,7 +292,7 @@ impl Engine {
         for (c, r) in created.iter().zip(reqs.iter()) {
             views.push(match c {
                 Created::New { task, state, at } => {
-                    TaskView::new_created(*task, &r.req, r.priority, *state, *at)?
+                    TaskView::new_created(*task, &r.req, r.priority, &r.metadata, *state, *at)?
                 }
                 Created::Existing(u) => found.get(u).cloned().ok_or_else(|| {
                     EngineError::TaskNotFound(format!("task {u} vanished while being read"))
@@ -389,6 +403,8 @@ pub(crate) async fn create_in_tx(
             total_steps: initial.len() as i64,
             trace_context: r.req.trace_context.clone(),
             priority: r.priority,
+            metadata: r.metadata.clone(),
+            identity_hash: None,
         });
         let delay_ms = r.req.delay_ms.unwrap_or(0);
         work.task(task_uuid, None, TaskState::Pending, None);
