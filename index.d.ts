@@ -94,6 +94,8 @@ export interface CreateTaskRequest {
   sourceSystem?: string
   reason?: string
   tags?: Array<string>
+  /** What a duplicate create gets (docs/identity.md): the existing task (default) or an error. */
+  onDuplicate?: 'return' | 'error'
 }
 
 export interface EngineOptions {

@@ -13,8 +13,8 @@ use std::time::Duration;
 use napi_derive::napi;
 use tasker_orchestration::{
     iso8601, Backend, ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits,
-    JsonLimits, Limits, ListTasks, Prune, ScheduleSpec, StepError, TaskMetadataInput, TaskState,
-    DEFAULT_CONNECT_TIMEOUT,
+    JsonLimits, Limits, ListTasks, OnDuplicate, Prune, ScheduleSpec, StepError, TaskMetadataInput,
+    TaskState, DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, LogLevel, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
@@ -144,10 +144,17 @@ pub struct CreateTaskRequest {
     pub source_system: Option<String>,
     pub reason: Option<String>,
     pub tags: Option<Vec<String>>,
+    /// What a duplicate create gets (docs/identity.md): the existing task (default) or an error.
+    #[napi(ts_type = "'return' | 'error'")]
+    pub on_duplicate: Option<String>,
 }
 
-fn create_request(request: CreateTaskRequest) -> CreateTask {
-    CreateTask {
+fn create_request(request: CreateTaskRequest) -> std::result::Result<CreateTask, EngineError> {
+    let on_duplicate = match request.on_duplicate.as_deref() {
+        None => OnDuplicate::default(),
+        Some(s) => OnDuplicate::parse(s)?,
+    };
+    Ok(CreateTask {
         namespace: request.namespace,
         name: request.name,
         version: request.version,
@@ -168,7 +175,8 @@ fn create_request(request: CreateTaskRequest) -> CreateTask {
             reason: request.reason,
             tags: request.tags.unwrap_or_default(),
         },
-    }
+        on_duplicate,
+    })
 }
 
 #[napi(object)]
@@ -344,7 +352,7 @@ impl NativeEngine {
     pub async fn create_task(&self, request: CreateTaskRequest) -> Result<String> {
         let task = self
             .engine
-            .create_task(create_request(request))
+            .create_task(create_request(request).map_err(engine_error)?)
             .await
             .map_err(engine_error)?;
         json_string(&task)
@@ -355,7 +363,21 @@ impl NativeEngine {
     pub async fn create_tasks(&self, requests: Vec<CreateTaskRequest>) -> Result<String> {
         let tasks = self
             .engine
-            .create_tasks(requests.into_iter().map(create_request).collect())
+            .create_tasks(
+                requests
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        create_request(r).map_err(|e| match e {
+                            EngineError::InvalidArgument(m) => {
+                                EngineError::InvalidArgument(format!("request {i}: {m}"))
+                            }
+                            other => other,
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(engine_error)?,
+            )
             .await
             .map_err(engine_error)?;
         json_string(&tasks)

@@ -34,6 +34,7 @@ export const NATIVE_ERROR_CODES = [
   'TIMEOUT', // waitForTask ran out of time
   'CLOSED', // the engine or worker was already shut down
   'INVALID_STATE', // e.g. retrying a task that did not fail, resolving a completed step
+  'DUPLICATE_TASK', // a create duplicates a task and was given onDuplicate: 'error'
 ] as const;
 
 export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];
@@ -220,6 +221,8 @@ export interface NativeCreateTaskRequest {
   sourceSystem?: string;
   reason?: string;
   tags?: string[];
+  /** What a duplicate create gets (docs/identity.md); default `return`. */
+  onDuplicate?: 'return' | 'error';
 }
 
 export interface NativeListTasksFilter {

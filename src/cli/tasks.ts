@@ -160,6 +160,11 @@ export function registerTaskCommands(
       .argument('<template>', 'namespace/name or namespace/name@version (default version 1.0.0)')
       .option('--context <json>', "the task's input, a JSON object", '{}')
       .option('--idempotency-key <key>', 'a second create with this key returns the first task')
+      .option(
+        '--on-duplicate <what>',
+        'return (the existing task, default) or error, when this create duplicates a task ' +
+          '(docs/identity.md)',
+      )
       .option('--correlation-id <id>', 'default: a new UUID v7 (docs/task-metadata.md)')
       .option('--parent-correlation-id <id>', 'the correlation id of the work behind this task')
       .option('--initiator <who>', 'who asks for the task')
@@ -187,6 +192,7 @@ export function registerTaskCommands(
       opts: DatabaseOption & {
         context: string;
         idempotencyKey?: string;
+        onDuplicate?: string;
         correlationId?: string;
         parentCorrelationId?: string;
         initiator?: string;
@@ -209,6 +215,13 @@ export function registerTaskCommands(
       if (opts.idempotencyKey !== undefined && opts.idempotencyKey === '') {
         throw new CliFailure('--idempotency-key must not be empty', EXIT.USAGE);
       }
+      const onDuplicate = opts.onDuplicate;
+      if (onDuplicate !== undefined && onDuplicate !== 'return' && onDuplicate !== 'error') {
+        throw new CliFailure(
+          `--on-duplicate must be return or error, got '${onDuplicate}'`,
+          EXIT.USAGE,
+        );
+      }
       const metadata = {
         correlationId: nonEmpty(opts.correlationId, '--correlation-id'),
         parentCorrelationId: nonEmpty(opts.parentCorrelationId, '--parent-correlation-id'),
@@ -222,6 +235,7 @@ export function registerTaskCommands(
           context,
           ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }),
           ...(priority !== undefined && { priority }),
+          ...(onDuplicate !== undefined && { onDuplicate }),
           ...Object.fromEntries(Object.entries(metadata).filter(([, v]) => v !== undefined)),
           ...(opts.tag.length > 0 && { tags: opts.tag }),
         });

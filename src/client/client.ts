@@ -19,8 +19,17 @@ export interface CreateTaskOptions extends TaskMetadataOptions {
   version?: string;
   /** The task's input: a plain, JSON-serializable object. Default `{}`. */
   context?: Record<string, unknown>;
-  /** Creating a task with a key already used returns the existing task. */
+  /**
+   * Creating a task with a key already used returns the existing task (or, with
+   * `onDuplicate: 'error'`, fails). See docs/identity.md.
+   */
   idempotencyKey?: string;
+  /**
+   * What a create that duplicates an existing task gets: the same idempotency key, or, for a
+   * template with `identity_strategy: strict`, the same context. `'return'` (default): the
+   * existing task; `'error'`: a `DuplicateTaskError` naming it.
+   */
+  onDuplicate?: 'return' | 'error';
   /**
    * Start later: the task is created now, and its first steps become ready at this time (by
    * this process's clock), not before. A time in the past starts it at once.
@@ -386,6 +395,7 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
     runAt,
     delayMs,
     priority,
+    onDuplicate,
   } = options;
   requireString(namespace, 'namespace');
   requireString(name, 'name');
@@ -404,6 +414,14 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
   if (idempotencyKey !== undefined) {
     requireString(idempotencyKey, 'idempotencyKey');
     request.idempotencyKey = idempotencyKey;
+  }
+  if (onDuplicate !== undefined) {
+    if (onDuplicate !== 'return' && onDuplicate !== 'error') {
+      throw new InvalidArgumentError(
+        `onDuplicate must be 'return' or 'error', got ${describeValue(onDuplicate)}`,
+      );
+    }
+    request.onDuplicate = onDuplicate;
   }
   if (runAt !== undefined && delayMs !== undefined) {
     throw new InvalidArgumentError('createTask: give runAt or delayMs, not both');

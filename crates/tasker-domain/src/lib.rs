@@ -19,8 +19,8 @@ pub use json::{check_json, json_depth, json_kind, JsonLimits, JsonProblem};
 pub use state::{StepState, TaskState};
 pub use template::{
     check_template_for_env, check_templates, load_templates, parse_template,
-    parse_template_for_env, render_key, BackoffKind, HandlerSpec, RateLimit, RetryConfig,
-    StepDefinition, StepLimits, StepType, TaskTemplate, TemplateError, TemplateReport, TemplateSet,
-    MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
+    parse_template_for_env, render_key, BackoffKind, HandlerSpec, IdentityStrategy, RateLimit,
+    RetryConfig, StepDefinition, StepLimits, StepType, TaskTemplate, TemplateError, TemplateReport,
+    TemplateSet, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
 };
 pub use text::{cap_stack, echo, MAX_STACK_BYTES};

@@ -5,13 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tasker_domain::{
-    check_json, echo, json_kind, JsonLimits, JsonProblem, StepDefinition, StepState, StepType,
-    TaskState, TaskTemplate,
+    check_json, echo, json_kind, IdentityStrategy, JsonLimits, JsonProblem, StepDefinition,
+    StepState, StepType, TaskState, TaskTemplate,
 };
 use tasker_store::{
     run_read, run_write, Edge, NewStep, NewTask, Signal, TaskMetadata, TemplateKey, Tx, Uuid,
 };
 
+use crate::identity::{identity_hash, OnDuplicate};
 use crate::metadata::{check_metadata, TaskMetadataInput};
 use crate::templates::Snapshot;
 use crate::views::TaskView;
@@ -39,6 +40,9 @@ pub struct CreateTask {
     /// Who and what the task is for (docs/task-metadata.md); [`check`] checks it and generates
     /// the correlation id when it has none.
     pub metadata: TaskMetadataInput,
+    /// What a create that duplicates an existing task gets (docs/identity.md): that task
+    /// (the default) or a `DuplicateTask` error.
+    pub on_duplicate: OnDuplicate,
 }
 
 impl CreateTask {
@@ -211,6 +215,7 @@ pub(crate) enum Created {
         task: Uuid,
         state: TaskState,
         at: i64,
+        identity_hash: Option<String>,
     },
     Existing(Uuid),
 }
@@ -291,8 +296,16 @@ impl Engine {
         let mut views = Vec::with_capacity(created.len());
         for (c, r) in created.iter().zip(reqs.iter()) {
             views.push(match c {
-                Created::New { task, state, at } => {
-                    TaskView::new_created(*task, &r.req, r.priority, &r.metadata, *state, *at)?
+                Created::New {
+                    task,
+                    state,
+                    at,
+                    identity_hash,
+                } => {
+                    let mut view =
+                        TaskView::new_created(*task, &r.req, r.priority, &r.metadata, *state, *at)?;
+                    view.identity_hash = identity_hash.clone();
+                    view
                 }
                 Created::Existing(u) => found.get(u).cloned().ok_or_else(|| {
                     EngineError::TaskNotFound(format!("task {u} vanished while being read"))
@@ -344,11 +357,39 @@ pub(crate) async fn create_in_tx(
         )));
     }
 
-    // Idempotency: keys already taken, and repeats within this batch.
+    // Identity (docs/identity.md): an idempotency key when given; else, for a template whose
+    // identity_strategy is strict, the hash of its key and context.
+    let mut hashes: Vec<Option<String>> = vec![None; reqs.len()];
+    for (i, r) in reqs.iter().enumerate() {
+        if r.req.idempotency_key.is_some() {
+            continue;
+        }
+        let strategy = templates[&r.req.key()].1.template.identity_strategy;
+        match strategy {
+            IdentityStrategy::AlwaysUnique => {}
+            IdentityStrategy::Strict => {
+                hashes[i] = Some(identity_hash(&r.req.key(), &r.req.context)?);
+            }
+            IdentityStrategy::CallerProvided => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "{}the template {} has identity_strategy caller_provided: every create \
+                     must give an idempotencyKey",
+                    label(i),
+                    r.req.describe()
+                )))
+            }
+        }
+    }
+    // Keys and hashes already taken, and repeats within this batch.
     let keyed: Vec<(usize, (TemplateKey, String))> = reqs
         .iter()
         .enumerate()
         .filter_map(|(i, r)| r.req.idempotency_key.clone().map(|k| (i, (r.req.key(), k))))
+        .collect();
+    let hashed: Vec<(usize, (TemplateKey, String))> = hashes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.clone().map(|h| (i, (reqs[i].req.key(), h))))
         .collect();
     let mut outcome: Vec<Option<Created>> = (0..reqs.len()).map(|_| None).collect();
     if !keyed.is_empty() {
@@ -357,20 +398,55 @@ pub(crate) async fn create_in_tx(
             outcome[keyed[j].0] = Some(Created::Existing(task));
         }
     }
-    let mut first_with_key: HashMap<(TemplateKey, String), usize> = HashMap::new();
+    if !hashed.is_empty() {
+        let lookups: Vec<(TemplateKey, String)> = hashed.iter().map(|(_, k)| k.clone()).collect();
+        for (j, task) in tx.tasks_by_identity_hash(&lookups).await? {
+            outcome[hashed[j].0] = Some(Created::Existing(task));
+        }
+    }
+    let mut first_with_key: HashMap<(bool, TemplateKey, String), usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
-    for (i, k) in &keyed {
-        if outcome[*i].is_some() {
+    let identities = keyed
+        .iter()
+        .map(|(i, k)| (*i, (false, k)))
+        .chain(hashed.iter().map(|(i, k)| (*i, (true, k))));
+    for (i, (is_hash, (template, k))) in identities {
+        if outcome[i].is_some() {
             continue;
         }
-        match first_with_key.get(k) {
-            Some(&first) => repeats.push((*i, first)),
+        let identity = (is_hash, template.clone(), k.clone());
+        match first_with_key.get(&identity) {
+            Some(&first) => repeats.push((i, first)),
             None => {
-                first_with_key.insert(k.clone(), *i);
+                first_with_key.insert(identity, i);
             }
         }
     }
     let repeat_of: HashMap<usize, usize> = repeats.iter().copied().collect();
+    // Duplicates that were asked to fail.
+    for (i, r) in reqs.iter().enumerate() {
+        if r.req.on_duplicate != OnDuplicate::Error {
+            continue;
+        }
+        let what = match (&r.req.idempotency_key, &hashes[i]) {
+            (Some(k), _) => format!("the idempotency key '{}'", echo(k)),
+            _ => "the same context (identity_strategy strict)".to_string(),
+        };
+        if let Some(Created::Existing(task)) = &outcome[i] {
+            return Err(EngineError::DuplicateTask(format!(
+                "{}task {task} of {} already has {what} (onDuplicate: 'error')",
+                label(i),
+                r.req.describe()
+            )));
+        }
+        if let Some(first) = repeat_of.get(&i) {
+            return Err(EngineError::DuplicateTask(format!(
+                "{}request {first} of the same call has {what} for {} (onDuplicate: 'error')",
+                label(i),
+                r.req.describe()
+            )));
+        }
+    }
 
     // New tasks with their initial steps.
     let mut work = Work::default();
@@ -404,7 +480,7 @@ pub(crate) async fn create_in_tx(
             trace_context: r.req.trace_context.clone(),
             priority: r.priority,
             metadata: r.metadata.clone(),
-            identity_hash: None,
+            identity_hash: hashes[i].clone(),
         });
         let delay_ms = r.req.delay_ms.unwrap_or(0);
         work.task(task_uuid, None, TaskState::Pending, None);
@@ -511,7 +587,12 @@ pub(crate) async fn create_in_tx(
     work.flush(tx).await?;
     for (i, task, state) in planned {
         let at = inserted.get(&task).copied().unwrap_or_default();
-        outcome[i] = Some(Created::New { task, state, at });
+        outcome[i] = Some(Created::New {
+            task,
+            state,
+            at,
+            identity_hash: hashes[i].clone(),
+        });
     }
     for (i, first) in repeats {
         let task = match &outcome[first] {

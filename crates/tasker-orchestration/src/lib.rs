@@ -16,6 +16,7 @@ mod create;
 mod error;
 mod events;
 mod expand;
+mod identity;
 mod leases;
 mod metadata;
 mod metrics;
@@ -34,6 +35,7 @@ use std::time::Duration;
 pub use claim::{ClaimRequest, ClaimedStep};
 pub use create::CreateTask;
 pub use error::{EngineError, ErrorCode};
+pub use identity::OnDuplicate;
 pub use metadata::{
     TaskMetadataInput, MAX_CORRELATION_ID_CHARS, MAX_LABEL_CHARS, MAX_REASON_CHARS, MAX_TAGS,
     MAX_TAG_CHARS,
@@ -46,7 +48,7 @@ pub use schedules::{
 };
 pub use signals::SignalSent;
 pub use tasker_domain::schedule::{Missed, ScheduleSpec, MAX_MISSED_FIRES};
-pub use tasker_domain::{ExpansionLimits, JsonLimits, StepState, TaskState};
+pub use tasker_domain::{ExpansionLimits, IdentityStrategy, JsonLimits, StepState, TaskState};
 pub use tasker_store::TaskMetadata;
 pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
 pub use views::{

@@ -356,6 +356,8 @@ async fn fire_in_tx(
                 reason: Some(format!("fire time {}", iso8601(at))),
                 ..crate::TaskMetadataInput::default()
             },
+            // The key makes each fire time one task; a process that lost the race gets it.
+            on_duplicate: crate::OnDuplicate::Return,
         };
         checked.push(check(req, limits, &|| {
             format!("schedule '{}': ", echo(name))

@@ -33,7 +33,7 @@ pub use limits::{
 };
 pub use load::{check_templates, load_templates, TemplateReport};
 pub use model::{
-    render_key, BackoffKind, HandlerSpec, RateLimit, RetryConfig, StepDefinition, StepLimits,
-    StepType, TaskTemplate, TemplateSet, DEFAULT_TIMEOUT_MS,
+    render_key, BackoffKind, HandlerSpec, IdentityStrategy, RateLimit, RetryConfig, StepDefinition,
+    StepLimits, StepType, TaskTemplate, TemplateSet, DEFAULT_TIMEOUT_MS,
 };
 pub use parse::{check_template_for_env, parse_template, parse_template_for_env};
