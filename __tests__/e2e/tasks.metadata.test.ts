@@ -16,6 +16,7 @@ import {
   openClient,
   startWorker,
 } from '../helpers/e2e';
+import { RecordingLogger } from '../helpers/mock-native';
 
 const BIN = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -47,16 +48,19 @@ describeEachBackend('task metadata', (backend) => {
   function reporter(seen: { correlationId: string; metadata: TaskMetadata }[]) {
     return defineHandler('Metadata.Report', (ctx: StepContext) => {
       seen.push({ correlationId: ctx.correlationId, metadata: ctx.taskMetadata });
+      ctx.logger.info('reporting');
       return { correlationId: ctx.correlationId };
     });
   }
 
   it('is stored, returned in task views and seen by handlers', async () => {
     const seen: { correlationId: string; metadata: TaskMetadata }[] = [];
+    const logger = new RecordingLogger();
     const worker = await startWorker({
       database: await backend.database(),
       templates: 'metadata',
       handlers: [reporter(seen)],
+      logger,
     });
     const client = worker.client;
     const created = await client.createTask({
@@ -81,6 +85,11 @@ describeEachBackend('task metadata', (backend) => {
     expect(done).toMatchObject({ state: 'complete', ...expected, identityHash: null });
     expect(done.steps[0]!.result).toEqual({ correlationId: 'req-0001' });
     expect(seen).toEqual([{ correlationId: 'req-0001', metadata: expected }]);
+    // The handler's log lines carry it.
+    expect(logger.entries.find((e) => e.message === 'reporting')?.fields).toMatchObject({
+      taskUuid: created.taskUuid,
+      correlationId: 'req-0001',
+    });
     expect((await client.listTasks({ correlationId: 'req-0001' }))[0]).toMatchObject(expected);
 
     // Without metadata: a generated UUID v7, nulls and no tags.

@@ -40,7 +40,8 @@ export class StepContext {
   /** Aborted when the step times out, its task is cancelled, or the worker shuts down. */
   readonly signal: AbortSignal;
   /**
-   * The worker's logger, adding `taskUuid`, `stepUuid`, `step`, `workerId` and `attempt` to the
+   * The worker's logger, adding `taskUuid`, `correlationId`, `stepUuid`, `step`, `workerId` and
+   * `attempt` to the
    * fields of every line; call it as pino: `ctx.logger.info('done')` or
    * `ctx.logger.info({ orderId }, 'charged')`.
    */
