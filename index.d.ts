@@ -230,6 +230,11 @@ export interface WorkerOptions {
   schedules?: string
   /** YAML files of schedules (`schedules:` lists). */
   schedulePaths?: Array<string>
+  /**
+   * JSON of the `limits` option (an object of handler callable → limits, with the
+   * template's field names).
+   */
+  limits?: string
 }
 
 export interface WorkerStatsView {

@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: tasker-node on SQLite and PostgreSQL side by side with graphile-worker (two
  * configurations) on the same PostgreSQL server and BullMQ on the local Redis, in the same run
- * and with the same definitions. Scenarios: throughput, 4-step chain latency, 1→5→1 fan-out
- * latency, creation rate, worker RSS, and commits/statements per step on PostgreSQL.
+ * and with the same definitions. Scenarios: throughput (also with a per-handler limit, tasker-node
+ * only), 4-step chain latency, 1→5→1 fan-out latency, signal latency (tasker-node only), creation
+ * rate, worker RSS, and commits/statements per step on PostgreSQL.
  *
  * Each job (one scenario, one system, one repetition) runs in its own child process
  * (bench/child.ts) on a database, file or Redis queue this process creates for it and removes
@@ -29,6 +30,7 @@ import {
   LABELS,
   POSTGRES_SYSTEMS,
   TASKER_SYSTEMS,
+  limitAt,
   type ChildMessage,
   type Job,
   type JobResult,
@@ -49,13 +51,19 @@ export function planJobs(options: Options, systems: readonly SystemName[]): Plan
     : wants('commits')
       ? systems.filter((s) => POSTGRES_SYSTEMS.includes(s))
       : [];
+  // The limited runs (tasker-node only) interleave with the throughput runs they are compared with.
+  const limitedSystems = wants('limited') ? systems.filter((s) => TASKER_SYSTEMS.includes(s)) : [];
   for (let rep = 0; rep < options.repeat; rep++) {
     for (const concurrency of options.concurrency) {
+      const params = { tasks: options.tasks, concurrency, probeMs: options.probeMs };
       for (const system of throughputSystems) {
+        jobs.push({ scenario: 'throughput', system, params });
+      }
+      for (const system of limitedSystems) {
         jobs.push({
-          scenario: 'throughput',
+          scenario: 'limited',
           system,
-          params: { tasks: options.tasks, concurrency, probeMs: options.probeMs },
+          params: { ...params, limit: limitAt(concurrency) },
         });
       }
     }
@@ -257,6 +265,8 @@ function describe(job: PlannedJob): string {
   switch (job.scenario) {
     case 'throughput':
       return `throughput, ${p.tasks} tasks, concurrency ${p.concurrency}`;
+    case 'limited':
+      return `throughput, ${p.tasks} tasks, concurrency ${p.concurrency}, per-handler limit ${p.limit}`;
     case 'chain':
       return `4-step chain, ${p.runs} runs${p.variant ? ` (${p.variant})` : ''}`;
     case 'fanout':

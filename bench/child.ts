@@ -32,6 +32,8 @@ export async function runJob(job: Job, report: RssReporter = reporter): Promise<
     switch (job.scenario) {
       case 'throughput':
         return tasker.throughput(resource, job.params);
+      case 'limited':
+        return tasker.limited(resource, job.params);
       case 'chain':
         return tasker.chain(resource, job.params);
       case 'fanout':
@@ -49,6 +51,8 @@ export async function runJob(job: Job, report: RssReporter = reporter): Promise<
     switch (job.scenario) {
       case 'throughput':
         return graphile.throughput(resource, config, job.params);
+      case 'limited':
+        throw new Error('the limited scenario runs on tasker-node only');
       case 'chain':
         return graphile.chain(resource, config, job.params);
       case 'fanout':
@@ -64,6 +68,8 @@ export async function runJob(job: Job, report: RssReporter = reporter): Promise<
   switch (job.scenario) {
     case 'throughput':
       return bullmq.throughput(resource, job.params);
+    case 'limited':
+      throw new Error('the limited scenario runs on tasker-node only');
     case 'chain':
       return bullmq.chain(resource, job.params);
     case 'fanout':

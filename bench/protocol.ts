@@ -28,6 +28,7 @@ export const POSTGRES_SYSTEMS: readonly SystemName[] = ['postgres', 'graphile', 
  */
 export const SCENARIOS = [
   'throughput',
+  'limited',
   'chain',
   'fanout',
   'signal',
@@ -50,6 +51,19 @@ export interface ThroughputParams {
   concurrency: number;
   /** How often the store is asked whether every task is complete. */
   probeMs: number;
+}
+
+/**
+ * The `limited` scenario: the throughput run on `limited_step`, whose one step's template has
+ * `concurrency: limit` (a per-handler limit, docs/limits.md) below the worker's `concurrency`.
+ */
+export interface LimitedParams extends ThroughputParams {
+  limit: number;
+}
+
+/** The per-handler limit of a `limited` run at worker concurrency `concurrency`: half of it. */
+export function limitAt(concurrency: number): number {
+  return Math.max(1, Math.floor(concurrency / 2));
 }
 
 export interface LatencyParams {
@@ -80,6 +94,8 @@ export interface RssParams {
 
 export type Job =
   | { scenario: 'throughput'; system: SystemName; resource: Resource; params: ThroughputParams }
+  /** tasker-node only: the throughput run with a per-handler limit in force. */
+  | { scenario: 'limited'; system: SystemName; resource: Resource; params: LimitedParams }
   | { scenario: 'chain'; system: SystemName; resource: Resource; params: LatencyParams }
   | { scenario: 'fanout'; system: SystemName; resource: Resource; params: LatencyParams }
   /** tasker-node only (the peers have no signals): `sendSignal` → the dependent step ran. */
@@ -130,6 +146,13 @@ export interface ThroughputRun {
    * `active`), per step: everything JS does per no-op step (poll, context, handler, result).
    */
   jsUsPerStep?: number;
+  /**
+   * tasker-node: the most steps the worker had in flight (`worker.stats().inFlight`) at the
+   * probe's ticks, a sample; a `limited` run fails if it exceeds `limit`.
+   */
+  maxInFlight?: number;
+  /** The `limited` scenario: the per-handler limit (`concurrency:` of the template's step). */
+  limit?: number;
 }
 
 export interface ChainRun {

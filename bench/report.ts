@@ -44,6 +44,10 @@ export interface ThroughputFigures {
   statementsSource: ThroughputRun['statementsSource'];
   dispatch?: DispatchFigures;
   jsUsPerStep?: number;
+  /** tasker-node: the most steps in flight seen at the probe's ticks, over the runs. */
+  maxInFlight?: number;
+  /** The `limited` scenario: the per-handler limit in force. */
+  limit?: number;
 }
 
 export interface LatencyFigures {
@@ -72,6 +76,8 @@ export interface RssFigures {
 
 export interface SystemFigures {
   throughput?: ThroughputFigures[];
+  /** Throughput with a per-handler limit in force (tasker-node only). */
+  limited?: ThroughputFigures[];
   chain?: LatencyFigures;
   fanout?: LatencyFigures;
   /** sendSignal → the dependent step ran (tasker-node only). */
@@ -127,6 +133,28 @@ const medianOrNull = (values: (number | null)[]): number | null => {
   return known.length === 0 ? null : median(known);
 };
 
+/** One figure per worker concurrency (ascending): medians of the repetitions. */
+function throughputFigures(all: readonly ThroughputRun[]): ThroughputFigures[] {
+  const concurrencies = [...new Set(all.map((r) => r.concurrency))].sort((a, b) => a - b);
+  return concurrencies.map((concurrency) => {
+    const runs = all.filter((r) => r.concurrency === concurrency);
+    const mid = closestToMedian(runs);
+    const inFlight = runs.flatMap((r) => (r.maxInFlight === undefined ? [] : [r.maxInFlight]));
+    return {
+      concurrency,
+      stepsPerSecond: median(runs.map((r) => r.stepsPerSecond)),
+      runs: runs.map((r) => r.stepsPerSecond),
+      commitsPerStep: medianOrNull(runs.map((r) => r.commitsPerStep)),
+      statementsPerStep: medianOrNull(runs.map((r) => r.statementsPerStep)),
+      statementsSource: mid.statementsSource,
+      ...(mid.dispatch ? { dispatch: mid.dispatch } : {}),
+      ...(mid.jsUsPerStep !== undefined ? { jsUsPerStep: mid.jsUsPerStep } : {}),
+      ...(inFlight.length > 0 ? { maxInFlight: Math.max(...inFlight) } : {}),
+      ...(mid.limit !== undefined ? { limit: mid.limit } : {}),
+    };
+  });
+}
+
 /** One figure per system and scenario from the children's results. */
 export function buildFigures(
   jobs: readonly JobRecord[],
@@ -136,29 +164,11 @@ export function buildFigures(
     const mine = jobs.filter((j) => j.system === system && j.result !== undefined);
     if (mine.length === 0) continue;
     const f: SystemFigures = {};
-    const throughput = mine.filter((j) => j.scenario === 'throughput');
-    const concurrencies = [
-      ...new Set(throughput.map((j) => (j.result as ThroughputRun).concurrency)),
-    ];
-    if (concurrencies.length > 0) {
-      f.throughput = concurrencies
-        .sort((a, b) => a - b)
-        .map((concurrency) => {
-          const runs = throughput
-            .map((j) => j.result as ThroughputRun)
-            .filter((r) => r.concurrency === concurrency);
-          const mid = closestToMedian(runs);
-          return {
-            concurrency,
-            stepsPerSecond: median(runs.map((r) => r.stepsPerSecond)),
-            runs: runs.map((r) => r.stepsPerSecond),
-            commitsPerStep: medianOrNull(runs.map((r) => r.commitsPerStep)),
-            statementsPerStep: medianOrNull(runs.map((r) => r.statementsPerStep)),
-            statementsSource: mid.statementsSource,
-            ...(mid.dispatch ? { dispatch: mid.dispatch } : {}),
-            ...(mid.jsUsPerStep !== undefined ? { jsUsPerStep: mid.jsUsPerStep } : {}),
-          };
-        });
+    for (const scenario of ['throughput', 'limited'] as const) {
+      const runs = mine
+        .filter((j) => j.scenario === scenario)
+        .map((j) => j.result as ThroughputRun);
+      if (runs.length > 0) f[scenario] = throughputFigures(runs);
     }
     for (const scenario of ['chain', 'fanout', 'signal'] as const) {
       const runs = mine.filter((j) => j.scenario === scenario).map((j) => j.result as ChainRun);
@@ -248,6 +258,36 @@ function rows(report: Report): Row[] {
     value: (f) => at(f, c)?.stepsPerSecond,
     digits: 0,
   }));
+  // With a per-handler limit (tasker-node only): the figure and its ratio to the unlimited one.
+  const limitedRuns = [
+    ...new Map(
+      Object.values(report.systems)
+        .flatMap((f) => f?.limited ?? [])
+        .map((t) => [`${t.concurrency}/${t.limit}`, t] as const),
+    ).values(),
+  ].sort((a, b) => a.concurrency - b.concurrency);
+  for (const { concurrency: c, limit } of limitedRuns) {
+    const limitedAt = (f: SystemFigures) =>
+      f.limited?.find((t) => t.concurrency === c && t.limit === limit);
+    out.push(
+      {
+        label: `steps/s, concurrency ${c}, per-handler limit ${limit} (median)`,
+        better: null,
+        value: (f) => limitedAt(f)?.stepsPerSecond,
+        digits: 0,
+      },
+      {
+        label: `limited ÷ unlimited steps/s, concurrency ${c}`,
+        better: null,
+        value: (f) => {
+          const limited = limitedAt(f)?.stepsPerSecond;
+          const unlimited = at(f, c)?.stepsPerSecond;
+          return limited === undefined || unlimited === undefined ? undefined : limited / unlimited;
+        },
+        digits: 2,
+      },
+    );
+  }
   const latency = (scenario: 'chain' | 'fanout', name: string): Row[] => [
     {
       label: `${name} p50 (ms), create → last handler`,
@@ -445,6 +485,13 @@ function notes(report: Report): string[] {
     "Ratios: the tasker-node figure divided by the best peer's (for ms, MB and per-step " +
       'counts lower is better; for rates higher is better).',
   ];
+  if (Object.values(report.systems).some((f) => f?.limited !== undefined)) {
+    out.push(
+      'Per-handler limit (tasker-node only): the same runs on limited_step, the no-op step with ' +
+        "`concurrency:` half the worker's in its template; its ratio is to the unlimited steps/s " +
+        'of the same backend at the same worker concurrency.',
+    );
+  }
   const bull = report.systems.bullmq?.chain;
   if (bull?.variant) {
     const v = bull.variants ?? {};
@@ -599,6 +646,20 @@ export function checkTargets(report: Pick<Report, 'systems'>): TargetCheck[] {
   for (const system of TASKER_SYSTEMS) {
     const f = s[system];
     if (!f) continue;
+    // A per-handler limit of half the worker's slots keeps at least half its unlimited rate.
+    for (const t of f.limited ?? []) {
+      const unlimited = f.throughput?.find((u) => u.concurrency === t.concurrency)?.stepsPerSecond;
+      out.push({
+        system,
+        target: `with a per-handler limit of ${t.limit}: ≥ 50 % of the unlimited steps/s at concurrency ${t.concurrency}`,
+        met: unlimited === undefined ? null : t.stepsPerSecond >= 0.5 * unlimited,
+        detail:
+          unlimited === undefined
+            ? `needs the unlimited throughput at concurrency ${t.concurrency}`
+            : `${thousands(t.stepsPerSecond)} vs ${thousands(unlimited)} steps/s unlimited ` +
+              `(${ratioText(t.stepsPerSecond / unlimited)}×)`,
+      });
+    }
     // A signal reaches its dependent step within one hop of the 4-step chain (its p50 / 4).
     const signal = f.signal?.lastHandler.p50Ms;
     const chain = f.chain?.lastHandler.p50Ms;

@@ -55,6 +55,7 @@ export * from './errors';
 export { createWorker } from './worker/create-worker';
 export type { WorkerOptions } from './worker/options';
 export type { Schedule, ScheduleDefinition } from './worker/schedules';
+export type { HandlerLimit, HandlerLimits } from './worker/limits';
 export { Worker, type WorkerStats } from './worker/worker';
 
 // Client
@@ -83,12 +84,14 @@ export {
   type TaskState,
   type TaskStep,
   type TaskStepError,
+  type ChildTask,
   type Transition,
 } from './client/task';
 
 // Templates
 export {
   validateTemplates,
+  type TemplateNotice,
   type TemplateProblem,
   type TemplateValidation,
   type ValidTemplate,

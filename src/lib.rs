@@ -77,6 +77,9 @@ pub struct WorkerOptions {
     pub schedules: Option<String>,
     /// YAML files of schedules (`schedules:` lists).
     pub schedule_paths: Option<Vec<String>>,
+    /// JSON of the `limits` option (an object of handler callable → limits, with the
+    /// template's field names).
+    pub limits: Option<String>,
 }
 
 /// The schedules a worker is created with: the `schedules` option's, then each file's, names
@@ -176,6 +179,7 @@ fn create_request(request: CreateTaskRequest) -> std::result::Result<CreateTask,
             tags: request.tags.unwrap_or_default(),
         },
         on_duplicate,
+        always_new: false,
     })
 }
 
@@ -579,6 +583,11 @@ impl NativeEngine {
             options.schedules.as_deref(),
             options.schedule_paths.as_deref().unwrap_or(&[]),
         )?;
+        let limits = match options.limits.as_deref() {
+            None => Default::default(),
+            Some(json) => tasker_domain::parse_worker_limits(json, "createWorker limits")
+                .map_err(|e| coded(ErrorCode::InvalidArgument, e.to_string()))?,
+        };
         let worker = Worker::create(
             self.engine.clone(),
             WorkerConfig {
@@ -595,6 +604,7 @@ impl NativeEngine {
                 min_log_level,
                 report_outcomes: options.report_outcomes.unwrap_or(false),
                 schedules,
+                limits,
             },
         )
         .await

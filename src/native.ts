@@ -83,6 +83,8 @@ export interface NativeWorkerOptions {
   schedules?: string;
   /** YAML files of schedules (a `schedules:` list each). */
   schedulePaths?: string[];
+  /** JSON of the `limits` option: handler callable → limits, template field names. */
+  limits?: string;
 }
 
 /** A stored schedule (`listSchedules`). Times are ISO 8601 (UTC); `context` is JSON. */

@@ -13,6 +13,22 @@ export interface TemplateProblem {
   message: string;
 }
 
+/**
+ * Something a template that loads says its author should know: a key of tasker-core templates
+ * that is ignored (tasker-core ignores it too) or read under our name (`retry.limit` as
+ * `retry.max_attempts`). One per file and key; see docs/templates.md, "Porting tasker-core
+ * templates". A worker logs each one as a `warn` line.
+ */
+export interface TemplateNotice {
+  file: string;
+  /** The key, with its block: `loaded_from`, `lifecycle`, `retry.limit`. */
+  field: string;
+  /** The steps it is in, in template order (absent for a top-level key). */
+  steps?: string[];
+  /** The whole line, naming the file, the key and the steps. */
+  message: string;
+}
+
 /** A template that is valid. */
 export interface ValidTemplate {
   namespace: string;
@@ -29,6 +45,8 @@ export interface TemplateValidation {
   templates: ValidTemplate[];
   /** Every problem found: empty when all templates are valid. */
   errors: TemplateProblem[];
+  /** The notices of the valid templates (they load; nothing to fix, but worth knowing). */
+  notices: TemplateNotice[];
 }
 
 /**
@@ -68,6 +86,11 @@ export function checkTemplates(
       if (e.field != null) problem.field = e.field;
       return problem;
     }),
+    notices: report.notices.map((n) => {
+      const notice: TemplateNotice = { file: n.file, field: n.field, message: n.message };
+      if (n.steps != null && n.steps.length > 0) notice.steps = n.steps;
+      return notice;
+    }),
   };
 }
 
@@ -81,4 +104,5 @@ interface NativeReport {
     steps: { name: string }[];
   }[];
   errors: { file?: string | null; step?: string | null; field?: string | null; message: string }[];
+  notices: { file: string; field: string; steps?: string[] | null; message: string }[];
 }

@@ -107,10 +107,27 @@ describe('tasker validate', () => {
       stderr: '',
       stdout:
         `✔ cli/valid@1.0.0 (${INVALID_TEMPLATES}/c_valid.yaml, 1 step)\n` +
-        `✖ ${a}: step 'first': field 'retry.max_attempts': must be between 1 and 100, got 0\n` +
+        `✖ ${a}: step 'first': field 'retry.max_attempts': must be between 1 and 100, got 101\n` +
         `✖ ${a}: step 'second': field 'dependencies': unknown step 'frist'\n` +
         `✖ ${b}: step 'only': missing required field 'handler'\n` +
         '3 problems in 2 files (1 valid template in 3 files).\n',
+    });
+  });
+
+  it('prints the notices of a tasker-core template with a ! and exits 0', async () => {
+    const dir = path.join(FIXTURES, 'templates', 'tasker-core-ported');
+    const file = `${dir}/ported.yaml`;
+    const run = await tasker(['validate', dir]);
+    expect(run).toEqual({
+      code: 0,
+      stderr: '',
+      stdout:
+        `✔ porting/ported@1.0.0 (${file}, 1 step)\n` +
+        `! ${file}: ignoring 'loaded_from' (tasker-core ignores it too)\n` +
+        `! ${file}: reading 'retry.limit' in step 'flaky' as 'retry.max_attempts' (tasker-core's spelling)\n` +
+        `! ${file}: reading 'retry.initial_delay' in step 'flaky' as 'retry.backoff_base_ms': seconds, times 1000 (tasker-core's spelling)\n` +
+        `! ${file}: reading 'retry.max_delay' in step 'flaky' as 'retry.max_backoff_ms': seconds, times 1000 (tasker-core's spelling)\n` +
+        'All templates are valid: 1 valid template in 1 file.\n',
     });
   });
 
@@ -138,7 +155,7 @@ describe('tasker validate', () => {
           file: a,
           step: 'first',
           field: 'retry.max_attempts',
-          message: `${a}: step 'first': field 'retry.max_attempts': must be between 1 and 100, got 0`,
+          message: `${a}: step 'first': field 'retry.max_attempts': must be between 1 and 100, got 101`,
         },
         {
           file: a,
@@ -153,6 +170,7 @@ describe('tasker validate', () => {
           message: `${b}: step 'only': missing required field 'handler'`,
         },
       ],
+      notices: [],
     });
     expect(validateTemplates(CLI_TEMPLATES).errors).toEqual([]);
     expect(() => validateTemplates([])).not.toThrow();

@@ -42,6 +42,7 @@ class WorkerProcess {
     database: string,
     dir: string,
     templates = templateDir('multi-process'),
+    limits?: Record<string, unknown>,
   ) {
     this.logFile = path.join(dir, `${workerId}.log`);
     fs.writeFileSync(this.logFile, '');
@@ -52,6 +53,7 @@ class WorkerProcess {
       workerId,
       concurrency: 4,
       concurrencyLog: path.join(dir, 'concurrency.log'),
+      limits,
     };
     this.child = fork(WORKER_SCRIPT, [JSON.stringify(config)], { silent: true });
     trackChild(this.child);
@@ -283,61 +285,75 @@ describeEachBackend(
 describeEachBackend(
   'two worker processes with a concurrency limit',
   (backend) => {
-    it('a limit of 2 is never exceeded across processes; held-back steps use no attempt', async () => {
-      const database = await backend.database();
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tasker-mp-limits-'));
-      track(() => fs.rmSync(dir, { recursive: true, force: true }));
-      fs.writeFileSync(path.join(dir, 'concurrency.log'), '');
-      const templates = templateDir('multi-process-limits');
-      const procs = [
-        new WorkerProcess('proc-1', database, dir, templates),
-        new WorkerProcess('proc-2', database, dir, templates),
-      ];
-      await within(
-        20000,
-        'both worker processes to start',
-        Promise.all(procs.map((p) => p.next('ready'))),
-      );
-      const client = await openClient(database);
-      const created = [];
-      for (let n = 0; n < 30; n++) {
-        created.push(
-          await client.createTask({ namespace: 'e2e', name: 'multi_process_limited', context: {} }),
+    it.each([
+      ['in the template', 'multi-process-limits', undefined],
+      [
+        'given to createWorker',
+        'multi-process-worker-limits',
+        { 'MultiProcess.Limited': { concurrency: 2 } },
+      ],
+    ])(
+      'a limit of 2 %s is never exceeded across processes; held-back steps use no attempt',
+      async (_how, fixture, limits) => {
+        const database = await backend.database();
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tasker-mp-limits-'));
+        track(() => fs.rmSync(dir, { recursive: true, force: true }));
+        fs.writeFileSync(path.join(dir, 'concurrency.log'), '');
+        const templates = templateDir(fixture);
+        const procs = [
+          new WorkerProcess('proc-1', database, dir, templates, limits),
+          new WorkerProcess('proc-2', database, dir, templates, limits),
+        ];
+        await within(
+          20000,
+          'both worker processes to start',
+          Promise.all(procs.map((p) => p.next('ready'))),
         );
-      }
-      const tasks = await Promise.all(
-        created.map((t) => client.waitForTask(t.taskUuid, { timeoutMs: 60000 })),
-      );
-      const stopped = Promise.all(procs.map((p) => p.next('stopped')));
-      for (const p of procs) p.child.send({ type: 'shutdown' });
-      await within(20000, 'both processes to shut down', stopped);
+        const client = await openClient(database);
+        const created = [];
+        for (let n = 0; n < 30; n++) {
+          created.push(
+            await client.createTask({
+              namespace: 'e2e',
+              name: 'multi_process_limited',
+              context: {},
+            }),
+          );
+        }
+        const tasks = await Promise.all(
+          created.map((t) => client.waitForTask(t.taskUuid, { timeoutMs: 60000 })),
+        );
+        const stopped = Promise.all(procs.map((p) => p.next('stopped')));
+        for (const p of procs) p.child.send({ type: 'shutdown' });
+        await within(20000, 'both processes to shut down', stopped);
 
-      for (const task of tasks) {
-        expect(task.state).toBe('complete');
-        expect(task.steps.map((s) => s.attempts)).toEqual([1]);
-      }
-      // Executions in progress at once, from the shared log (each line is appended before the
-      // handler returns, so a slot freed by an `end` can only be reused after it).
-      const lines = fs
-        .readFileSync(path.join(dir, 'concurrency.log'), 'utf8')
-        .split('\n')
-        .filter((l) => l !== '');
-      let running = 0;
-      let most = 0;
-      for (const line of lines) {
-        running += line.startsWith('start ') ? 1 : -1;
-        most = Math.max(most, running);
-      }
-      expect(lines).toHaveLength(60);
-      expect(running).toBe(0);
-      expect(most).toBe(2);
-      // Every step ran in one of the two processes. Which ones is up to the claims: under load one
-      // process can take all 60 (seen once), so the test does not require both to.
-      const by = new Set(tasks.map((t) => JSON.stringify(t.steps[0].result)));
-      for (const worker of by) {
-        expect(['{"worker":"proc-1"}', '{"worker":"proc-2"}']).toContain(worker);
-      }
-    });
+        for (const task of tasks) {
+          expect(task.state).toBe('complete');
+          expect(task.steps.map((s) => s.attempts)).toEqual([1]);
+        }
+        // Executions in progress at once, from the shared log (each line is appended before the
+        // handler returns, so a slot freed by an `end` can only be reused after it).
+        const lines = fs
+          .readFileSync(path.join(dir, 'concurrency.log'), 'utf8')
+          .split('\n')
+          .filter((l) => l !== '');
+        let running = 0;
+        let most = 0;
+        for (const line of lines) {
+          running += line.startsWith('start ') ? 1 : -1;
+          most = Math.max(most, running);
+        }
+        expect(lines).toHaveLength(60);
+        expect(running).toBe(0);
+        expect(most).toBe(2);
+        // Every step ran in one of the two processes. Which ones is up to the claims: under load one
+        // process can take all 60 (seen once), so the test does not require both to.
+        const by = new Set(tasks.map((t) => JSON.stringify(t.steps[0].result)));
+        for (const worker of by) {
+          expect(['{"worker":"proc-1"}', '{"worker":"proc-2"}']).toContain(worker);
+        }
+      },
+    );
   },
   { only: ['postgres'] },
 );

@@ -336,6 +336,10 @@ export interface TaskViewJson {
   completed_at: string | null;
   steps?: Record<string, unknown>[];
   transitions?: Record<string, unknown>[];
+  parent_task_uuid?: string;
+  parent_step_uuid?: string;
+  parent_step_name?: string;
+  children?: Record<string, unknown>[];
 }
 
 const TERMINAL = new Set(['complete', 'error', 'cancelled']);
@@ -597,7 +601,7 @@ export class MockNativeModule implements NativeModule {
   }
 
   validateTemplates(_paths: string[]): string {
-    return JSON.stringify({ files: [], templates: [], errors: [] });
+    return JSON.stringify({ files: [], templates: [], errors: [], notices: [] });
   }
 
   errorCodes(): string[] {

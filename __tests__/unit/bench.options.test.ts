@@ -1,4 +1,8 @@
-/** `npm run bench` options (bench/options.ts): defaults, --quick, --soak, and the messages of bad input. */
+/**
+ * `npm run bench` options (bench/options.ts): defaults, --quick, --soak, and the messages of bad
+ * input; and the jobs they plan (bench/bench.ts).
+ */
+import { planJobs } from '../../bench/bench';
 import { parseArgs, rssCheckpoints, USAGE } from '../../bench/options';
 
 describe('bench options', () => {
@@ -7,6 +11,7 @@ describe('bench options', () => {
     expect(o.systems).toEqual(['sqlite', 'postgres', 'graphile', 'graphile-batched', 'bullmq']);
     expect(o.scenarios).toEqual([
       'throughput',
+      'limited',
       'chain',
       'fanout',
       'signal',
@@ -67,7 +72,7 @@ describe('bench options', () => {
     ],
     [
       ['--scenario', 'latency'],
-      `--scenario: unknown scenario 'latency' (use throughput, chain, fanout, signal, create, rss, commits); ${USAGE}`,
+      `--scenario: unknown scenario 'latency' (use throughput, limited, chain, fanout, signal, create, rss, commits); ${USAGE}`,
     ],
     [['--repeat', '0'], `--repeat must be an integer >= 1, got '0'; ${USAGE}`],
     [['--tasks', '1e3x'], `--tasks must be an integer >= 1, got '1e3x'; ${USAGE}`],
@@ -79,5 +84,39 @@ describe('bench options', () => {
     [['--fast'], `unknown argument '--fast'; ${USAGE}`],
   ])('%j is refused with a message naming the option', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(message);
+  });
+
+  test('--quick plans the limited runs too: tasker-node only, beside each throughput run, limit half the slots', () => {
+    const o = parseArgs(['--quick']);
+    const plan = planJobs(o, o.systems)
+      .filter((j) => j.scenario === 'throughput' || j.scenario === 'limited')
+      .map((j) => [j.scenario, j.system, j.params]);
+    const run = (concurrency: number) => ({ tasks: 2_000, concurrency, probeMs: 50 });
+    const limited = (concurrency: number, limit: number) => ({ ...run(concurrency), limit });
+    expect(plan).toEqual([
+      ...o.systems.map((s) => ['throughput', s, run(10)]),
+      ['limited', 'sqlite', limited(10, 5)],
+      ['limited', 'postgres', limited(10, 5)],
+      ...o.systems.map((s) => ['throughput', s, run(50)]),
+      ['limited', 'sqlite', limited(50, 25)],
+      ['limited', 'postgres', limited(50, 25)],
+    ]);
+    // A worker of one slot still gets a limit of one; the default run includes the scenario.
+    const one = parseArgs([
+      '--only',
+      'sqlite',
+      '--concurrency',
+      '1',
+      '--scenario',
+      'limited',
+      '--repeat',
+      '1',
+    ]);
+    expect(planJobs(one, one.systems)).toEqual([
+      { scenario: 'limited', system: 'sqlite', params: { ...run(1), tasks: 20_000, limit: 1 } },
+    ]);
+    expect(
+      planJobs(parseArgs([]), ['sqlite']).filter((j) => j.scenario === 'limited'),
+    ).toHaveLength(6);
   });
 });

@@ -21,9 +21,10 @@ const latency = (p50Ms: number): LatencySummary => ({
 const throughput = (
   stepsPerSecond: number,
   commitsPerStep: number | null = null,
+  concurrency = 10,
 ): ThroughputRun => ({
   tasks: 1000,
-  concurrency: 10,
+  concurrency,
   setupSeconds: 1,
   seconds: 1000 / stepsPerSecond,
   stepsPerSecond,
@@ -33,6 +34,18 @@ const throughput = (
   commitsPerStep,
   statementsPerStep: null,
   statementsSource: null,
+});
+
+/** A `limited` run: per-handler limit `limit`, `maxInFlight` seen by the probe. */
+const limited = (
+  stepsPerSecond: number,
+  concurrency: number,
+  limit: number,
+  maxInFlight: number,
+): ThroughputRun => ({
+  ...throughput(stepsPerSecond, null, concurrency),
+  limit,
+  maxInFlight,
 });
 
 function job(
@@ -50,6 +63,13 @@ const jobs: JobRecord[] = [
   job('postgres', 'throughput', throughput(1200, 1.5)),
   job('graphile-batched', 'throughput', throughput(30_000, 0.02)),
   job('bullmq', 'throughput', throughput(14_000)),
+  // SQLite: the median 600 against 1,000 unlimited; PostgreSQL: 500 against 1,200; SQLite at
+  // concurrency 50 has no unlimited figure.
+  job('sqlite', 'limited', limited(700, 10, 5, 4)),
+  job('sqlite', 'limited', limited(550, 10, 5, 5)),
+  job('sqlite', 'limited', limited(600, 10, 5, 3)),
+  job('postgres', 'limited', limited(500, 10, 5, 5)),
+  job('sqlite', 'limited', limited(2_000, 50, 25, 20)),
   job('sqlite', 'chain', { lastHandler: latency(6), waitForTask: latency(7) }),
   job('sqlite', 'signal', { lastHandler: latency(1.2), waitForTask: latency(2) }),
   job('postgres', 'signal', { lastHandler: latency(4), waitForTask: latency(5) }),
@@ -104,6 +124,24 @@ describe('bench figures', () => {
     expect(s.graphile).toBeUndefined();
   });
 
+  test('limited throughput: medians per concurrency with the limit and the most in flight', () => {
+    const s = buildFigures(jobs);
+    expect(s.sqlite?.limited).toEqual([
+      expect.objectContaining({
+        concurrency: 10,
+        limit: 5,
+        stepsPerSecond: 600,
+        runs: [700, 550, 600],
+        maxInFlight: 5,
+      }),
+      expect.objectContaining({ concurrency: 50, limit: 25, stepsPerSecond: 2_000 }),
+    ]);
+    // The unlimited figures are apart from them.
+    expect(s.sqlite?.throughput?.map((t) => t.stepsPerSecond)).toEqual([1000]);
+    expect(s.sqlite?.throughput?.[0].limit).toBeUndefined();
+    expect(s.bullmq?.limited).toBeUndefined();
+  });
+
   test("BullMQ's chain reports the faster variant and keeps both", () => {
     const chain = buildFigures(jobs).bullmq?.chain;
     expect(chain?.variant).toBe('adds');
@@ -134,6 +172,20 @@ describe('bench table', () => {
     expect(row('commits per step, concurrency 10')).toMatch(
       /n\/a\s+1\.500\s+0\.020\s+n\/a\s+–\s+75× graphile batched$/,
     );
+  });
+
+  test('limited steps/s sit beside the unlimited ones, with their ratio and no peer ratio', () => {
+    expect(row('steps/s, concurrency 10, per-handler limit 5 (median)')).toMatch(
+      /600\s+500\s+–\s+–\s+–\s+–$/,
+    );
+    expect(row('limited ÷ unlimited steps/s, concurrency 10')).toMatch(
+      /0\.60\s+0\.42\s+–\s+–\s+–\s+–$/,
+    );
+    expect(row('steps/s, concurrency 50, per-handler limit 25 (median)')).toMatch(
+      /2,000\s+–\s+–\s+–\s+–\s+–$/,
+    );
+    expect(table).not.toContain('limited ÷ unlimited steps/s, concurrency 50');
+    expect(table).toContain('Per-handler limit (tasker-node only):');
   });
 
   test('a missing bulk call reads "not available in this build"', () => {
@@ -168,6 +220,24 @@ describe('bench targets', () => {
       met: false,
       detail: '1.500 commits per step',
     });
+    expect(
+      find(
+        'sqlite',
+        'with a per-handler limit of 5: ≥ 50 % of the unlimited steps/s at concurrency 10',
+      ),
+    ).toMatchObject({ met: true, detail: '600 vs 1,000 steps/s unlimited (0.60×)' });
+    expect(
+      find(
+        'postgres',
+        'with a per-handler limit of 5: ≥ 50 % of the unlimited steps/s at concurrency 10',
+      ),
+    ).toMatchObject({ met: false, detail: '500 vs 1,200 steps/s unlimited (0.42×)' });
+    expect(
+      find(
+        'sqlite',
+        'with a per-handler limit of 25: ≥ 50 % of the unlimited steps/s at concurrency 50',
+      ),
+    ).toMatchObject({ met: null, detail: 'needs the unlimited throughput at concurrency 50' });
     // 1.2 ms against 6 / 4 = 1.5 ms per hop; PostgreSQL has no chain figure here.
     expect(
       find('sqlite', 'sendSignal → dependent step p50 ≤ the 4-step chain’s per-hop p50'),

@@ -62,6 +62,18 @@ const fullView: TaskViewJson = {
       priority: 5,
       inputs: { cursor: { batch_id: '001' } },
       checkpoint: { cursor: 40, items_processed: 40 },
+      child_task_uuid: 'child-1',
+    },
+  ],
+  parent_task_uuid: 'parent-1',
+  parent_step_uuid: 'parent-step-1',
+  parent_step_name: 'checkout',
+  children: [
+    {
+      task_uuid: 'child-1',
+      step_name: 'charge_card',
+      state: 'error',
+      created_at: '2025-01-01T00:00:01.000Z',
     },
   ],
   transitions: [
@@ -123,6 +135,8 @@ const expectedTask: Task = {
       priority: 0,
       inputs: {},
       checkpoint: null,
+      // A step without a child (every step but a subtask step).
+      childTaskUuid: null,
     },
     {
       stepUuid: 'step-2',
@@ -145,6 +159,18 @@ const expectedTask: Task = {
       priority: 5,
       inputs: { cursor: { batch_id: '001' } },
       checkpoint: { cursor: 40, items_processed: 40 },
+      childTaskUuid: 'child-1',
+    },
+  ],
+  parentTaskUuid: 'parent-1',
+  parentStepUuid: 'parent-step-1',
+  parentStepName: 'checkout',
+  children: [
+    {
+      taskUuid: 'child-1',
+      stepName: 'charge_card',
+      state: 'error',
+      createdAt: '2025-01-01T00:00:01.000Z',
     },
   ],
   transitions: [

@@ -131,6 +131,26 @@ describe('handler errors', () => {
     expect([err.retryAfterMs, err.errorType, err.statusCode]).toEqual([2000, 'rate_limited', 429]);
   });
 
+  it('error classes take no options, and keep a cause', () => {
+    expect(new RetryableError('busy')).toMatchObject({
+      errorType: 'retryable_error',
+      retryAfterMs: undefined,
+      statusCode: undefined,
+      metadata: undefined,
+    });
+    expect(new RetryableError('busy').cause).toBeUndefined();
+    const root = new Error('socket hang up');
+    expect(new RetryableError('busy', { cause: root }).cause).toBe(root);
+    expect(new RateLimitError('slow down')).toMatchObject({
+      errorType: 'rate_limited',
+      statusCode: 429,
+    });
+    expect(new ServiceUnavailableError('down')).toMatchObject({
+      errorType: 'service_unavailable',
+      statusCode: 503,
+    });
+  });
+
   it.each<[string, typeof RetryableError, string, number]>([
     ['RateLimitError', RateLimitError, 'rate_limited', 429],
     ['ServiceUnavailableError', ServiceUnavailableError, 'service_unavailable', 503],

@@ -85,6 +85,25 @@ describe('worker: result batching', () => {
     await worker.shutdown();
   });
 
+  it('logs a result that the core refuses alone because it closed meanwhile as not reported', async () => {
+    const { worker, nativeWorker, logger } = await startWorker([defineHandler('h', () => ({}))]);
+    // the batch is rejected, then the worker closes before the first result is sent alone
+    nativeWorker.completeFailures.push(
+      new Error('batch rejected'),
+      nativeError('CLOSED', 'worker is shut down'),
+    );
+    const first = stepEvent({ handler: 'h' });
+    const second = stepEvent({ handler: 'h' });
+    nativeWorker.push(first, second);
+    await nativeWorker.waitForResults(1);
+    expect(nativeWorker.resultFor(first)).toBeUndefined();
+    expect(nativeWorker.resultFor(second)?.success).toBe(true);
+    expect(logger.messages('warn')).toContain(
+      `result of step ${first.stepUuid} not reported: worker is shut down`,
+    );
+    await worker.shutdown();
+  });
+
   it('logs a result as lost when even the fallback is rejected', async () => {
     const { worker, nativeWorker, logger } = await startWorker([defineHandler('h', () => ({}))]);
     nativeWorker.completeFailures.push(new Error('rejected'), new Error('rejected again'));

@@ -2,6 +2,9 @@
  * tasker-node's side of each scenario, on SQLite (a temp file) or PostgreSQL (a throwaway
  * database). Runs inside a child process (bench/child.ts); the parent owns the database.
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { performance } from 'perf_hooks';
 import {
   createClient,
@@ -23,6 +26,7 @@ import {
   type CreateRun,
   type DispatchFigures,
   type LatencyParams,
+  type LimitedParams,
   type Resource,
   type RssParams,
   type RssRun,
@@ -57,26 +61,29 @@ function dispatch(worker: Worker): DispatchFigures {
   return { p50Us: s.dispatchP50Us, p95Us: s.dispatchP95Us, samples: s.dispatchSamples };
 }
 
-const singleStep = (i: number): CreateTaskOptions => ({
+const benchTask = (name: string, i: number): CreateTaskOptions => ({
   namespace: 'bench',
-  name: 'single_step',
+  name,
   context: { i },
 });
 
+const singleStep = (i: number): CreateTaskOptions => benchTask('single_step', i);
+
 /**
- * Create `count` single-step tasks numbered from `offset`: with the bulk call in batches of
- * `batch` when there is one, else one `createTask` at a time with 32 requests in flight.
+ * Create `count` single-step tasks numbered from `offset`, with the bulk call in batches of
+ * `batch`; `name` is the template (`single_step`, or the limited scenario's `limited_step`).
  */
 export async function createSingleSteps(
   client: TaskerClient,
   count: number,
   offset = 0,
   batch = 1000,
+  name = 'single_step',
 ): Promise<void> {
   const bulk = bulkCreate(client);
   for (let done = 0; done < count; done += batch) {
     const n = Math.min(batch, count - done);
-    await bulk(Array.from({ length: n }, (_, k) => singleStep(offset + done + k)));
+    await bulk(Array.from({ length: n }, (_, k) => benchTask(name, offset + done + k)));
   }
 }
 
@@ -101,17 +108,20 @@ export async function createSingleStepsOneByOne(
 const UNFINISHED: TaskState[] = ['steps_in_process', 'pending', 'waiting_for_retry'];
 
 /**
- * Whether any `single_step` task is unfinished: at most three `listTasks` calls of one row (an
- * index lookup by state each). The throughput loop asks only once the worker's counters say
+ * Whether any task of template `name` is unfinished: at most three `listTasks` calls of one row
+ * (an index lookup by state each). The throughput loop asks only once the worker's counters say
  * every result is recorded, so the probe does not perturb the run.
  */
-async function anyUnfinished(probe: TaskerClient): Promise<{ any: boolean; queries: number }> {
+async function anyUnfinished(
+  probe: TaskerClient,
+  name: string,
+): Promise<{ any: boolean; queries: number }> {
   let queries = 0;
   for (const state of UNFINISHED) {
     queries++;
     const page = await probe.listTasks({
       namespace: 'bench',
-      name: 'single_step',
+      name,
       state,
       limit: 1,
     });
@@ -135,9 +145,13 @@ async function countComplete(client: TaskerClient, name: string): Promise<number
   }
 }
 
-async function openWorker(resource: Resource, concurrency: number): Promise<Worker> {
+async function openWorker(
+  resource: Resource,
+  concurrency: number,
+  templates: string | string[] = TEMPLATES,
+): Promise<Worker> {
   return createWorker({
-    templates: TEMPLATES,
+    templates,
     handlers: benchHandlers,
     database: database(resource),
     concurrency,
@@ -145,10 +159,61 @@ async function openWorker(resource: Resource, concurrency: number): Promise<Work
   });
 }
 
-export async function throughput(resource: Resource, p: ThroughputParams): Promise<ThroughputRun> {
+/** Throughput: `single_step` tasks, no limit. */
+export function throughput(resource: Resource, p: ThroughputParams): Promise<ThroughputRun> {
+  return measureThroughput(resource, p, 'single_step', TEMPLATES);
+}
+
+/**
+ * `limited_step`: `single_step` (the same no-op handler, `Bench.Noop`) with `concurrency:
+ * limit` on its step. The limit varies with the worker's concurrency, so the template is
+ * written for the job; the worker loads it beside bench/templates.
+ */
+function limitedTemplate(limit: number): string {
+  return [
+    '# Written by the benchmark (bench/systems/tasker.ts) for one limited-scenario job.',
+    'name: limited_step',
+    'namespace_name: bench',
+    'version: 1.0.0',
+    'steps:',
+    '  - name: noop',
+    '    handler: { callable: Bench.Noop }',
+    `    concurrency: ${limit}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Throughput with a per-handler limit in force: `limited_step` tasks, measured exactly like
+ * `throughput`. Fails if the worker was seen holding more steps than the limit.
+ */
+export async function limited(resource: Resource, p: LimitedParams): Promise<ThroughputRun> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tasker-bench-limited-'));
+  try {
+    const file = path.join(dir, 'limited_step.yaml');
+    fs.writeFileSync(file, limitedTemplate(p.limit));
+    const run = await measureThroughput(resource, p, 'limited_step', [TEMPLATES, file]);
+    if (run.maxInFlight !== undefined && run.maxInFlight > p.limit) {
+      throw new Error(
+        `the worker had ${run.maxInFlight} steps in flight with a per-handler limit of ${p.limit}`,
+      );
+    }
+    return { ...run, limit: p.limit };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `p.tasks` pre-created tasks of the one-step template `name`, run by one worker. */
+async function measureThroughput(
+  resource: Resource,
+  p: ThroughputParams,
+  name: string,
+  templates: string | string[],
+): Promise<ThroughputRun> {
   const db = database(resource);
   // Created (templates registered) but not started.
-  const worker = await openWorker(resource, p.concurrency);
+  const worker = await openWorker(resource, p.concurrency, templates);
   let pg: PgCounters | undefined;
   let probe: TaskerClient | undefined;
   let stopped = false;
@@ -156,7 +221,7 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
     const setupStarted = performance.now();
     const creator = await createClient({ database: db });
     try {
-      await createSingleSteps(creator, p.tasks);
+      await createSingleSteps(creator, p.tasks, 0, 1000, name);
     } finally {
       await creator.close();
     }
@@ -171,6 +236,7 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
 
     const deadline = Date.now() + 30 * 60_000;
     let probeQueries = 0;
+    let maxInFlight = 0;
     const started = performance.now();
     const loopBefore = performance.eventLoopUtilization();
     await worker.start();
@@ -178,8 +244,10 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
       await sleep(p.probeMs);
       if (Date.now() > deadline) throw new Error(`${p.tasks} tasks not finished in 30 minutes`);
       // An O(1) read of the worker's counters; the store has the final word.
-      if (worker.stats().recorded < p.tasks) continue;
-      const { any, queries } = await anyUnfinished(probe);
+      const stats = worker.stats();
+      maxInFlight = Math.max(maxInFlight, stats.inFlight);
+      if (stats.recorded < p.tasks) continue;
+      const { any, queries } = await anyUnfinished(probe, name);
       probeQueries += queries;
       if (!any) break;
     }
@@ -212,7 +280,7 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
     const verifier = await createClient({ database: db });
     let completed: number;
     try {
-      completed = await countComplete(verifier, 'single_step');
+      completed = await countComplete(verifier, name);
     } finally {
       await verifier.close();
     }
@@ -231,6 +299,7 @@ export async function throughput(resource: Resource, p: ThroughputParams): Promi
       statementsSource,
       dispatch: underLoad,
       jsUsPerStep: (loop.active * 1000) / p.tasks,
+      maxInFlight,
     };
   } finally {
     if (!stopped) await worker.shutdown().catch(() => undefined);

@@ -82,6 +82,14 @@ export function renderTask(c: Colors, task: Task, now = Date.now()): string[] {
   const times = [`created ${formatTime(task.createdAt)}`, `updated ${formatTime(task.updatedAt)}`];
   if (task.completedAt !== null) times.push(`finished ${formatTime(task.completedAt)}`);
   lines.push(c.dim(`${times.join(' · ')} (UTC)`));
+  if (task.parentTaskUuid !== null) {
+    lines.push(`child of ${task.parentTaskUuid} (step '${task.parentStepName ?? '?'}')`);
+  }
+  for (const child of task.children) {
+    lines.push(
+      `child task ${child.taskUuid} of step '${child.stepName}': ${colorState(c, child.state)}`,
+    );
+  }
   lines.push(stepCounts(task));
   if (task.steps.length === 0) return lines;
   lines.push('');

@@ -70,6 +70,7 @@ export function colorState(c: Colors, state: AnyState, text: string = state): st
       return c.cyan(text);
     case 'waiting_for_retry':
     case 'waiting_for_signal':
+    case 'waiting_for_child':
       return c.yellow(text);
     default:
       return c.dim(text);
@@ -93,6 +94,8 @@ export function stateSymbol(state: AnyState): string {
       return '↻';
     case 'waiting_for_signal':
       return '⏸';
+    case 'waiting_for_child':
+      return '⤵';
     case 'enqueued':
       return '•';
     default:

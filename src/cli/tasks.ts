@@ -313,10 +313,12 @@ function progress(task: Task): { done: number; total: number; running: string } 
   const running = task.steps.filter((s) => s.state === 'in_progress').map((s) => s.name);
   const retrying = task.steps.filter((s) => s.state === 'waiting_for_retry').map((s) => s.name);
   const signals = task.steps.filter((s) => s.state === 'waiting_for_signal').map((s) => s.name);
+  const children = task.steps.filter((s) => s.state === 'waiting_for_child').map((s) => s.name);
   const parts = [];
   if (running.length > 0) parts.push(`running: ${running.join(', ')}`);
   if (retrying.length > 0) parts.push(`waiting to retry: ${retrying.join(', ')}`);
   if (signals.length > 0) parts.push(`waiting for a signal: ${signals.join(', ')}`);
+  if (children.length > 0) parts.push(`waiting for a child task: ${children.join(', ')}`);
   return { done, total: task.steps.length, running: parts.join('; ') };
 }
 

@@ -13,10 +13,12 @@ export function registerValidateCommand(
     .command('validate')
     .description('check task templates (files or directories) without handlers or a database')
     .argument('<templates...>', 'template files, or directories of *.yaml / *.yml files')
-    .option('--json', 'print the result ({ files, templates, errors }) as JSON')
+    .option('--json', 'print the result ({ files, templates, errors, notices }) as JSON')
     .addHelpText(
       'after',
-      '\nLists every problem found. Exit codes: 0 all valid, 1 any problem, 2 bad usage.',
+      '\nLists every problem found, and notices (lines starting with !) about tasker-core keys that\n' +
+        'are ignored or read under their names here. Exit codes: 0 all valid (notices or not),\n' +
+        '1 any problem, 2 bad usage.',
     )
     .action((paths: string[], opts: { json?: boolean }) => {
       const result = validateTemplates(paths);
@@ -32,6 +34,7 @@ export function registerValidateCommand(
           `${c.green('✔')} ${t.namespace}/${t.name}@${t.version} ${c.dim(`(${t.file}, ${steps})`)}`,
         );
       }
+      for (const n of result.notices) out.out(`${c.yellow('!')} ${n.message}`);
       for (const e of result.errors) out.out(`${c.red('✖')} ${e.message}`);
       const files = `${result.files.length} file${result.files.length === 1 ? '' : 's'}`;
       const valid = `${result.templates.length} valid template${result.templates.length === 1 ? '' : 's'}`;

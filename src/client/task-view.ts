@@ -1,4 +1,12 @@
-import type { StepState, Task, TaskState, TaskStep, TaskStepError, Transition } from './task';
+import type {
+  ChildTask,
+  StepState,
+  Task,
+  TaskState,
+  TaskStep,
+  TaskStepError,
+  Transition,
+} from './task';
 
 /**
  * Task views arrive from the core as snake_case JSON (see `NativeEngine` in native.ts). These
@@ -34,6 +42,17 @@ interface TaskView {
   completed_at: string | null;
   steps?: StepView[];
   transitions?: TransitionView[];
+  parent_task_uuid?: string;
+  parent_step_uuid?: string;
+  parent_step_name?: string;
+  children?: ChildView[];
+}
+
+interface ChildView {
+  task_uuid: string;
+  step_name: string;
+  state: TaskState;
+  created_at: string;
 }
 
 interface StepView {
@@ -58,6 +77,7 @@ interface StepView {
   priority?: number;
   inputs?: Record<string, unknown>;
   checkpoint?: Record<string, unknown> | null;
+  child_task_uuid?: string;
 }
 
 interface TransitionView {
@@ -92,6 +112,19 @@ function toTask(view: TaskView): Task {
     completedAt: view.completed_at ?? null,
     steps: (view.steps ?? []).map(toStep),
     transitions: (view.transitions ?? []).map(toTransition),
+    parentTaskUuid: view.parent_task_uuid ?? null,
+    parentStepUuid: view.parent_step_uuid ?? null,
+    parentStepName: view.parent_step_name ?? null,
+    children: (view.children ?? []).map(toChild),
+  };
+}
+
+function toChild(view: ChildView): ChildTask {
+  return {
+    taskUuid: view.task_uuid,
+    stepName: view.step_name,
+    state: view.state,
+    createdAt: view.created_at,
   };
 }
 
@@ -112,6 +145,7 @@ function toStep(view: StepView): TaskStep {
     priority: view.priority ?? 0,
     inputs: view.inputs ?? {},
     checkpoint: view.checkpoint ?? null,
+    childTaskUuid: view.child_task_uuid ?? null,
   };
 }
 

@@ -14,7 +14,12 @@ export type StepState =
   /** Completed by an operator with `client.resolveStep()`; counts as done for its dependents. */
   | 'resolved_manually'
   /** A signal step whose dependencies are done: it completes when `client.sendSignal()` is called. */
-  | 'waiting_for_signal';
+  | 'waiting_for_signal'
+  /**
+   * A subtask step whose dependencies are done: its child task runs (see `Task.children`), and
+   * the child's completion completes it (docs/child-tasks.md).
+   */
+  | 'waiting_for_child';
 
 /** What `client.sendSignal()` did. */
 export interface SignalResult {
@@ -62,6 +67,25 @@ export interface Task {
   steps: TaskStep[];
   /** Empty when the view did not include transitions (`listTasks`). */
   transitions: Transition[];
+  /**
+   * A child task's parent task, and the subtask step of it that started this task (from
+   * `getTask`/`waitForTask`); `null` for a task without a parent (and in `listTasks`).
+   */
+  parentTaskUuid: string | null;
+  parentStepUuid: string | null;
+  parentStepName: string | null;
+  /** The child tasks its subtask steps started, oldest first (empty in `listTasks`). */
+  children: ChildTask[];
+}
+
+/** One child task of a task (docs/child-tasks.md). */
+export interface ChildTask {
+  taskUuid: string;
+  /** The subtask step that started it. */
+  stepName: string;
+  state: TaskState;
+  /** ISO-8601. */
+  createdAt: string;
 }
 
 export interface TaskStep {
@@ -100,6 +124,8 @@ export interface TaskStep {
   inputs: Record<string, unknown>;
   /** The checkpoint the step's last attempt saved (see checkpoints in docs/batch-processing.md), or `null`. */
   checkpoint: Record<string, unknown> | null;
+  /** A subtask step's current (latest) child task; `null` for other steps and before it starts one. */
+  childTaskUuid: string | null;
 }
 
 export interface TaskStepError {

@@ -46,6 +46,7 @@ export async function openWorker(
     };
     if (settings.schedulesJson !== undefined) nativeOptions.schedules = settings.schedulesJson;
     if (settings.schedulePaths.length > 0) nativeOptions.schedulePaths = settings.schedulePaths;
+    if (settings.limitsJson !== undefined) nativeOptions.limits = settings.limitsJson;
     if (settings.leaseMs !== undefined) nativeOptions.leaseMs = settings.leaseMs;
     if (settings.pollIntervalMs !== undefined)
       nativeOptions.pollIntervalMs = settings.pollIntervalMs;

@@ -12,6 +12,7 @@ import type { StepHandlerClass } from '../handler/step-handler';
 import { createConsoleLogger, isLogger, safeLogger, type Logger } from '../logger';
 import { otelApi, sdkRegistered } from '../telemetry/otel';
 import { resolveSchedules, type ScheduleDefinition } from './schedules';
+import { resolveLimits, type HandlerLimits } from './limits';
 
 export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, ResultLimitOptions {
   /** YAML template files and/or directories of them. */
@@ -66,6 +67,11 @@ export interface WorkerOptions extends PostgresOptions, JsonLimitOptions, Result
   schedules?: ScheduleDefinition[];
   /** YAML files of schedules (a `schedules:` list each), read like `schedules`. */
   schedulesPath?: string | string[];
+  /**
+   * Per-handler limits, by callable (`{ 'Billing.Charge': { concurrency: 2 } }`), for the steps
+   * whose templates set none; they hold across every worker on the database. See docs/limits.md.
+   */
+  limits?: HandlerLimits;
 }
 
 /** Options with defaults applied and everything checked. */
@@ -93,6 +99,8 @@ export interface WorkerSettings {
   schedulesJson: string | undefined;
   /** Absolute paths of the schedules files. */
   schedulePaths: string[];
+  /** JSON of the `limits` option (checked by the core). */
+  limitsJson: string | undefined;
 }
 
 export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
@@ -117,6 +125,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerSettings {
     maxBatchWorkers: integerOption('maxBatchWorkers', options.maxBatchWorkers, 1),
     jsonLimits: resolveJsonLimits(options),
     ...schedules(options),
+    limitsJson: resolveLimits(options.limits),
   };
 }
 

@@ -14,6 +14,11 @@ use std::str::FromStr;
 /// A signal step has no handler: once its dependencies are done it is `waiting_for_signal`
 /// (never claimable) until a signal completes it, its timeout fails it (`error`) or completes
 /// it with a default, or its task is cancelled.
+/// A subtask step has no handler either: once its dependencies are done it is
+/// `waiting_for_child` (never claimable, holding no worker slot) while a child task runs; the
+/// child's completion completes it, the child's failure fails it or sends it to
+/// `waiting_for_retry` (the next attempt is a new child), and cancelling its task cancels it
+/// (and the child).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StepState {
     Pending,
@@ -25,10 +30,11 @@ pub enum StepState {
     Cancelled,
     ResolvedManually,
     WaitingForSignal,
+    WaitingForChild,
 }
 
 impl StepState {
-    pub const ALL: [StepState; 9] = [
+    pub const ALL: [StepState; 10] = [
         StepState::Pending,
         StepState::Enqueued,
         StepState::InProgress,
@@ -38,6 +44,7 @@ impl StepState {
         StepState::Cancelled,
         StepState::ResolvedManually,
         StepState::WaitingForSignal,
+        StepState::WaitingForChild,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +58,7 @@ impl StepState {
             StepState::Cancelled => "cancelled",
             StepState::ResolvedManually => "resolved_manually",
             StepState::WaitingForSignal => "waiting_for_signal",
+            StepState::WaitingForChild => "waiting_for_child",
         }
     }
 
@@ -104,6 +112,18 @@ impl StepState {
                 | (WaitingForSignal, Cancelled)
                 | (Error, WaitingForSignal)
                 | (Cancelled, WaitingForSignal)
+                // subtask steps: they wait for a child task; a retry waits out a backoff and
+                // starts a new child
+                | (Pending, WaitingForChild)
+                | (WaitingForChild, Complete)
+                | (WaitingForChild, Error)
+                | (WaitingForChild, WaitingForRetry)
+                | (WaitingForChild, Cancelled)
+                | (WaitingForRetry, WaitingForChild)
+                // a subtask step whose next child cannot start
+                | (WaitingForRetry, Error)
+                | (Error, WaitingForChild)
+                | (Cancelled, WaitingForChild)
         )
     }
 }
@@ -246,6 +266,15 @@ mod tests {
             (WaitingForSignal, Cancelled),
             (Error, WaitingForSignal),
             (Cancelled, WaitingForSignal),
+            (Pending, WaitingForChild),
+            (WaitingForChild, Complete),
+            (WaitingForChild, Error),
+            (WaitingForChild, WaitingForRetry),
+            (WaitingForChild, Cancelled),
+            (WaitingForRetry, WaitingForChild),
+            (WaitingForRetry, Error),
+            (Error, WaitingForChild),
+            (Cancelled, WaitingForChild),
         ];
         for from in StepState::ALL {
             for to in StepState::ALL {
@@ -261,6 +290,7 @@ mod tests {
         }
         assert!(Complete.is_done() && ResolvedManually.is_done() && !Error.is_done());
         assert!(!WaitingForSignal.is_terminal() && !WaitingForSignal.is_done());
+        assert!(!WaitingForChild.is_terminal() && !WaitingForChild.is_done());
     }
 
     #[test]

@@ -67,7 +67,7 @@ versoin: 1.0.0
 steps:
   - name: a
     handler: { callable: A }
-    retry: { max_attempts: 0 }
+    retry: { max_attempts: 101 }
     timeout_seconds: -1
   - name: b
     type: decisoin
@@ -89,7 +89,7 @@ fn every_error_of_a_file_is_found_with_its_step_and_field() {
             ),
             p("missing required field 'version'", None, Some("version")),
             p(
-                "step 'a': field 'retry.max_attempts': must be between 1 and 100, got 0",
+                "step 'a': field 'retry.max_attempts': must be between 1 and 100, got 101",
                 Some("a"),
                 Some("retry.max_attempts"),
             ),
@@ -100,7 +100,7 @@ fn every_error_of_a_file_is_found_with_its_step_and_field() {
             ),
             p(
                 "step 'b': field 'type': unknown step type 'decisoin', expected one of standard, \
-                 decision, deferred_convergence, batchable, batch_worker, signal",
+                 decision, deferred_convergence, batchable, batch_worker, signal, subtask",
                 Some("b"),
                 Some("type"),
             ),

@@ -1,6 +1,6 @@
 //! Cancelling a task: nothing further is enqueued, and steps not yet finished are cancelled
-//! (workers running them abort their handlers' signals). Cancelling a finished task changes
-//! nothing.
+//! (workers running them abort their handlers' signals), and its unfinished child tasks are
+//! cancelled with it. Cancelling a finished task changes nothing.
 
 use tasker_domain::{StepState, TaskState};
 use tasker_store::{run_write, Signal, TaskChange};
@@ -45,6 +45,7 @@ impl Engine {
                         StepState::WaitingForRetry,
                         StepState::InProgress,
                         StepState::WaitingForSignal,
+                        StepState::WaitingForChild,
                     ];
                     for s in tx.cancel_steps(&[task], &open).await? {
                         work.step(
@@ -57,6 +58,9 @@ impl Engine {
                         );
                     }
                     work.signal(Signal::TaskCancelled(task));
+                    // Its children too, in the same transaction (each locked after its
+                    // parent: see children.rs for the lock order).
+                    crate::children::cancel_children(tx, task, &mut work).await?;
                     work.flush(tx).await?;
                 }
                 Ok(Some(work.signals))

@@ -1,9 +1,9 @@
 //! Claiming ready steps under a lease, and what a handler receives for each.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tasker_domain::{StepState, TaskState};
+use tasker_domain::{StepLimits, StepState, TaskState};
 use tasker_store::{run_read, run_write, AncestorResult, ClaimedRow, TaskChange, Tx, Uuid};
 
 use crate::templates::{Snapshot, Snapshots};
@@ -31,14 +31,23 @@ pub struct ClaimedStep {
 }
 
 /// What a worker asks for when it claims: up to `limit` ready steps whose handler callable is
-/// one of `callables`, leased for `lease_ms`.
+/// one of `callables`, leased for `lease_ms`. `limits` are the worker's own per-handler limits
+/// (`createWorker({ limits })`, by callable): a step of such a handler whose template gives
+/// it none is given these before it is claimed (docs/limits.md).
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub callables: Vec<String>,
+    pub limits: Arc<HandlerLimits>,
     pub limit: usize,
     pub worker_id: String,
     pub lease_ms: u64,
 }
+
+/// A worker's per-handler limits, by callable.
+pub type HandlerLimits = BTreeMap<String, StepLimits>;
+
+/// How many unlimited ready steps a claim gives the worker's limits at most.
+const LIMIT_BATCH: i64 = 1000;
 
 /// Steps claimed inside a transaction, turned into `ClaimedStep`s after it commits.
 #[derive(Default)]
@@ -67,9 +76,11 @@ pub(crate) async fn claim_in_tx(
         return Ok(Claimed::default());
     }
     let claim_id = Uuid::new_v4();
+    let limited_only = give_worker_limits(tx, req).await?;
     let rows = tx
         .claim(&tasker_store::ClaimRequest {
             callables: req.callables.clone(),
+            limited_only,
             limit: req.limit,
             worker_id: req.worker_id.clone(),
             lease_ms: i64::try_from(req.lease_ms).unwrap_or(i64::MAX),
@@ -136,6 +147,43 @@ pub(crate) async fn claim_in_tx(
     })
 }
 
+/// Give the ready steps of the handlers the worker limits, whose templates gave them no limit,
+/// the worker's limits (keyed on their task's context where the limit has a `limit_key`), so
+/// that the limited claim enforces them across every worker. Returns those callables: their
+/// steps are claimed only once limited.
+async fn give_worker_limits(
+    tx: &mut dyn Tx,
+    req: &ClaimRequest,
+) -> Result<Vec<String>, EngineError> {
+    let limited: Vec<String> = req
+        .callables
+        .iter()
+        .filter(|c| req.limits.contains_key(*c))
+        .cloned()
+        .collect();
+    if limited.is_empty() {
+        return Ok(limited);
+    }
+    let steps = tx.unlimited_ready(&limited, LIMIT_BATCH).await?;
+    let given: Vec<(Uuid, tasker_store::StepLimit)> = steps
+        .iter()
+        .filter_map(|s| {
+            let limits = req.limits.get(&s.handler_callable)?;
+            // Contexts are checked JSON objects when tasks are created; only a key reads one.
+            let context = match limits.limit_key {
+                Some(_) => serde_json::from_str(&s.context).unwrap_or(serde_json::Value::Null),
+                None => serde_json::Value::Null,
+            };
+            Some((
+                s.step_uuid,
+                crate::create::limit_of(&s.handler_callable, limits, &context),
+            ))
+        })
+        .collect();
+    tx.set_step_limits(&given).await?;
+    Ok(limited)
+}
+
 /// Build what the handlers need, after the claiming transaction committed.
 pub(crate) fn finish_claims(claimed: Claimed) -> Result<Vec<ClaimedStep>, EngineError> {
     let mut ancestors: HashMap<Uuid, Vec<&AncestorResult>> = HashMap::new();
@@ -186,15 +234,22 @@ impl Engine {
         worker_id: &str,
         lease_ms: u64,
     ) -> Result<Vec<ClaimedStep>, EngineError> {
-        if limit == 0 || callables.is_empty() {
-            return Ok(Vec::new());
-        }
-        let req = ClaimRequest {
+        self.claim_for(&ClaimRequest {
             callables: callables.to_vec(),
+            limits: Arc::default(),
             limit,
             worker_id: worker_id.to_string(),
             lease_ms,
-        };
+        })
+        .await
+    }
+
+    /// Claim what `req` asks for, under the worker's own limits.
+    pub async fn claim_for(&self, req: &ClaimRequest) -> Result<Vec<ClaimedStep>, EngineError> {
+        if req.limit == 0 || req.callables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let req = req.clone();
         let snapshots = self.snapshots_arc();
         let (claimed, signals) = run_write(self.store(), move |tx| {
             Box::pin(async move {

@@ -43,6 +43,9 @@ pub struct CreateTask {
     /// What a create that duplicates an existing task gets (docs/identity.md): that task
     /// (the default) or a `DuplicateTask` error.
     pub on_duplicate: OnDuplicate,
+    /// Skip the template's identity strategy: a new task, whatever its context (the engine's
+    /// child tasks, one per run of a subtask step). An idempotency key still dedupes.
+    pub always_new: bool,
 }
 
 impl CreateTask {
@@ -216,6 +219,8 @@ pub(crate) enum Created {
         state: TaskState,
         at: i64,
         identity_hash: Option<String>,
+        /// A subtask step of it waits for its child from the start (no delay).
+        waits_for_child: bool,
     },
     Existing(Uuid),
 }
@@ -257,8 +262,37 @@ impl Engine {
             attempt += 1;
             let r = reqs.clone();
             let snapshots = self.snapshots_arc();
+            let json = *self.json_limits();
             let result = run_write(self.store(), move |tx| {
-                Box::pin(async move { create_in_tx(tx, &r, &snapshots, indexed).await })
+                Box::pin(async move {
+                    let (created, mut signals) = create_in_tx(tx, &r, &snapshots, indexed).await?;
+                    // A first step that is a subtask step gets its child in this transaction.
+                    let waiting: std::collections::BTreeSet<Uuid> = created
+                        .iter()
+                        .filter_map(|c| match c {
+                            Created::New {
+                                task,
+                                waits_for_child: true,
+                                ..
+                            } => Some(*task),
+                            _ => None,
+                        })
+                        .collect();
+                    if !waiting.is_empty() {
+                        let mut work = Work::default();
+                        crate::children::spawn_waiting(
+                            tx, &waiting, &snapshots, &json, "", &mut work,
+                        )
+                        .await?;
+                        work.flush(tx).await?;
+                        for s in work.signals {
+                            if !signals.contains(&s) {
+                                signals.push(s);
+                            }
+                        }
+                    }
+                    Ok((created, signals))
+                })
             })
             .await;
             match result {
@@ -301,6 +335,7 @@ impl Engine {
                     state,
                     at,
                     identity_hash,
+                    ..
                 } => {
                     let mut view =
                         TaskView::new_created(*task, &r.req, r.priority, &r.metadata, *state, *at)?;
@@ -361,7 +396,7 @@ pub(crate) async fn create_in_tx(
     // identity_strategy is strict, the hash of its key and context.
     let mut hashes: Vec<Option<String>> = vec![None; reqs.len()];
     for (i, r) in reqs.iter().enumerate() {
-        if r.req.idempotency_key.is_some() {
+        if r.req.idempotency_key.is_some() || r.req.always_new {
             continue;
         }
         let strategy = templates[&r.req.key()].1.template.identity_strategy;
@@ -453,7 +488,7 @@ pub(crate) async fn create_in_tx(
     let mut tasks = Vec::new();
     let mut steps = Vec::new();
     let mut edges = Vec::new();
-    let mut planned: Vec<(usize, Uuid, TaskState)> = Vec::new();
+    let mut planned: Vec<(usize, Uuid, TaskState, bool)> = Vec::new();
     let mut ready = false;
     for (i, r) in reqs.iter().enumerate() {
         if outcome[i].is_some() || repeat_of.contains_key(&i) {
@@ -498,6 +533,7 @@ pub(crate) async fn create_in_tx(
             state,
             Some(format!("{} steps created", initial.len())),
         );
+        let mut waits_for_child = false;
         let uuids: HashMap<&str, Uuid> = initial
             .iter()
             .map(|&ix| (snapshot.template.steps[ix].name.as_str(), Uuid::now_v7()))
@@ -517,11 +553,11 @@ pub(crate) async fn create_in_tx(
                     to: step_uuid,
                 });
             }
-            let is_signal = def.step_type == StepType::Signal;
-            let step_state = match (deps.is_empty(), is_signal) {
-                (true, true) => StepState::WaitingForSignal,
-                (true, false) => StepState::Enqueued,
+            let step_state = match (deps.is_empty(), def.step_type) {
                 (false, _) => StepState::Pending,
+                (true, StepType::Signal) => StepState::WaitingForSignal,
+                (true, StepType::Subtask) => StepState::WaitingForChild,
+                (true, _) => StepState::Enqueued,
             };
             steps.push(NewStep {
                 step_uuid,
@@ -551,6 +587,26 @@ pub(crate) async fn create_in_tx(
                     Some(crate::signals::waiting_reason(def, "no dependencies")),
                 );
             }
+            if step_state == StepState::WaitingForChild {
+                waits_for_child |= delay_ms == 0;
+                let why = if delay_ms == 0 {
+                    "no dependencies".to_string()
+                } else {
+                    format!(
+                        "no dependencies; its child task starts in {delay_ms} ms (delayed start)"
+                    )
+                };
+                work.step(
+                    task_uuid,
+                    step_uuid,
+                    Some(StepState::Pending),
+                    StepState::WaitingForChild,
+                    None,
+                    Some(format!("{why}; {}", crate::children::WAITING_REASON)),
+                );
+                // Wakes the child sweep.
+                ready = true;
+            }
             if step_state == StepState::Enqueued {
                 let why = if delay_ms == 0 {
                     "no dependencies".to_string()
@@ -568,7 +624,7 @@ pub(crate) async fn create_in_tx(
                 ready = true;
             }
         }
-        planned.push((i, task_uuid, state));
+        planned.push((i, task_uuid, state, waits_for_child));
     }
     let inserted: HashMap<Uuid, i64> = tx.insert_tasks(&tasks).await?.into_iter().collect();
     if inserted.len() != tasks.len() {
@@ -585,13 +641,14 @@ pub(crate) async fn create_in_tx(
         work.signal(Signal::StepsReady);
     }
     work.flush(tx).await?;
-    for (i, task, state) in planned {
+    for (i, task, state, waits_for_child) in planned {
         let at = inserted.get(&task).copied().unwrap_or_default();
         outcome[i] = Some(Created::New {
             task,
             state,
             at,
             identity_hash: hashes[i].clone(),
+            waits_for_child,
         });
     }
     for (i, first) in repeats {
@@ -624,24 +681,37 @@ pub(crate) async fn registered_templates(tx: &mut dyn Tx) -> Result<String, Engi
         .join(", "))
 }
 
-/// A signal step's timeout as stored with the step (`None`: none, or not a signal step).
 /// A step's limit key and settings (`None`: unlimited). The key is the callable, followed by
-/// `:` and the step's `limit_key` resolved against `context` when it has one (a step created
-/// without the context, by a decision or batch, resolves it against an empty context).
+/// `:` and the step's `limit_key` resolved against the task's `context` when it has one.
 pub(crate) fn step_limit(
     def: &tasker_domain::StepDefinition,
     context: Option<&serde_json::Value>,
 ) -> Option<tasker_store::StepLimit> {
     let limits = def.limits.as_ref()?;
     let empty = serde_json::Value::Null;
-    Some(tasker_store::StepLimit {
-        key: limits.resolve_key(&def.handler.callable, context.unwrap_or(&empty)),
+    Some(limit_of(
+        &def.handler.callable,
+        limits,
+        context.unwrap_or(&empty),
+    ))
+}
+
+/// The stored limit of a step of handler `callable` limited by `limits`, for a task of
+/// `context`.
+pub(crate) fn limit_of(
+    callable: &str,
+    limits: &tasker_domain::StepLimits,
+    context: &serde_json::Value,
+) -> tasker_store::StepLimit {
+    tasker_store::StepLimit {
+        key: limits.resolve_key(callable, context),
         concurrency: limits.concurrency.map(i64::from),
         per_second: limits.rate_limit.map(|r| r.per_second),
         burst: limits.rate_limit.map(|r| i64::from(r.burst)),
-    })
+    }
 }
 
+/// A signal step's timeout as stored with the step (`None`: none, or not a signal step).
 pub(crate) fn signal_timeout(def: &tasker_domain::StepDefinition) -> Option<i64> {
     def.signal_timeout_ms()
         .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))

@@ -26,6 +26,18 @@ pub(crate) struct Planned {
     pub convergence: Vec<(String, String)>,
 }
 
+impl Planned {
+    /// Whether a planned step resolves a `limit_key` from the task's context.
+    pub(crate) fn needs_context(&self) -> bool {
+        self.steps.iter().any(|s| {
+            s.definition
+                .limits
+                .as_ref()
+                .is_some_and(|l| l.limit_key.is_some())
+        })
+    }
+}
+
 /// Plan what the outcome in `result` (JSON text) creates.
 pub(crate) fn plan(
     snapshot: &Snapshot,
@@ -73,10 +85,12 @@ pub(crate) fn plan(
 }
 
 /// Lay out the planned steps of `source`'s outcome: rows, edges, transitions. A step whose
-/// dependencies are all complete is created ready. Returns how many steps were created.
+/// dependencies are all complete is created ready. A `limit_key` resolves against `context`,
+/// the task's context (given when a planned step has one). Returns how many steps were created.
 pub(crate) fn create(
     source: &LockedStep,
     planned: &Planned,
+    context: Option<&serde_json::Value>,
     acc: &mut TaskAcc,
     writes: &mut Writes,
     work: &mut Work,
@@ -121,11 +135,11 @@ pub(crate) fn create(
                 writes.new_edges.push(edge);
             }
         }
-        let is_signal = s.step_type == StepType::Signal;
-        let state = match (pending == 0, is_signal) {
-            (true, true) => StepState::WaitingForSignal,
-            (true, false) => StepState::Enqueued,
+        let state = match (pending == 0, s.step_type) {
             (false, _) => StepState::Pending,
+            (true, StepType::Signal) => StepState::WaitingForSignal,
+            (true, StepType::Subtask) => StepState::WaitingForChild,
+            (true, _) => StepState::Enqueued,
         };
         writes.new_steps.push(NewStep {
             step_uuid,
@@ -142,7 +156,7 @@ pub(crate) fn create(
             ready_in_ms: 0,
             created_by: Some(source.step_uuid),
             signal_timeout_ms: crate::create::signal_timeout(&s.definition),
-            limit: crate::create::step_limit(&s.definition, None),
+            limit: crate::create::step_limit(&s.definition, context),
         });
         work.step(
             task,
@@ -164,6 +178,24 @@ pub(crate) fn create(
                     "dependencies complete",
                 )),
             );
+        }
+        if state == StepState::WaitingForChild {
+            work.step(
+                task,
+                step_uuid,
+                Some(StepState::Pending),
+                StepState::WaitingForChild,
+                None,
+                Some(format!(
+                    "dependencies complete; {}",
+                    crate::children::WAITING_REASON
+                )),
+            );
+            // Its child is created in this transaction (or by the child sweep); the step
+            // counts as active for its task.
+            work.signal(Signal::StepsReady);
+            writes.waiting_children.insert(task);
+            acc.enqueued = true;
         }
         if state == StepState::Enqueued {
             work.step(

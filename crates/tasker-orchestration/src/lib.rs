@@ -11,6 +11,7 @@
 //! tasks and cancellations at once.
 
 mod cancel;
+mod children;
 mod claim;
 mod create;
 mod error;
@@ -32,7 +33,8 @@ mod work;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use claim::{ClaimRequest, ClaimedStep};
+pub use children::MAX_CHILD_DEPTH;
+pub use claim::{ClaimRequest, ClaimedStep, HandlerLimits};
 pub use create::CreateTask;
 pub use error::{EngineError, ErrorCode};
 pub use identity::OnDuplicate;
@@ -52,8 +54,8 @@ pub use tasker_domain::{ExpansionLimits, IdentityStrategy, JsonLimits, StepState
 pub use tasker_store::TaskMetadata;
 pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
 pub use views::{
-    iso8601, ActivityView, ListTasks, StepView, TaskView, TransitionView, DEFAULT_COUNT_CAP,
-    MAX_ACTIVITY_MINUTES, MAX_COUNT_CAP,
+    iso8601, ActivityView, ChildView, ListTasks, StepView, TaskView, TransitionView,
+    DEFAULT_COUNT_CAP, MAX_ACTIVITY_MINUTES, MAX_COUNT_CAP,
 };
 
 use events::Events;
@@ -177,6 +179,11 @@ impl Engine {
     /// A receiver whose value changes whenever steps may have become claimable.
     pub fn subscribe_steps_ready(&self) -> tokio::sync::watch::Receiver<u64> {
         self.events.subscribe_steps_ready()
+    }
+
+    /// Task uuids as they finish (by any process that can signal this one).
+    pub fn subscribe_finished(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.events.subscribe_finished()
     }
 
     /// Task uuids as they are cancelled (by any process).

@@ -290,6 +290,12 @@ fn check_resolvable(step: &StepRow) -> Result<(), EngineError> {
                  `tasker steps signal`) to complete it"
             )))
         }
+        StepState::WaitingForChild => {
+            return Err(EngineError::InvalidState(format!(
+                "step '{name}' is waiting for its child task: it completes when the child \
+                 completes (cancel the child to fail it)"
+            )))
+        }
     }
     let creates = match step.step_type {
         StepType::Decision => Some("a decision point"),
@@ -332,7 +338,8 @@ async fn leave_error(
             None,
             Some(why.to_string()),
         );
-        if r.to == StepState::Enqueued {
+        if matches!(r.to, StepState::Enqueued | StepState::WaitingForChild) {
+            // A reopened subtask step gets a new child from the child sweep.
             work.signal(Signal::StepsReady);
         }
         if r.to == StepState::WaitingForSignal {

@@ -216,6 +216,8 @@ pub(crate) struct Writes {
     pub(crate) convergence: Vec<Edge>,
     completed: Vec<(Uuid, String)>,
     pub(crate) enqueued_callables: Vec<String>,
+    /// Tasks with a subtask step that started waiting for a child.
+    pub(crate) waiting_children: std::collections::BTreeSet<Uuid>,
 }
 
 type Recorded = (Vec<(usize, RecordOutcome)>, Claimed, Vec<Signal>);
@@ -274,6 +276,18 @@ async fn record_in_tx(
             )));
         };
         let acc = tasks.entry(l.task_uuid).or_insert_with(|| TaskAcc::new(l));
+        if acc.state == TaskState::WaitingForRetry {
+            // One of its steps ran, so the task was running, not waiting: on PostgreSQL a
+            // claim that committed while another transaction found the task idle leaves it
+            // marked waiting. It runs again before this step's outcome is applied.
+            work.task(
+                l.task_uuid,
+                Some(TaskState::WaitingForRetry),
+                TaskState::StepsInProcess,
+                Some(format!("step '{}' ran", l.name)),
+            );
+            acc.state = TaskState::StepsInProcess;
+        }
         let ctx = Ctx {
             l,
             def,
@@ -324,6 +338,17 @@ async fn record_in_tx(
     }
 
     write_back(tx, &mut writes, &mut tasks, &mut work).await?;
+    // The children of the subtask steps these results made ready, in this transaction (their
+    // first steps can be claimed below).
+    let spawned = crate::children::spawn_waiting(
+        tx,
+        &writes.waiting_children,
+        snapshots,
+        &limits.1,
+        worker_id,
+        &mut work,
+    )
+    .await?;
 
     let mut claimed = Claimed::default();
     if let Some(req) = claim {
@@ -333,6 +358,7 @@ async fn record_in_tx(
         let retry_scheduled = tasks.values().any(|a| a.retry.is_some());
         if claimed.len() < req.limit
             && !retry_scheduled
+            && spawned == 0
             && writes
                 .enqueued_callables
                 .iter()
@@ -463,7 +489,15 @@ async fn record_success(
     }
     if takes_outcome {
         if !planned.steps.is_empty() {
-            let created = expand::create(l, &planned, acc, writes, work)?;
+            // Read only when a created step keys its limit on the context.
+            let context = match planned.needs_context() {
+                true => tx
+                    .task(l.task_uuid)
+                    .await?
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t.context).ok()),
+                false => None,
+            };
+            let created = expand::create(l, &planned, context.as_ref(), acc, writes, work)?;
             acc.total_delta += created;
             if acc.state == TaskState::Error && acc.failed.is_none() {
                 acc.failed = Some(format!(
@@ -643,6 +677,7 @@ async fn write_back(
         // Signal steps among them wait; those with a stored signal complete at once.
         let r = crate::signals::readied(tx, ready, &names, work).await?;
         w.enqueued_callables.extend(r.enqueued_callables);
+        w.waiting_children.extend(r.waiting_children);
         for t in r.enqueued_tasks {
             if let Some(acc) = tasks.get_mut(&t) {
                 acc.enqueued = true;
@@ -746,6 +781,7 @@ async fn write_back(
                     StepState::Enqueued,
                     StepState::WaitingForRetry,
                     StepState::WaitingForSignal,
+                    StepState::WaitingForChild,
                 ],
             )
             .await?;

@@ -358,6 +358,7 @@ async fn fire_in_tx(
             },
             // The key makes each fire time one task; a process that lost the race gets it.
             on_duplicate: crate::OnDuplicate::Return,
+            always_new: false,
         };
         checked.push(check(req, limits, &|| {
             format!("schedule '{}': ", echo(name))

@@ -10,7 +10,7 @@
 //! and every worker sweeps the ones that passed: each task is locked while its due steps are
 //! re-read and settled, so with several processes each timeout is applied exactly once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tasker_domain::{echo, StepDefinition, StepState, StepType, TaskState};
 use tasker_store::{
@@ -60,6 +60,9 @@ pub(crate) struct Readied {
     pub enqueued_callables: Vec<String>,
     /// The tasks that got a step enqueued.
     pub enqueued_tasks: HashSet<Uuid>,
+    /// The tasks that got a subtask step waiting for a child (to create in the same
+    /// transaction where the caller can, see `children::spawn_waiting`).
+    pub waiting_children: BTreeSet<Uuid>,
 }
 
 /// A waiting signal step to complete with `result`.
@@ -98,6 +101,19 @@ pub(crate) async fn readied(
                     Some(format!("{why}; waiting for a signal")),
                 );
                 waiting.push((r.task_uuid, r.step_uuid, r.name.clone()));
+            } else if r.state == StepState::WaitingForChild {
+                work.step(
+                    r.task_uuid,
+                    r.step_uuid,
+                    Some(StepState::Pending),
+                    StepState::WaitingForChild,
+                    None,
+                    Some(format!("{why}; {}", crate::children::WAITING_REASON)),
+                );
+                // Wakes the child sweep, which creates the child; the step counts as active.
+                work.signal(Signal::StepsReady);
+                out.enqueued_tasks.insert(r.task_uuid);
+                out.waiting_children.insert(r.task_uuid);
             } else {
                 work.step(
                     r.task_uuid,
@@ -228,7 +244,7 @@ async fn complete(
 /// After steps of the locked task `row` were completed outside the record path: add them to
 /// its count, wake it if it waited only for retries and a step is now ready, and complete it
 /// when every step is done.
-async fn settle_task(
+pub(crate) async fn settle_task(
     tx: &mut dyn Tx,
     row: &TaskRow,
     readied: &Readied,
@@ -536,6 +552,7 @@ async fn fail_on_timeout(
         StepState::Enqueued,
         StepState::WaitingForRetry,
         StepState::WaitingForSignal,
+        StepState::WaitingForChild,
     ];
     for s in tx.cancel_steps(&[task], &open).await? {
         work.step(
@@ -550,10 +567,11 @@ async fn fail_on_timeout(
     Ok(())
 }
 
-fn merge(into: &mut Readied, more: Readied) {
+pub(crate) fn merge(into: &mut Readied, more: Readied) {
     for (t, n) in more.completed {
         *into.completed.entry(t).or_default() += n;
     }
     into.enqueued_callables.extend(more.enqueued_callables);
     into.enqueued_tasks.extend(more.enqueued_tasks);
+    into.waiting_children.extend(more.waiting_children);
 }

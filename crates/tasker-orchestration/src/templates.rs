@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 use tasker_domain::{StepDefinition, TaskTemplate, TemplateSet};
-use tasker_store::{run_write, TemplateKey, TemplateRecord, Tx};
+use tasker_store::{run_read, run_write, TemplateKey, TemplateRecord, Tx};
 
 use crate::create::initial_steps;
 use crate::{Engine, EngineError};
@@ -132,8 +132,43 @@ pub(crate) fn key_of(t: &TaskTemplate) -> TemplateKey {
 }
 
 impl Engine {
-    /// Store the templates so that any process can create tasks from them.
+    /// Store the templates so that any process can create tasks from them. Refused when a
+    /// subtask step's child template is neither in `set` nor registered, or when templates
+    /// start each other in a cycle (docs/child-tasks.md).
     pub async fn register_templates(&self, set: &TemplateSet) -> Result<(), EngineError> {
+        if let Some(e) = tasker_domain::subtask_cycles(set).into_iter().next() {
+            return Err(EngineError::InvalidArgument(e.message));
+        }
+        let mut wanted: Vec<TemplateKey> = set
+            .templates
+            .iter()
+            .flat_map(|t| t.steps.iter())
+            .filter_map(|s| s.subtask.as_ref())
+            .map(|s| TemplateKey {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                version: s.version.clone(),
+            })
+            .filter(|k| !set.templates.iter().any(|t| key_of(t) == *k))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if !wanted.is_empty() {
+            let found = run_read(self.store(), move |tx| {
+                Box::pin(async move { tx.current_templates(&wanted).await })
+            })
+            .await?;
+            let registered: Vec<String> = found
+                .iter()
+                .map(|(k, _, _)| format!("{}/{}@{}", k.namespace, k.name, k.version))
+                .collect();
+            if let Some(e) = tasker_domain::unknown_child_templates(set, &registered)
+                .into_iter()
+                .next()
+            {
+                return Err(EngineError::TemplateNotFound(e.message));
+            }
+        }
         let mut records = Vec::with_capacity(set.templates.len());
         for t in &set.templates {
             let (digest, definition) = digest(t)?;

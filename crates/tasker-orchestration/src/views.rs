@@ -42,6 +42,27 @@ pub struct TaskView {
     pub steps: Option<Vec<StepView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transitions: Option<Vec<TransitionView>>,
+    /// A child task's parent task (with details).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_task_uuid: Option<String>,
+    /// The subtask step of the parent that started this child (with details).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_step_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_step_name: Option<String>,
+    /// The child tasks its subtask steps started, oldest first (with details).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<ChildView>>,
+}
+
+/// One child task of a task.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildView {
+    pub task_uuid: String,
+    /// The subtask step that started it.
+    pub step_name: String,
+    pub state: String,
+    pub created_at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +92,9 @@ pub struct StepView {
     pub inputs: Box<RawValue>,
     /// The checkpoint the last attempt saved, if any.
     pub checkpoint: Option<Box<RawValue>>,
+    /// A subtask step's current (latest) child task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_task_uuid: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,6 +209,10 @@ impl TaskView {
             completed_at: state.is_terminal().then(|| iso8601(at)),
             steps: None,
             transitions: None,
+            parent_task_uuid: None,
+            parent_step_uuid: None,
+            parent_step_name: None,
+            children: None,
         })
     }
 
@@ -213,6 +241,10 @@ impl TaskView {
             completed_at: row.completed_at.map(iso8601),
             steps: None,
             transitions: None,
+            parent_task_uuid: None,
+            parent_step_uuid: None,
+            parent_step_name: None,
+            children: None,
         })
     }
 }
@@ -236,6 +268,7 @@ impl StepView {
             priority: r.priority,
             inputs: raw(&what("inputs"), &r.inputs)?,
             checkpoint: opt_raw(&what("checkpoint"), r.checkpoint.as_deref())?,
+            child_task_uuid: None,
         })
     }
 }
@@ -278,7 +311,8 @@ impl Engine {
                 }
                 let steps = tx.steps_of(task).await?;
                 let transitions = tx.transitions_of(task).await?;
-                Ok(Some((row, Some((steps, transitions)))))
+                let family = tx.task_family(task).await?;
+                Ok(Some((row, Some((steps, transitions, family)))))
             })
         })
         .await?;
@@ -286,12 +320,37 @@ impl Engine {
             return Ok(None);
         };
         let mut view = TaskView::from_row(&row)?;
-        if let Some((steps, transitions)) = details {
-            let mut steps = steps
+        if let Some((step_rows, transitions, family)) = details {
+            let mut steps = step_rows
                 .iter()
                 .map(StepView::from_row)
                 .collect::<Result<Vec<_>, _>>()?;
             order_dependencies(&mut steps);
+            let mut children = Vec::with_capacity(family.children.len());
+            for c in &family.children {
+                let step_name = step_rows
+                    .iter()
+                    .find(|s| s.step_uuid == c.parent_step_uuid)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default();
+                // Oldest first: the last one seen is the step's current child.
+                if let Some(step) = steps
+                    .iter_mut()
+                    .find(|s| s.step_uuid == c.parent_step_uuid.to_string())
+                {
+                    step.child_task_uuid = Some(c.task_uuid.to_string());
+                }
+                children.push(ChildView {
+                    task_uuid: c.task_uuid.to_string(),
+                    step_name,
+                    state: c.state.as_str().to_string(),
+                    created_at: iso8601(c.created_at),
+                });
+            }
+            view.children = Some(children);
+            view.parent_task_uuid = family.parent_task_uuid.map(|u| u.to_string());
+            view.parent_step_uuid = family.parent_step_uuid.map(|u| u.to_string());
+            view.parent_step_name = family.parent_step_name;
             view.steps = Some(steps);
             view.transitions = Some(
                 transitions

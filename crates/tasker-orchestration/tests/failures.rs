@@ -22,6 +22,7 @@ backend_tests!(
     renewed_leases_are_not_reaped,
     release_returns_a_step_without_consuming_the_attempt,
     released_step_of_a_failed_task_is_not_run_again,
+    a_task_marked_waiting_while_a_step_ran_completes,
 );
 
 /// Two independent steps; `a` retries after 300 ms (linear, before jitter).
@@ -876,5 +877,39 @@ async fn released_step_of_a_failed_task_is_not_run_again(db: TestDb) {
         step(&t, "b").state,
         "enqueued",
         "a released step of a failed task is claimable again"
+    );
+}
+
+/// A claim committed while another transaction found the task idle (PostgreSQL, two
+/// transactions of one worker) leaves the task marked `waiting_for_retry` with a step running;
+/// that step's result runs the task again instead of failing on an illegal transition.
+async fn a_task_marked_waiting_while_a_step_ran_completes(db: TestDb) {
+    let dir = TempDir::new();
+    let db = TestDb {
+        backend: db.backend,
+        url: shared_url(&db, &dir),
+    };
+    let engine = engine(&db, &[("pair.yaml", PAIR)]).await;
+    let task = create(&engine, "pair", json!({})).await;
+    let claimed = claim_all(&engine, &["Pair.A", "Pair.B"]).await;
+    let mut raw = RawConnection::open(&db.url).await;
+    let sql = format!(
+        "UPDATE {} SET state = 'waiting_for_retry' WHERE task_uuid = '{}'",
+        raw.table("tasks"),
+        task.task_uuid
+    );
+    raw.execute(&sql).await;
+    for c in &claimed {
+        record(&engine, success(c, json!({}))).await;
+    }
+    let v = details(&engine, &task.task_uuid).await;
+    assert_eq!(v.state, "complete");
+    let moves = moves(&task_transitions(&v));
+    assert_eq!(
+        moves[moves.len() - 2..],
+        [
+            "waiting_for_retry->steps_in_process",
+            "steps_in_process->complete"
+        ]
     );
 }

@@ -7,7 +7,10 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use tasker_orchestration::Engine;
+use std::sync::Arc;
+
+use tasker_domain::parse_worker_limits;
+use tasker_orchestration::{ClaimRequest, ClaimedStep, Engine};
 
 backend_tests!(
     a_concurrency_of_two_is_never_exceeded,
@@ -15,6 +18,10 @@ backend_tests!(
     a_rate_limit_spaces_claims_by_the_database_clock,
     each_limit_key_has_its_own_limit,
     held_back_steps_are_due_again_soon_not_at_once,
+    steps_a_decision_creates_key_their_limit_on_the_task_context,
+    a_workers_limits_hold_for_steps_their_template_leaves_unlimited,
+    a_workers_limit_key_gives_each_customer_a_limit,
+    a_templates_own_limits_win_over_a_workers,
 );
 
 const CHARGE: &str = "Payments.Charge";
@@ -49,6 +56,49 @@ steps:
     concurrency: 1
     limit_key: "customer:{{customer.id}}"
 "#;
+
+/// `charge` is created by `route`'s decision, keyed by a JSONPath into the context.
+const DECIDED: &str = r#"
+name: limited
+namespace_name: test
+version: 1.0.0
+steps:
+  - name: start
+    handler: { callable: Payments.Start }
+  - name: route
+    type: decision
+    dependencies: [start]
+    handler: { callable: Payments.Route }
+  - name: charge
+    dependencies: [route]
+    handler: { callable: Payments.Charge }
+    concurrency: 1
+    limit_key: "$.customer.id"
+"#;
+
+const UNLIMITED: &str = r#"
+name: limited
+namespace_name: test
+version: 1.0.0
+steps:
+  - name: charge
+    handler: { callable: Payments.Charge }
+"#;
+
+/// Claim as a worker created with `createWorker({ limits })` (JSON, template field names).
+async fn claim_under(engine: &Engine, limits: &str, worker: &str) -> Vec<ClaimedStep> {
+    let limits = parse_worker_limits(limits, "createWorker limits").expect("limits parse");
+    engine
+        .claim_for(&ClaimRequest {
+            callables: strings(&[CHARGE]),
+            limits: Arc::new(limits),
+            limit: 10,
+            worker_id: worker.to_string(),
+            lease_ms: 60_000,
+        })
+        .await
+        .expect("claim")
+}
 
 fn shared(db: &TestDb, dir: &TempDir) -> TestDb {
     TestDb {
@@ -202,5 +252,90 @@ async fn held_back_steps_are_due_again_soon_not_at_once(db: TestDb) {
     assert!(
         (50..=100).contains(&due),
         "a held-back step is looked at again in about 100 ms, got {due}"
+    );
+}
+
+async fn steps_a_decision_creates_key_their_limit_on_the_task_context(db: TestDb) {
+    let dir = TempDir::new();
+    let db = shared(&db, &dir);
+    let engine = engine(&db, &[("limited.yaml", DECIDED)]).await;
+    let a = json!({ "customer": { "id": "A" } });
+    let b = json!({ "customer": { "id": "B" } });
+    let ids = tasks(&engine, &[a.clone(), a, b]).await;
+    let decide = json!({
+        "decision_point_outcome": { "type": "create_steps", "step_names": ["charge"] }
+    });
+    for c in claim(&engine, &["Payments.Start"], 10, "w1").await {
+        record(&engine, success(&c, json!({}))).await;
+    }
+    for c in claim(&engine, &["Payments.Route"], 10, "w1").await {
+        record(&engine, success(&c, decide.clone())).await;
+    }
+    // One charge of customer A and the one of customer B: keyed per customer, not shared.
+    let got = claim(&engine, &[CHARGE], 10, "w1").await;
+    let mut claimed: Vec<&str> = got.iter().map(|c| c.task_uuid.as_str()).collect();
+    claimed.sort();
+    assert_eq!(claimed.len(), 2, "one per customer: {claimed:?}");
+    assert!(
+        claimed.contains(&ids[2].as_str()),
+        "B's charge is not held back by A's"
+    );
+    assert!(claim(&engine, &[CHARGE], 10, "w1").await.is_empty());
+    let mut raw = RawConnection::open(&db.url).await;
+    for (key, n) in [("Payments.Charge:A", 2), ("Payments.Charge:B", 1)] {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE limit_key = '{key}'",
+            raw.table("steps")
+        );
+        assert_eq!(raw.fetch_i64(&sql).await, Some(n), "steps keyed {key}");
+    }
+}
+
+async fn a_workers_limits_hold_for_steps_their_template_leaves_unlimited(db: TestDb) {
+    let engine = engine(&db, &[("limited.yaml", UNLIMITED)]).await;
+    let ids = tasks(&engine, &vec![json!({}); 5]).await;
+    let two = r#"{ "Payments.Charge": { "concurrency": 2 } }"#;
+    let first = claim_under(&engine, two, "w1").await;
+    assert_eq!(first.len(), 2, "the worker's limit of two holds");
+    assert!(claim_under(&engine, two, "w1").await.is_empty());
+    // The ready steps now carry the limit: a worker without limits is held back by it too.
+    assert!(claim(&engine, &[CHARGE], 10, "w2").await.is_empty());
+    let mut held: Vec<(String, i64)> = charges(&engine, &ids)
+        .await
+        .into_iter()
+        .filter(|(s, _)| s != "in_progress")
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        vec![("enqueued".to_string(), 0); 3],
+        "held back, no attempt used"
+    );
+    record(&engine, success(&first[0], json!({}))).await;
+    assert_eq!(claim_under(&engine, two, "w1").await.len(), 1);
+}
+
+async fn a_workers_limit_key_gives_each_customer_a_limit(db: TestDb) {
+    let engine = engine(&db, &[("limited.yaml", UNLIMITED)]).await;
+    let a = json!({ "customer": { "id": "A" } });
+    let b = json!({ "customer": { "id": "B" } });
+    let ids = tasks(&engine, &[a.clone(), a, b]).await;
+    let per_customer =
+        r#"{ "Payments.Charge": { "concurrency": 1, "limit_key": "$.customer.id" } }"#;
+    let got = claim_under(&engine, per_customer, "w1").await;
+    let claimed: Vec<&str> = got.iter().map(|c| c.task_uuid.as_str()).collect();
+    assert_eq!(claimed.len(), 2, "one of each customer: {claimed:?}");
+    assert!(claimed.contains(&ids[2].as_str()));
+    assert!(claim_under(&engine, per_customer, "w1").await.is_empty());
+}
+
+async fn a_templates_own_limits_win_over_a_workers(db: TestDb) {
+    let engine = engine(&db, &[("limited.yaml", LIMITED)]).await;
+    tasks(&engine, &vec![json!({}); 4]).await;
+    let one = r#"{ "Payments.Charge": { "concurrency": 1 } }"#;
+    assert_eq!(
+        claim_under(&engine, one, "w1").await.len(),
+        2,
+        "the template's concurrency of 2 applies to its steps"
     );
 }

@@ -1,4 +1,5 @@
--- An `enqueued` step is claimable ready_in_ms from now (0: at once); a `waiting_for_signal`
+-- An `enqueued` step is claimable ready_in_ms from now (0: at once), a `waiting_for_child`
+-- step gets its child then; a `waiting_for_signal`
 -- step's deadline is signal_timeout_ms from now (NULL: none). A step has its task's priority
 -- (the task is inserted first). A limited step carries its limit key and settings.
 INSERT INTO steps (step_uuid, task_uuid, name, template_step_name, handler_callable, step_type,
@@ -7,7 +8,7 @@ INSERT INTO steps (step_uuid, task_uuid, name, template_step_name, handler_calla
     limit_burst)
 SELECT i.step_uuid, i.task_uuid, i.name, i.template_step_name, i.handler_callable, i.step_type,
     i.state, i.dep_total, i.pending_deps, 0, i.max_attempts,
-    CASE WHEN i.state = 'enqueued'
+    CASE WHEN i.state IN ('enqueued', 'waiting_for_child')
         THEN statement_timestamp() + i.ready_in_ms * interval '1 millisecond'
         WHEN i.state = 'waiting_for_signal'
         THEN statement_timestamp() + i.signal_timeout_ms * interval '1 millisecond' END,

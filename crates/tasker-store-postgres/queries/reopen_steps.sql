@@ -1,6 +1,6 @@
 -- Reopen the failed or cancelled steps $1 (an operator's retry): attempts start over, the error
 -- is cleared, and each is ready now unless a dependency is still pending (a signal step waits
--- for its signal again, with a new deadline). Returns each with the
+-- for its signal again, with a new deadline; a subtask step starts a new child). Returns each with the
 -- state it had.
 WITH old AS (
     SELECT step_uuid, state FROM steps
@@ -10,7 +10,9 @@ WITH old AS (
 )
 UPDATE steps s SET
     state = CASE WHEN s.pending_deps > 0 THEN 'pending'
-        WHEN s.step_type = 'signal' THEN 'waiting_for_signal' ELSE 'enqueued' END,
+        WHEN s.step_type = 'signal' THEN 'waiting_for_signal'
+        WHEN s.step_type = 'subtask' THEN 'waiting_for_child' ELSE 'enqueued' END,
+    child_task_uuid = NULL,
     attempts = 0,
     error = NULL,
     ready_at = CASE WHEN s.pending_deps > 0 THEN NULL

@@ -1,7 +1,7 @@
--- Per task of $1 (every one, in the order given): steps ready or running, steps waiting out a
+-- Per task of $1 (every one, in the order given): steps ready or running (or waiting for a child task), steps waiting out a
 -- backoff, and ms (rounded up) until the earliest of those is due.
 SELECT k.task_uuid,
-    count(*) FILTER (WHERE s.state IN ('enqueued', 'in_progress')),
+    count(*) FILTER (WHERE s.state IN ('enqueued', 'in_progress', 'waiting_for_child')),
     count(*) FILTER (WHERE s.state = 'waiting_for_retry'),
     ceil(extract(epoch FROM min(s.ready_at) FILTER (WHERE s.state = 'waiting_for_retry')
         - statement_timestamp()) * 1000)::int8

@@ -3,6 +3,10 @@
 
 pub(crate) const ADD_PENDING_DEPENDENCY: &str =
     include_str!("../queries/add_pending_dependency.sql");
+pub(crate) const DUE_CHILD_STEPS: &str = include_str!("../queries/due_child_steps.sql");
+pub(crate) const LINK_CHILDREN: &str = include_str!("../queries/link_children.sql");
+pub(crate) const ORPHAN_CHILDREN: &str = include_str!("../queries/orphan_children.sql");
+pub(crate) const TASK_FAMILY: &str = include_str!("../queries/task_family.sql");
 pub(crate) const APPLY_SIGNALS: &str = include_str!("../queries/apply_signals.sql");
 pub(crate) const DUE_SIGNAL_WAITS: &str = include_str!("../queries/due_signal_waits.sql");
 pub(crate) const INSERT_SIGNAL: &str = include_str!("../queries/insert_signal.sql");
@@ -16,6 +20,8 @@ pub(crate) const CHANGE_TASKS: &str = include_str!("../queries/change_tasks.sql"
 pub(crate) const CLAIM: &str = include_str!("../queries/claim.sql");
 pub(crate) const CLAIM_LIMITED: &str = include_str!("../queries/claim_limited.sql");
 pub(crate) const LIMITED_KEYS: &str = include_str!("../queries/limited_keys.sql");
+pub(crate) const UNLIMITED_READY: &str = include_str!("../queries/unlimited_ready.sql");
+pub(crate) const SET_STEP_LIMITS: &str = include_str!("../queries/set_step_limits.sql");
 pub(crate) const LOCK_LIMIT: &str = include_str!("../queries/lock_limit.sql");
 pub(crate) const INSERT_LIMIT: &str = include_str!("../queries/insert_limit.sql");
 pub(crate) const LIMIT_RUNNING: &str = include_str!("../queries/limit_running.sql");
@@ -78,6 +84,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("due_signal_waits", DUE_SIGNAL_WAITS),
     ("insert_signal", INSERT_SIGNAL),
     ("signals_of", SIGNALS_OF),
+    ("due_child_steps", DUE_CHILD_STEPS),
+    ("link_children", LINK_CHILDREN),
+    ("orphan_children", ORPHAN_CHILDREN),
+    ("task_family", TASK_FAMILY),
     ("advance_schedules", ADVANCE_SCHEDULES),
     ("list_schedules", LIST_SCHEDULES),
     ("delete_schedule", DELETE_SCHEDULE),
@@ -108,6 +118,8 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("next_ready_in", NEXT_READY_IN),
     ("claim_limited", CLAIM_LIMITED),
     ("limited_keys", LIMITED_KEYS),
+    ("unlimited_ready", UNLIMITED_READY),
+    ("set_step_limits", SET_STEP_LIMITS),
     ("lock_limit", LOCK_LIMIT),
     ("insert_limit", INSERT_LIMIT),
     ("limit_running", LIMIT_RUNNING),

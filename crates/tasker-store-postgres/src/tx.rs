@@ -586,8 +586,9 @@ impl PgTx {
         if req.limit == 0 || req.callables.is_empty() {
             return Ok(Vec::new());
         }
+        let unlimited = req.unlimited_callables();
         let query = sqlx::query(q::CLAIM)
-            .bind(req.callables.clone())
+            .bind(unlimited)
             .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
             .bind(req.claim_id)
             .bind(req.worker_id.clone())
@@ -725,6 +726,59 @@ impl PgTx {
                 })
             })
             .collect()
+    }
+
+    async fn unlimited_ready_now(
+        &mut self,
+        callables: &[String],
+        limit: i64,
+    ) -> R<Vec<UnlimitedStep>> {
+        if callables.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let query = sqlx::query(q::UNLIMITED_READY)
+            .bind(callables.to_vec())
+            .bind(limit);
+        self.rows(query)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(UnlimitedStep {
+                    step_uuid: col(r, 0)?,
+                    handler_callable: col(r, 1)?,
+                    context: col(r, 2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_step_limits_now(&mut self, limits: &[(Uuid, StepLimit)]) -> R<()> {
+        if limits.is_empty() {
+            return Ok(());
+        }
+        let query = sqlx::query(q::SET_STEP_LIMITS)
+            .bind(limits.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+            .bind(
+                limits
+                    .iter()
+                    .map(|(_, l)| l.key.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                limits
+                    .iter()
+                    .map(|(_, l)| l.concurrency.map(clamp_i32))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(limits.iter().map(|(_, l)| l.per_second).collect::<Vec<_>>())
+            .bind(
+                limits
+                    .iter()
+                    .map(|(_, l)| l.burst.map(clamp_i32))
+                    .collect::<Vec<_>>(),
+            );
+        self.exec(query).await?;
+        Ok(())
     }
 
     async fn next_ready_in_now(&mut self, callables: &[String]) -> R<Option<i64>> {
@@ -1317,6 +1371,16 @@ impl Tx for PgTx {
     ) -> BoxFuture<'a, R<Vec<AncestorResult>>> {
         Box::pin(self.ancestor_results_now(steps))
     }
+    fn unlimited_ready<'a>(
+        &'a mut self,
+        callables: &'a [String],
+        limit: i64,
+    ) -> BoxFuture<'a, R<Vec<UnlimitedStep>>> {
+        Box::pin(self.unlimited_ready_now(callables, limit))
+    }
+    fn set_step_limits<'a>(&'a mut self, limits: &'a [(Uuid, StepLimit)]) -> BoxFuture<'a, R<()>> {
+        Box::pin(self.set_step_limits_now(limits))
+    }
     fn next_ready_in<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<Option<i64>>> {
         Box::pin(self.next_ready_in_now(callables))
     }
@@ -1493,6 +1557,92 @@ impl Tx for PgTx {
                     })
                 })
                 .collect()
+        })
+    }
+    fn due_child_steps(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, R<Vec<DueChildStep>>> {
+        Box::pin(async move {
+            let query = sqlx::query(q::DUE_CHILD_STEPS).bind(task).bind(limit);
+            self.rows(query)
+                .await?
+                .iter()
+                .map(|r| {
+                    let step_uuid: Uuid = col(r, 1)?;
+                    let child_state: Option<String> = col(r, 9)?;
+                    Ok(DueChildStep {
+                        task_uuid: col(r, 0)?,
+                        step_uuid,
+                        name: col(r, 2)?,
+                        template_step_name: col(r, 3)?,
+                        template_digest: col(r, 4)?,
+                        state: parsed(r, 5, &|| format!("step {step_uuid}"))?,
+                        attempts: int4(r, 6)?,
+                        max_attempts: int4(r, 7)?,
+                        child_task_uuid: col(r, 8)?,
+                        child_state: child_state
+                            .map(|s| s.parse::<TaskState>().map_err(StoreError::Corrupt))
+                            .transpose()?,
+                    })
+                })
+                .collect()
+        })
+    }
+    fn link_children<'a>(&'a mut self, links: &'a [ChildLink]) -> BoxFuture<'a, R<()>> {
+        Box::pin(async move {
+            if links.is_empty() {
+                return Ok(());
+            }
+            let query = sqlx::query(q::LINK_CHILDREN)
+                .bind(links.iter().map(|l| l.child_task_uuid).collect::<Vec<_>>())
+                .bind(links.iter().map(|l| l.parent_task_uuid).collect::<Vec<_>>())
+                .bind(links.iter().map(|l| l.parent_step_uuid).collect::<Vec<_>>());
+            self.exec(query).await?;
+            Ok(())
+        })
+    }
+    fn orphan_children(&mut self, limit: i64) -> BoxFuture<'_, R<Vec<Uuid>>> {
+        Box::pin(async move {
+            let query = sqlx::query(q::ORPHAN_CHILDREN).bind(limit);
+            self.rows(query).await?.iter().map(|r| col(r, 0)).collect()
+        })
+    }
+    fn task_family(&mut self, task: Uuid) -> BoxFuture<'_, R<TaskFamily>> {
+        Box::pin(async move {
+            let query = sqlx::query(q::TASK_FAMILY).bind(task);
+            let Some(r) = self.row(query).await? else {
+                return Ok(TaskFamily::default());
+            };
+            let uuids: Vec<Uuid> = col(&r, 5)?;
+            let steps: Vec<Uuid> = col(&r, 6)?;
+            let states: Vec<String> = col(&r, 7)?;
+            let created: Vec<OffsetDateTime> = col(&r, 8)?;
+            let mut children = Vec::with_capacity(uuids.len());
+            for (i, task_uuid) in uuids.into_iter().enumerate() {
+                let (Some(step), Some(state), Some(at)) =
+                    (steps.get(i), states.get(i), created.get(i))
+                else {
+                    return Err(StoreError::Corrupt(format!(
+                        "the children of task {task} are incomplete"
+                    )));
+                };
+                children.push(ChildTaskRow {
+                    task_uuid,
+                    parent_step_uuid: *step,
+                    state: state.parse::<TaskState>().map_err(StoreError::Corrupt)?,
+                    created_at: ms_of(*at),
+                });
+            }
+            Ok(TaskFamily {
+                parent_task_uuid: col(&r, 0)?,
+                parent_step_uuid: col(&r, 1)?,
+                parent_step_name: col(&r, 2)?,
+                depth: int4(&r, 3)?,
+                trace_context: col(&r, 4)?,
+                children,
+            })
         })
     }
     fn signal<'a>(&'a mut self, signals: &'a [Signal]) -> BoxFuture<'a, R<()>> {

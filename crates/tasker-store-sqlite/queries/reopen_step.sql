@@ -1,9 +1,11 @@
 -- Reopen a failed or cancelled step (an operator's retry): attempts start over, the error is
 -- cleared, and it is ready now unless a dependency is still pending (a signal step waits for
--- its signal again, with a new deadline).
+-- its signal again, with a new deadline; a subtask step starts a new child).
 UPDATE tasker_steps SET
     state = CASE WHEN pending_deps > 0 THEN 'pending'
-        WHEN step_type = 'signal' THEN 'waiting_for_signal' ELSE 'enqueued' END,
+        WHEN step_type = 'signal' THEN 'waiting_for_signal'
+        WHEN step_type = 'subtask' THEN 'waiting_for_child' ELSE 'enqueued' END,
+    child_task_uuid = NULL,
     attempts = 0,
     error = NULL,
     ready_at = CASE WHEN pending_deps > 0 THEN NULL

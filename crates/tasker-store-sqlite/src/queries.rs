@@ -19,6 +19,8 @@ pub(crate) const LIMITED_KEYS: &str = include_str!("../queries/limited_keys.sql"
 pub(crate) const LOCK_LIMIT: &str = include_str!("../queries/lock_limit.sql");
 pub(crate) const LIMIT_RUNNING: &str = include_str!("../queries/limit_running.sql");
 pub(crate) const SPEND_TOKENS: &str = include_str!("../queries/spend_tokens.sql");
+pub(crate) const UNLIMITED_READY: &str = include_str!("../queries/unlimited_ready.sql");
+pub(crate) const SET_STEP_LIMIT: &str = include_str!("../queries/set_step_limit.sql");
 pub(crate) const COUNT_DOWN_DEPENDENTS: &str = include_str!("../queries/count_down_dependents.sql");
 pub(crate) const COUNT_TASK: &str = include_str!("../queries/count_task.sql");
 pub(crate) const CURRENT_TEMPLATE: &str = include_str!("../queries/current_template.sql");
@@ -59,6 +61,12 @@ pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sq
 pub(crate) const TEMPLATE_SNAPSHOT: &str = include_str!("../queries/template_snapshot.sql");
 pub(crate) const TRANSITIONS_OF: &str = include_str!("../queries/transitions_of.sql");
 // metrics
+pub(crate) const DUE_CHILD_STEPS: &str = include_str!("../queries/due_child_steps.sql");
+pub(crate) const LINK_CHILD_TASK: &str = include_str!("../queries/link_child_task.sql");
+pub(crate) const LINK_CHILD_STEP: &str = include_str!("../queries/link_child_step.sql");
+pub(crate) const ORPHAN_CHILDREN: &str = include_str!("../queries/orphan_children.sql");
+pub(crate) const TASK_PARENT: &str = include_str!("../queries/task_parent.sql");
+pub(crate) const TASK_CHILDREN: &str = include_str!("../queries/task_children.sql");
 pub(crate) const PING: &str = include_str!("../queries/ping.sql");
 pub(crate) const READY_STEPS: &str = include_str!("../queries/ready_steps.sql");
 
@@ -76,6 +84,12 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("due_signal_waits", DUE_SIGNAL_WAITS),
     ("insert_signal", INSERT_SIGNAL),
     ("signals_of", SIGNALS_OF),
+    ("due_child_steps", DUE_CHILD_STEPS),
+    ("link_child_task", LINK_CHILD_TASK),
+    ("link_child_step", LINK_CHILD_STEP),
+    ("orphan_children", ORPHAN_CHILDREN),
+    ("task_parent", TASK_PARENT),
+    ("task_children", TASK_CHILDREN),
     ("advance_schedule", ADVANCE_SCHEDULE),
     ("list_schedules", LIST_SCHEDULES),
     ("delete_schedule", DELETE_SCHEDULE),
@@ -89,6 +103,8 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("claimable", CLAIMABLE),
     ("claimable_limited", CLAIMABLE_LIMITED),
     ("limited_keys", LIMITED_KEYS),
+    ("unlimited_ready", UNLIMITED_READY),
+    ("set_step_limit", SET_STEP_LIMIT),
     ("lock_limit", LOCK_LIMIT),
     ("limit_running", LIMIT_RUNNING),
     ("spend_tokens", SPEND_TOKENS),

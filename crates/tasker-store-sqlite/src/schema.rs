@@ -284,4 +284,105 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM tasker_steps"), 0);
         assert_eq!(count("SELECT count(*) FROM tasker_signals"), 0);
     }
+
+    /// Migration 9 rebuilds the steps table again: rows keep their priority (5), signal
+    /// timeout (6) and limit settings (8), every index of those migrations is there again, and
+    /// subtask steps, `waiting_for_child` and the family columns are accepted.
+    #[test]
+    fn migration_9_keeps_steps_with_their_limits_and_accepts_subtask_steps() {
+        let location = Location::Memory;
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(8))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasker_template_snapshots VALUES ('d', 'ns', 't', '1', '{}', 0);
+             INSERT INTO tasker_tasks (task_uuid, namespace, name, version, template_digest,
+                 state, context, total_steps, created_at, updated_at, priority)
+             VALUES ('t1', 'ns', 't', '1', 'd', 'steps_in_process', '{}', 2, 0, 0, 7);
+             INSERT INTO tasker_steps (step_uuid, task_uuid, name, template_step_name,
+                 handler_callable, step_type, state, dep_total, pending_deps, attempts,
+                 max_attempts, ready_at, inputs, created_at, updated_at, priority,
+                 signal_timeout_ms, limit_key, limit_concurrency, limit_per_second, limit_burst)
+             VALUES ('s1', 't1', 'a', 'a', 'A', 'standard', 'enqueued', 0, 0, 0, 3, 5000, '{}',
+                     1, 2, 7, NULL, 'A:k', 2, 1.5, 3),
+                    ('s2', 't1', 'b', 'b', '', 'signal', 'pending', 1, 1, 0, 1, NULL, '{}',
+                     1, 2, 7, 60000, NULL, NULL, NULL, NULL);
+             INSERT INTO tasker_step_edges VALUES ('s1', 's2');",
+        )
+        .unwrap();
+
+        migrate(&mut conn, &location).unwrap();
+
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM tasker_step_edges"), 1);
+        let kept: (i64, i64, String, i64, f64, i64, Option<String>) = conn
+            .query_row(
+                "SELECT priority, claim_order, limit_key, limit_concurrency, limit_per_second,
+                     limit_burst, child_task_uuid FROM tasker_steps WHERE step_uuid = 's1'",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(kept, (7, 5000 - 7000, "A:k".into(), 2, 1.5, 3, None));
+        assert_eq!(
+            count("SELECT signal_timeout_ms FROM tasker_steps WHERE step_uuid = 's2'"),
+            60000
+        );
+        let mut indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasker_steps' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        indexes.sort();
+        assert_eq!(
+            indexes,
+            [
+                "tasker_steps_claimable",
+                "tasker_steps_leased",
+                "tasker_steps_limit_running",
+                "tasker_steps_limited",
+                "tasker_steps_signal_deadline",
+                "tasker_steps_subtask_waiting"
+            ]
+        );
+        conn.execute_batch(
+            "INSERT INTO tasker_steps (step_uuid, task_uuid, name, template_step_name,
+                 handler_callable, step_type, state, dep_total, pending_deps, max_attempts,
+                 inputs, created_at, updated_at, child_task_uuid)
+             VALUES ('s3', 't1', 'c', 'c', '', 'subtask', 'waiting_for_child', 0, 0, 3, '{}',
+                     1, 2, 't2');
+             UPDATE tasker_tasks SET parent_task_uuid = 't0', parent_step_uuid = 's0', depth = 1
+             WHERE task_uuid = 't1';",
+        )
+        .unwrap();
+        assert_eq!(
+            count("SELECT depth FROM tasker_tasks WHERE task_uuid = 't1'"),
+            1
+        );
+        assert!(conn
+            .execute(
+                "UPDATE tasker_steps SET step_type = 'bogus' WHERE step_uuid = 's3'",
+                []
+            )
+            .is_err());
+        conn.execute("DELETE FROM tasker_tasks WHERE task_uuid = 't1'", [])
+            .unwrap();
+        assert_eq!(count("SELECT count(*) FROM tasker_steps"), 0);
+        assert_eq!(count("SELECT count(*) FROM tasker_step_edges"), 0);
+    }
 }

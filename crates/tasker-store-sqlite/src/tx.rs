@@ -429,7 +429,8 @@ impl SqliteTx {
             return Ok(Vec::new());
         }
         let callables = json_list(&req.callables);
-        let mut claimed = self.claim_picked(req, &callables, req.limit, None)?;
+        let unlimited = req.unlimited_callables();
+        let mut claimed = self.claim_picked(req, &json_list(&unlimited), req.limit, None)?;
         if claimed.len() < req.limit {
             let room = req.limit - claimed.len();
             claimed.extend(self.claim_limited(req, &callables, room)?);
@@ -558,6 +559,35 @@ impl SqliteTx {
         Ok(claimed)
     }
 
+    fn unlimited_ready_now(&mut self, callables: &[String], limit: i64) -> R<Vec<UnlimitedStep>> {
+        if callables.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.stmt(q::UNLIMITED_READY)?;
+        collect(&mut stmt, params![json_list(callables), limit], |r| {
+            Ok(UnlimitedStep {
+                step_uuid: uuid(r, 0)?,
+                handler_callable: text(r, 1)?,
+                context: text(r, 2)?,
+            })
+        })
+    }
+
+    fn set_step_limits_now(&mut self, limits: &[(Uuid, StepLimit)]) -> R<()> {
+        for (step, l) in limits {
+            self.stmt(q::SET_STEP_LIMIT)?
+                .execute(params![
+                    id(step),
+                    l.key,
+                    l.concurrency,
+                    l.per_second,
+                    l.burst
+                ])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
     fn ancestor_results_now(&mut self, steps: &[Uuid]) -> R<Vec<AncestorResult>> {
         let mut out = Vec::new();
         for s in steps {
@@ -677,7 +707,12 @@ impl SqliteTx {
                 })?
             {
                 if pending == 0
-                    && matches!(state, StepState::Enqueued | StepState::WaitingForSignal)
+                    && matches!(
+                        state,
+                        StepState::Enqueued
+                            | StepState::WaitingForSignal
+                            | StepState::WaitingForChild
+                    )
                 {
                     ready.push(ReadyStep {
                         step_uuid,
@@ -1091,6 +1126,16 @@ impl Tx for SqliteTx {
     ) -> BoxFuture<'a, R<Vec<AncestorResult>>> {
         done(self.ancestor_results_now(steps))
     }
+    fn unlimited_ready<'a>(
+        &'a mut self,
+        callables: &'a [String],
+        limit: i64,
+    ) -> BoxFuture<'a, R<Vec<UnlimitedStep>>> {
+        done(self.unlimited_ready_now(callables, limit))
+    }
+    fn set_step_limits<'a>(&'a mut self, limits: &'a [(Uuid, StepLimit)]) -> BoxFuture<'a, R<()>> {
+        done(self.set_step_limits_now(limits))
+    }
     fn next_ready_in<'a>(&'a mut self, callables: &'a [String]) -> BoxFuture<'a, R<Option<i64>>> {
         done(self.next_ready_in_now(callables))
     }
@@ -1213,6 +1258,22 @@ impl Tx for SqliteTx {
         limit: i64,
     ) -> BoxFuture<'_, R<Vec<DueSignalWait>>> {
         done(self.due_signal_waits_now(task, limit))
+    }
+    fn due_child_steps(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, R<Vec<DueChildStep>>> {
+        done(self.due_child_steps_now(task, limit))
+    }
+    fn link_children<'a>(&'a mut self, links: &'a [ChildLink]) -> BoxFuture<'a, R<()>> {
+        done(self.link_children_now(links))
+    }
+    fn orphan_children(&mut self, limit: i64) -> BoxFuture<'_, R<Vec<Uuid>>> {
+        done(self.orphan_children_now(limit))
+    }
+    fn task_family(&mut self, task: Uuid) -> BoxFuture<'_, R<TaskFamily>> {
+        done(self.task_family_now(task))
     }
     fn signal<'a>(&'a mut self, _signals: &'a [Signal]) -> BoxFuture<'a, R<()>> {
         // Processes sharing a SQLite file cannot hear each other; they poll.
@@ -1359,6 +1420,76 @@ impl SqliteTx {
                 .map_err(sql_error)?;
         }
         Ok(())
+    }
+
+    fn due_child_steps_now(&mut self, task: Option<Uuid>, limit: i64) -> R<Vec<DueChildStep>> {
+        let mut stmt = self.stmt(q::DUE_CHILD_STEPS)?;
+        collect(&mut stmt, params![task.as_ref().map(id), limit], |r| {
+            Ok(DueChildStep {
+                task_uuid: uuid(r, 0)?,
+                step_uuid: uuid(r, 1)?,
+                name: text(r, 2)?,
+                template_step_name: text(r, 3)?,
+                template_digest: text(r, 4)?,
+                state: parsed(r, 5)?,
+                attempts: int(r, 6)?,
+                max_attempts: int(r, 7)?,
+                child_task_uuid: opt_uuid(r, 8)?,
+                child_state: opt_text(r, 9)?
+                    .map(|s| s.parse::<TaskState>().map_err(StoreError::Corrupt))
+                    .transpose()?,
+            })
+        })
+    }
+
+    fn link_children_now(&mut self, links: &[ChildLink]) -> R<()> {
+        for l in links {
+            self.stmt(q::LINK_CHILD_TASK)?
+                .execute(params![
+                    id(&l.child_task_uuid),
+                    id(&l.parent_task_uuid),
+                    id(&l.parent_step_uuid)
+                ])
+                .map_err(sql_error)?;
+            self.stmt(q::LINK_CHILD_STEP)?
+                .execute(params![id(&l.child_task_uuid), id(&l.parent_step_uuid)])
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
+    fn orphan_children_now(&mut self, limit: i64) -> R<Vec<Uuid>> {
+        let mut stmt = self.stmt(q::ORPHAN_CHILDREN)?;
+        collect(&mut stmt, params![limit], |r| uuid(r, 0))
+    }
+
+    fn task_family_now(&mut self, task: Uuid) -> R<TaskFamily> {
+        let found = {
+            let mut stmt = self.stmt(q::TASK_PARENT)?;
+            first(&mut stmt, params![id(&task)], |r| {
+                Ok(TaskFamily {
+                    parent_task_uuid: opt_uuid(r, 0)?,
+                    parent_step_uuid: opt_uuid(r, 1)?,
+                    parent_step_name: opt_text(r, 2)?,
+                    depth: int(r, 3)?,
+                    trace_context: opt_text(r, 4)?,
+                    children: Vec::new(),
+                })
+            })?
+        };
+        let Some(mut family) = found else {
+            return Ok(TaskFamily::default());
+        };
+        let mut stmt = self.stmt(q::TASK_CHILDREN)?;
+        family.children = collect(&mut stmt, params![id(&task)], |r| {
+            Ok(ChildTaskRow {
+                task_uuid: uuid(r, 0)?,
+                parent_step_uuid: uuid(r, 1)?,
+                state: parsed(r, 2)?,
+                created_at: int(r, 3)?,
+            })
+        })?;
+        Ok(family)
     }
 
     fn due_signal_waits_now(&mut self, task: Option<Uuid>, limit: i64) -> R<Vec<DueSignalWait>> {

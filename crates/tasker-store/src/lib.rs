@@ -115,6 +115,18 @@ pub trait Tx: Send {
         &'a mut self,
         request: &'a ClaimRequest,
     ) -> BoxFuture<'a, StoreResult<Vec<ClaimedRow>>>;
+    /// Up to `limit` ready steps of `callables` that carry no limit, in claim order, with
+    /// their task's context; on PostgreSQL locked, skipping rows another transaction holds.
+    fn unlimited_ready<'a>(
+        &'a mut self,
+        callables: &'a [String],
+        limit: i64,
+    ) -> BoxFuture<'a, StoreResult<Vec<UnlimitedStep>>>;
+    /// Give each step its limit, unless it has one already.
+    fn set_step_limits<'a>(
+        &'a mut self,
+        limits: &'a [(Uuid, StepLimit)],
+    ) -> BoxFuture<'a, StoreResult<()>>;
     /// The results of the completed ancestors of each step.
     fn ancestor_results<'a>(
         &'a mut self,
@@ -282,6 +294,23 @@ pub trait Tx: Send {
         task: Option<Uuid>,
         limit: i64,
     ) -> BoxFuture<'_, StoreResult<Vec<DueSignalWait>>>;
+
+    // --- child tasks ---------------------------------------------------------------------------
+    /// Subtask steps the child sweep acts on (see [`DueChildStep`]), earliest ready time first,
+    /// at most `limit`: of the task `task` (which the caller has locked), or of any task.
+    fn due_child_steps(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<DueChildStep>>>;
+    /// Link children just created to their parent steps (see [`ChildLink`]).
+    fn link_children<'a>(&'a mut self, links: &'a [ChildLink]) -> BoxFuture<'a, StoreResult<()>>;
+    /// Unfinished child tasks whose parent step no longer waits for them (it was cancelled or
+    /// failed, or started another child), at most `limit`.
+    fn orphan_children(&mut self, limit: i64) -> BoxFuture<'_, StoreResult<Vec<Uuid>>>;
+    /// A task's parent, depth, trace context and children (a task that does not exist has
+    /// none of them).
+    fn task_family(&mut self, task: Uuid) -> BoxFuture<'_, StoreResult<TaskFamily>>;
 
     // --- signals -------------------------------------------------------------------------------
     /// Tell other processes once this transaction commits (no-op where nobody can listen).

@@ -105,6 +105,26 @@ pub struct StepLimit {
     pub burst: Option<i64>,
 }
 
+impl ClaimRequest {
+    /// The callables whose steps without a limit the plain claim takes.
+    pub fn unlimited_callables(&self) -> Vec<String> {
+        self.callables
+            .iter()
+            .filter(|c| !self.limited_only.contains(c))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A ready step without a limit, with its task's context (JSON text), for a worker that
+/// limits its handler itself.
+#[derive(Debug, Clone)]
+pub struct UnlimitedStep {
+    pub step_uuid: Uuid,
+    pub handler_callable: String,
+    pub context: String,
+}
+
 /// A dependency edge: `to` waits for `from`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edge {
@@ -144,6 +164,10 @@ pub struct NewTransition {
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub callables: Vec<String>,
+    /// Callables (among `callables`) whose steps are claimed only once they carry a limit:
+    /// the worker limits them itself (`createWorker({ limits })`) and gives them their limit
+    /// first ([`Tx::set_step_limits`](crate::Tx::set_step_limits)).
+    pub limited_only: Vec<String>,
     pub limit: usize,
     pub worker_id: String,
     pub lease_ms: i64,
@@ -507,4 +531,55 @@ pub struct DueSignalWait {
     pub name: String,
     pub template_step_name: String,
     pub template_digest: String,
+}
+
+/// A subtask step the child sweep acts on: `waiting_for_child` with no child yet (to create
+/// one) or with a finished child (to settle the step), or `waiting_for_retry` with its backoff
+/// over (to create the next child). With its task's template digest and the child's state.
+#[derive(Debug, Clone)]
+pub struct DueChildStep {
+    pub task_uuid: Uuid,
+    pub step_uuid: Uuid,
+    pub name: String,
+    pub template_step_name: String,
+    pub template_digest: String,
+    pub state: StepState,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub child_task_uuid: Option<Uuid>,
+    /// The child's state (`None`: no child, or it was deleted).
+    pub child_state: Option<TaskState>,
+}
+
+/// A child task just created for a subtask step: the child records its parent task and step
+/// (and is one deeper than its parent), and the step records the child and counts an attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildLink {
+    pub child_task_uuid: Uuid,
+    pub parent_task_uuid: Uuid,
+    pub parent_step_uuid: Uuid,
+}
+
+/// A task's place among parents and children.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFamily {
+    pub parent_task_uuid: Option<Uuid>,
+    pub parent_step_uuid: Option<Uuid>,
+    /// The name of the parent step (`None` without a parent, or when it was deleted).
+    pub parent_step_name: Option<String>,
+    /// 0 for a task without a parent, its parent's depth + 1 for a child.
+    pub depth: i64,
+    /// The creator's trace context (JSON text), if any.
+    pub trace_context: Option<String>,
+    /// Every child task, oldest first.
+    pub children: Vec<ChildTaskRow>,
+}
+
+/// One child of a task.
+#[derive(Debug, Clone)]
+pub struct ChildTaskRow {
+    pub task_uuid: Uuid,
+    pub parent_step_uuid: Uuid,
+    pub state: TaskState,
+    pub created_at: Millis,
 }

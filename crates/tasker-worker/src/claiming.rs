@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
-use tasker_orchestration::ClaimedStep;
+use tasker_orchestration::{ClaimRequest, ClaimedStep};
 
 use crate::diagnostics::{db_failed, db_ok, Backoff};
 use crate::events::{send_event, send_events, WorkerEvent};
@@ -138,7 +138,13 @@ pub(crate) async fn claim_loop(inner: Arc<Inner>) {
         ready.borrow_and_update();
         let claimed = match inner
             .engine
-            .claim(&inner.callables, free, &cfg.worker_id, cfg.lease_ms)
+            .claim_for(&ClaimRequest {
+                callables: inner.callables.clone(),
+                limits: inner.limits.clone(),
+                limit: free,
+                worker_id: cfg.worker_id.clone(),
+                lease_ms: cfg.lease_ms,
+            })
             .await
         {
             Ok(c) => {

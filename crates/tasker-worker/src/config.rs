@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tasker_orchestration::ScheduleSpec;
+use tasker_orchestration::{HandlerLimits, ScheduleSpec};
 
 use crate::LogLevel;
 
@@ -23,4 +23,7 @@ pub struct WorkerConfig {
     pub report_outcomes: bool,
     /// Schedules this worker registers at creation and fires while it runs.
     pub schedules: Vec<ScheduleSpec>,
+    /// Per-handler limits (by callable) for the steps whose templates give them none; each
+    /// must be a handler the templates use (docs/limits.md).
+    pub limits: HandlerLimits,
 }

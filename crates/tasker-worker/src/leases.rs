@@ -134,6 +134,37 @@ pub(crate) async fn signal_sweep_loop(inner: Arc<Inner>) {
     }
 }
 
+/// How often a worker runs the child sweep when nothing wakes it earlier.
+pub(crate) const CHILD_SWEEP_PERIOD: Duration = Duration::from_millis(500);
+/// The least time between two child sweeps (wake-ups come in bursts).
+const CHILD_SWEEP_GAP: Duration = Duration::from_millis(50);
+
+/// Create the children of subtask steps, settle the steps whose child finished, and cancel
+/// orphaned children (docs/child-tasks.md). Every worker sweeps; each is applied once. Runs
+/// when steps become ready or a task finishes (in this process or, on PostgreSQL, any), and
+/// every half second.
+pub(crate) async fn child_sweep_loop(inner: Arc<Inner>) {
+    let cfg = &inner.config;
+    let mut ready = inner.engine.subscribe_steps_ready();
+    let mut finished = inner.engine.subscribe_finished();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CHILD_SWEEP_PERIOD) => {}
+            _ = ready.changed() => {}
+            _ = finished.recv() => {}
+            _ = inner.stop_background.cancelled() => return,
+        }
+        match inner.engine.settle_child_tasks(&cfg.worker_id).await {
+            Ok(_) => db_ok(&inner),
+            Err(e) => db_failed(&inner, "settling child tasks", &e),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CHILD_SWEEP_GAP) => {}
+            _ = inner.stop_background.cancelled() => return,
+        }
+    }
+}
+
 /// Abort the handlers of steps whose task was cancelled (by any process).
 pub(crate) async fn cancellation_loop(inner: Arc<Inner>) {
     let mut rx = inner.engine.subscribe_cancellations();

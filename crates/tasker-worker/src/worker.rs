@@ -10,12 +10,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use tasker_domain::{load_templates, TemplateSet};
-use tasker_orchestration::Engine;
+use tasker_orchestration::{Engine, HandlerLimits};
 
 use crate::claiming::{claim_loop, InFlight};
 use crate::diagnostics::{tell, Health};
 use crate::events::{HandlerResult, WorkerEvent};
-use crate::leases::{abort_steps, cancellation_loop, lease_loop, signal_sweep_loop};
+use crate::leases::{
+    abort_steps, cancellation_loop, child_sweep_loop, lease_loop, signal_sweep_loop,
+};
 use crate::scheduler::schedule_loop;
 use crate::stats::{Counters, WorkerStats};
 use crate::timeouts::human_ms;
@@ -34,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) engine: Arc<Engine>,
     pub(crate) config: WorkerConfig,
     pub(crate) callables: Vec<String>,
+    /// `config.limits`, shared with every claim.
+    pub(crate) limits: Arc<HandlerLimits>,
     phase: Mutex<Phase>,
     pub(crate) inflight: Mutex<HashMap<String, InFlight>>,
     /// One permit per concurrency slot.
@@ -87,16 +91,19 @@ impl Worker {
         let templates = load_templates(&config.template_paths)
             .map_err(|e| WorkerError::TemplateInvalid(e.to_string()))?;
         let callables = check_handlers(&templates, &config.handler_names)?;
+        check_limits(&config.limits, &callables)?;
+        let limits = Arc::new(config.limits.clone());
         engine.register_templates(&templates).await?;
         engine.register_schedules(&config.schedules).await?;
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (results_tx, results_rx) = mpsc::unbounded_channel();
-        Ok(Worker {
+        let worker = Worker {
             inner: Arc::new(Inner {
                 engine,
                 config,
                 callables,
+                limits,
                 phase: Mutex::new(Phase::Created),
                 inflight: Mutex::new(HashMap::new()),
                 slots,
@@ -115,7 +122,16 @@ impl Worker {
                 background: Mutex::new(Vec::new()),
                 writer: Mutex::new(None),
             }),
-        })
+        };
+        // What loading noticed in the templates (tasker-core keys): one warn line per file
+        // and key, delivered with the first poll.
+        for notice in templates.notices() {
+            let line = LogLine::new(LogLevel::Warn, notice.message.clone())
+                .field("file", notice.file.as_str())
+                .field("field", notice.field.as_str());
+            tell(&worker.inner, line);
+        }
+        Ok(worker)
     }
 
     pub fn worker_id(&self) -> &str {
@@ -146,6 +162,7 @@ impl Worker {
         let mut bg = lock(&inner.background);
         bg.push(tokio::spawn(lease_loop(inner.clone())));
         bg.push(tokio::spawn(signal_sweep_loop(inner.clone())));
+        bg.push(tokio::spawn(child_sweep_loop(inner.clone())));
         bg.push(tokio::spawn(cancellation_loop(inner.clone())));
         if !inner.config.schedules.is_empty() {
             bg.push(tokio::spawn(schedule_loop(inner.clone())));
@@ -369,6 +386,21 @@ impl Worker {
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Each handler given limits must be one the templates use (a misspelt name would limit
+/// nothing).
+fn check_limits(limits: &HandlerLimits, callables: &[String]) -> Result<(), WorkerError> {
+    for callable in limits.keys() {
+        if !callables.contains(callable) {
+            return Err(WorkerError::InvalidArgument(format!(
+                "createWorker limits: handler '{callable}' is not used by any step of this \
+                 worker's templates (handlers: {})",
+                callables.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every callable the templates use must be registered; returns the callables to claim.

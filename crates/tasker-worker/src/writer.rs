@@ -140,6 +140,7 @@ pub(crate) async fn write_results(
         loop {
             let request = ClaimRequest {
                 callables: inner.callables.clone(),
+                limits: inner.limits.clone(),
                 limit: permits.len(),
                 worker_id: cfg.worker_id.clone(),
                 lease_ms: cfg.lease_ms,

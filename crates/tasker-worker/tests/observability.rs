@@ -20,7 +20,24 @@ backend_tests!(
     shutdown_tells_its_phases,
     log_lines_below_the_level_are_not_sent,
     the_backlog_counts_ready_unclaimed_steps_and_ping_answers,
+    template_notices_are_told_once_per_file_and_key_and_limit_counts_attempts,
 );
+
+/// A template written for tasker-core: keys it ignores, and its spelling of retry settings.
+const PORTED: &str = r#"
+name: ported
+namespace_name: test
+version: 1.0.0
+loaded_from: /srv/tasker-core/config/tasks/ported.yaml
+steps:
+  - name: first
+    handler: { callable: Ported.First }
+    retry: { limit: 2, initial_delay: 0 }
+  - name: second
+    dependencies: [first]
+    handler: { callable: Ported.Second }
+    retry: { limit: 3, initial_delay: 0 }
+"#;
 
 /// A step tried twice, at once.
 const TWICE: &str = r#"
@@ -335,4 +352,73 @@ async fn the_backlog_counts_ready_unclaimed_steps_and_ping_answers(db: TestDb) {
     let latency = engine.ping().await.unwrap();
     assert!(latency < Duration::from_secs(5), "{latency:?}");
     worker.shutdown(SECOND).await.unwrap();
+}
+
+async fn template_notices_are_told_once_per_file_and_key_and_limit_counts_attempts(db: TestDb) {
+    let engine = open_engine(&db).await;
+    let dir = template_dir(&[("ported.yaml", PORTED)]);
+    let file = dir.path().join("ported.yaml").display().to_string();
+    let (worker, mut rt) = start(
+        &engine,
+        reporting("w1", &dir, &["Ported.First", "Ported.Second"]),
+    )
+    .await;
+
+    // `retry.limit: 2` is read as `retry.max_attempts: 2`: two attempts, then the step fails.
+    let task = create(&engine, "ported", json!({})).await;
+    let first = rt.step(5 * SECOND).await;
+    worker.complete(vec![first.failed(true)]);
+    assert_eq!(rt.recorded(&first, 5 * SECOND).await, ResultOutcome::Retry);
+    let again = rt.step(5 * SECOND).await;
+    assert_eq!((again.name(), again.attempts()), ("first", 1));
+    worker.complete(vec![again.failed(true)]);
+    assert_eq!(rt.recorded(&again, 5 * SECOND).await, ResultOutcome::Failed);
+    assert_eq!(finished(&engine, &task.task_uuid).await.state, "error");
+    worker.shutdown(SECOND).await.unwrap();
+    rt.closed_within(SECOND).await;
+
+    let told: Vec<_> = rt
+        .logs
+        .iter()
+        .filter(|l| l.message.contains("tasker-core"))
+        .map(|l| {
+            (
+                l.level,
+                l.message.clone(),
+                l.fields.get("file").cloned(),
+                l.fields.get("field").cloned(),
+            )
+        })
+        .collect();
+    let line = |message: String, field: &str| {
+        (
+            LogLevel::Warn,
+            format!("worker w1: {file}: {message}"),
+            Some(json!(file)),
+            Some(json!(field)),
+        )
+    };
+    assert_eq!(
+        told,
+        vec![
+            line(
+                "ignoring 'loaded_from' (tasker-core ignores it too)".into(),
+                "loaded_from"
+            ),
+            line(
+                "reading 'retry.limit' in steps 'first', 'second' as 'retry.max_attempts' \
+                 (tasker-core's spelling)"
+                    .into(),
+                "retry.limit"
+            ),
+            line(
+                "reading 'retry.initial_delay' in steps 'first', 'second' as \
+                 'retry.backoff_base_ms': seconds, times 1000 (tasker-core's spelling)"
+                    .into(),
+                "retry.initial_delay"
+            ),
+        ],
+        "{:?}",
+        rt.logs
+    );
 }

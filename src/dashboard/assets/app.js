@@ -25,6 +25,7 @@
     steps_in_process: '#2563eb',
     waiting_for_retry: '#d97706',
     waiting_for_signal: '#9333ea',
+    waiting_for_child: '#0891b2',
     complete: '#15803d',
     resolved_manually: '#0d9488',
     error: '#b91c1c',

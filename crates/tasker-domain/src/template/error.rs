@@ -4,6 +4,7 @@ use std::fmt::Display;
 
 use serde::Serialize;
 
+use super::notice::{Note, Notes};
 use crate::text::echo;
 
 /// A template that could not be loaded. `Display` is the full user-facing message, e.g.
@@ -67,6 +68,12 @@ impl<'a> Ctx<'a> {
         self.for_step(format!("step '{name}'"), name.to_string())
     }
 
+    /// Errors about the limits given for handler `callable` (`createWorker({ limits })`).
+    pub(super) fn for_handler(&self, callable: &str) -> Self {
+        let name = echo(callable);
+        self.for_step(format!("handler '{name}'"), name.to_string())
+    }
+
     /// Errors about the step at `index` (0-based) that has no usable name.
     pub(super) fn for_step_at(&self, index: usize) -> Self {
         self.for_step(format!("step #{}", index + 1), format!("#{}", index + 1))
@@ -110,11 +117,20 @@ impl<'a> Ctx<'a> {
     pub(super) fn field_err(&self, key: &str, msg: impl Display) -> TemplateError {
         self.err_about(key, format_args!("field '{}{key}': {msg}", self.prefix))
     }
+
+    /// Keep a notice about `key` (in this block, of this step) in `notes`.
+    pub(super) fn note(&self, notes: &mut Notes, key: &str, note: Note) {
+        notes.push(
+            format!("{}{key}", self.prefix),
+            note,
+            self.step.as_ref().map(|(_, name)| name.clone()),
+        );
+    }
 }
 
-/// Problems found so far in one file.
+/// Problems found so far in one file, and its notices.
 #[derive(Default)]
-pub(super) struct Problems(pub(super) Vec<TemplateError>);
+pub(super) struct Problems(pub(super) Vec<TemplateError>, pub(super) Notes);
 
 impl Problems {
     pub(super) fn push(&mut self, e: TemplateError) {

@@ -36,6 +36,21 @@ pub(super) fn unknown_keys(
             continue;
         }
         let prefix = ctx.prefix;
+        // `:name:` in YAML is the key ':name', a Ruby symbol (tasker-core rejects it too).
+        if let Some(bare) = key
+            .strip_prefix(':')
+            .filter(|k| known.contains(k) || ignored.contains(k))
+        {
+            errors.push(ctx.err_about(
+                &echo(key),
+                format!(
+                    "unknown field '{prefix}{}' (a Ruby symbol key; write '{prefix}{}')",
+                    echo(key),
+                    echo(bare)
+                ),
+            ));
+            continue;
+        }
         let hint = known
             .iter()
             .map(|k| (edit_distance(k, key), k))

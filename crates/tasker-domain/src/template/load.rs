@@ -8,15 +8,17 @@ use serde::Serialize;
 use super::error::{Ctx, TemplateError};
 use super::limits::check_size;
 use super::model::{TaskTemplate, TemplateSet};
+use super::notice::TemplateNotice;
 use super::parse::check_template_for_env;
 
-/// What `check_templates` found: the files it read, the templates that are valid, and every
-/// error (empty when all are valid).
+/// What `check_templates` found: the files it read, the templates that are valid, every error
+/// (empty when all are valid), and the notices of the valid templates (one per file and key).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TemplateReport {
     pub files: Vec<String>,
     pub templates: Vec<TaskTemplate>,
     pub errors: Vec<TemplateError>,
+    pub notices: Vec<TemplateNotice>,
 }
 
 /// Load and validate every template under `paths` (files or directories).
@@ -90,11 +92,17 @@ pub fn check_templates<P: AsRef<Path>>(paths: &[P]) -> TemplateReport {
                         ),
                     ));
                 } else {
+                    report.notices.extend(template.notices.iter().cloned());
                     report.templates.push(template);
                 }
             }
         }
     }
+    report
+        .errors
+        .extend(super::subtasks::subtask_cycles(&TemplateSet {
+            templates: report.templates.clone(),
+        }));
     report
 }
 

@@ -15,7 +15,8 @@
 //! The module is split along its seams: `model` (the validated types), `parse` (one file's
 //! YAML to a `TaskTemplate`), `fields` (reading typed YAML fields, with messages), `env_overrides`
 //! (`environments.<env>`), `validate` (cross-step rules), `limits` (sizes and ranges), `load`
-//! (files and directories) and `error` (`TemplateError` and where it happened).
+//! (files and directories), `error` (`TemplateError` and where it happened) and `notice`
+//! (`TemplateNotice`: what a template that loads says about tasker-core keys).
 
 mod env_overrides;
 mod error;
@@ -23,8 +24,11 @@ mod fields;
 mod limits;
 mod load;
 mod model;
+mod notice;
 mod parse;
+mod subtasks;
 mod validate;
+mod worker_limits;
 
 pub use error::TemplateError;
 pub use limits::{
@@ -33,7 +37,11 @@ pub use limits::{
 };
 pub use load::{check_templates, load_templates, TemplateReport};
 pub use model::{
-    render_key, BackoffKind, HandlerSpec, IdentityStrategy, RateLimit, RetryConfig, StepDefinition,
-    StepLimits, StepType, TaskTemplate, TemplateSet, DEFAULT_TIMEOUT_MS,
+    check_limit_key, render_key, BackoffKind, ChildContext, HandlerSpec, IdentityStrategy,
+    RateLimit, RetryConfig, StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate,
+    TemplateSet, DEFAULT_TIMEOUT_MS,
 };
+pub use notice::TemplateNotice;
 pub use parse::{check_template_for_env, parse_template, parse_template_for_env};
+pub use subtasks::{subtask_cycles, unknown_child_templates};
+pub use worker_limits::parse_worker_limits;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::notice::TemplateNotice;
+
 /// All templates loaded at startup, keyed by `(namespace, name, version)`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TemplateSet {
@@ -16,17 +18,22 @@ impl TemplateSet {
     }
 
     /// Every handler callable used by any step of any template, with where it is used (signal
-    /// steps have no handler).
+    /// and subtask steps have no handler).
     pub fn callables(&self) -> Vec<(&str, &TaskTemplate, &StepDefinition)> {
         self.templates
             .iter()
             .flat_map(|t| {
                 t.steps
                     .iter()
-                    .filter(|s| s.step_type != StepType::Signal)
+                    .filter(|s| s.step_type.has_handler())
                     .map(move |s| (s.handler.callable.as_str(), t, s))
             })
             .collect()
+    }
+
+    /// The notices of every template, in load order.
+    pub fn notices(&self) -> impl Iterator<Item = &TemplateNotice> {
+        self.templates.iter().flat_map(|t| t.notices.iter())
     }
 
     pub fn namespaces(&self) -> Vec<String> {
@@ -88,6 +95,10 @@ pub struct TaskTemplate {
     /// The file the template was loaded from (for error messages); not part of the YAML.
     #[serde(default)]
     pub source: String,
+    /// What loading it noticed (tasker-core keys ignored or read under our names), one per
+    /// key; for the operator's log, never stored with the template.
+    #[serde(skip)]
+    pub notices: Vec<TemplateNotice>,
 }
 
 impl TaskTemplate {
@@ -128,6 +139,56 @@ pub struct StepDefinition {
     /// run at once and how fast they may start, across all workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<StepLimits>,
+    /// A subtask step's child template and how its context is built (`task:` / `context:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<SubtaskSpec>,
+}
+
+/// What a subtask step starts: a task of another template (see docs/child-tasks.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubtaskSpec {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub context: ChildContext,
+}
+
+impl SubtaskSpec {
+    /// `namespace/name@version`, how templates are named in messages.
+    pub fn key(&self) -> String {
+        format!("{}/{}@{}", self.namespace, self.name, self.version)
+    }
+}
+
+/// How a child task's context is built from its parent step.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildContext {
+    /// The parent task's context, with each dependency's result added under the dependency's
+    /// name (a dependency result replaces a context field of the same name).
+    #[default]
+    Merge,
+    /// The parent task's context as it is.
+    Parent,
+    /// Only the dependency results, keyed by step name.
+    Dependencies,
+}
+
+impl ChildContext {
+    pub const ALL: [ChildContext; 3] = [
+        ChildContext::Merge,
+        ChildContext::Parent,
+        ChildContext::Dependencies,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildContext::Merge => "merge",
+            ChildContext::Parent => "parent",
+            ChildContext::Dependencies => "dependencies",
+        }
+    }
 }
 
 /// A step's limits (see docs/limits.md).
@@ -139,7 +200,8 @@ pub struct StepLimits {
     /// At most `per_second` starts a second on average, `burst` at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
-    /// `{{dotted.path}}` template over the task context: one limit per distinct value.
+    /// `{{dotted.path}}` template over the task context, or a JSONPath (`$.customer.id`):
+    /// one limit per distinct value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_key: Option<String>,
 }
@@ -162,10 +224,48 @@ impl StepLimits {
     }
 }
 
+/// Check a `limit_key`: a JSONPath (it starts with `$`) must parse, and any other key must
+/// name at least one `{{field}}`. The message says what is wrong, without the field's name
+/// or the key.
+pub fn check_limit_key(key: &str) -> Result<(), String> {
+    if key.starts_with('$') {
+        return serde_json_path::JsonPath::parse(key)
+            .map(|_| ())
+            .map_err(|e| format!("is not a valid JSONPath ({e})"));
+    }
+    if !key.contains("{{") || !key.contains("}}") {
+        return Err(
+            "must name a field of the task context as {{field}} (e.g. \"customer:{{customer_id}}\") \
+             or be a JSONPath (e.g. \"$.customer_id\")"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// A context value as it appears in a limit key: strings as they are, other values as JSON,
+/// null or nothing as an empty string.
+fn push_key_value(out: &mut String, v: Option<&serde_json::Value>) {
+    match v {
+        Some(serde_json::Value::String(s)) => out.push_str(s),
+        Some(serde_json::Value::Null) | None => {}
+        Some(other) => out.push_str(&other.to_string()),
+    }
+}
+
 /// Replace each `{{a.b}}` of `template` with the context's value at `a.b` (strings as they
 /// are, other values as JSON, a missing field as nothing).
+/// A JSONPath `template` (it starts with `$`) resolves to the value of its first match (a
+/// path that matches nothing, or does not parse, to an empty string).
 pub fn render_key(template: &str, context: &serde_json::Value) -> String {
     let mut out = String::new();
+    if template.starts_with('$') {
+        let first = serde_json_path::JsonPath::parse(template)
+            .ok()
+            .and_then(|p| p.query(context).first());
+        push_key_value(&mut out, first);
+        return out;
+    }
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
@@ -182,11 +282,7 @@ pub fn render_key(template: &str, context: &serde_json::Value) -> String {
                 other => other.get(part),
             });
         }
-        match v {
-            Some(serde_json::Value::String(s)) => out.push_str(s),
-            Some(serde_json::Value::Null) | None => {}
-            Some(other) => out.push_str(&other.to_string()),
-        }
+        push_key_value(&mut out, v);
         rest = &after[end + 2..];
     }
     out.push_str(rest);
@@ -238,17 +334,25 @@ pub enum StepType {
     BatchWorker,
     /// No handler: completed by a signal sent to it (`client.sendSignal`).
     Signal,
+    /// No handler: runs a child task of another template and completes with its results.
+    Subtask,
 }
 
 impl StepType {
-    pub const ALL: [StepType; 6] = [
+    pub const ALL: [StepType; 7] = [
         StepType::Standard,
         StepType::Decision,
         StepType::DeferredConvergence,
         StepType::Batchable,
         StepType::BatchWorker,
         StepType::Signal,
+        StepType::Subtask,
     ];
+
+    /// Whether a worker runs a handler for it (signal and subtask steps have none).
+    pub fn has_handler(self) -> bool {
+        !matches!(self, StepType::Signal | StepType::Subtask)
+    }
 
     /// Decision and batchable steps return an outcome that creates further steps.
     pub fn has_outcome(self) -> bool {
@@ -264,6 +368,7 @@ impl StepType {
             StepType::Batchable => "batchable",
             StepType::BatchWorker => "batch_worker",
             StepType::Signal => "signal",
+            StepType::Subtask => "subtask",
         }
     }
 }

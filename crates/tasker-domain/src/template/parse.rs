@@ -13,9 +13,10 @@ use super::limits::{
     MAX_TIMEOUT_SECONDS,
 };
 use super::model::{
-    empty_object, BackoffKind, HandlerSpec, IdentityStrategy, RateLimit, RetryConfig,
-    StepDefinition, StepLimits, StepType, TaskTemplate,
+    check_limit_key, empty_object, BackoffKind, ChildContext, HandlerSpec, IdentityStrategy,
+    RateLimit, RetryConfig, StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate,
 };
+use super::notice::{Note, Notes};
 use super::validate::validate_dependencies;
 use crate::text::echo;
 
@@ -36,6 +37,10 @@ const TOP_IGNORED: &[&str] = &[
     "input_schema",
     "lifecycle",
 ];
+/// Keys that tasker-core itself ignores (they are not in its template struct) but that its
+/// files carry: ignored, with a notice. `loaded_from` is where tasker-rb's loader records a
+/// template's file.
+const TOP_TASKER_CORE_IGNORED: &[&str] = &["loaded_from"];
 const STEP_KEYS: &[&str] = &[
     "name",
     "description",
@@ -51,7 +56,16 @@ const STEP_KEYS: &[&str] = &[
     "concurrency",
     "rate_limit",
     "limit_key",
+    "task",
+    "context",
 ];
+const SUBTASK_KEYS: &[&str] = &["namespace", "name", "version"];
+const CHILD_CONTEXTS: &[(&str, ChildContext)] = &[
+    ("merge", ChildContext::Merge),
+    ("parent", ChildContext::Parent),
+    ("dependencies", ChildContext::Dependencies),
+];
+pub(super) const LIMIT_KEYS: &[&str] = &["concurrency", "rate_limit", "limit_key"];
 const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 const STEP_IGNORED: &[&str] = &[
     "publishes_events",
@@ -59,6 +73,9 @@ const STEP_IGNORED: &[&str] = &[
     "result_schema",
     "composition",
 ];
+/// Step keys tasker-core ignores (a step-level `lifecycle`; tasker-core's lifecycle is a
+/// template-level block): ignored, with a notice.
+const STEP_TASKER_CORE_IGNORED: &[&str] = &["lifecycle"];
 const ON_TIMEOUT_KEYS: &[&str] = &["result"];
 const HANDLER_KEYS: &[&str] = &["callable", "method", "resolver", "initialization"];
 const RETRY_KEYS: &[&str] = &[
@@ -68,6 +85,10 @@ const RETRY_KEYS: &[&str] = &[
     "backoff_base_ms",
     "max_backoff_ms",
 ];
+/// tasker-core's other spellings of retry settings: `limit` (tasker-rb's name for
+/// `max_attempts`), `initial_delay` and `max_delay` (seconds). Read under our names with a
+/// notice; never suggested for a typo.
+const RETRY_TASKER_CORE: &[&str] = &["limit", "initial_delay", "max_delay"];
 const STEP_TYPES: &[(&str, StepType)] = &[
     ("standard", StepType::Standard),
     ("decision", StepType::Decision),
@@ -75,6 +96,7 @@ const STEP_TYPES: &[(&str, StepType)] = &[
     ("batchable", StepType::Batchable),
     ("batch_worker", StepType::BatchWorker),
     ("signal", StepType::Signal),
+    ("subtask", StepType::Subtask),
 ];
 const IDENTITY_STRATEGIES: &[(&str, IdentityStrategy)] = &[
     ("always_unique", IdentityStrategy::AlwaysUnique),
@@ -147,7 +169,13 @@ pub fn check_template_for_env(
         }
     };
     let mut p = Problems::default();
-    p.0.extend(unknown_keys(&ctx, map, TOP_KEYS, TOP_IGNORED));
+    p.0.extend(unknown_keys(
+        &ctx,
+        map,
+        TOP_KEYS,
+        &[TOP_IGNORED, TOP_TASKER_CORE_IGNORED].concat(),
+    ));
+    note_ignored(&ctx, map, TOP_TASKER_CORE_IGNORED, &mut p.1);
     let overridden;
     let map = match env.map(|env| apply_environment(&ctx, map, env)) {
         Some(Ok(m)) => {
@@ -208,17 +236,21 @@ pub fn check_template_for_env(
         }
     }
     validate_dependencies(source, &parsed, all_named, &mut p);
+    let Problems(errors, notes) = p;
     match (name, namespace_name, version) {
-        (Some(name), Some(namespace_name), Some(version)) if p.0.is_empty() => Ok(TaskTemplate {
-            name,
-            namespace_name,
-            version,
-            description,
-            steps: parsed.into_iter().map(|p| p.step).collect(),
-            identity_strategy,
-            source: source.to_string(),
-        }),
-        _ => Err(p.0),
+        (Some(name), Some(namespace_name), Some(version)) if errors.is_empty() => {
+            Ok(TaskTemplate {
+                name,
+                namespace_name,
+                version,
+                description,
+                steps: parsed.into_iter().map(|p| p.step).collect(),
+                identity_strategy,
+                source: source.to_string(),
+                notices: notes.into_notices(source),
+            })
+        }
+        _ => Err(errors),
     }
 }
 
@@ -246,7 +278,13 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
         )));
         return None;
     };
-    p.0.extend(unknown_keys(&ctx, map, STEP_KEYS, STEP_IGNORED));
+    p.0.extend(unknown_keys(
+        &ctx,
+        map,
+        STEP_KEYS,
+        &[STEP_IGNORED, STEP_TASKER_CORE_IGNORED].concat(),
+    ));
+    note_ignored(&ctx, map, STEP_TASKER_CORE_IGNORED, &mut p.1);
     let name = p.keep(required_str(&ctx, map, "name", 255));
 
     let step_type = p
@@ -295,8 +333,17 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
     });
 
     let is_signal = step_type == StepType::Signal;
+    let is_subtask = step_type == StepType::Subtask;
     let handler = match get(map, "handler") {
-        None if is_signal => None,
+        None if is_signal || is_subtask => None,
+        Some(_) if is_subtask => {
+            p.push(ctx.field_err(
+                "handler",
+                "a subtask step has no handler: it runs the child task named by 'task' and \
+                 completes with its results; remove 'handler' or use another step type",
+            ));
+            None
+        }
         None => {
             p.push(ctx.err_about("handler", "missing required field 'handler'"));
             None
@@ -324,7 +371,10 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
 
     let retry = match get(map, "retry") {
         None => None,
-        Some(Value::Mapping(r)) => p.keep(parse_retry(&ctx.nested("retry."), r)),
+        Some(Value::Mapping(r)) => {
+            let r = parse_retry(&ctx.nested("retry."), r, &mut p.1);
+            p.keep(r)
+        }
         Some(other) => {
             p.push(ctx.field_err(
                 "retry",
@@ -336,6 +386,13 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
 
     let timeout_seconds = match get(map, "timeout_seconds") {
         None => None,
+        Some(_) if is_subtask => {
+            p.push(ctx.field_err(
+                "timeout_seconds",
+                "a subtask step has no timeout of its own: its child task's steps have theirs",
+            ));
+            None
+        }
         Some(Value::Number(n)) => {
             let t = n.as_f64().unwrap_or(f64::NAN);
             // A signal may take days (a person's approval); an attempt of a handler may not.
@@ -401,7 +458,10 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
             None
         }
     };
-    let limits = p.keep(parse_limits(&ctx, map, is_signal)).flatten();
+    let limits = p
+        .keep(parse_limits(&ctx, map, is_signal || is_subtask))
+        .flatten();
+    let subtask = p.keep(parse_subtask(&ctx, map, is_subtask)).flatten();
     let description = p
         .keep(opt_str(&ctx, map, "description"))
         .flatten()
@@ -424,10 +484,74 @@ fn parse_step(source: &str, index: usize, value: &Value, p: &mut Problems) -> Op
             batch_config,
             on_timeout_result,
             limits,
+            subtask,
         },
         index,
         deps_key: deps_key?,
     })
+}
+
+/// `task: { namespace, name, version }` and `context:` of a subtask step (both refused on any
+/// other step).
+fn parse_subtask(
+    ctx: &Ctx,
+    map: &Mapping,
+    is_subtask: bool,
+) -> Result<Option<SubtaskSpec>, TemplateError> {
+    if !is_subtask {
+        for field in ["task", "context"] {
+            if get(map, field).is_some() {
+                return Err(ctx.field_err(
+                    field,
+                    format!("only a subtask step (type: subtask) has a '{field}'"),
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    let task = match get(map, "task") {
+        None => {
+            return Err(ctx.err_about(
+                "task",
+                "missing required field 'task': a subtask step names the template of its \
+                 child task as task: { namespace, name, version }",
+            ))
+        }
+        Some(Value::Mapping(m)) => m,
+        Some(other) => {
+            return Err(ctx.field_err(
+                "task",
+                format!(
+                    "expected a mapping with 'namespace', 'name' and 'version', got {}",
+                    describe(other)
+                ),
+            ))
+        }
+    };
+    let tctx = ctx.nested("task.");
+    check_keys(&tctx, task, SUBTASK_KEYS, &[])?;
+    let namespace = required_str(&tctx, task, "namespace", 255)?;
+    let name = required_str(&tctx, task, "name", 255)?;
+    let version = required_str(&tctx, task, "version", 50)?;
+    let context = match opt_str(ctx, map, "context")? {
+        None => ChildContext::default(),
+        Some(s) => lookup(CHILD_CONTEXTS, s).ok_or_else(|| {
+            ctx.field_err(
+                "context",
+                format!(
+                    "must be one of {}, got '{}'",
+                    names(CHILD_CONTEXTS),
+                    echo(s)
+                ),
+            )
+        })?,
+    };
+    Ok(Some(SubtaskSpec {
+        namespace,
+        name,
+        version,
+        context,
+    }))
 }
 
 /// `on_timeout: { result: {…} }` of a signal step: the result it completes with when its
@@ -470,14 +594,12 @@ fn parse_handler(ctx: &Ctx, map: &Mapping) -> Result<HandlerSpec, TemplateError>
     })
 }
 
-/// Missing keys take the defaults of [`RetryConfig::default`], except that `retryable: false`
-/// without `max_attempts` means one attempt.
 /// Largest accepted `concurrency` and `rate_limit.burst`.
 const MAX_LIMIT: u64 = 1_000_000;
 
 /// A step's `concurrency`, `rate_limit` and `limit_key` (all optional; `limit_key` needs one
 /// of the other two).
-fn parse_limits(
+pub(super) fn parse_limits(
     ctx: &Ctx,
     map: &Mapping,
     is_signal: bool,
@@ -499,20 +621,8 @@ fn parse_limits(
     let limit_key = match get(map, "limit_key") {
         None => None,
         Some(Value::String(s)) => {
-            if s.starts_with('$') {
-                return Err(ctx.field_err(
-                    "limit_key",
-                    "JSONPath is not supported; write the field as {{dotted.path}}",
-                ));
-            }
-            if !s.contains("{{") || !s.contains("}}") {
-                return Err(ctx.field_err(
-                    "limit_key",
-                    format!(
-                        "must name a field of the task context as {{{{field}}}} (e.g. \"customer:{{{{customer_id}}}}\"), got '{}'",
-                        echo(s)
-                    ),
-                ));
+            if let Err(problem) = check_limit_key(s) {
+                return Err(ctx.field_err("limit_key", format!("{problem}, got '{}'", echo(s))));
             }
             Some(s.clone())
         }
@@ -520,7 +630,7 @@ fn parse_limits(
             return Err(ctx.field_err(
                 "limit_key",
                 format!(
-                    "expected a string such as \"customer:{{{{customer_id}}}}\", got {}",
+                    "expected a string such as \"customer:{{{{customer_id}}}}\" or \"$.customer_id\", got {}",
                     describe(other)
                 ),
             ))
@@ -541,7 +651,10 @@ fn parse_limits(
         } else {
             "rate_limit"
         };
-        return Err(ctx.field_err(field, "a signal step runs no handler, so it has no limits"));
+        return Err(ctx.field_err(
+            field,
+            "a signal or subtask step runs no handler, so it has no limits",
+        ));
     }
     Ok(Some(StepLimits {
         concurrency,
@@ -587,8 +700,11 @@ fn parse_rate_limit(ctx: &Ctx, map: &Mapping) -> Result<RateLimit, TemplateError
     Ok(RateLimit { per_second, burst })
 }
 
-fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
-    check_keys(ctx, map, RETRY_KEYS, &[])?;
+/// Missing keys take the defaults of [`RetryConfig::default`], except that `retryable: false`
+/// means one attempt. tasker-core's spellings (`limit`, `initial_delay`, `max_delay`) are read
+/// under our names, and `max_attempts: 0` means one attempt, each with a notice.
+fn parse_retry(ctx: &Ctx, map: &Mapping, notes: &mut Notes) -> Result<RetryConfig, TemplateError> {
+    check_keys(ctx, map, RETRY_KEYS, RETRY_TASKER_CORE)?;
     let defaults = RetryConfig::default();
     let retryable = match get(map, "retryable") {
         None => true,
@@ -600,7 +716,7 @@ fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
             ))
         }
     };
-    let max_attempts = int_in_range(ctx, map, "max_attempts", 1, 100)?;
+    let attempts = read_attempts(ctx, map, notes)?;
     let backoff = match opt_str(ctx, map, "backoff")? {
         None => defaults.backoff,
         Some(s) => lookup(BACKOFF_KINDS, s).ok_or_else(|| {
@@ -610,31 +726,47 @@ fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
             )
         })?,
     };
-    let base = int_in_range(ctx, map, "backoff_base_ms", 0, MAX_BACKOFF_SETTING_MS)?;
-    let max = int_in_range(ctx, map, "max_backoff_ms", 0, MAX_BACKOFF_SETTING_MS)?;
-    let backoff_base_ms = base.unwrap_or(defaults.backoff_base_ms);
-    let max_backoff_ms = max.unwrap_or(defaults.max_backoff_ms);
+    let base = read_millis(ctx, map, BASE_DELAY, notes)?;
+    let max = read_millis(ctx, map, MAX_DELAY, notes)?;
+    let backoff_base_ms = base.map_or(defaults.backoff_base_ms, |(ms, _)| ms);
+    let max_backoff_ms = match max {
+        Some((ms, _)) => ms,
+        // tasker-core's `initial_delay` past our default cap, with no cap given: the cap is
+        // that delay (tasker-core sets no cap of its own there).
+        None if base
+            .is_some_and(|(ms, key)| key == BASE_DELAY.seconds && ms > defaults.max_backoff_ms) =>
+        {
+            backoff_base_ms
+        }
+        None => defaults.max_backoff_ms,
+    };
     if max_backoff_ms < backoff_base_ms {
-        let got = match max {
-            Some(_) => format!("got {max_backoff_ms}"),
-            None => format!("got the default {max_backoff_ms}; set it explicitly"),
+        let base_key = base.map_or(BASE_DELAY.millis, |(_, key)| key);
+        let (key, got) = match max {
+            Some((_, key)) => (key, format!("got {}", show_delay(key, max_backoff_ms))),
+            None => (
+                MAX_DELAY.millis,
+                format!("got the default {max_backoff_ms}; set it explicitly"),
+            ),
         };
         return Err(ctx.field_err(
-            "max_backoff_ms",
-            format!("must be >= retry.backoff_base_ms ({backoff_base_ms}), {got}"),
+            key,
+            format!(
+                "must be >= retry.{base_key} ({}), {got}",
+                show_delay(base_key, backoff_base_ms)
+            ),
         ));
     }
-    let max_attempts = match max_attempts {
-        Some(n) => n as u32, // within 1..=100
+    let max_attempts = match attempts {
+        // As in tasker-core, a step that is not retryable runs once, whatever its count says.
+        Some((n, key)) if !retryable && n > 1 => {
+            ctx.note(notes, key, Note::NotRetryable);
+            1
+        }
+        Some((n, _)) => n,
         None if !retryable => 1,
         None => defaults.max_attempts,
     };
-    if !retryable && max_attempts > 1 {
-        return Err(ctx.field_err(
-            "max_attempts",
-            format!("retryable: false means one attempt; set max_attempts: 1 (got {max_attempts})"),
-        ));
-    }
     Ok(RetryConfig {
         retryable,
         max_attempts,
@@ -642,4 +774,111 @@ fn parse_retry(ctx: &Ctx, map: &Mapping) -> Result<RetryConfig, TemplateError> {
         backoff_base_ms,
         max_backoff_ms,
     })
+}
+
+/// The attempt count and the key it was read from: `max_attempts`, or tasker-core's `limit`
+/// (ignored when `max_attempts` is set). `0` means one attempt, as in tasker-core, whose
+/// readiness check always allows the first one.
+fn read_attempts(
+    ctx: &Ctx,
+    map: &Mapping,
+    notes: &mut Notes,
+) -> Result<Option<(u32, &'static str)>, TemplateError> {
+    let key = match (get(map, "max_attempts"), get(map, "limit")) {
+        (Some(_), Some(_)) => {
+            ctx.note(notes, "limit", Note::Shadowed("retry.max_attempts"));
+            "max_attempts"
+        }
+        (None, Some(_)) => "limit",
+        _ => "max_attempts",
+    };
+    // One notice per key: a zero says all there is to say.
+    if matches!(get(map, key), Some(Value::Number(n)) if n.as_u64() == Some(0)) {
+        ctx.note(notes, key, Note::ZeroAttempts);
+        return Ok(Some((1, key)));
+    }
+    if key == "limit" {
+        ctx.note(notes, key, Note::ReadAs("retry.max_attempts"));
+    }
+    Ok(int_in_range(ctx, map, key, 1, 100)?.map(|n| (n as u32, key)))
+}
+
+/// A delay setting: our key in milliseconds, and tasker-core's in seconds.
+#[derive(Clone, Copy)]
+struct DelayKeys {
+    millis: &'static str,
+    seconds: &'static str,
+    /// `retry.<millis>`, for notices.
+    ours: &'static str,
+}
+
+const BASE_DELAY: DelayKeys = DelayKeys {
+    millis: "backoff_base_ms",
+    seconds: "initial_delay",
+    ours: "retry.backoff_base_ms",
+};
+const MAX_DELAY: DelayKeys = DelayKeys {
+    millis: "max_backoff_ms",
+    seconds: "max_delay",
+    ours: "retry.max_backoff_ms",
+};
+
+/// A delay in milliseconds and the key it was read from: ours, or tasker-core's spelling in
+/// seconds (ignored when ours is set).
+fn read_millis(
+    ctx: &Ctx,
+    map: &Mapping,
+    keys: DelayKeys,
+    notes: &mut Notes,
+) -> Result<Option<(u64, &'static str)>, TemplateError> {
+    let seconds = get(map, keys.seconds);
+    if let Some(ms) = int_in_range(ctx, map, keys.millis, 0, MAX_BACKOFF_SETTING_MS)? {
+        if seconds.is_some() {
+            ctx.note(notes, keys.seconds, Note::Shadowed(keys.ours));
+        }
+        return Ok(Some((ms, keys.millis)));
+    }
+    let Some(v) = seconds else {
+        return Ok(None);
+    };
+    let max_seconds = MAX_BACKOFF_SETTING_MS / 1000;
+    let (s, shown) = match v {
+        Value::Number(n) => (
+            n.as_f64().unwrap_or(f64::NAN),
+            echo(&n.to_string()).to_string(),
+        ),
+        other => {
+            return Err(ctx.field_err(
+                keys.seconds,
+                format!("expected a number of seconds, got {}", describe(other)),
+            ))
+        }
+    };
+    // NaN is in no range.
+    if !(0.0..=max_seconds as f64).contains(&s) {
+        return Err(ctx.field_err(
+            keys.seconds,
+            format!("must be between 0 and {max_seconds} seconds, got {shown}"),
+        ));
+    }
+    ctx.note(notes, keys.seconds, Note::SecondsAs(keys.ours));
+    Ok(Some(((s * 1000.0).round() as u64, keys.seconds)))
+}
+
+/// A delay as its key writes it: seconds for tasker-core's keys, milliseconds for ours.
+fn show_delay(key: &str, ms: u64) -> String {
+    if key == BASE_DELAY.seconds || key == MAX_DELAY.seconds {
+        format!("{} s", ms as f64 / 1000.0)
+    } else {
+        ms.to_string()
+    }
+}
+
+/// Notices for the keys of `keys` present in `map` (keys tasker-core ignores).
+fn note_ignored(ctx: &Ctx, map: &Mapping, keys: &[&str], notes: &mut Notes) {
+    for key in keys {
+        if map.contains_key(*key) {
+            ctx.note(notes, key, Note::Ignored);
+        }
+    }
 }

@@ -129,6 +129,7 @@ pub(crate) async fn claim(
 ) -> (Uuid, Vec<ClaimedRow>) {
     let request = ClaimRequest {
         callables: callables.iter().map(|c| c.to_string()).collect(),
+        limited_only: vec![],
         limit,
         worker_id: worker.into(),
         lease_ms: 30_000,

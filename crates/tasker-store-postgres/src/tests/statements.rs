@@ -197,6 +197,7 @@ mod counts {
 
                 let request = ClaimRequest {
                     callables: vec!["h".into()],
+                    limited_only: vec![],
                     limit: n,
                     worker_id: "w".into(),
                     lease_ms: 60_000,
@@ -391,6 +392,7 @@ mod counts {
                     tx.insert_transitions(&[]).await?;
                     let nothing = ClaimRequest {
                         callables: vec![],
+                        limited_only: vec![],
                         limit: 10,
                         worker_id: "w".into(),
                         lease_ms: 1,

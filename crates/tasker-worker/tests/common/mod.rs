@@ -29,6 +29,7 @@ pub fn config(worker_id: &str, dir: &Path, handlers: &[&str], concurrency: usize
         min_log_level: Some(tasker_worker::LogLevel::Debug),
         report_outcomes: false,
         schedules: Vec::new(),
+        limits: Default::default(),
     }
 }
 
