@@ -18,7 +18,20 @@ backend_tests!(
     caller_provided_requires_an_idempotency_key,
     on_duplicate_error_names_the_existing_task,
     concurrent_strict_creates_make_one_task,
+    child_tasks_of_a_strict_template_are_always_new,
 );
+
+/// A subtask step that starts a `strict` child at once, with the parent's context.
+const STARTER: &str = r#"
+name: starter
+namespace_name: test
+version: 1.0.0
+steps:
+  - name: run
+    type: subtask
+    task: { namespace: test, name: strict, version: 1.0.0 }
+    context: parent
+"#;
 
 const STRICT: &str = r#"
 name: strict
@@ -316,4 +329,28 @@ async fn concurrent_strict_creates_make_one_task(db: TestDb) {
     uuids.dedup();
     assert_eq!(uuids.len(), 1, "{uuids:?}");
     assert_eq!(count(&a, "strict").await, 1);
+}
+
+/// Each run of a subtask step is its own child, whatever the child template's strategy.
+async fn child_tasks_of_a_strict_template_are_always_new(db: TestDb) {
+    let engine = engine(&db, &[("strict.yaml", STRICT), ("starter.yaml", STARTER)]).await;
+    let a = engine
+        .create_task(raw("starter", r#"{"x":1}"#, None))
+        .await
+        .unwrap();
+    let b = engine
+        .create_task(raw("starter", r#"{"x":1}"#, None))
+        .await
+        .unwrap();
+    let child = |t: &tasker_orchestration::TaskView| {
+        t.children
+            .as_ref()
+            .and_then(|c| c.first())
+            .map(|c| c.task_uuid.clone())
+    };
+    let ca = child(&details(&engine, &a.task_uuid).await).expect("a's child");
+    let cb = child(&details(&engine, &b.task_uuid).await).expect("b's child");
+    assert_ne!(ca, cb, "the same context, two children");
+    assert_eq!(details(&engine, &ca).await.identity_hash, None);
+    assert_eq!(count(&engine, "strict").await, 2);
 }
