@@ -84,6 +84,18 @@ export interface CreateTaskRequest {
   traceContext?: string
   /** -1000..1000, higher first; the engine refuses anything else. */
   priority?: number
+  /**
+   * Task metadata (docs/task-metadata.md); the engine checks it and generates the
+   * correlation id when it is absent.
+   */
+  correlationId?: string
+  parentCorrelationId?: string
+  initiator?: string
+  sourceSystem?: string
+  reason?: string
+  tags?: Array<string>
+  /** What a duplicate create gets (docs/identity.md): the existing task (default) or an error. */
+  onDuplicate?: 'return' | 'error'
 }
 
 export interface EngineOptions {
@@ -118,6 +130,10 @@ export interface ListTasksFilter {
   createdAfterMs?: number
   /** Created before, ms since the epoch. */
   createdBeforeMs?: number
+  correlationId?: string
+  parentCorrelationId?: string
+  /** Only tasks with every one of these tags. */
+  tags?: Array<string>
   limit?: number
   offset?: number
 }

@@ -74,6 +74,7 @@ export {
   type StepActivityOptions,
   type WaitForTaskOptions,
 } from './client/client';
+export type { TaskMetadata, TaskMetadataOptions } from './client/task-metadata';
 export {
   isTaskFinished,
   stepByName,

@@ -13,8 +13,8 @@ use std::time::Duration;
 use napi_derive::napi;
 use tasker_orchestration::{
     iso8601, Backend, ConnectOptions, CreateTask, Engine, EngineError, ErrorCode, ExpansionLimits,
-    JsonLimits, Limits, ListTasks, Prune, ScheduleSpec, StepError, TaskState,
-    DEFAULT_CONNECT_TIMEOUT,
+    JsonLimits, Limits, ListTasks, OnDuplicate, Prune, ScheduleSpec, StepError, TaskMetadataInput,
+    TaskState, DEFAULT_CONNECT_TIMEOUT,
 };
 use tasker_worker::{HandlerResult, LogLevel, Worker, WorkerConfig, WorkerError, WorkerEvent};
 
@@ -139,10 +139,25 @@ pub struct CreateTaskRequest {
     pub trace_context: Option<String>,
     /// -1000..1000, higher first; the engine refuses anything else.
     pub priority: Option<f64>,
+    /// Task metadata (docs/task-metadata.md); the engine checks it and generates the
+    /// correlation id when it is absent.
+    pub correlation_id: Option<String>,
+    pub parent_correlation_id: Option<String>,
+    pub initiator: Option<String>,
+    pub source_system: Option<String>,
+    pub reason: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// What a duplicate create gets (docs/identity.md): the existing task (default) or an error.
+    #[napi(ts_type = "'return' | 'error'")]
+    pub on_duplicate: Option<String>,
 }
 
-fn create_request(request: CreateTaskRequest) -> CreateTask {
-    CreateTask {
+fn create_request(request: CreateTaskRequest) -> std::result::Result<CreateTask, EngineError> {
+    let on_duplicate = match request.on_duplicate.as_deref() {
+        None => OnDuplicate::default(),
+        Some(s) => OnDuplicate::parse(s)?,
+    };
+    Ok(CreateTask {
         namespace: request.namespace,
         name: request.name,
         version: request.version,
@@ -155,7 +170,17 @@ fn create_request(request: CreateTaskRequest) -> CreateTask {
             .map(|ms| ms.round() as u64),
         trace_context: request.trace_context,
         priority: request.priority,
-    }
+        metadata: TaskMetadataInput {
+            correlation_id: request.correlation_id,
+            parent_correlation_id: request.parent_correlation_id,
+            initiator: request.initiator,
+            source_system: request.source_system,
+            reason: request.reason,
+            tags: request.tags.unwrap_or_default(),
+        },
+        on_duplicate,
+        always_new: false,
+    })
 }
 
 #[napi(object)]
@@ -167,6 +192,10 @@ pub struct ListTasksFilter {
     pub created_after_ms: Option<f64>,
     /// Created before, ms since the epoch.
     pub created_before_ms: Option<f64>,
+    pub correlation_id: Option<String>,
+    pub parent_correlation_id: Option<String>,
+    /// Only tasks with every one of these tags.
+    pub tags: Option<Vec<String>>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -180,6 +209,9 @@ impl From<ListTasksFilter> for ListTasks {
             state: f.state,
             created_after: ms(f.created_after_ms),
             created_before: ms(f.created_before_ms),
+            correlation_id: f.correlation_id,
+            parent_correlation_id: f.parent_correlation_id,
+            tags: f.tags.unwrap_or_default(),
             limit: f.limit,
             offset: f.offset,
         }
@@ -324,7 +356,7 @@ impl NativeEngine {
     pub async fn create_task(&self, request: CreateTaskRequest) -> Result<String> {
         let task = self
             .engine
-            .create_task(create_request(request))
+            .create_task(create_request(request).map_err(engine_error)?)
             .await
             .map_err(engine_error)?;
         json_string(&task)
@@ -335,7 +367,21 @@ impl NativeEngine {
     pub async fn create_tasks(&self, requests: Vec<CreateTaskRequest>) -> Result<String> {
         let tasks = self
             .engine
-            .create_tasks(requests.into_iter().map(create_request).collect())
+            .create_tasks(
+                requests
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        create_request(r).map_err(|e| match e {
+                            EngineError::InvalidArgument(m) => {
+                                EngineError::InvalidArgument(format!("request {i}: {m}"))
+                            }
+                            other => other,
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(engine_error)?,
+            )
             .await
             .map_err(engine_error)?;
         json_string(&tasks)

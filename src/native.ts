@@ -34,6 +34,7 @@ export const NATIVE_ERROR_CODES = [
   'TIMEOUT', // waitForTask ran out of time
   'CLOSED', // the engine or worker was already shut down
   'INVALID_STATE', // e.g. retrying a task that did not fail, resolving a completed step
+  'DUPLICATE_TASK', // a create duplicates a task and was given onDuplicate: 'error'
 ] as const;
 
 export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];
@@ -145,6 +146,16 @@ export interface StepPayload {
     name: string;
     version: string;
     context: Record<string, unknown>;
+    /**
+     * The task's metadata (docs/task-metadata.md). The core always sends these; they are
+     * optional only for payloads built by hand (tests).
+     */
+    correlation_id?: string;
+    parent_correlation_id?: string | null;
+    initiator?: string | null;
+    source_system?: string | null;
+    reason?: string | null;
+    tags?: string[];
   };
   step: {
     step_uuid: string;
@@ -205,6 +216,15 @@ export interface NativeCreateTaskRequest {
   traceContext?: string;
   /** -1000..1000, higher first; the core refuses anything else. */
   priority?: number;
+  /** Task metadata (docs/task-metadata.md); the core checks it and generates the correlation id. */
+  correlationId?: string;
+  parentCorrelationId?: string;
+  initiator?: string;
+  sourceSystem?: string;
+  reason?: string;
+  tags?: string[];
+  /** What a duplicate create gets (docs/identity.md); default `return`. */
+  onDuplicate?: 'return' | 'error';
 }
 
 export interface NativeListTasksFilter {
@@ -215,6 +235,10 @@ export interface NativeListTasksFilter {
   createdAfterMs?: number;
   /** Created before, ms since the epoch. */
   createdBeforeMs?: number;
+  correlationId?: string;
+  parentCorrelationId?: string;
+  /** Only tasks with every one of these tags. */
+  tags?: string[];
   limit?: number;
   offset?: number;
 }
@@ -222,7 +246,9 @@ export interface NativeListTasksFilter {
 /**
  * Every `string` returned by these methods is JSON of a `TaskView` (snake_case), or of a
  * `TaskView[]` for `listTasks`:
- * `{ task_uuid, namespace, name, version, state, context, idempotency_key|null,
+ * `{ task_uuid, namespace, name, version, state, context, idempotency_key|null, priority,
+ *    correlation_id, parent_correlation_id|null, initiator|null, source_system|null,
+ *    reason|null, tags, identity_hash|null,
  *    created_at, updated_at, completed_at|null   (ISO-8601 strings),
  *    steps?: [{ step_uuid, name, state, attempts, max_attempts, result|null,
  *               error: {message, error_type, retryable, status_code?, stack?}|null,

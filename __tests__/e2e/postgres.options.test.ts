@@ -49,6 +49,7 @@ describeEachBackend(
         'orders_flow.signals',
         'orders_flow.step_edges',
         'orders_flow.steps',
+        'orders_flow.task_tags',
         'orders_flow.tasks',
         'orders_flow.template_snapshots',
         'orders_flow.templates',

@@ -324,6 +324,13 @@ export interface TaskViewJson {
   context: Record<string, unknown>;
   idempotency_key: string | null;
   priority?: number;
+  correlation_id: string;
+  parent_correlation_id?: string | null;
+  initiator?: string | null;
+  source_system?: string | null;
+  reason?: string | null;
+  tags?: string[];
+  identity_hash?: string | null;
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -386,6 +393,13 @@ export class MockEngine implements NativeEngine {
       context: JSON.parse(request.context) as Record<string, unknown>,
       idempotency_key: request.idempotencyKey ?? null,
       priority: request.priority ?? 0,
+      correlation_id: request.correlationId ?? nextId('correlation'),
+      parent_correlation_id: request.parentCorrelationId ?? null,
+      initiator: request.initiator ?? null,
+      source_system: request.sourceSystem ?? null,
+      reason: request.reason ?? null,
+      tags: request.tags ?? [],
+      identity_hash: null,
       created_at: now,
       updated_at: now,
       completed_at: null,

@@ -41,6 +41,16 @@ describe('StepContext fields', () => {
       namespace: 'shop',
       taskName: 'checkout',
       taskVersion: '2.1.0',
+      // The payload built by hand has no correlation id: the task uuid stands in.
+      correlationId: 'task-1',
+      taskMetadata: {
+        correlationId: 'task-1',
+        parentCorrelationId: null,
+        initiator: null,
+        sourceSystem: null,
+        reason: null,
+        tags: [],
+      },
       handlerName: 'orders.validate',
       inputData: { order_id: 5 },
       stepConfig: { strict_mode: true },

@@ -74,6 +74,8 @@ describe('a pino logger', () => {
       msg: 'charged',
       orderId: 7,
       taskUuid: 't-1',
+      // The mock payload has no correlation id: the task uuid stands in.
+      correlationId: 't-1',
       stepUuid: expect.any(String),
       step: 'charge',
       workerId: worker.workerId,

@@ -11,6 +11,22 @@ import { withClient, withDatabaseOption, type DatabaseOption } from './database'
 import { CliFailure, EXIT, type ExitCode } from './exit-codes';
 import { colorState, formatDuration, formatTime, printJson, type Output } from './output';
 
+/** The `sourceSystem` of the tasks `tasker tasks create` creates, unless --source-system says. */
+export const CLI_SOURCE_SYSTEM = 'tasker-cli';
+
+/** Commander's collector for an option given several times (`--tag a --tag b`). */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** `value` of option `flag`, refused when empty. */
+function nonEmpty(value: string | undefined, flag: string): string | undefined {
+  if (value !== undefined && value === '') {
+    throw new CliFailure(`${flag} must not be empty`, EXIT.USAGE);
+  }
+  return value;
+}
+
 /** What a finished task's state means as an exit code. */
 export function exitCodeFor(task: Task): ExitCode {
   switch (task.state) {
@@ -45,6 +61,9 @@ export function registerTaskCommands(
       .option('--state <state>', 'only tasks in this state')
       .option('--namespace <namespace>', 'only tasks of this template namespace')
       .option('--name <name>', 'only tasks of templates with this name')
+      .option('--correlation-id <id>', 'only tasks with this correlation id')
+      .option('--parent-correlation-id <id>', 'only tasks with this parent correlation id')
+      .option('--tag <tag>', 'only tasks with this tag (repeat: tasks with every one)', collect, [])
       .option('--limit <n>', 'at most this many tasks (1-1000)', '50')
       .option('--json', 'print the tasks as JSON'),
   ).action(
@@ -53,14 +72,22 @@ export function registerTaskCommands(
         state?: string;
         namespace?: string;
         name?: string;
+        correlationId?: string;
+        parentCorrelationId?: string;
+        tag: string[];
         limit: string;
         json?: boolean;
       },
     ) => {
+      const correlationId = nonEmpty(opts.correlationId, '--correlation-id');
+      const parentCorrelationId = nonEmpty(opts.parentCorrelationId, '--parent-correlation-id');
       const filter = {
         ...(opts.state !== undefined && { state: parseTaskState(opts.state, '--state') }),
         ...(opts.namespace !== undefined && { namespace: opts.namespace }),
         ...(opts.name !== undefined && { name: opts.name }),
+        ...(correlationId !== undefined && { correlationId }),
+        ...(parentCorrelationId !== undefined && { parentCorrelationId }),
+        ...(opts.tag.length > 0 && { tags: opts.tag }),
         limit: parseInteger(opts.limit, '--limit', 1, 1000),
       };
       const list = await withClient(opts, (client) => client.listTasks(filter));
@@ -134,6 +161,17 @@ export function registerTaskCommands(
       .option('--context <json>', "the task's input, a JSON object", '{}')
       .option('--idempotency-key <key>', 'a second create with this key returns the first task')
       .option(
+        '--on-duplicate <what>',
+        'return (the existing task, default) or error, when this create duplicates a task ' +
+          '(docs/identity.md)',
+      )
+      .option('--correlation-id <id>', 'default: a new UUID v7 (docs/task-metadata.md)')
+      .option('--parent-correlation-id <id>', 'the correlation id of the work behind this task')
+      .option('--initiator <who>', 'who asks for the task')
+      .option('--source-system <name>', 'which system asks for it', CLI_SOURCE_SYSTEM)
+      .option('--reason <text>', 'why the task is created')
+      .option('--tag <tag>', 'a tag to find the task by (repeat for several)', collect, [])
+      .option(
         '--priority <n>',
         'claim order among ready steps, -1000 to 1000, higher first (docs/priorities.md)',
       )
@@ -154,6 +192,13 @@ export function registerTaskCommands(
       opts: DatabaseOption & {
         context: string;
         idempotencyKey?: string;
+        onDuplicate?: string;
+        correlationId?: string;
+        parentCorrelationId?: string;
+        initiator?: string;
+        sourceSystem: string;
+        reason?: string;
+        tag: string[];
         priority?: string;
         wait?: boolean;
         timeout: string;
@@ -170,12 +215,29 @@ export function registerTaskCommands(
       if (opts.idempotencyKey !== undefined && opts.idempotencyKey === '') {
         throw new CliFailure('--idempotency-key must not be empty', EXIT.USAGE);
       }
+      const onDuplicate = opts.onDuplicate;
+      if (onDuplicate !== undefined && onDuplicate !== 'return' && onDuplicate !== 'error') {
+        throw new CliFailure(
+          `--on-duplicate must be return or error, got '${onDuplicate}'`,
+          EXIT.USAGE,
+        );
+      }
+      const metadata = {
+        correlationId: nonEmpty(opts.correlationId, '--correlation-id'),
+        parentCorrelationId: nonEmpty(opts.parentCorrelationId, '--parent-correlation-id'),
+        initiator: nonEmpty(opts.initiator, '--initiator'),
+        sourceSystem: nonEmpty(opts.sourceSystem, '--source-system'),
+        reason: nonEmpty(opts.reason, '--reason'),
+      };
       const task = await withClient(opts, async (client) => {
         const created = await client.createTask({
           ...ref,
           context,
           ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }),
           ...(priority !== undefined && { priority }),
+          ...(onDuplicate !== undefined && { onDuplicate }),
+          ...Object.fromEntries(Object.entries(metadata).filter(([, v]) => v !== undefined)),
+          ...(opts.tag.length > 0 && { tags: opts.tag }),
         });
         if (!opts.wait) return created;
         try {

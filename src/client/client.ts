@@ -7,18 +7,29 @@ import type { NativeCreateTaskRequest, NativeListTasksFilter } from '../native';
 import { captureTraceContext } from '../telemetry/trace-context';
 import { healthReport, type HealthReport } from './health';
 import { FINISHED_TASK_STATES, type SignalResult, type Task, type TaskState } from './task';
+import { toNativeMetadata, toTags, type TaskMetadataOptions } from './task-metadata';
 import { parseTaskView, parseTaskViews } from './task-view';
 import type { Schedule } from '../worker/schedules';
 
-export interface CreateTaskOptions {
+/** Besides these, the task's metadata: see `TaskMetadataOptions` (docs/task-metadata.md). */
+export interface CreateTaskOptions extends TaskMetadataOptions {
   namespace: string;
   name: string;
   /** Default `1.0.0`. */
   version?: string;
   /** The task's input: a plain, JSON-serializable object. Default `{}`. */
   context?: Record<string, unknown>;
-  /** Creating a task with a key already used returns the existing task. */
+  /**
+   * Creating a task with a key already used returns the existing task (or, with
+   * `onDuplicate: 'error'`, fails). See docs/identity.md.
+   */
   idempotencyKey?: string;
+  /**
+   * What a create that duplicates an existing task gets: the same idempotency key, or, for a
+   * template with `identity_strategy: strict`, the same context. `'return'` (default): the
+   * existing task; `'error'`: a `DuplicateTaskError` naming it.
+   */
+  onDuplicate?: 'return' | 'error';
   /**
    * Start later: the task is created now, and its first steps become ready at this time (by
    * this process's clock), not before. A time in the past starts it at once.
@@ -68,6 +79,12 @@ export interface ListTasksFilter {
   createdAfter?: Date | string;
   /** Only tasks created before this time (a `Date` or an ISO 8601 string). */
   createdBefore?: Date | string;
+  /** Only tasks with this correlation id (docs/task-metadata.md). */
+  correlationId?: string;
+  /** Only tasks with this parent correlation id. */
+  parentCorrelationId?: string;
+  /** Only tasks that have every one of these tags. */
+  tags?: string[];
   /** Default 50, at most 1000. */
   limit?: number;
   offset?: number;
@@ -378,6 +395,7 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
     runAt,
     delayMs,
     priority,
+    onDuplicate,
   } = options;
   requireString(namespace, 'namespace');
   requireString(name, 'name');
@@ -386,10 +404,24 @@ function toCreateTaskRequest(options: CreateTaskOptions): NativeCreateTaskReques
     throw new InvalidArgumentError(`context must be a plain object, got ${describeKind(context)}`);
   }
   const contextJson = serialize(context, 'context');
-  const request: NativeCreateTaskRequest = { namespace, name, version, context: contextJson };
+  const request: NativeCreateTaskRequest = {
+    namespace,
+    name,
+    version,
+    context: contextJson,
+    ...toNativeMetadata(options),
+  };
   if (idempotencyKey !== undefined) {
     requireString(idempotencyKey, 'idempotencyKey');
     request.idempotencyKey = idempotencyKey;
+  }
+  if (onDuplicate !== undefined) {
+    if (onDuplicate !== 'return' && onDuplicate !== 'error') {
+      throw new InvalidArgumentError(
+        `onDuplicate must be 'return' or 'error', got ${describeValue(onDuplicate)}`,
+      );
+    }
+    request.onDuplicate = onDuplicate;
   }
   if (runAt !== undefined && delayMs !== undefined) {
     throw new InvalidArgumentError('createTask: give runAt or delayMs, not both');
@@ -443,6 +475,26 @@ function toNativeFilter(what: string, filter: CountTasksFilter): NativeListTasks
   }
   if (filter.createdBefore !== undefined) {
     native.createdBeforeMs = toTimeMs(what, 'createdBefore', filter.createdBefore);
+  }
+  for (const field of ['correlationId', 'parentCorrelationId'] as const) {
+    const value: unknown = filter[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value === '') {
+      throw new InvalidArgumentError(
+        `${what}: ${field} must be a non-empty string, got ${describeValue(value)}`,
+      );
+    }
+    native[field] = value;
+  }
+  if (filter.tags !== undefined) {
+    try {
+      native.tags = toTags('tags', filter.tags);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) {
+        throw new InvalidArgumentError(`${what}: ${err.message}`);
+      }
+      throw err;
+    }
   }
   return native;
 }

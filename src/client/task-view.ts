@@ -30,6 +30,13 @@ interface TaskView {
   context: Record<string, unknown>;
   idempotency_key: string | null;
   priority?: number;
+  correlation_id: string;
+  parent_correlation_id?: string | null;
+  initiator?: string | null;
+  source_system?: string | null;
+  reason?: string | null;
+  tags?: string[];
+  identity_hash?: string | null;
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -93,6 +100,13 @@ function toTask(view: TaskView): Task {
     context: view.context ?? {},
     idempotencyKey: view.idempotency_key ?? null,
     priority: view.priority ?? 0,
+    correlationId: view.correlation_id,
+    parentCorrelationId: view.parent_correlation_id ?? null,
+    initiator: view.initiator ?? null,
+    sourceSystem: view.source_system ?? null,
+    reason: view.reason ?? null,
+    tags: view.tags ?? [],
+    identityHash: view.identity_hash ?? null,
     createdAt: view.created_at,
     updatedAt: view.updated_at,
     completedAt: view.completed_at ?? null,

@@ -49,6 +49,16 @@ export interface Task {
   idempotencyKey: string | null;
   /** -1000..1000, higher first (docs/priorities.md); 0 unless `createTask` gave one. */
   priority: number;
+  /** The one `createTask` gave, or a UUID v7 generated then (docs/task-metadata.md). */
+  correlationId: string;
+  parentCorrelationId: string | null;
+  initiator: string | null;
+  sourceSystem: string | null;
+  reason: string | null;
+  /** Distinct, in the order given; `[]` without any. */
+  tags: string[];
+  /** Set when the template dedupes tasks on their context (docs/identity.md). */
+  identityHash: string | null;
   /** ISO-8601. */
   createdAt: string;
   updatedAt: string;

@@ -1,5 +1,6 @@
 import { RetryableError } from '../errors/retryable-error';
 import type { StepLogger } from '../logger';
+import type { TaskMetadata } from '../client/task-metadata';
 import type { StepPayload } from '../native';
 import { checkpointJson, type CheckpointInput, type CheckpointWriter } from './checkpoint';
 
@@ -11,6 +12,13 @@ export class StepContext {
   readonly namespace: string;
   readonly taskName: string;
   readonly taskVersion: string;
+  /**
+   * The task's correlation id: the one `createTask` was given, or the UUID v7 generated then
+   * (docs/task-metadata.md). Pass it on to the services the handler calls.
+   */
+  readonly correlationId: string;
+  /** The task's metadata: correlation ids, initiator, source system, reason and tags. */
+  readonly taskMetadata: TaskMetadata;
   /** The template's `handler.callable` for this step. */
   readonly handlerName: string;
   /** The task's context (its input), shared by every step. */
@@ -32,7 +40,8 @@ export class StepContext {
   /** Aborted when the step times out, its task is cancelled, or the worker shuts down. */
   readonly signal: AbortSignal;
   /**
-   * The worker's logger, adding `taskUuid`, `stepUuid`, `step`, `workerId` and `attempt` to the
+   * The worker's logger, adding `taskUuid`, `correlationId`, `stepUuid`, `step`, `workerId` and
+   * `attempt` to the
    * fields of every line; call it as pino: `ctx.logger.info('done')` or
    * `ctx.logger.info({ orderId }, 'charged')`.
    */
@@ -59,6 +68,17 @@ export class StepContext {
     this.namespace = task.namespace;
     this.taskName = task.name;
     this.taskVersion = task.version;
+    // The core always sends the correlation id; a payload built by hand (a test) may not, and
+    // then the task uuid stands in (as for tasks created before correlation ids existed).
+    this.correlationId = task.correlation_id ?? task.task_uuid;
+    this.taskMetadata = Object.freeze({
+      correlationId: this.correlationId,
+      parentCorrelationId: task.parent_correlation_id ?? null,
+      initiator: task.initiator ?? null,
+      sourceSystem: task.source_system ?? null,
+      reason: task.reason ?? null,
+      tags: Object.freeze([...(task.tags ?? [])]),
+    });
     this.handlerName = step.handler_callable;
     this.inputData = task.context ?? {};
     this.stepConfig = step.handler_initialization ?? {};

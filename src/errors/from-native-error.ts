@@ -1,6 +1,7 @@
 import { splitNativeError, type NativeErrorCode } from '../native';
 import { ClosedError } from './closed-error';
 import { DatabaseError } from './database-error';
+import { DuplicateTaskError } from './duplicate-task-error';
 import { HandlerNotRegisteredError } from './handler-not-registered-error';
 import { InvalidArgumentError } from './invalid-argument-error';
 import { InvalidStateError } from './invalid-state-error';
@@ -23,6 +24,7 @@ const BY_CODE: Record<NativeErrorCode, TaskerErrorClass> = {
   TIMEOUT: TaskTimeoutError,
   CLOSED: ClosedError,
   INVALID_STATE: InvalidStateError,
+  DUPLICATE_TASK: DuplicateTaskError,
 };
 
 /**

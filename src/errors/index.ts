@@ -5,6 +5,7 @@ export { TemplateNotFoundError } from './template-not-found-error';
 export { TaskNotFoundError } from './task-not-found-error';
 export { InvalidArgumentError } from './invalid-argument-error';
 export { InvalidStateError } from './invalid-state-error';
+export { DuplicateTaskError } from './duplicate-task-error';
 export { DatabaseError } from './database-error';
 export { TaskTimeoutError } from './task-timeout-error';
 export { ClosedError } from './closed-error';

@@ -81,6 +81,7 @@ async function execute(
     payload = parsed;
     const logger = stepLogger(deps.logger, {
       taskUuid: payload.task.task_uuid,
+      correlationId: payload.task.correlation_id ?? payload.task.task_uuid,
       stepUuid: payload.step.step_uuid,
       step: payload.step.name,
       workerId: deps.workerId,

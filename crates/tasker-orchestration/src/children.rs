@@ -538,6 +538,16 @@ async fn spawn(
         delay_ms: None,
         trace_context: family.trace_context.clone(),
         priority: Some(p.row.priority as f64),
+        // A child has its own correlation id; its parent correlation id is its parent's
+        // (docs/task-metadata.md).
+        metadata: crate::TaskMetadataInput {
+            parent_correlation_id: Some(p.row.metadata.correlation_id.clone()),
+            ..crate::TaskMetadataInput::default()
+        },
+        on_duplicate: crate::OnDuplicate::Return,
+        // Each run of a subtask step is a new child, whatever the child template's
+        // identity_strategy (docs/identity.md).
+        always_new: true,
     };
     let checked = match check(req, limits, &String::new) {
         Ok(c) => c,

@@ -5,11 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tasker_domain::{
-    check_json, echo, json_kind, JsonLimits, JsonProblem, StepDefinition, StepState, StepType,
-    TaskState, TaskTemplate,
+    check_json, echo, json_kind, IdentityStrategy, JsonLimits, JsonProblem, StepDefinition,
+    StepState, StepType, TaskState, TaskTemplate,
 };
-use tasker_store::{run_read, run_write, Edge, NewStep, NewTask, Signal, TemplateKey, Tx, Uuid};
+use tasker_store::{
+    run_read, run_write, Edge, NewStep, NewTask, Signal, TaskMetadata, TemplateKey, Tx, Uuid,
+};
 
+use crate::identity::{identity_hash, OnDuplicate};
+use crate::metadata::{check_metadata, TaskMetadataInput};
 use crate::templates::Snapshot;
 use crate::views::TaskView;
 use crate::work::Work;
@@ -33,6 +37,15 @@ pub struct CreateTask {
     /// `f64`; [`check`] refuses anything else). `None`: 0. Every step of the task has it,
     /// including those its decisions and batches create later.
     pub priority: Option<f64>,
+    /// Who and what the task is for (docs/task-metadata.md); [`check`] checks it and generates
+    /// the correlation id when it has none.
+    pub metadata: TaskMetadataInput,
+    /// What a create that duplicates an existing task gets (docs/identity.md): that task
+    /// (the default) or a `DuplicateTask` error.
+    pub on_duplicate: OnDuplicate,
+    /// Skip the template's identity strategy: a new task, whatever its context (the engine's
+    /// child tasks, one per run of a subtask step). An idempotency key still dedupes.
+    pub always_new: bool,
 }
 
 impl CreateTask {
@@ -107,6 +120,8 @@ pub(crate) fn initial_steps(template: &TaskTemplate) -> Vec<&StepDefinition> {
 pub(crate) struct Checked {
     req: CreateTask,
     priority: i64,
+    /// Checked, with its correlation id (generated once, so a retried transaction keeps it).
+    metadata: TaskMetadata,
 }
 
 /// What is wrong with `json` as an object the caller gives (a context, a result): `None` when
@@ -176,13 +191,19 @@ pub(crate) fn check(
             )))
         }
     };
+    let metadata = check_metadata(&req.metadata, &format!(" of {}", req.describe()))
+        .map_err(|problem| EngineError::InvalidArgument(format!("{}{problem}", label())))?;
     let Some(problem) = object_problem(
         &req.context,
         limits.max_context_bytes,
         limits.max_depth,
         "maxContextBytes",
     ) else {
-        return Ok(Checked { req, priority });
+        return Ok(Checked {
+            req,
+            priority,
+            metadata,
+        });
     };
     Err(EngineError::InvalidArgument(format!(
         "{}the task context for {} {problem}",
@@ -197,6 +218,7 @@ pub(crate) enum Created {
         task: Uuid,
         state: TaskState,
         at: i64,
+        identity_hash: Option<String>,
         /// A subtask step of it waits for its child from the start (no delay).
         waits_for_child: bool,
     },
@@ -309,8 +331,17 @@ impl Engine {
         for (c, r) in created.iter().zip(reqs.iter()) {
             views.push(match c {
                 Created::New {
-                    task, state, at, ..
-                } => TaskView::new_created(*task, &r.req, r.priority, *state, *at)?,
+                    task,
+                    state,
+                    at,
+                    identity_hash,
+                    ..
+                } => {
+                    let mut view =
+                        TaskView::new_created(*task, &r.req, r.priority, &r.metadata, *state, *at)?;
+                    view.identity_hash = identity_hash.clone();
+                    view
+                }
                 Created::Existing(u) => found.get(u).cloned().ok_or_else(|| {
                     EngineError::TaskNotFound(format!("task {u} vanished while being read"))
                 })?,
@@ -361,11 +392,39 @@ pub(crate) async fn create_in_tx(
         )));
     }
 
-    // Idempotency: keys already taken, and repeats within this batch.
+    // Identity (docs/identity.md): an idempotency key when given; else, for a template whose
+    // identity_strategy is strict, the hash of its key and context.
+    let mut hashes: Vec<Option<String>> = vec![None; reqs.len()];
+    for (i, r) in reqs.iter().enumerate() {
+        if r.req.idempotency_key.is_some() || r.req.always_new {
+            continue;
+        }
+        let strategy = templates[&r.req.key()].1.template.identity_strategy;
+        match strategy {
+            IdentityStrategy::AlwaysUnique => {}
+            IdentityStrategy::Strict => {
+                hashes[i] = Some(identity_hash(&r.req.key(), &r.req.context)?);
+            }
+            IdentityStrategy::CallerProvided => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "{}the template {} has identity_strategy caller_provided: every create \
+                     must give an idempotencyKey",
+                    label(i),
+                    r.req.describe()
+                )))
+            }
+        }
+    }
+    // Keys and hashes already taken, and repeats within this batch.
     let keyed: Vec<(usize, (TemplateKey, String))> = reqs
         .iter()
         .enumerate()
         .filter_map(|(i, r)| r.req.idempotency_key.clone().map(|k| (i, (r.req.key(), k))))
+        .collect();
+    let hashed: Vec<(usize, (TemplateKey, String))> = hashes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.clone().map(|h| (i, (reqs[i].req.key(), h))))
         .collect();
     let mut outcome: Vec<Option<Created>> = (0..reqs.len()).map(|_| None).collect();
     if !keyed.is_empty() {
@@ -374,20 +433,55 @@ pub(crate) async fn create_in_tx(
             outcome[keyed[j].0] = Some(Created::Existing(task));
         }
     }
-    let mut first_with_key: HashMap<(TemplateKey, String), usize> = HashMap::new();
+    if !hashed.is_empty() {
+        let lookups: Vec<(TemplateKey, String)> = hashed.iter().map(|(_, k)| k.clone()).collect();
+        for (j, task) in tx.tasks_by_identity_hash(&lookups).await? {
+            outcome[hashed[j].0] = Some(Created::Existing(task));
+        }
+    }
+    let mut first_with_key: HashMap<(bool, TemplateKey, String), usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
-    for (i, k) in &keyed {
-        if outcome[*i].is_some() {
+    let identities = keyed
+        .iter()
+        .map(|(i, k)| (*i, (false, k)))
+        .chain(hashed.iter().map(|(i, k)| (*i, (true, k))));
+    for (i, (is_hash, (template, k))) in identities {
+        if outcome[i].is_some() {
             continue;
         }
-        match first_with_key.get(k) {
-            Some(&first) => repeats.push((*i, first)),
+        let identity = (is_hash, template.clone(), k.clone());
+        match first_with_key.get(&identity) {
+            Some(&first) => repeats.push((i, first)),
             None => {
-                first_with_key.insert(k.clone(), *i);
+                first_with_key.insert(identity, i);
             }
         }
     }
     let repeat_of: HashMap<usize, usize> = repeats.iter().copied().collect();
+    // Duplicates that were asked to fail.
+    for (i, r) in reqs.iter().enumerate() {
+        if r.req.on_duplicate != OnDuplicate::Error {
+            continue;
+        }
+        let what = match (&r.req.idempotency_key, &hashes[i]) {
+            (Some(k), _) => format!("the idempotency key '{}'", echo(k)),
+            _ => "the same context (identity_strategy strict)".to_string(),
+        };
+        if let Some(Created::Existing(task)) = &outcome[i] {
+            return Err(EngineError::DuplicateTask(format!(
+                "{}task {task} of {} already has {what} (onDuplicate: 'error')",
+                label(i),
+                r.req.describe()
+            )));
+        }
+        if let Some(first) = repeat_of.get(&i) {
+            return Err(EngineError::DuplicateTask(format!(
+                "{}request {first} of the same call has {what} for {} (onDuplicate: 'error')",
+                label(i),
+                r.req.describe()
+            )));
+        }
+    }
 
     // New tasks with their initial steps.
     let mut work = Work::default();
@@ -420,6 +514,8 @@ pub(crate) async fn create_in_tx(
             total_steps: initial.len() as i64,
             trace_context: r.req.trace_context.clone(),
             priority: r.priority,
+            metadata: r.metadata.clone(),
+            identity_hash: hashes[i].clone(),
         });
         let delay_ms = r.req.delay_ms.unwrap_or(0);
         work.task(task_uuid, None, TaskState::Pending, None);
@@ -551,6 +647,7 @@ pub(crate) async fn create_in_tx(
             task,
             state,
             at,
+            identity_hash: hashes[i].clone(),
             waits_for_child,
         });
     }

@@ -48,6 +48,9 @@ error_codes! {
     /// The task or step is not in a state that allows the operation (retrying a task that did
     /// not fail, resolving a step that already completed).
     InvalidState => "INVALID_STATE",
+    /// A create duplicates an existing task (its idempotency key, or its template and context
+    /// under `identity_strategy: strict`) and was asked to fail then (`onDuplicate: 'error'`).
+    DuplicateTask => "DUPLICATE_TASK",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -70,6 +73,8 @@ pub enum EngineError {
     Timeout(String),
     #[error("{0}")]
     InvalidState(String),
+    #[error("{0}")]
+    DuplicateTask(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A broken invariant of the engine itself (a bug): the transaction was rolled back.
@@ -85,6 +90,7 @@ impl EngineError {
             EngineError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             EngineError::Timeout(_) => ErrorCode::Timeout,
             EngineError::InvalidState(_) => ErrorCode::InvalidState,
+            EngineError::DuplicateTask(_) => ErrorCode::DuplicateTask,
             EngineError::Store(StoreError::Closed) => ErrorCode::Closed,
             EngineError::Store(_) | EngineError::Internal(_) => ErrorCode::Database,
         }
@@ -106,6 +112,7 @@ impl EngineError {
             | EngineError::TemplateNotFound(_)
             | EngineError::TaskNotFound(_)
             | EngineError::InvalidState(_)
+            | EngineError::DuplicateTask(_)
             | EngineError::Timeout(_) => false,
         }
     }
@@ -136,6 +143,7 @@ mod tests {
                 "TIMEOUT",
                 "CLOSED",
                 "INVALID_STATE",
+                "DUPLICATE_TASK",
             ]
         );
         assert_eq!(ErrorCode::Closed.to_string(), "CLOSED");

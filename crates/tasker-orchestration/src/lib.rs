@@ -17,7 +17,9 @@ mod create;
 mod error;
 mod events;
 mod expand;
+mod identity;
 mod leases;
+mod metadata;
 mod metrics;
 mod operate;
 mod payload;
@@ -35,14 +37,21 @@ pub use children::MAX_CHILD_DEPTH;
 pub use claim::{ClaimRequest, ClaimedStep, HandlerLimits};
 pub use create::CreateTask;
 pub use error::{EngineError, ErrorCode};
+pub use identity::OnDuplicate;
+pub use metadata::{
+    TaskMetadataInput, MAX_CORRELATION_ID_CHARS, MAX_LABEL_CHARS, MAX_REASON_CHARS, MAX_TAGS,
+    MAX_TAG_CHARS,
+};
 pub use operate::{Prune, PRUNE_BATCH};
 pub use record::{RecordOutcome, StepError, StepOutcome};
 pub use schedules::{
     schedule_idempotency_key, FireReport, Fired, ScheduleView, MAX_LISTED_SCHEDULES,
+    SCHEDULE_SOURCE_SYSTEM,
 };
 pub use signals::SignalSent;
 pub use tasker_domain::schedule::{Missed, ScheduleSpec, MAX_MISSED_FIRES};
-pub use tasker_domain::{ExpansionLimits, JsonLimits, StepState, TaskState};
+pub use tasker_domain::{ExpansionLimits, IdentityStrategy, JsonLimits, StepState, TaskState};
+pub use tasker_store::TaskMetadata;
 pub use tasker_store::{redact, Backend, ReadyBacklog, StoreStats};
 pub use views::{
     iso8601, ActivityView, ChildView, ListTasks, StepView, TaskView, TransitionView,

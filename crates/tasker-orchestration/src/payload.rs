@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use tasker_store::{AncestorResult, ClaimedRow};
+use tasker_store::{AncestorResult, ClaimedRow, TaskMetadata};
 
 use crate::templates::Snapshot;
 
@@ -32,6 +32,37 @@ fn push_str(out: &mut String, s: &str) {
 fn push_key(out: &mut String, key: &str) {
     push_str(out, key);
     out.push(':');
+}
+
+/// `,"correlation_id":…,"parent_correlation_id":…,"initiator":…,"source_system":…,
+/// "reason":…,"tags":[…]` (absent fields as `null`).
+fn push_metadata(out: &mut String, m: &TaskMetadata) {
+    out.push(',');
+    push_key(out, "correlation_id");
+    push_str(out, &m.correlation_id);
+    for (key, value) in [
+        ("parent_correlation_id", &m.parent_correlation_id),
+        ("initiator", &m.initiator),
+        ("source_system", &m.source_system),
+        ("reason", &m.reason),
+    ] {
+        out.push(',');
+        push_key(out, key);
+        match value {
+            Some(v) => push_str(out, v),
+            None => out.push_str("null"),
+        }
+    }
+    out.push(',');
+    push_key(out, "tags");
+    out.push('[');
+    for (i, tag) in m.tags.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(out, tag);
+    }
+    out.push(']');
 }
 
 /// The payload of one claimed step, and apart from it its dependency results (the completed
@@ -62,6 +93,7 @@ pub(crate) fn build(
     out.push(',');
     push_key(&mut out, "context");
     out.push_str(&row.context);
+    push_metadata(&mut out, &row.task_metadata);
     out.push_str("},\"step\":{");
     push_key(&mut out, "step_uuid");
     push_str(&mut out, &row.step_uuid.to_string());
@@ -132,7 +164,29 @@ fn dependencies(ancestors: &[&AncestorResult]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::push_str;
+    use super::{push_metadata, push_str};
+    use tasker_store::TaskMetadata;
+
+    #[test]
+    fn writes_metadata_as_json() {
+        let mut s = String::from("{\"a\":1");
+        push_metadata(
+            &mut s,
+            &TaskMetadata {
+                correlation_id: "c\"1".into(),
+                initiator: Some("me".into()),
+                tags: vec!["x".into(), "y".into()],
+                ..TaskMetadata::default()
+            },
+        );
+        s.push('}');
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({ "a": 1, "correlation_id": "c\"1", "parent_correlation_id": null,
+                "initiator": "me", "source_system": null, "reason": null, "tags": ["x", "y"] })
+        );
+    }
 
     #[test]
     fn escapes_strings() {

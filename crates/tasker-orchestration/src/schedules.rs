@@ -24,6 +24,10 @@ use crate::create::{check, create_in_tx, object_problem, Created};
 use crate::views::iso8601;
 use crate::{CreateTask, Engine, EngineError};
 
+/// The source system of the tasks schedules create (their initiator is the schedule's name,
+/// their reason `fire time <RFC 3339 time>`).
+pub const SCHEDULE_SOURCE_SYSTEM: &str = "schedule";
+
 /// The most schedules [`Engine::list_schedules`] returns.
 pub const MAX_LISTED_SCHEDULES: i64 = 1000;
 
@@ -344,6 +348,17 @@ async fn fire_in_tx(
             delay_ms: None,
             trace_context: None,
             priority: None,
+            // A generated correlation id; where it came from (docs/task-metadata.md).
+            metadata: crate::TaskMetadataInput {
+                // (A name with control characters, which no initiator may have, is left out.)
+                initiator: Some(name.to_string()).filter(|n| !n.contains(char::is_control)),
+                source_system: Some(SCHEDULE_SOURCE_SYSTEM.to_string()),
+                reason: Some(format!("fire time {}", iso8601(at))),
+                ..crate::TaskMetadataInput::default()
+            },
+            // The key makes each fire time one task; a process that lost the race gets it.
+            on_duplicate: crate::OnDuplicate::Return,
+            always_new: false,
         };
         checked.push(check(req, limits, &|| {
             format!("schedule '{}': ", echo(name))

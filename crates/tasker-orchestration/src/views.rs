@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use tasker_domain::TaskState;
-use tasker_store::{run_read, StepRow, StoreError, TaskFilter, TaskRow, Uuid};
+use tasker_store::{run_read, StepRow, StoreError, TaskFilter, TaskMetadata, TaskRow, Uuid};
 
 use crate::create::CreateTask;
 use crate::{Engine, EngineError};
@@ -25,6 +25,16 @@ pub struct TaskView {
     pub idempotency_key: Option<String>,
     /// -1000..=1000, higher first (docs/priorities.md).
     pub priority: i64,
+    /// The caller's, or a UUID v7 generated at creation (docs/task-metadata.md).
+    pub correlation_id: String,
+    pub parent_correlation_id: Option<String>,
+    pub initiator: Option<String>,
+    pub source_system: Option<String>,
+    pub reason: Option<String>,
+    /// Distinct, in the order given.
+    pub tags: Vec<String>,
+    /// Set when the template dedupes on the context (docs/identity.md).
+    pub identity_hash: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
@@ -107,6 +117,10 @@ pub struct ListTasks {
     pub created_after: Option<i64>,
     /// Only tasks created before this time (ms since the epoch).
     pub created_before: Option<i64>,
+    pub correlation_id: Option<String>,
+    pub parent_correlation_id: Option<String>,
+    /// Only tasks with every one of these tags.
+    pub tags: Vec<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -169,9 +183,11 @@ impl TaskView {
         task_uuid: Uuid,
         req: &CreateTask,
         priority: i64,
+        metadata: &TaskMetadata,
         state: TaskState,
         at: i64,
     ) -> Result<TaskView, EngineError> {
+        let m = metadata.clone();
         Ok(TaskView {
             task_uuid: task_uuid.to_string(),
             namespace: req.namespace.clone(),
@@ -181,6 +197,13 @@ impl TaskView {
             context: raw("the task context", &req.context)?,
             idempotency_key: req.idempotency_key.clone(),
             priority,
+            correlation_id: m.correlation_id,
+            parent_correlation_id: m.parent_correlation_id,
+            initiator: m.initiator,
+            source_system: m.source_system,
+            reason: m.reason,
+            tags: m.tags,
+            identity_hash: None,
             created_at: iso8601(at),
             updated_at: iso8601(at),
             completed_at: state.is_terminal().then(|| iso8601(at)),
@@ -206,6 +229,13 @@ impl TaskView {
             )?,
             idempotency_key: row.idempotency_key.clone(),
             priority: row.priority,
+            correlation_id: row.metadata.correlation_id.clone(),
+            parent_correlation_id: row.metadata.parent_correlation_id.clone(),
+            initiator: row.metadata.initiator.clone(),
+            source_system: row.metadata.source_system.clone(),
+            reason: row.metadata.reason.clone(),
+            tags: row.metadata.tags.clone(),
+            identity_hash: row.identity_hash.clone(),
             created_at: iso8601(row.created_at),
             updated_at: iso8601(row.updated_at),
             completed_at: row.completed_at.map(iso8601),
@@ -513,6 +543,24 @@ fn task_filter(what: &str, filter: &ListTasks) -> Result<TaskFilter, EngineError
             ))
         })?),
     };
+    let mut tags: Vec<String> = Vec::with_capacity(filter.tags.len());
+    for (i, tag) in filter.tags.iter().enumerate() {
+        if let Some(problem) = crate::metadata::tag_problem(tag) {
+            return Err(EngineError::InvalidArgument(format!(
+                "{what}: tag {i} {problem}"
+            )));
+        }
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    if tags.len() > crate::metadata::MAX_TAGS {
+        return Err(EngineError::InvalidArgument(format!(
+            "{what}: {} distinct tags; a task has at most {}",
+            tags.len(),
+            crate::metadata::MAX_TAGS
+        )));
+    }
     if let (Some(after), Some(before)) = (filter.created_after, filter.created_before) {
         if after > before {
             return Err(EngineError::InvalidArgument(format!(
@@ -528,6 +576,9 @@ fn task_filter(what: &str, filter: &ListTasks) -> Result<TaskFilter, EngineError
         state,
         created_after: filter.created_after,
         created_before: filter.created_before,
+        correlation_id: filter.correlation_id.clone(),
+        parent_correlation_id: filter.parent_correlation_id.clone(),
+        tags,
         limit: 0,
         offset: 0,
     })

@@ -208,6 +208,12 @@ async fn the_child_runs_and_its_final_results_complete_the_step(db: TestDb) {
 
     // The child carries its parent's trace context and priority to its steps.
     assert_eq!(c.priority, 5);
+    // Its own correlation id; its parent correlation id is its parent's (docs/task-metadata.md).
+    assert_eq!(
+        c.parent_correlation_id.as_deref(),
+        Some(task.correlation_id.as_str())
+    );
+    assert_ne!(c.correlation_id, task.correlation_id);
     let pack = claim_one(&engine, &["Ship.Pack"], "w1").await;
     assert_eq!(pack.trace_context.as_deref(), Some(trace));
     engine

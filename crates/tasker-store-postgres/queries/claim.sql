@@ -20,4 +20,5 @@ WHERE s.step_uuid = p.step_uuid
 RETURNING s.step_uuid, s.task_uuid, s.name, s.template_step_name, s.step_type, p.state,
     s.attempts, s.max_attempts, s.dep_total, s.inputs::text, s.checkpoint::text, t.namespace,
     t.name, t.version, t.template_digest, t.context::text, p.ready_at, t.trace_context,
-    s.priority
+    s.priority, t.correlation_id, t.parent_correlation_id, t.initiator, t.source_system, t.reason,
+    t.tags::text

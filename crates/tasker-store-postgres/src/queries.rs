@@ -67,6 +67,8 @@ pub(crate) const TASK_STEPS: &str = include_str!("../queries/task_steps.sql");
 pub(crate) const TASKS: &str = include_str!("../queries/tasks.sql");
 pub(crate) const TASKS_BY_IDEMPOTENCY_KEY: &str =
     include_str!("../queries/tasks_by_idempotency_key.sql");
+pub(crate) const TASKS_BY_IDENTITY_HASH: &str =
+    include_str!("../queries/tasks_by_identity_hash.sql");
 pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sql");
 pub(crate) const TEMPLATE_SNAPSHOT: &str = include_str!("../queries/template_snapshot.sql");
 pub(crate) const TRANSITIONS_OF: &str = include_str!("../queries/transitions_of.sql");
@@ -143,6 +145,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("task_steps", TASK_STEPS),
     ("tasks", TASKS),
     ("tasks_by_idempotency_key", TASKS_BY_IDEMPOTENCY_KEY),
+    ("tasks_by_identity_hash", TASKS_BY_IDENTITY_HASH),
     ("template_keys", TEMPLATE_KEYS),
     ("template_snapshot", TEMPLATE_SNAPSHOT),
     ("transitions_of", TRANSITIONS_OF),

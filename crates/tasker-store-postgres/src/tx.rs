@@ -265,6 +265,24 @@ fn task_row(row: &PgRow) -> R<TaskRow> {
         updated_at: ms(row, 10)?,
         completed_at: opt_ms(row, 11)?,
         priority: int4(row, 12)?,
+        metadata: task_metadata(row, 13, &|| format!("task {task_uuid}"))?,
+        identity_hash: col(row, 19)?,
+    })
+}
+
+/// A task's metadata from columns `first..first + 6` (correlation id, parent correlation id,
+/// initiator, source system, reason, tags as JSON text).
+fn task_metadata(row: &PgRow, first: usize, whose: &dyn Fn() -> String) -> R<TaskMetadata> {
+    let tags: String = col(row, first + 5)?;
+    Ok(TaskMetadata {
+        correlation_id: col(row, first)?,
+        parent_correlation_id: col(row, first + 1)?,
+        initiator: col(row, first + 2)?,
+        source_system: col(row, first + 3)?,
+        reason: col(row, first + 4)?,
+        tags: serde_json::from_str(&tags).map_err(|e| {
+            StoreError::Corrupt(format!("the tags of {} are not a list: {e}", whose()))
+        })?,
     })
 }
 
@@ -284,6 +302,11 @@ fn rounds<K: Eq + Hash>(keys: impl Iterator<Item = K>) -> (Vec<usize>, usize) {
         })
         .collect();
     (of, count)
+}
+
+/// One metadata field of each task, for binding as an array.
+fn meta<T>(tasks: &[NewTask], f: impl Fn(&TaskMetadata) -> T) -> Vec<T> {
+    tasks.iter().map(|t| f(&t.metadata)).collect()
 }
 
 /// Keep the first occurrence of each item, in order.
@@ -360,10 +383,20 @@ impl PgTx {
         &mut self,
         keys: &[(TemplateKey, String)],
     ) -> R<Vec<(usize, Uuid)>> {
+        self.tasks_by_key_now(q::TASKS_BY_IDEMPOTENCY_KEY, keys)
+            .await
+    }
+
+    /// The tasks of `sql` (tasks_by_idempotency_key.sql or tasks_by_identity_hash.sql).
+    async fn tasks_by_key_now(
+        &mut self,
+        sql: &'static str,
+        keys: &[(TemplateKey, String)],
+    ) -> R<Vec<(usize, Uuid)>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let query = sqlx::query(q::TASKS_BY_IDEMPOTENCY_KEY)
+        let query = sqlx::query(sql)
             .bind(
                 keys.iter()
                     .map(|(k, _)| k.namespace.clone())
@@ -422,7 +455,33 @@ impl PgTx {
                     .map(|t| t.trace_context.clone())
                     .collect::<Vec<_>>(),
             )
-            .bind(tasks.iter().map(|t| t.priority).collect::<Vec<_>>());
+            .bind(tasks.iter().map(|t| t.priority).collect::<Vec<_>>())
+            .bind(meta(tasks, |m| m.correlation_id.clone()))
+            .bind(meta(tasks, |m| m.parent_correlation_id.clone()))
+            .bind(meta(tasks, |m| m.initiator.clone()))
+            .bind(meta(tasks, |m| m.source_system.clone()))
+            .bind(meta(tasks, |m| m.reason.clone()))
+            .bind(meta(tasks, |m| {
+                serde_json::to_string(&m.tags).unwrap_or_else(|_| "[]".to_string())
+            }))
+            .bind(
+                tasks
+                    .iter()
+                    .map(|t| t.identity_hash.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tasks
+                    .iter()
+                    .flat_map(|t| t.metadata.tags.iter().map(|_| t.task_uuid))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tasks
+                    .iter()
+                    .flat_map(|t| t.metadata.tags.iter().cloned())
+                    .collect::<Vec<_>>(),
+            );
         let mut created: HashMap<Uuid, Millis> = HashMap::new();
         for r in self.rows(query).await? {
             created.insert(col(&r, 0)?, ms(&r, 1)?);
@@ -640,6 +699,7 @@ impl PgTx {
                 template_digest: col(&r, 14)?,
                 context: col(&r, 15)?,
                 trace_context: col(&r, 17)?,
+                task_metadata: task_metadata(&r, 19, &|| format!("the task of step {step_uuid}"))?,
             };
             let ready_at: OffsetDateTime = col(&r, 16)?;
             let priority = int4(&r, 18)?;
@@ -1180,7 +1240,7 @@ type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArgu
 
 /// The parameters of list_tasks.sql and count_tasks.sql: namespace $1, name $2, state $3, limit
 /// $4, offset $5, created at or after $6 and before $7 (ms since the epoch; the whole range
-/// when not given).
+/// when not given), correlation id $8, parent correlation id $9, tags $10 (all of them).
 fn bind_task_filter<'q>(
     query: PgQuery<'q>,
     f: &TaskFilter,
@@ -1195,10 +1255,13 @@ fn bind_task_filter<'q>(
         .bind(offset)
         .bind(f.created_after.map_or(f64::NEG_INFINITY, |ms| ms as f64))
         .bind(f.created_before.map_or(f64::INFINITY, |ms| ms as f64))
+        .bind(f.correlation_id.clone())
+        .bind(f.parent_correlation_id.clone())
+        .bind(f.tags.clone())
 }
 
 /// The statement for a filter: only the equality filters given appear as conditions (the others
-/// are `$n::text IS NULL`, true), so that each of the 8 combinations is its own prepared
+/// are `$n::text IS NULL`, true), so that each of the 64 combinations is its own prepared
 /// statement planned on the index that serves it; the creation time range is always there, on
 /// the indexes' second column. Built once per combination.
 pub(crate) fn list_tasks_sql(f: &TaskFilter) -> &'static str {
@@ -1218,7 +1281,7 @@ fn filtered(
     f: &TaskFilter,
 ) -> &'static str {
     let all = cache.get_or_init(|| {
-        (0..8)
+        (0..64)
             .map(|bits| {
                 let term = |bit: usize, given: &str, missing: &str| {
                     if bits & bit != 0 {
@@ -1233,6 +1296,14 @@ fn filtered(
                     term(4, "state = $3", "$3::text IS NULL"),
                     "created_at >= to_timestamp($6::float8 / 1000)".to_string(),
                     "created_at < to_timestamp($7::float8 / 1000)".to_string(),
+                    term(8, "correlation_id = $8", "$8::text IS NULL"),
+                    term(16, "parent_correlation_id = $9", "$9::text IS NULL"),
+                    term(
+                        32,
+                        "task_uuid IN (SELECT task_uuid FROM task_tags WHERE tag = ANY($10::text[]) \
+                         GROUP BY task_uuid HAVING count(*) = cardinality($10::text[]))",
+                        "cardinality($10::text[]) = 0",
+                    ),
                 ]
                 .join(" AND ");
                 template.replace("/*filters*/", &filters)
@@ -1241,7 +1312,10 @@ fn filtered(
     });
     let bits = usize::from(f.namespace.is_some())
         | usize::from(f.name.is_some()) << 1
-        | usize::from(f.state.is_some()) << 2;
+        | usize::from(f.state.is_some()) << 2
+        | usize::from(f.correlation_id.is_some()) << 3
+        | usize::from(f.parent_correlation_id.is_some()) << 4
+        | usize::from(!f.tags.is_empty()) << 5;
     &all[bits]
 }
 
@@ -1266,6 +1340,12 @@ impl Tx for PgTx {
         keys: &'a [(TemplateKey, String)],
     ) -> BoxFuture<'a, R<Vec<(usize, Uuid)>>> {
         Box::pin(self.tasks_by_idempotency_key_now(keys))
+    }
+    fn tasks_by_identity_hash<'a>(
+        &'a mut self,
+        keys: &'a [(TemplateKey, String)],
+    ) -> BoxFuture<'a, R<Vec<(usize, Uuid)>>> {
+        Box::pin(self.tasks_by_key_now(q::TASKS_BY_IDENTITY_HASH, keys))
     }
     fn insert_tasks<'a>(
         &'a mut self,

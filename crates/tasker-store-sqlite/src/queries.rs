@@ -53,6 +53,8 @@ pub(crate) const TASK: &str = include_str!("../queries/task.sql");
 pub(crate) const TASK_ACTIVITY: &str = include_str!("../queries/task_activity.sql");
 pub(crate) const TASK_BY_IDEMPOTENCY_KEY: &str =
     include_str!("../queries/task_by_idempotency_key.sql");
+pub(crate) const TASK_BY_IDENTITY_HASH: &str = include_str!("../queries/task_by_identity_hash.sql");
+pub(crate) const INSERT_TASK_TAG: &str = include_str!("../queries/insert_task_tag.sql");
 pub(crate) const TASK_STATE: &str = include_str!("../queries/task_state.sql");
 pub(crate) const TASK_STEPS: &str = include_str!("../queries/task_steps.sql");
 pub(crate) const TEMPLATE_KEYS: &str = include_str!("../queries/template_keys.sql");
@@ -133,6 +135,8 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("task", TASK),
     ("task_activity", TASK_ACTIVITY),
     ("task_by_idempotency_key", TASK_BY_IDEMPOTENCY_KEY),
+    ("task_by_identity_hash", TASK_BY_IDENTITY_HASH),
+    ("insert_task_tag", INSERT_TASK_TAG),
     ("task_state", TASK_STATE),
     ("task_steps", TASK_STEPS),
     ("template_keys", TEMPLATE_KEYS),

@@ -176,6 +176,24 @@ fn task_row(row: &Row<'_>) -> R<TaskRow> {
         updated_at: int(row, 10)?,
         completed_at: opt_int(row, 11)?,
         priority: int(row, 12)?,
+        metadata: task_metadata(row, 13)?,
+        identity_hash: opt_text(row, 19)?,
+    })
+}
+
+/// A task's metadata from columns `first..first + 6` (correlation id, parent correlation id,
+/// initiator, source system, reason, tags as JSON text).
+fn task_metadata(row: &Row<'_>, first: usize) -> R<TaskMetadata> {
+    let tags = text(row, first + 5)?;
+    Ok(TaskMetadata {
+        correlation_id: text(row, first)?,
+        parent_correlation_id: opt_text(row, first + 1)?,
+        initiator: opt_text(row, first + 2)?,
+        source_system: opt_text(row, first + 3)?,
+        reason: opt_text(row, first + 4)?,
+        tags: serde_json::from_str(&tags).map_err(|e| {
+            StoreError::Corrupt(format!("task tags are not a list of strings: {e}"))
+        })?,
     })
 }
 
@@ -258,13 +276,15 @@ impl SqliteTx {
         })
     }
 
-    fn tasks_by_idempotency_key_now(
+    /// The tasks of `sql` (task_by_idempotency_key.sql or task_by_identity_hash.sql).
+    fn tasks_by_key_now(
         &mut self,
+        sql: &'static str,
         keys: &[(TemplateKey, String)],
     ) -> R<Vec<(usize, Uuid)>> {
         let mut out = Vec::new();
         for (i, (k, key)) in keys.iter().enumerate() {
-            let mut stmt = self.stmt(q::TASK_BY_IDEMPOTENCY_KEY)?;
+            let mut stmt = self.stmt(sql)?;
             if let Some(task) = first(
                 &mut stmt,
                 params![k.namespace, k.name, k.version, key],
@@ -299,11 +319,25 @@ impl SqliteTx {
                     at,
                     t.trace_context,
                     t.priority,
+                    t.metadata.correlation_id,
+                    t.metadata.parent_correlation_id,
+                    t.metadata.initiator,
+                    t.metadata.source_system,
+                    t.metadata.reason,
+                    serde_json::to_string(&t.metadata.tags)
+                        .map_err(|e| StoreError::Corrupt(format!("task tags: {e}")))?,
+                    t.identity_hash,
                 ],
                 |r| int(r, 0),
             )?;
+            drop(stmt);
             if let Some(at) = created {
                 inserted.push((t.task_uuid, at));
+                for tag in &t.metadata.tags {
+                    self.stmt(q::INSERT_TASK_TAG)?
+                        .execute(params![id(&t.task_uuid), tag])
+                        .map_err(sql_error)?;
+                }
             }
         }
         Ok(inserted)
@@ -492,6 +526,7 @@ impl SqliteTx {
                     template_digest: text(r, 14)?,
                     context: text(r, 15)?,
                     trace_context: opt_text(r, 16)?,
+                    task_metadata: task_metadata(r, 17)?,
                 })
             };
             match key {
@@ -958,7 +993,10 @@ impl SqliteTx {
                 f.limit,
                 f.offset,
                 f.created_after.unwrap_or(i64::MIN),
-                f.created_before.unwrap_or(i64::MAX)
+                f.created_before.unwrap_or(i64::MAX),
+                f.correlation_id,
+                f.parent_correlation_id,
+                json_list(&f.tags)
             ],
             task_row,
         )
@@ -976,7 +1014,10 @@ impl SqliteTx {
                 cap,
                 0i64,
                 f.created_after.unwrap_or(i64::MIN),
-                f.created_before.unwrap_or(i64::MAX)
+                f.created_before.unwrap_or(i64::MAX),
+                f.correlation_id,
+                f.parent_correlation_id,
+                json_list(&f.tags)
             ],
             |r| int(r, 0),
         )?
@@ -998,7 +1039,8 @@ impl SqliteTx {
 /// Only the equality filters given appear in a statement, so that SQLite can use the index that
 /// serves them (one cached statement per combination); the creation time range is always there
 /// (the whole range when not given), on the indexes' second column. Parameters: namespace ?1,
-/// name ?2, state ?3, created at or after ?6, created before ?7.
+/// name ?2, state ?3, created at or after ?6, created before ?7, correlation id ?8, parent
+/// correlation id ?9, tags ?10 (a JSON list: all of them).
 fn task_filters(f: &TaskFilter) -> String {
     let mut terms = vec!["created_at >= ?6", "created_at < ?7"];
     if f.namespace.is_some() {
@@ -1010,6 +1052,25 @@ fn task_filters(f: &TaskFilter) -> String {
     if f.state.is_some() {
         terms.push("state = ?3");
     }
+    // Every parameter appears (rusqlite binds exactly as many as the statement has): a filter
+    // not given is a term that is always true.
+    terms.push(if f.correlation_id.is_some() {
+        "correlation_id = ?8"
+    } else {
+        "?8 IS NULL"
+    });
+    terms.push(if f.parent_correlation_id.is_some() {
+        "parent_correlation_id = ?9"
+    } else {
+        "?9 IS NULL"
+    });
+    terms.push(if f.tags.is_empty() {
+        "?10 = '[]'"
+    } else {
+        "task_uuid IN (SELECT task_uuid FROM tasker_task_tags \
+         WHERE tag IN (SELECT value FROM json_each(?10)) \
+         GROUP BY task_uuid HAVING count(*) = json_array_length(?10))"
+    });
     terms.join(" AND ")
 }
 
@@ -1029,11 +1090,17 @@ impl Tx for SqliteTx {
     fn template_keys(&mut self, limit: i64) -> BoxFuture<'_, R<Vec<TemplateKey>>> {
         done(self.template_keys_now(limit))
     }
+    fn tasks_by_identity_hash<'a>(
+        &'a mut self,
+        keys: &'a [(TemplateKey, String)],
+    ) -> BoxFuture<'a, R<Vec<(usize, Uuid)>>> {
+        done(self.tasks_by_key_now(q::TASK_BY_IDENTITY_HASH, keys))
+    }
     fn tasks_by_idempotency_key<'a>(
         &'a mut self,
         keys: &'a [(TemplateKey, String)],
     ) -> BoxFuture<'a, R<Vec<(usize, Uuid)>>> {
-        done(self.tasks_by_idempotency_key_now(keys))
+        done(self.tasks_by_key_now(q::TASK_BY_IDEMPOTENCY_KEY, keys))
     }
     fn insert_tasks<'a>(
         &'a mut self,

@@ -90,7 +90,14 @@ pub trait Tx: Send {
         &'a mut self,
         keys: &'a [(TemplateKey, String)],
     ) -> BoxFuture<'a, StoreResult<Vec<(usize, Uuid)>>>;
-    /// Insert tasks; a task whose idempotency key is already taken is not inserted. Returns the
+    /// Tasks already created with these identity hashes (docs/identity.md): `(index into
+    /// keys, task)`.
+    fn tasks_by_identity_hash<'a>(
+        &'a mut self,
+        keys: &'a [(TemplateKey, String)],
+    ) -> BoxFuture<'a, StoreResult<Vec<(usize, Uuid)>>>;
+    /// Insert tasks, with their tags; a task whose idempotency key or identity hash is already
+    /// taken is not inserted. Returns the
     /// tasks inserted, with their creation time.
     fn insert_tasks<'a>(
         &'a mut self,

@@ -49,6 +49,24 @@ pub struct NewTask {
     pub trace_context: Option<String>,
     /// -1000..=1000, higher first; its steps get it when they are inserted.
     pub priority: i64,
+    /// Who and what the task is for (docs/task-metadata.md). Its tags are also inserted, one
+    /// row per tag, when the task is.
+    pub metadata: TaskMetadata,
+    /// Set for a task whose template dedupes on its context (`identity_strategy: strict`):
+    /// a task with the same template key and hash is not inserted (docs/identity.md).
+    pub identity_hash: Option<String>,
+}
+
+/// A task's metadata, as stored (docs/task-metadata.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskMetadata {
+    pub correlation_id: String,
+    pub parent_correlation_id: Option<String>,
+    pub initiator: Option<String>,
+    pub source_system: Option<String>,
+    pub reason: Option<String>,
+    /// Distinct, in the order given.
+    pub tags: Vec<String>,
 }
 
 /// A step to insert. It gets its task's priority (insert the task first). A step with no pending dependencies is inserted `enqueued` (ready now).
@@ -179,6 +197,8 @@ pub struct ClaimedRow {
     pub context: String,
     /// The task creator's trace context (JSON text), if any.
     pub trace_context: Option<String>,
+    /// Its task's metadata.
+    pub task_metadata: TaskMetadata,
 }
 
 /// The result of a completed ancestor of `for_step`.
@@ -344,6 +364,8 @@ pub struct TaskRow {
     pub updated_at: Millis,
     pub completed_at: Option<Millis>,
     pub priority: i64,
+    pub metadata: TaskMetadata,
+    pub identity_hash: Option<String>,
 }
 
 /// A step as stored, for task views.
@@ -394,6 +416,10 @@ pub struct TaskFilter {
     pub created_after: Option<Millis>,
     /// Only tasks created before this time (ms since the epoch).
     pub created_before: Option<Millis>,
+    pub correlation_id: Option<String>,
+    pub parent_correlation_id: Option<String>,
+    /// Only tasks with every one of these tags (distinct; empty: any).
+    pub tags: Vec<String>,
     pub limit: i64,
     pub offset: i64,
 }

@@ -37,9 +37,9 @@ pub use limits::{
 };
 pub use load::{check_templates, load_templates, TemplateReport};
 pub use model::{
-    check_limit_key, render_key, BackoffKind, ChildContext, HandlerSpec, RateLimit, RetryConfig,
-    StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate, TemplateSet,
-    DEFAULT_TIMEOUT_MS,
+    check_limit_key, render_key, BackoffKind, ChildContext, HandlerSpec, IdentityStrategy,
+    RateLimit, RetryConfig, StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate,
+    TemplateSet, DEFAULT_TIMEOUT_MS,
 };
 pub use notice::TemplateNotice;
 pub use parse::{check_template_for_env, parse_template, parse_template_for_env};

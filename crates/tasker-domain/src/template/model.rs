@@ -48,6 +48,35 @@ impl TemplateSet {
     }
 }
 
+/// Which creates of a template are the same task (`identity_strategy`, docs/identity.md).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityStrategy {
+    /// Every create is a new task, unless it has an idempotency key (the default).
+    #[default]
+    AlwaysUnique,
+    /// The same template and context (canonical JSON) are the same task, unless an
+    /// idempotency key is given, which then decides.
+    Strict,
+    /// Every create must have an idempotency key, which decides.
+    CallerProvided,
+}
+
+impl IdentityStrategy {
+    pub fn is_default(&self) -> bool {
+        *self == IdentityStrategy::AlwaysUnique
+    }
+
+    /// As written in templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityStrategy::AlwaysUnique => "always_unique",
+            IdentityStrategy::Strict => "strict",
+            IdentityStrategy::CallerProvided => "caller_provided",
+        }
+    }
+}
+
 /// One task template (validated). Serialized (JSON) form is stored in the database so that any
 /// process can create tasks from it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -59,6 +88,10 @@ pub struct TaskTemplate {
     pub description: Option<String>,
     #[serde(default)]
     pub steps: Vec<StepDefinition>,
+    /// Which creates are the same task (docs/identity.md). Left out of the stored JSON when it
+    /// is the default, so a template without it keeps its digest.
+    #[serde(default, skip_serializing_if = "IdentityStrategy::is_default")]
+    pub identity_strategy: IdentityStrategy,
     /// The file the template was loaded from (for error messages); not part of the YAML.
     #[serde(default)]
     pub source: String,

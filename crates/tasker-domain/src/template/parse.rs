@@ -13,8 +13,8 @@ use super::limits::{
     MAX_TIMEOUT_SECONDS,
 };
 use super::model::{
-    check_limit_key, empty_object, BackoffKind, ChildContext, HandlerSpec, RateLimit, RetryConfig,
-    StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate,
+    check_limit_key, empty_object, BackoffKind, ChildContext, HandlerSpec, IdentityStrategy,
+    RateLimit, RetryConfig, StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate,
 };
 use super::notice::{Note, Notes};
 use super::validate::validate_dependencies;
@@ -27,6 +27,7 @@ const TOP_KEYS: &[&str] = &[
     "description",
     "steps",
     "environments",
+    "identity_strategy",
 ];
 /// Reference keys we accept and ignore.
 const TOP_IGNORED: &[&str] = &[
@@ -96,6 +97,11 @@ const STEP_TYPES: &[(&str, StepType)] = &[
     ("batch_worker", StepType::BatchWorker),
     ("signal", StepType::Signal),
     ("subtask", StepType::Subtask),
+];
+const IDENTITY_STRATEGIES: &[(&str, IdentityStrategy)] = &[
+    ("always_unique", IdentityStrategy::AlwaysUnique),
+    ("strict", IdentityStrategy::Strict),
+    ("caller_provided", IdentityStrategy::CallerProvided),
 ];
 const BACKOFF_KINDS: &[(&str, BackoffKind)] = &[
     ("none", BackoffKind::None),
@@ -189,6 +195,22 @@ pub fn check_template_for_env(
         .keep(opt_str(&ctx, map, "description"))
         .flatten()
         .map(str::to_string);
+    let identity_strategy = p
+        .keep(opt_str(&ctx, map, "identity_strategy"))
+        .flatten()
+        .and_then(|s| {
+            p.keep(lookup(IDENTITY_STRATEGIES, s).ok_or_else(|| {
+                ctx.field_err(
+                    "identity_strategy",
+                    format!(
+                        "must be one of {}, got '{}'",
+                        names(IDENTITY_STRATEGIES),
+                        echo(s)
+                    ),
+                )
+            }))
+        })
+        .unwrap_or_default();
     let raw_steps = match get(map, "steps") {
         None => Some(&[][..]),
         Some(Value::Sequence(seq)) => Some(&seq[..]),
@@ -223,6 +245,7 @@ pub fn check_template_for_env(
                 version,
                 description,
                 steps: parsed.into_iter().map(|p| p.step).collect(),
+                identity_strategy,
                 source: source.to_string(),
                 notices: notes.into_notices(source),
             })

@@ -47,6 +47,11 @@ pub(crate) fn new_task(key: Option<&str>) -> NewTask {
         total_steps: 0,
         trace_context: None,
         priority: 0,
+        metadata: TaskMetadata {
+            correlation_id: "corr".into(),
+            ..TaskMetadata::default()
+        },
+        identity_hash: None,
     }
 }
 

@@ -48,6 +48,7 @@ async fn tables_live_in_their_schema_with_postgres_types() {
                 "signals",
                 "step_edges",
                 "steps",
+                "task_tags",
                 "tasks",
                 "template_snapshots",
                 "templates",
@@ -73,6 +74,12 @@ async fn tables_live_in_their_schema_with_postgres_types() {
         assert_eq!(ty(&tasks, "context"), "json");
         assert_eq!(ty(&tasks, "created_at"), "timestamp with time zone");
         assert_eq!(ty(&tasks, "total_steps"), "integer");
+        assert_eq!(ty(&tasks, "correlation_id"), "text");
+        assert_eq!(ty(&tasks, "tags"), "json");
+        assert_eq!(ty(&tasks, "identity_hash"), "text");
+        let tags = column_types(&mut c, "tasker", "task_tags").await;
+        assert_eq!(ty(&tags, "task_uuid"), "uuid");
+        assert_eq!(ty(&tags, "tag"), "text");
         let steps = column_types(&mut c, "tasker", "steps").await;
         for (col, want) in [
             ("step_uuid", "uuid"),
@@ -124,6 +131,9 @@ async fn tables_live_in_their_schema_with_postgres_types() {
         assert!(def("tasks_template").ends_with("(namespace, name, created_at DESC, task_uuid DESC)"));
         assert!(def("tasks_created").ends_with("(created_at DESC, task_uuid DESC)"));
         assert!(def("tasks_idempotency").starts_with("CREATE UNIQUE INDEX"));
+        assert!(def("tasks_identity").starts_with("CREATE UNIQUE INDEX"));
+        assert!(def("tasks_correlation").ends_with("(correlation_id, created_at DESC, task_uuid DESC)"));
+        assert!(def("task_tags_tag").ends_with("(tag, task_uuid)"));
 
         // CHECK constraints refuse unknown states.
         let refused = c

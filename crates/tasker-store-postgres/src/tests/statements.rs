@@ -19,11 +19,18 @@ async fn every_query_prepares() {
             .iter()
             .map(|(name, sql)| (name.to_string(), with_schema(sql, "tasker")))
             .collect();
-        for bits in 0..8u8 {
+        for bits in 0..64u8 {
             let f = TaskFilter {
                 namespace: (bits & 1 != 0).then(|| "n".to_string()),
                 name: (bits & 2 != 0).then(|| "x".to_string()),
                 state: (bits & 4 != 0).then_some(tasker_store::TaskState::Complete),
+                correlation_id: (bits & 8 != 0).then(|| "c".to_string()),
+                parent_correlation_id: (bits & 16 != 0).then(|| "p".to_string()),
+                tags: if bits & 32 != 0 {
+                    vec!["t".to_string()]
+                } else {
+                    vec![]
+                },
                 ..TaskFilter::default()
             };
             sqls.push((
@@ -37,7 +44,7 @@ async fn every_query_prepares() {
         }
         for (name, sql) in &sqls {
             if name == "list_tasks" || name == "matching_tasks" {
-                continue; // templates; their 8 forms are checked above
+                continue; // templates; their 64 forms are checked above
             }
             if name == "session" {
                 // Several statements: run, not prepared.
