@@ -10,5 +10,5 @@ module.exports = {
   // The CLI (src/cli) runs in child processes in its tests (__tests__/e2e/cli.test.ts), where
   // jest does not see its coverage.
   collectCoverageFrom: ['src/**/*.ts', '!src/index.ts', '!src/cli/**'],
-  coverageThreshold: { global: { lines: 90 } },
+  coverageThreshold: { global: { lines: 90, branches: 90 } },
 };
