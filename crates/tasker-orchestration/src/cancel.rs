@@ -3,7 +3,7 @@
 //! cancelled with it. Cancelling a finished task changes nothing.
 
 use tasker_domain::{StepState, TaskState};
-use tasker_store::{run_write, Signal, TaskChange};
+use tasker_store::{run_write, Signal, TaskChange, Tx, Uuid};
 
 use crate::views::TaskView;
 use crate::work::Work;
@@ -39,24 +39,9 @@ impl Engine {
                         TaskState::Cancelled,
                         Some(reason.clone()),
                     );
-                    let open = [
-                        StepState::Pending,
-                        StepState::Enqueued,
-                        StepState::WaitingForRetry,
-                        StepState::InProgress,
-                        StepState::WaitingForSignal,
-                        StepState::WaitingForChild,
-                    ];
-                    for s in tx.cancel_steps(&[task], &open).await? {
-                        work.step(
-                            task,
-                            s.step_uuid,
-                            Some(s.from),
-                            StepState::Cancelled,
-                            None,
-                            Some(reason.clone()),
-                        );
-                    }
+                    let mut open = NOT_STARTED.to_vec();
+                    open.push(StepState::InProgress);
+                    cancel_open_steps(tx, &mut work, task, &open, &reason).await?;
                     work.signal(Signal::TaskCancelled(task));
                     // Its children too, in the same transaction (each locked after its
                     // parent: see children.rs for the lock order).
@@ -73,4 +58,47 @@ impl Engine {
         self.events().emit(&signals);
         self.get_task(task_uuid, true).await?.ok_or_else(not_found)
     }
+}
+
+/// The states of the steps that have not started: when their task fails they never will.
+pub(crate) const NOT_STARTED: [StepState; 5] = [
+    StepState::Pending,
+    StepState::Enqueued,
+    StepState::WaitingForRetry,
+    StepState::WaitingForSignal,
+    StepState::WaitingForChild,
+];
+
+/// Cancel the steps of `task` in `states`, each with `why` as its reason.
+pub(crate) async fn cancel_open_steps(
+    tx: &mut dyn Tx,
+    work: &mut Work,
+    task: Uuid,
+    states: &[StepState],
+    why: &str,
+) -> Result<(), EngineError> {
+    for s in tx.cancel_steps(&[task], states).await? {
+        work.step(
+            task,
+            s.step_uuid,
+            Some(s.from),
+            StepState::Cancelled,
+            None,
+            Some(why.to_string()),
+        );
+    }
+    Ok(())
+}
+
+/// Fail `task` (now in `from`) for `why`: its steps that have not started are cancelled.
+pub(crate) async fn fail_task(
+    tx: &mut dyn Tx,
+    work: &mut Work,
+    task: Uuid,
+    from: TaskState,
+    why: String,
+) -> Result<(), EngineError> {
+    crate::operate::set_task_state(tx, work, task, from, TaskState::Error, Some(why.clone()))
+        .await?;
+    cancel_open_steps(tx, work, task, &NOT_STARTED, &why).await
 }

@@ -407,32 +407,7 @@ async fn finish_parent(
             }])
             .await?;
         }
-        set_task_state(
-            tx,
-            work,
-            task,
-            p.row.state,
-            TaskState::Error,
-            Some(why.clone()),
-        )
-        .await?;
-        let open = [
-            StepState::Pending,
-            StepState::Enqueued,
-            StepState::WaitingForRetry,
-            StepState::WaitingForSignal,
-            StepState::WaitingForChild,
-        ];
-        for s in tx.cancel_steps(&[task], &open).await? {
-            work.step(
-                task,
-                s.step_uuid,
-                Some(s.from),
-                StepState::Cancelled,
-                None,
-                Some(why.clone()),
-            );
-        }
+        crate::cancel::fail_task(tx, work, task, p.row.state, why).await?;
         // Their children are cancelled by the next sweep (they are orphans now).
         work.signal(Signal::StepsReady);
         return Ok(());

@@ -774,16 +774,7 @@ async fn write_back(
         .collect();
     if !failed.is_empty() {
         let cancelled = tx
-            .cancel_steps(
-                &failed,
-                &[
-                    StepState::Pending,
-                    StepState::Enqueued,
-                    StepState::WaitingForRetry,
-                    StepState::WaitingForSignal,
-                    StepState::WaitingForChild,
-                ],
-            )
+            .cancel_steps(&failed, &crate::cancel::NOT_STARTED)
             .await?;
         for s in cancelled {
             let why = tasks.get(&s.task_uuid).and_then(|a| a.failed.clone());

@@ -549,33 +549,7 @@ async fn fail_on_timeout(
         return Ok(());
     }
     let why = first_message.unwrap_or_default();
-    set_task_state(
-        tx,
-        work,
-        task,
-        row.state,
-        TaskState::Error,
-        Some(why.clone()),
-    )
-    .await?;
-    let open = [
-        StepState::Pending,
-        StepState::Enqueued,
-        StepState::WaitingForRetry,
-        StepState::WaitingForSignal,
-        StepState::WaitingForChild,
-    ];
-    for s in tx.cancel_steps(&[task], &open).await? {
-        work.step(
-            task,
-            s.step_uuid,
-            Some(s.from),
-            StepState::Cancelled,
-            None,
-            Some(why.clone()),
-        );
-    }
-    Ok(())
+    crate::cancel::fail_task(tx, work, task, row.state, why).await
 }
 
 pub(crate) fn merge(into: &mut Readied, more: Readied) {
