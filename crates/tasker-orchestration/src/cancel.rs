@@ -3,7 +3,7 @@
 //! cancelled with it. Cancelling a finished task changes nothing.
 
 use tasker_domain::{StepState, TaskState};
-use tasker_store::{run_write, Signal, TaskChange, Tx, Uuid};
+use tasker_store::{run_write, Tx, Uuid};
 
 use crate::views::TaskView;
 use crate::work::Work;
@@ -27,25 +27,9 @@ impl Engine {
                 };
                 let mut work = Work::default();
                 if !row.state.is_terminal() {
-                    tx.change_tasks(&[TaskChange {
-                        task_uuid: task,
-                        to: TaskState::Cancelled,
-                        expect: Some(row.state),
-                    }])
-                    .await?;
-                    work.task(
-                        task,
-                        Some(row.state),
-                        TaskState::Cancelled,
-                        Some(reason.clone()),
-                    );
-                    let mut open = NOT_STARTED.to_vec();
-                    open.push(StepState::InProgress);
-                    cancel_open_steps(tx, &mut work, task, &open, &reason).await?;
-                    work.signal(Signal::TaskCancelled(task));
-                    // Its children too, in the same transaction (each locked after its
-                    // parent: see children.rs for the lock order).
-                    crate::children::cancel_children(tx, task, &mut work).await?;
+                    // The task, then its children, in the same transaction (each locked after
+                    // its parent: see children.rs for the lock order).
+                    crate::children::cancel_tree(tx, task, &reason, &mut work).await?;
                     work.flush(tx).await?;
                 }
                 Ok(Some(work.signals))
@@ -67,6 +51,17 @@ pub(crate) const NOT_STARTED: [StepState; 5] = [
     StepState::WaitingForRetry,
     StepState::WaitingForSignal,
     StepState::WaitingForChild,
+];
+
+/// The states of the steps a cancelled task cancels: those not started, and those running
+/// (their workers abort the handlers).
+pub(crate) const OPEN: [StepState; 6] = [
+    StepState::Pending,
+    StepState::Enqueued,
+    StepState::WaitingForRetry,
+    StepState::WaitingForSignal,
+    StepState::WaitingForChild,
+    StepState::InProgress,
 ];
 
 /// Cancel the steps of `task` in `states`, each with `why` as its reason.

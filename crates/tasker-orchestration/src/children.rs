@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use tasker_domain::{
-    check_json, decide_failure, echo, ChildContext, FailureDecision, FailureInput, JsonLimits,
+    check_json, decide_failure, ChildContext, FailureDecision, FailureInput, JsonLimits,
     RetryConfig, StepState, TaskState,
 };
 use tasker_store::{
@@ -58,16 +58,6 @@ const SWEEP_BATCH: i64 = 100;
 
 /// How often a unit of work is tried when it conflicts with another.
 const CONFLICT_ATTEMPTS: usize = 5;
-
-/// The states of the steps a cancelled task cancels.
-const OPEN: [StepState; 6] = [
-    StepState::Pending,
-    StepState::Enqueued,
-    StepState::WaitingForRetry,
-    StepState::InProgress,
-    StepState::WaitingForSignal,
-    StepState::WaitingForChild,
-];
 
 impl Engine {
     /// Run the child sweep once: create the children of subtask steps that wait for one,
@@ -194,11 +184,7 @@ pub(crate) async fn spawn_waiting(
             let Some((_, def)) = snapshot.step(&d.template_step_name) else {
                 continue;
             };
-            let label = format!(
-                "step '{}' of task template {}",
-                echo(&d.name),
-                snapshot.template.key()
-            );
+            let label = snapshot.step_label(&d.name);
             if spawn(
                 tx,
                 &mut p,
@@ -275,11 +261,7 @@ async fn settle_parent(
         let key = def.subtask.as_ref().map(|s| s.key()).unwrap_or_default();
         match (d.state, d.child_task_uuid, d.child_state) {
             (StepState::WaitingForRetry, _, _) | (StepState::WaitingForChild, None, _) => {
-                let label = format!(
-                    "step '{}' of task template {}",
-                    echo(&d.name),
-                    snapshot.template.key()
-                );
+                let label = snapshot.step_label(&d.name);
                 spawn(
                     tx,
                     &mut p,
@@ -800,30 +782,6 @@ async fn cancel_orphan(
     cancel_tree(tx, child, &why, work).await
 }
 
-/// Cancel the unfinished children of the task `parent`, which the caller has locked and
-/// cancelled (and theirs).
-pub(crate) async fn cancel_children(
-    tx: &mut dyn Tx,
-    parent: Uuid,
-    work: &mut Work,
-) -> Result<usize, EngineError> {
-    let mut children: Vec<Uuid> = tx
-        .task_family(parent)
-        .await?
-        .children
-        .into_iter()
-        .filter(|c| !c.state.is_terminal())
-        .map(|c| c.task_uuid)
-        .collect();
-    children.sort_unstable();
-    let mut n = 0;
-    for c in children {
-        let why = format!("its parent task {parent} was cancelled");
-        n += cancel_tree(tx, c, &why, work).await?;
-    }
-    Ok(n)
-}
-
 /// Cancel the task `task` (locked here) unless it is finished, and then its unfinished
 /// children, depth first (each task locked before its children). Returns how many tasks were
 /// cancelled.
@@ -847,16 +805,7 @@ pub(crate) async fn cancel_tree(
             }])
             .await?;
             work.task(t, Some(row.state), TaskState::Cancelled, Some(why.clone()));
-            for s in tx.cancel_steps(&[t], &OPEN).await? {
-                work.step(
-                    t,
-                    s.step_uuid,
-                    Some(s.from),
-                    StepState::Cancelled,
-                    None,
-                    Some(why.clone()),
-                );
-            }
+            crate::cancel::cancel_open_steps(tx, work, t, &crate::cancel::OPEN, &why).await?;
             work.signal(Signal::TaskCancelled(t));
             n += 1;
         }

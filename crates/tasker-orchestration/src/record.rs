@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tasker_domain::{
-    cap_stack, check_json, decide_failure, echo, ExpansionLimits, FailureDecision, FailureInput,
+    cap_stack, check_json, decide_failure, ExpansionLimits, FailureDecision, FailureInput,
     JsonLimits, JsonProblem, StepDefinition, StepState, TaskState, MAX_STACK_BYTES,
 };
 use tasker_store::{
@@ -404,11 +404,7 @@ fn metadata_problem(c: &Ctx<'_>, json: &JsonLimits) -> Option<(&'static str, Str
 
 /// `step 'name' of task template ns/name@version`, for messages about a step's own output.
 fn step_label(c: &Ctx<'_>) -> String {
-    format!(
-        "step '{}' of task template {}",
-        echo(&c.l.name),
-        c.snapshot.template.key()
-    )
+    c.snapshot.step_label(&c.l.name)
 }
 
 /// One outcome being recorded.

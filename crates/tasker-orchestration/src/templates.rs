@@ -63,6 +63,15 @@ impl Snapshot {
             .get(name)
             .map(|&i| (i, &self.template.steps[i]))
     }
+
+    /// How messages name the step `name` of a task of this template.
+    pub fn step_label(&self, name: &str) -> String {
+        format!(
+            "step '{}' of task template {}",
+            tasker_domain::echo(name),
+            self.template.key()
+        )
+    }
 }
 
 /// Snapshots by digest (immutable, so never invalidated).
