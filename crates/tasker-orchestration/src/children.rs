@@ -24,7 +24,6 @@
 //! a busy SQLite file) is retried.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use tasker_domain::{
@@ -32,8 +31,7 @@ use tasker_domain::{
     RetryConfig, StepState, TaskState,
 };
 use tasker_store::{
-    run_read, run_write, BoxFuture, ChildLink, DueChildStep, Signal, StepChange, StepRow,
-    TaskChange, TaskRow, Tx, Uuid,
+    run_read, ChildLink, DueChildStep, Signal, StepChange, StepRow, TaskChange, TaskRow, Tx, Uuid,
 };
 
 use crate::create::{check, create_in_tx, object_problem, CreateTask, Created};
@@ -42,7 +40,7 @@ use crate::record::StepError;
 use crate::signals::{merge, readied, settle_task, Readied};
 use crate::templates::Snapshots;
 use crate::work::Work;
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, Retry};
 
 /// The end of the transition reason of a subtask step that starts waiting.
 pub(crate) const WAITING_REASON: &str = "waiting for its child task";
@@ -55,9 +53,6 @@ pub const MAX_CHILD_DEPTH: i64 = 16;
 
 /// How many subtask steps (and orphaned children) one sweep handles at most.
 const SWEEP_BATCH: i64 = 100;
-
-/// How often a unit of work is tried when it conflicts with another.
-const CONFLICT_ATTEMPTS: usize = 5;
 
 impl Engine {
     /// Run the child sweep once: create the children of subtask steps that wait for one,
@@ -83,7 +78,7 @@ impl Engine {
             let limits = *self.json_limits();
             let worker = worker_id.to_string();
             let (n, signals) = self
-                .write_retrying(move |tx, snapshots| {
+                .write_retrying(Retry::Conflicts, move |tx, snapshots| {
                     let worker = worker.clone();
                     Box::pin(
                         async move { settle_parent(tx, task, &snapshots, &limits, &worker).await },
@@ -95,7 +90,7 @@ impl Engine {
         }
         for child in orphans {
             let (n, signals) = self
-                .write_retrying(move |tx, _| {
+                .write_retrying(Retry::Conflicts, move |tx, _| {
                     Box::pin(async move {
                         let mut work = Work::default();
                         let n = cancel_orphan(tx, child, &mut work).await?;
@@ -108,31 +103,6 @@ impl Engine {
             acted += n;
         }
         Ok(acted)
-    }
-
-    /// A unit of work, tried again (up to 5 times) when it conflicts with another.
-    async fn write_retrying<R, F>(&self, work: F) -> Result<R, EngineError>
-    where
-        R: Send + 'static,
-        F: for<'t> Fn(&'t mut dyn Tx, Arc<Snapshots>) -> BoxFuture<'t, Result<R, EngineError>>
-            + Send
-            + Sync
-            + Clone
-            + 'static,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let snapshots = self.snapshots_arc();
-            let w = work.clone();
-            let result = run_write(self.store(), move |tx| w(tx, snapshots)).await;
-            match result {
-                Err(EngineError::Store(e)) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => {
-                    continue
-                }
-                other => return other,
-            }
-        }
     }
 }
 

@@ -8,16 +8,14 @@ use tasker_domain::{
     check_json, echo, json_kind, IdentityStrategy, JsonLimits, JsonProblem, StepDefinition,
     StepState, StepType, TaskState, TaskTemplate,
 };
-use tasker_store::{
-    run_read, run_write, Edge, NewStep, NewTask, Signal, TaskMetadata, TemplateKey, Tx, Uuid,
-};
+use tasker_store::{run_read, Edge, NewStep, NewTask, Signal, TaskMetadata, TemplateKey, Tx, Uuid};
 
 use crate::identity::{identity_hash, OnDuplicate};
 use crate::metadata::{check_metadata, TaskMetadataInput};
 use crate::templates::Snapshot;
 use crate::views::TaskView;
 use crate::work::Work;
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, Retry};
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateTask {
@@ -257,13 +255,13 @@ impl Engine {
             return Ok(Vec::new());
         }
         let reqs = Arc::new(reqs);
-        let mut attempt = 0;
-        let created = loop {
-            attempt += 1;
-            let r = reqs.clone();
-            let snapshots = self.snapshots_arc();
-            let json = *self.json_limits();
-            let result = run_write(self.store(), move |tx| {
+        let json = *self.json_limits();
+        // Two creates with the same new idempotency key (or identity) raced: the loser sees
+        // the winner's task on its next pass.
+        let all = reqs.clone();
+        let created = self
+            .write_retrying(Retry::ConflictsAndDuplicates, move |tx, snapshots| {
+                let r = all.clone();
                 Box::pin(async move {
                     let (created, mut signals) = create_in_tx(tx, &r, &snapshots, indexed).await?;
                     // A first step that is a subtask step gets its child in this transaction.
@@ -294,19 +292,7 @@ impl Engine {
                     Ok((created, signals))
                 })
             })
-            .await;
-            match result {
-                Ok(created) => break created,
-                // Two creates with the same new idempotency key raced; the loser sees the
-                // winner's task on its next pass.
-                Err(EngineError::Store(e))
-                    if (e.is_conflict() || e.is_duplicate()) && attempt < 5 =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e),
-            }
-        };
+            .await?;
         let (created, signals) = created;
         self.events().emit(&signals);
         // Requests that found an existing task return it as it is now.

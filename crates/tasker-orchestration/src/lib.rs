@@ -59,8 +59,22 @@ pub use views::{
 };
 
 use events::Events;
-use tasker_store::Store;
+use tasker_store::{run_write, BoxFuture, Store, Tx};
 use templates::Snapshots;
+
+/// Which failures of a unit of work [`Engine::write_retrying`] tries again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Conflicts with another transaction (a deadlock, a serialization failure, a SQLite file
+    /// another process kept busy).
+    Conflicts,
+    /// Those, and a duplicate key: two creates raced for the same new key, and the loser sees
+    /// the winner's row on its next pass.
+    ConflictsAndDuplicates,
+}
+
+/// How often a unit of work is tried in all.
+const WRITE_ATTEMPTS: usize = 5;
 
 /// Everything an engine limits: what outcomes may create, and the JSON it accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -201,6 +215,35 @@ impl Engine {
 
     pub(crate) fn json_limits(&self) -> &JsonLimits {
         &self.json
+    }
+
+    /// Run `work` as one write transaction, tried again (up to 5 times in all) when it fails
+    /// in a way `retry` names; each try gets the current template snapshots.
+    pub(crate) async fn write_retrying<R, F>(&self, retry: Retry, work: F) -> Result<R, EngineError>
+    where
+        R: Send + 'static,
+        F: for<'t> Fn(&'t mut dyn Tx, Arc<Snapshots>) -> BoxFuture<'t, Result<R, EngineError>>
+            + Send
+            + Sync
+            + Clone
+            + 'static,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let snapshots = self.snapshots_arc();
+            let w = work.clone();
+            match run_write(self.store(), move |tx| w(tx, snapshots)).await {
+                Err(EngineError::Store(e))
+                    if attempt < WRITE_ATTEMPTS
+                        && (e.is_conflict()
+                            || (retry == Retry::ConflictsAndDuplicates && e.is_duplicate())) =>
+                {
+                    tracing::debug!("retrying a unit of work after: {e}");
+                }
+                other => return other,
+            }
+        }
     }
 }
 

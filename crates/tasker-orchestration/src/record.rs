@@ -16,15 +16,15 @@ use tasker_domain::{
     JsonLimits, JsonProblem, StepDefinition, StepState, TaskState, MAX_STACK_BYTES,
 };
 use tasker_store::{
-    run_write, Edge, LockedStep, NewStep, ReadyStep, Signal, StepChange, TaskActivity, TaskChange,
-    TaskCounts, TaskStepState, Tx, Uuid,
+    Edge, LockedStep, NewStep, ReadyStep, Signal, StepChange, TaskActivity, TaskChange, TaskCounts,
+    TaskStepState, Tx, Uuid,
 };
 
 use crate::claim::{claim_in_tx, finish_claims, ClaimRequest, Claimed, ClaimedStep};
 use crate::expand::{self, Planned};
 use crate::templates::{Snapshot, Snapshots};
 use crate::work::Work;
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, Retry};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepError {
@@ -132,26 +132,15 @@ impl Engine {
         let reported = Arc::new(reported);
         let worker_id: Arc<str> = worker_id.into();
         let claim = claim.cloned().map(Arc::new);
-        let mut attempt = 0;
-        let (recorded, claimed, signals) = loop {
-            attempt += 1;
-            let (r, w, c) = (reported.clone(), worker_id.clone(), claim.clone());
-            let snapshots = self.snapshots_arc();
-            let limits = (self.limits, *self.json_limits());
-            let outcome = run_write(self.store(), move |tx| {
+        let limits = (self.limits, *self.json_limits());
+        let (recorded, claimed, signals) = self
+            .write_retrying(Retry::Conflicts, move |tx, snapshots| {
+                let (r, w, c) = (reported.clone(), worker_id.clone(), claim.clone());
                 Box::pin(async move {
                     record_in_tx(tx, &r, &w, c.as_deref(), &snapshots, &limits).await
                 })
             })
-            .await;
-            match outcome {
-                Err(e) if e.is_conflict() && attempt < 5 => {
-                    tracing::debug!("retrying a batch of results after a conflict: {e}");
-                    continue;
-                }
-                other => break other?,
-            }
-        };
+            .await?;
         self.events().emit(&signals);
         for (index, r) in recorded {
             results[index] = Some(r);

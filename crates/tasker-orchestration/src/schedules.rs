@@ -22,7 +22,7 @@ use tasker_store::{
 
 use crate::create::{check, create_in_tx, object_problem, Created};
 use crate::views::iso8601;
-use crate::{CreateTask, Engine, EngineError};
+use crate::{CreateTask, Engine, EngineError, Retry};
 
 /// The source system of the tasks schedules create (their initiator is the schedule's name,
 /// their reason `fire time <RFC 3339 time>`).
@@ -199,29 +199,16 @@ impl Engine {
 
     /// Fire one schedule's due fire times (retried when it races another create).
     async fn fire_one(&self, name: &str) -> Result<(Vec<Fired>, usize), EngineError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let name = name.to_string();
-            let snapshots = self.snapshots_arc();
-            let limits = *self.json_limits();
-            let result = run_write(self.store(), move |tx| {
+        let name: Arc<str> = name.into();
+        let limits = *self.json_limits();
+        let (fired, skipped, signals) = self
+            .write_retrying(Retry::ConflictsAndDuplicates, move |tx, snapshots| {
+                let name = name.clone();
                 Box::pin(async move { fire_in_tx(tx, &name, &snapshots, &limits).await })
             })
-            .await;
-            match result {
-                Ok((fired, skipped, signals)) => {
-                    self.events().emit(&signals);
-                    return Ok((fired, skipped));
-                }
-                Err(EngineError::Store(e))
-                    if (e.is_conflict() || e.is_duplicate()) && attempt < 5 =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            .await?;
+        self.events().emit(&signals);
+        Ok((fired, skipped))
     }
 
     /// Every stored schedule (at most [`MAX_LISTED_SCHEDULES`]), by name, with its next fire
