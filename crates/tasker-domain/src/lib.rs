@@ -20,8 +20,9 @@ pub use state::{StepState, TaskState};
 pub use template::{
     check_limit_key, check_template_for_env, check_templates, load_templates, parse_template,
     parse_template_for_env, parse_worker_limits, render_key, subtask_cycles,
-    unknown_child_templates, BackoffKind, ChildContext, HandlerSpec, IdentityStrategy, RateLimit,
-    RetryConfig, StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate, TemplateError,
-    TemplateNotice, TemplateReport, TemplateSet, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
+    unknown_child_templates, BackoffKind, ChildContext, HandlerSpec, IdentityStrategy, Lifecycle,
+    RateLimit, RetryConfig, StepDefinition, StepLimits, StepType, SubtaskSpec, TaskTemplate,
+    TemplateError, TemplateNotice, TemplateReport, TemplateSet, MAX_TEMPLATE_BYTES,
+    MAX_TEMPLATE_DEPTH,
 };
 pub use text::{cap_stack, echo, MAX_STACK_BYTES};

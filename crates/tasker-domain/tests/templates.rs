@@ -243,7 +243,7 @@ fn ignored_reference_keys_are_accepted() {
     let yaml = format!(
         "{}description: demo\nmetadata: {{ author: me, tags: [a] }}\nsystem_dependencies: {{ primary: default }}\n\
          domain_events: [{{ name: e }}]\ninput_schema: {{ type: object }}\nenvironments: {{}}\n\
-         lifecycle: {{ max_duration_minutes: 10 }}\nsteps:\n\
+         steps:\n\
          \x20 - name: a\n    description: first\n    handler: {{ callable: A }}\n    publishes_events: [{{ name: e }}]\n\
          \x20   system_dependency: x\n    result_schema: {{ type: object }}\n    composition: {{}}\n",
         header()
@@ -251,6 +251,94 @@ fn ignored_reference_keys_are_accepted() {
     let t = parse_template(&yaml, SRC).expect("parse");
     assert_eq!(t.description.as_deref(), Some("demo"));
     assert_eq!(t.steps[0].description.as_deref(), Some("first"));
+}
+
+/// The `lifecycle` block (docs/lifecycle.md): four limits in minutes, fractions allowed; what
+/// tasker-core does to a stale task is noticed and ignored (here it always fails); anything
+/// else is an error naming the field.
+#[test]
+fn lifecycle_limits_are_read_and_checked() {
+    let block = |body: &str| {
+        format!(
+            "{}lifecycle:\n{body}steps:\n  - name: a\n    handler: {{ callable: A }}\n",
+            header()
+        )
+    };
+    let t = parse_template(
+        &block(
+            "  max_duration_minutes: 30\n  max_steps_in_process_minutes: 2\n  \
+             max_waiting_for_dependencies_minutes: 0.5\n  max_waiting_for_retry_minutes: 1440\n  \
+             staleness_action: dlq\n  auto_fail_on_timeout: true\n",
+        ),
+        SRC,
+    )
+    .expect("parse");
+    let l = t.lifecycle.clone().expect("lifecycle");
+    assert_eq!(l.max_duration_ms(), Some(1_800_000));
+    assert_eq!(l.max_steps_in_process_ms(), Some(120_000));
+    assert_eq!(l.max_waiting_for_dependencies_ms(), Some(30_000));
+    assert_eq!(l.max_waiting_for_retry_ms(), Some(86_400_000));
+    let notices: Vec<&str> = t.notices.iter().map(|n| n.message.as_str()).collect();
+    assert_eq!(
+        notices,
+        [
+            format!(
+                "{SRC}: ignoring 'lifecycle.staleness_action': a task past a lifecycle limit \
+                 always fails (state error, with the limit as its reason; docs/lifecycle.md)"
+            ),
+            format!(
+                "{SRC}: ignoring 'lifecycle.auto_fail_on_timeout': a task past a lifecycle limit \
+                 always fails (state error, with the limit as its reason; docs/lifecycle.md)"
+            ),
+        ]
+    );
+    // Stored with the template (its digest changes with its limits); absent when empty.
+    let json = serde_json::to_value(&t).expect("json");
+    assert_eq!(json["lifecycle"]["max_steps_in_process_minutes"], 2.0);
+    assert!(parse_template(
+        &block("  {}\n").replace("lifecycle:\n  {}", "lifecycle: {}"),
+        SRC
+    )
+    .expect("parse")
+    .lifecycle
+    .is_none());
+
+    for (body, message) in [
+        (
+            "  max_duration_minutes: 0\n",
+            "field 'lifecycle.max_duration_minutes': must be > 0 and <= 43200, got 0",
+        ),
+        (
+            "  max_duration_minutes: 50000\n",
+            "field 'lifecycle.max_duration_minutes': must be > 0 and <= 43200, got 50000",
+        ),
+        (
+            "  max_waiting_for_retry_minutes: 20000\n",
+            "field 'lifecycle.max_waiting_for_retry_minutes': must be > 0 and <= 10080, got 20000",
+        ),
+        (
+            "  max_steps_in_process_minutes: soon\n",
+            "field 'lifecycle.max_steps_in_process_minutes': expected a number of minutes, got \
+             string 'soon'",
+        ),
+        ("  max_duration_minute: 5\n", "max_duration_minute"),
+    ] {
+        let e = err(&block(body));
+        assert!(e.starts_with(SRC) && e.contains(message), "{body}: {e}");
+    }
+    let e = err(&block("  max_duration_minute: 5\n"));
+    assert!(
+        e.contains("unknown field 'lifecycle.max_duration_minute' (did you mean 'lifecycle.max_duration_minutes'?)"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}lifecycle: [10]\nsteps:\n  - name: a\n    handler: {{ callable: A }}\n",
+        header()
+    ));
+    assert!(
+        e.contains("field 'lifecycle': expected a mapping of limits, got a list"),
+        "{e}"
+    );
 }
 
 #[test]

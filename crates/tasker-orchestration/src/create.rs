@@ -502,6 +502,7 @@ pub(crate) async fn create_in_tx(
             priority: r.priority,
             metadata: r.metadata.clone(),
             identity_hash: hashes[i].clone(),
+            lifecycle: crate::lifecycle::limits_of(snapshot.template.lifecycle.as_ref()),
         });
         let delay_ms = r.req.delay_ms.unwrap_or(0);
         work.task(task_uuid, None, TaskState::Pending, None);

@@ -14,6 +14,7 @@ pub(crate) struct Events {
     steps_ready: Arc<watch::Sender<u64>>,
     finished: broadcast::Sender<String>,
     cancelled: broadcast::Sender<String>,
+    expired: broadcast::Sender<String>,
     closed: CancellationToken,
 }
 
@@ -22,10 +23,12 @@ impl Events {
         let (steps_ready, _) = watch::channel(0);
         let (finished, _) = broadcast::channel(1024);
         let (cancelled, _) = broadcast::channel(1024);
+        let (expired, _) = broadcast::channel(1024);
         Events {
             steps_ready: Arc::new(steps_ready),
             finished,
             cancelled,
+            expired,
             closed: CancellationToken::new(),
         }
     }
@@ -42,6 +45,10 @@ impl Events {
         self.cancelled.subscribe()
     }
 
+    pub(crate) fn subscribe_expirations(&self) -> broadcast::Receiver<String> {
+        self.expired.subscribe()
+    }
+
     /// Deliver signals to this process's waiters (call after commit).
     pub(crate) fn emit(&self, signals: &[Signal]) {
         for s in signals {
@@ -52,6 +59,9 @@ impl Events {
                 }
                 Signal::TaskCancelled(t) => {
                     let _ = self.cancelled.send(t.to_string());
+                }
+                Signal::TaskExpired(t) => {
+                    let _ = self.expired.send(t.to_string());
                 }
             }
         }

@@ -19,6 +19,7 @@ mod events;
 mod expand;
 mod identity;
 mod leases;
+mod lifecycle;
 mod metadata;
 mod metrics;
 mod operate;
@@ -203,6 +204,11 @@ impl Engine {
     /// Task uuids as they are cancelled (by any process).
     pub fn subscribe_cancellations(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.events.subscribe_cancellations()
+    }
+
+    /// Task uuids as they fail past a lifecycle limit (by any process; docs/lifecycle.md).
+    pub fn subscribe_expirations(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.events.subscribe_expirations()
     }
 
     pub(crate) fn store(&self) -> &dyn Store {

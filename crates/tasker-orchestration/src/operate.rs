@@ -54,7 +54,12 @@ impl Engine {
                     .collect();
                 let mut work = Work::default();
                 let names: Vec<String> = failed.iter().map(|s| format!("'{}'", s.name)).collect();
-                let why = format!("retried by an operator (failed: {})", names.join(", "));
+                // A task failed by a lifecycle limit or a child has no failed step of its own.
+                let why = if names.is_empty() {
+                    "retried by an operator".to_string()
+                } else {
+                    format!("retried by an operator (failed: {})", names.join(", "))
+                };
                 let completed = leave_error(tx, &mut work, &row, &steps, &why).await?;
                 if completed > 0 && row.completed_steps + completed >= row.total_steps {
                     // Stored signals completed every step that was left.

@@ -8,6 +8,7 @@ pub(crate) const LINK_CHILDREN: &str = include_str!("../queries/link_children.sq
 pub(crate) const ORPHAN_CHILDREN: &str = include_str!("../queries/orphan_children.sql");
 pub(crate) const TASK_FAMILY: &str = include_str!("../queries/task_family.sql");
 pub(crate) const APPLY_SIGNALS: &str = include_str!("../queries/apply_signals.sql");
+pub(crate) const LIFECYCLE_DUE: &str = include_str!("../queries/lifecycle_due.sql");
 pub(crate) const DUE_SIGNAL_WAITS: &str = include_str!("../queries/due_signal_waits.sql");
 pub(crate) const INSERT_SIGNAL: &str = include_str!("../queries/insert_signal.sql");
 pub(crate) const SIGNALS_OF: &str = include_str!("../queries/signals_of.sql");
@@ -82,6 +83,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("add_pending_dependency", ADD_PENDING_DEPENDENCY),
     ("apply_signals", APPLY_SIGNALS),
     ("due_signal_waits", DUE_SIGNAL_WAITS),
+    ("lifecycle_due", LIFECYCLE_DUE),
     ("insert_signal", INSERT_SIGNAL),
     ("signals_of", SIGNALS_OF),
     ("due_child_steps", DUE_CHILD_STEPS),

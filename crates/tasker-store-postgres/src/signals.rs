@@ -42,6 +42,7 @@ pub(crate) fn encode(origin: &str, signals: &[Signal]) -> Vec<String> {
             Signal::StepsReady => ((b'r', Uuid::nil()), "r".to_string()),
             Signal::TaskFinished(t) => ((b'f', *t), format!("f{}", t.simple())),
             Signal::TaskCancelled(t) => ((b'c', *t), format!("c{}", t.simple())),
+            Signal::TaskExpired(t) => ((b'e', *t), format!("e{}", t.simple())),
         };
         if seen.insert(key) {
             items.push(item);
@@ -79,6 +80,7 @@ pub(crate) fn decode(payload: &str) -> Option<(&str, Vec<Signal>)> {
             Some(b'r') if item.len() == 1 => Some(Signal::StepsReady),
             Some(b'f') => task(&item[1..]).map(Signal::TaskFinished),
             Some(b'c') => task(&item[1..]).map(Signal::TaskCancelled),
+            Some(b'e') => task(&item[1..]).map(Signal::TaskExpired),
             _ => None,
         };
         match signal {
@@ -199,10 +201,14 @@ mod tests {
             Signal::StepsReady,
             Signal::TaskCancelled(b),
             Signal::TaskFinished(a),
+            Signal::TaskExpired(b),
         ];
         let payloads = encode("o1", &signals);
         assert_eq!(payloads.len(), 1);
-        assert_eq!(payloads[0], format!("o1|r,f{},c{}", a.simple(), b.simple()));
+        assert_eq!(
+            payloads[0],
+            format!("o1|r,f{},c{},e{}", a.simple(), b.simple(), b.simple())
+        );
         assert_eq!(
             decode(&payloads[0]),
             Some((
@@ -210,7 +216,8 @@ mod tests {
                 vec![
                     Signal::StepsReady,
                     Signal::TaskFinished(a),
-                    Signal::TaskCancelled(b)
+                    Signal::TaskCancelled(b),
+                    Signal::TaskExpired(b)
                 ]
             ))
         );

@@ -305,6 +305,11 @@ fn rounds<K: Eq + Hash>(keys: impl Iterator<Item = K>) -> (Vec<usize>, usize) {
 }
 
 /// One metadata field of each task, for binding as an array.
+/// One lifecycle limit of each task, in order.
+fn limits(tasks: &[NewTask], f: impl Fn(&LifecycleLimits) -> Option<i64>) -> Vec<Option<i64>> {
+    tasks.iter().map(|t| f(&t.lifecycle)).collect()
+}
+
 fn meta<T>(tasks: &[NewTask], f: impl Fn(&TaskMetadata) -> T) -> Vec<T> {
     tasks.iter().map(|t| f(&t.metadata)).collect()
 }
@@ -481,7 +486,11 @@ impl PgTx {
                     .iter()
                     .flat_map(|t| t.metadata.tags.iter().cloned())
                     .collect::<Vec<_>>(),
-            );
+            )
+            .bind(limits(tasks, |l| l.max_duration_ms))
+            .bind(limits(tasks, |l| l.max_in_process_ms))
+            .bind(limits(tasks, |l| l.max_dependencies_ms))
+            .bind(limits(tasks, |l| l.max_retry_wait_ms));
         let mut created: HashMap<Uuid, Millis> = HashMap::new();
         for r in self.rows(query).await? {
             created.insert(col(&r, 0)?, ms(&r, 1)?);
@@ -1151,6 +1160,30 @@ impl PgTx {
         self.rows(query).await?.iter().map(task_row).collect()
     }
 
+    async fn lifecycle_due_now(&mut self, task: Option<Uuid>, limit: i64) -> R<Vec<LifecycleDue>> {
+        let query = sqlx::query(q::LIFECYCLE_DUE).bind(task).bind(limit);
+        self.rows(query)
+            .await?
+            .iter()
+            .map(|r| {
+                let task_uuid: Uuid = col(r, 0)?;
+                Ok(LifecycleDue {
+                    task_uuid,
+                    state: parsed(r, 1, &|| format!("the state of task {task_uuid}"))?,
+                    age_ms: col(r, 2)?,
+                    idle_ms: col(r, 3)?,
+                    busy: col(r, 4)?,
+                    limits: LifecycleLimits {
+                        max_duration_ms: col(r, 5)?,
+                        max_in_process_ms: col(r, 6)?,
+                        max_dependencies_ms: col(r, 7)?,
+                        max_retry_wait_ms: col(r, 8)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
     async fn task_state_now(&mut self, task: Uuid) -> R<Option<TaskState>> {
         match self.row(sqlx::query(q::TASK_STATE).bind(task)).await? {
             Some(r) => Ok(Some(parsed(&r, 0, &|| {
@@ -1536,6 +1569,13 @@ impl Tx for PgTx {
             self.exec(query).await?;
             Ok(())
         })
+    }
+    fn lifecycle_due(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, R<Vec<LifecycleDue>>> {
+        Box::pin(self.lifecycle_due_now(task, limit))
     }
     fn due_signal_waits(
         &mut self,

@@ -327,6 +327,10 @@ impl SqliteTx {
                     serde_json::to_string(&t.metadata.tags)
                         .map_err(|e| StoreError::Corrupt(format!("task tags: {e}")))?,
                     t.identity_hash,
+                    t.lifecycle.max_duration_ms,
+                    t.lifecycle.max_in_process_ms,
+                    t.lifecycle.max_dependencies_ms,
+                    t.lifecycle.max_retry_wait_ms,
                 ],
                 |r| int(r, 0),
             )?;
@@ -1252,6 +1256,13 @@ impl Tx for SqliteTx {
     fn apply_signals<'a>(&'a mut self, keys: &'a [(Uuid, String)]) -> BoxFuture<'a, R<()>> {
         done(self.apply_signals_now(keys))
     }
+    fn lifecycle_due(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, R<Vec<LifecycleDue>>> {
+        done(self.lifecycle_due_now(task, limit))
+    }
     fn due_signal_waits(
         &mut self,
         task: Option<Uuid>,
@@ -1490,6 +1501,25 @@ impl SqliteTx {
             })
         })?;
         Ok(family)
+    }
+
+    fn lifecycle_due_now(&mut self, task: Option<Uuid>, limit: i64) -> R<Vec<LifecycleDue>> {
+        let mut stmt = self.stmt(q::LIFECYCLE_DUE)?;
+        collect(&mut stmt, params![task.as_ref().map(id), limit], |r| {
+            Ok(LifecycleDue {
+                task_uuid: uuid(r, 0)?,
+                state: parsed(r, 1)?,
+                age_ms: int(r, 2)?,
+                idle_ms: int(r, 3)?,
+                busy: int(r, 4)? != 0,
+                limits: LifecycleLimits {
+                    max_duration_ms: opt_int(r, 5)?,
+                    max_in_process_ms: opt_int(r, 6)?,
+                    max_dependencies_ms: opt_int(r, 7)?,
+                    max_retry_wait_ms: opt_int(r, 8)?,
+                },
+            })
+        })
     }
 
     fn due_signal_waits_now(&mut self, task: Option<Uuid>, limit: i64) -> R<Vec<DueSignalWait>> {

@@ -295,6 +295,16 @@ pub trait Tx: Send {
         limit: i64,
     ) -> BoxFuture<'_, StoreResult<Vec<DueSignalWait>>>;
 
+    // --- lifecycle limits ----------------------------------------------------------------------
+    /// Open tasks that may be past a lifecycle limit (see [`LifecycleDue`]), oldest first, at
+    /// most `limit`: the task `task` (which the caller has locked), or any. A coarse filter:
+    /// the caller decides which limit each has passed, if any.
+    fn lifecycle_due(
+        &mut self,
+        task: Option<Uuid>,
+        limit: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<LifecycleDue>>>;
+
     // --- child tasks ---------------------------------------------------------------------------
     /// Subtask steps the child sweep acts on (see [`DueChildStep`]), earliest ready time first,
     /// at most `limit`: of the task `task` (which the caller has locked), or of any task.

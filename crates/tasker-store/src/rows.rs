@@ -55,6 +55,31 @@ pub struct NewTask {
     /// Set for a task whose template dedupes on its context (`identity_strategy: strict`):
     /// a task with the same template key and hash is not inserted (docs/identity.md).
     pub identity_hash: Option<String>,
+    /// Its template's lifecycle limits, as they were when it was created (docs/lifecycle.md).
+    pub lifecycle: LifecycleLimits,
+}
+
+/// A task's lifecycle limits in milliseconds (docs/lifecycle.md); `None`: no such limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifecycleLimits {
+    pub max_duration_ms: Option<i64>,
+    pub max_in_process_ms: Option<i64>,
+    pub max_dependencies_ms: Option<i64>,
+    pub max_retry_wait_ms: Option<i64>,
+}
+
+/// An open task that may be past a lifecycle limit: how long since it started (was created, or
+/// last retried out of `error` by an operator), how long since it last
+/// made progress (one of its steps completed, or it changed state), whether one of its steps
+/// is ready or running, and its limits. All times by the database's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleDue {
+    pub task_uuid: Uuid,
+    pub state: TaskState,
+    pub age_ms: i64,
+    pub idle_ms: i64,
+    pub busy: bool,
+    pub limits: LifecycleLimits,
 }
 
 /// A task's metadata, as stored (docs/task-metadata.md).
@@ -431,6 +456,8 @@ pub enum Signal {
     StepsReady,
     TaskFinished(Uuid),
     TaskCancelled(Uuid),
+    /// The task failed past a lifecycle limit: its running steps' handlers are aborted.
+    TaskExpired(Uuid),
 }
 
 /// What a store hears from other processes.

@@ -165,14 +165,54 @@ pub(crate) async fn child_sweep_loop(inner: Arc<Inner>) {
     }
 }
 
-/// Abort the handlers of steps whose task was cancelled (by any process).
-pub(crate) async fn cancellation_loop(inner: Arc<Inner>) {
-    let mut rx = inner.engine.subscribe_cancellations();
+/// How often a worker looks for tasks past a lifecycle limit.
+pub(crate) const LIFECYCLE_SWEEP_PERIOD: Duration = Duration::from_secs(1);
+
+/// Fail the tasks past a lifecycle limit (docs/lifecycle.md). Every worker sweeps; each task
+/// fails once.
+pub(crate) async fn lifecycle_sweep_loop(inner: Arc<Inner>) {
     loop {
-        let task_uuid = tokio::select! {
-            r = rx.recv() => match r {
-                Ok(t) => t,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+        tokio::select! {
+            _ = tokio::time::sleep(LIFECYCLE_SWEEP_PERIOD) => {}
+            _ = inner.stop_background.cancelled() => return,
+        }
+        match inner.engine.enforce_lifecycles().await {
+            Ok(0) => db_ok(&inner),
+            Ok(n) => {
+                db_ok(&inner);
+                tell(
+                    &inner,
+                    LogLine::new(
+                        LogLevel::Warn,
+                        format!(
+                            "{n} task{} failed past a lifecycle limit",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                    )
+                    .field("failed", n),
+                );
+            }
+            Err(e) => db_failed(&inner, "enforcing lifecycle limits", &e),
+        }
+    }
+}
+
+/// Abort the handlers of steps whose task was cancelled, or failed past a lifecycle limit (by
+/// any process).
+pub(crate) async fn cancellation_loop(inner: Arc<Inner>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut cancelled = inner.engine.subscribe_cancellations();
+    let mut expired = inner.engine.subscribe_expirations();
+    loop {
+        let (task_uuid, reason) = tokio::select! {
+            r = cancelled.recv() => match r {
+                Ok(t) => (t, "the task was cancelled"),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            },
+            r = expired.recv() => match r {
+                Ok(t) => (t, "the task failed: it passed a lifecycle limit"),
+                Err(RecvError::Lagged(_)) => continue,
                 Err(_) => return,
             },
             _ = inner.stop_background.cancelled() => return,
@@ -182,7 +222,7 @@ pub(crate) async fn cancellation_loop(inner: Arc<Inner>) {
             .filter(|(_, f)| f.task_uuid == task_uuid)
             .map(|(s, _)| s.clone())
             .collect();
-        abort_steps(&inner, &steps, "the task was cancelled");
+        abort_steps(&inner, &steps, reason);
     }
 }
 

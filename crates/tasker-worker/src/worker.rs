@@ -16,7 +16,8 @@ use crate::claiming::{claim_loop, InFlight};
 use crate::diagnostics::{tell, Health};
 use crate::events::{HandlerResult, WorkerEvent};
 use crate::leases::{
-    abort_steps, cancellation_loop, child_sweep_loop, lease_loop, signal_sweep_loop,
+    abort_steps, cancellation_loop, child_sweep_loop, lease_loop, lifecycle_sweep_loop,
+    signal_sweep_loop,
 };
 use crate::scheduler::schedule_loop;
 use crate::stats::{Counters, WorkerStats};
@@ -163,6 +164,7 @@ impl Worker {
         bg.push(tokio::spawn(lease_loop(inner.clone())));
         bg.push(tokio::spawn(signal_sweep_loop(inner.clone())));
         bg.push(tokio::spawn(child_sweep_loop(inner.clone())));
+        bg.push(tokio::spawn(lifecycle_sweep_loop(inner.clone())));
         bg.push(tokio::spawn(cancellation_loop(inner.clone())));
         if !inner.config.schedules.is_empty() {
             bg.push(tokio::spawn(schedule_loop(inner.clone())));

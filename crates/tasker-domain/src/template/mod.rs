@@ -21,6 +21,7 @@
 mod env_overrides;
 mod error;
 mod fields;
+mod lifecycle;
 mod limits;
 mod load;
 mod model;
@@ -31,6 +32,7 @@ mod validate;
 mod worker_limits;
 
 pub use error::TemplateError;
+pub use lifecycle::{Lifecycle, MAX_DURATION_MINUTES, MAX_WAIT_MINUTES};
 pub use limits::{
     MAX_BACKOFF_SETTING_MS, MAX_SIGNAL_TIMEOUT_SECONDS, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
     MAX_TIMEOUT_SECONDS,

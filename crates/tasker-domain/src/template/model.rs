@@ -92,6 +92,9 @@ pub struct TaskTemplate {
     /// is the default, so a template without it keeps its digest.
     #[serde(default, skip_serializing_if = "IdentityStrategy::is_default")]
     pub identity_strategy: IdentityStrategy,
+    /// Its `lifecycle` limits (docs/lifecycle.md); left out of the stored JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<super::lifecycle::Lifecycle>,
     /// The file the template was loaded from (for error messages); not part of the YAML.
     #[serde(default)]
     pub source: String,

@@ -46,6 +46,8 @@ pub(super) enum Note {
     ZeroAttempts,
     /// `retryable: false` with more than one attempt: one attempt, as in tasker-core.
     NotRetryable,
+    /// A `lifecycle` choice of what befalls a stale task: here it always fails.
+    AlwaysFails,
 }
 
 /// Notices of one file, kept as `(field, note, step)` until the file is done.
@@ -113,6 +115,10 @@ fn text(field: &str, note: Note, steps: &[String]) -> String {
         Note::NotRetryable => format!(
             "'retry.retryable: false'{place} means one attempt whatever '{key}' says, as in \
              tasker-core; write 'retry.max_attempts: 1'"
+        ),
+        Note::AlwaysFails => format!(
+            "ignoring '{key}'{place}: a task past a lifecycle limit always fails (state error, \
+             with the limit as its reason; docs/lifecycle.md)"
         ),
     }
 }

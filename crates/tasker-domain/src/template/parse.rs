@@ -8,6 +8,7 @@ use super::fields::{
     alias_key, check_keys, describe, get, int_in_range, lookup, names, opt_str, required_str,
     to_json, unknown_keys,
 };
+use super::lifecycle::{parse_lifecycle, Lifecycle};
 use super::limits::{
     check_size, MAX_BACKOFF_SETTING_MS, MAX_SIGNAL_TIMEOUT_SECONDS, MAX_TEMPLATE_DEPTH,
     MAX_TIMEOUT_SECONDS,
@@ -28,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "steps",
     "environments",
     "identity_strategy",
+    "lifecycle",
 ];
 /// Reference keys we accept and ignore.
 const TOP_IGNORED: &[&str] = &[
@@ -35,7 +37,6 @@ const TOP_IGNORED: &[&str] = &[
     "system_dependencies",
     "domain_events",
     "input_schema",
-    "lifecycle",
 ];
 /// Keys that tasker-core itself ignores (they are not in its template struct) but that its
 /// files carry: ignored, with a notice. `loaded_from` is where tasker-rb's loader records a
@@ -211,6 +212,20 @@ pub fn check_template_for_env(
             }))
         })
         .unwrap_or_default();
+    let lifecycle = match get(map, "lifecycle") {
+        None | Some(Value::Null) => None,
+        Some(Value::Mapping(m)) => {
+            let l = parse_lifecycle(&ctx.nested("lifecycle."), m, &mut p.1);
+            p.keep(l).filter(|l| *l != Lifecycle::default())
+        }
+        Some(other) => {
+            p.push(ctx.field_err(
+                "lifecycle",
+                format!("expected a mapping of limits, got {}", describe(other)),
+            ));
+            None
+        }
+    };
     let raw_steps = match get(map, "steps") {
         None => Some(&[][..]),
         Some(Value::Sequence(seq)) => Some(&seq[..]),
@@ -246,6 +261,7 @@ pub fn check_template_for_env(
                 description,
                 steps: parsed.into_iter().map(|p| p.step).collect(),
                 identity_strategy,
+                lifecycle,
                 source: source.to_string(),
                 notices: notes.into_notices(source),
             })

@@ -52,6 +52,7 @@ pub(crate) fn new_task(key: Option<&str>) -> NewTask {
             ..TaskMetadata::default()
         },
         identity_hash: None,
+        lifecycle: LifecycleLimits::default(),
     }
 }
 
