@@ -123,6 +123,8 @@ pub struct Engine {
     limits: ExpansionLimits,
     json: JsonLimits,
     snapshots: Arc<Snapshots>,
+    /// A template registered here has a subtask step (see `registers_subtasks`).
+    subtasks: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -173,6 +175,7 @@ impl Engine {
             events,
             limits: limits.expansion,
             json: limits.json,
+            subtasks: std::sync::atomic::AtomicBool::new(false),
             snapshots: Arc::default(),
         }))
     }
@@ -209,6 +212,13 @@ impl Engine {
     /// Task uuids as they fail past a lifecycle limit (by any process; docs/lifecycle.md).
     pub fn subscribe_expirations(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.events.subscribe_expirations()
+    }
+
+    /// Whether a template registered through this engine has a subtask step: only then does
+    /// its worker run the child sweep as soon as steps become ready or tasks finish (besides
+    /// every half second), so that workflows without child tasks do not pay for it.
+    pub fn registers_subtasks(&self) -> bool {
+        self.subtasks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn store(&self) -> &dyn Store {

@@ -195,6 +195,14 @@ impl Engine {
             Box::pin(async move { tx.put_templates(&records).await })
         })
         .await?;
+        if set
+            .templates
+            .iter()
+            .any(|t| t.steps.iter().any(|s| s.subtask.is_some()))
+        {
+            self.subtasks
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(())
     }
 }

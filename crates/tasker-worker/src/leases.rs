@@ -141,17 +141,18 @@ const CHILD_SWEEP_GAP: Duration = Duration::from_millis(50);
 
 /// Create the children of subtask steps, settle the steps whose child finished, and cancel
 /// orphaned children (docs/child-tasks.md). Every worker sweeps; each is applied once. Runs
-/// when steps become ready or a task finishes (in this process or, on PostgreSQL, any), and
-/// every half second.
+/// every half second, and, in a worker whose templates have subtask steps, as soon as steps
+/// become ready or a task finishes (in this process or, on PostgreSQL, any).
 pub(crate) async fn child_sweep_loop(inner: Arc<Inner>) {
     let cfg = &inner.config;
     let mut ready = inner.engine.subscribe_steps_ready();
     let mut finished = inner.engine.subscribe_finished();
     loop {
+        let early = inner.engine.registers_subtasks();
         tokio::select! {
             _ = tokio::time::sleep(CHILD_SWEEP_PERIOD) => {}
-            _ = ready.changed() => {}
-            _ = finished.recv() => {}
+            _ = ready.changed(), if early => {}
+            _ = finished.recv(), if early => {}
             _ = inner.stop_background.cancelled() => return,
         }
         match inner.engine.settle_child_tasks(&cfg.worker_id).await {
