@@ -712,7 +712,12 @@ async fn step_after_the_batch_convergence_waits_for_it(db: TestDb) {
     record(&engine, success(&agg, json!({ "total": 1 }))).await;
     let report = claim_one(&engine, REPORTED_ALL, "w1").await;
     assert_eq!(report.step_name, "report");
-    assert!(dep_names(&report).contains(&"aggregate".to_string()));
+    // Its dependency; the analyzer and the workers are upstream of it, and the payload says
+    // which of those is a worker template (whose steps are `work_<batch id>`).
+    assert_eq!(dep_names(&report), ["aggregate"]);
+    let p = payload(&report);
+    assert_eq!(p["step"]["indirect_ancestors"], json!(["analyze", "work"]));
+    assert_eq!(p["step"]["indirect_batch_workers"], json!(["work"]));
     record(&engine, success(&report, json!({}))).await;
     assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
 }
