@@ -170,8 +170,22 @@ export interface StepPayload {
     max_attempts: number;
     timeout_ms: number;
     checkpoint: Record<string, unknown> | null;
+    /**
+     * The template steps this step's template step lists in `dependencies:`: it receives the
+     * results of their steps (every worker of a batch-worker template). The core always sends
+     * this and the two lists below; they are optional only for payloads built by hand (tests).
+     */
+    dependencies?: string[];
+    /**
+     * The template steps upstream of the dependencies that this step does not list itself
+     * (tasker-core would hand it their results; this engine does not, and the StepContext says
+     * so when a handler asks for one).
+     */
+    indirect_ancestors?: string[];
+    /** Those of `indirect_ancestors` that are batch-worker templates (steps `<name>_<batch id>`). */
+    indirect_batch_workers?: string[];
   };
-  /** Results of every completed ancestor step, keyed by step name. */
+  /** Results of the completed dependencies (see `step.dependencies`), keyed by step name. */
   dependency_results: Record<
     string,
     { step_uuid: string; name: string; success: boolean; result: unknown }

@@ -70,8 +70,12 @@ export interface StepEventSpec {
   maxAttempts?: number;
   timeoutMs?: number;
   checkpoint?: Record<string, unknown> | null;
-  /** Results of ancestor steps by name (wrapped as the core wraps them). */
+  /** Results of dependency steps by name (wrapped as the core wraps them). */
   dependencyResults?: Record<string, unknown>;
+  /** `step.dependencies`, `step.indirect_ancestors`, `step.indirect_batch_workers`. */
+  dependencies?: string[];
+  indirectAncestors?: string[];
+  indirectBatchWorkers?: string[];
 }
 
 export function stepPayload(spec: StepEventSpec): StepPayload {
@@ -100,6 +104,13 @@ export function stepPayload(spec: StepEventSpec): StepPayload {
       max_attempts: spec.maxAttempts ?? 3,
       timeout_ms: spec.timeoutMs ?? 30000,
       checkpoint: spec.checkpoint ?? null,
+      ...(spec.dependencies === undefined ? {} : { dependencies: spec.dependencies }),
+      ...(spec.indirectAncestors === undefined
+        ? {}
+        : { indirect_ancestors: spec.indirectAncestors }),
+      ...(spec.indirectBatchWorkers === undefined
+        ? {}
+        : { indirect_batch_workers: spec.indirectBatchWorkers }),
     },
     dependency_results,
   };

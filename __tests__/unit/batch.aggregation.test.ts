@@ -128,6 +128,24 @@ describe('BatchAggregationScenario.detect', () => {
     ).toBe(3);
   });
 
+  it('names the fix when the batchable step is an ancestor but not a dependency', () => {
+    const ctx = new StepContext(
+      stepPayload({
+        handler: 'h',
+        stepName: 'aggregate_csv',
+        dependencyResults: workers,
+        dependencies: ['process_csv_batch'],
+        indirectAncestors: ['analyze_csv'],
+      }),
+      new AbortController().signal,
+      new RecordingLogger(),
+    );
+    expect(() => BatchAggregationScenario.detect(ctx, 'analyze_csv', 'process_csv_batch')).toThrow(
+      "step 'aggregate_csv' reads the result of 'analyze_csv', which is an ancestor but not one " +
+        "of its dependencies (process_csv_batch): add 'analyze_csv' to its dependencies to read it",
+    );
+  });
+
   it.each<[string, Record<string, unknown>, string, string, string]>([
     ['an empty batchable step name', {}, '', 'w', 'batchableStepName: must not be empty'],
     [

@@ -1,4 +1,4 @@
-import { StepContext } from '../../src/index';
+import { NotADependencyError, PermanentError, StepContext } from '../../src/index';
 import { RecordingLogger, stepPayload, type StepEventSpec } from '../helpers/mock-native';
 
 function context(spec: Partial<StepEventSpec> = {}, logger = new RecordingLogger()): StepContext {
@@ -114,7 +114,7 @@ describe('StepContext dependency accessors', () => {
     expect(ctx.getAllDependencyResults()).toHaveLength(4);
   });
 
-  it('getDependencyResultKeys lists the ancestors', () => {
+  it('getDependencyResultKeys lists the dependencies', () => {
     expect(ctx.getDependencyResultKeys()).toEqual([
       'fetch_order',
       'worker_001',
@@ -168,5 +168,64 @@ describe('StepContext logger', () => {
     const logger = new RecordingLogger();
     context({}, logger).logger.info({ n: 1 }, 'hello');
     expect(logger.entries).toEqual([{ level: 'info', message: 'hello', fields: { n: 1 } }]);
+  });
+});
+
+describe('StepContext on an ancestor that is not a dependency', () => {
+  const ctx = context({
+    stepName: 'd',
+    dependencyResults: { c: { n: 3 } },
+    dependencies: ['c', 'skipped_branch'],
+    indirectAncestors: ['a', 'b', 'split'],
+    indirectBatchWorkers: ['split'],
+  });
+
+  it('getDependencyResult names the step, the ancestor and the fix', () => {
+    const err = (() => {
+      try {
+        ctx.getDependencyResult('a');
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(NotADependencyError);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(err).toMatchObject({
+      errorType: 'not_a_dependency',
+      retryable: false,
+      stepName: 'd',
+      ancestor: 'a',
+      message:
+        "step 'd' reads the result of 'a', which is an ancestor but not one of its dependencies " +
+        "(c, skipped_branch): add 'a' to its dependencies to read it",
+    });
+  });
+
+  it('getDependencyField throws the same', () => {
+    expect(() => ctx.getDependencyField('b', 'x')).toThrow(
+      "step 'd' reads the result of 'b', which is an ancestor but not one of its dependencies " +
+        "(c, skipped_branch): add 'b' to its dependencies to read it",
+    );
+  });
+
+  it('names the worker template of an upstream batch worker', () => {
+    expect(() => ctx.getDependencyResult('split_001')).toThrow(
+      "step 'd' reads the result of 'split_001' (a worker of 'split'), which is an ancestor but " +
+        "not one of its dependencies (c, skipped_branch): add 'split' to its dependencies to read it",
+    );
+  });
+
+  it('is null for a dependency without a result and for a name that is no ancestor', () => {
+    expect(ctx.getDependencyResult('skipped_branch')).toBeNull();
+    expect(ctx.getDependencyResult('elsewhere')).toBeNull();
+    expect(ctx.getDependencyResult('split')).toBeNull();
+    expect(ctx.getDependencyResult('c')).toEqual({ n: 3 });
+  });
+
+  it('lists dependencies only', () => {
+    expect(ctx.getDependencyResultKeys()).toEqual(['c']);
+    expect(ctx.getAllDependencyResults()).toEqual([{ n: 3 }]);
+    expect(Object.keys(ctx.dependencyResults)).toEqual(['c']);
   });
 });

@@ -135,7 +135,7 @@ export const approvalHandlers = [
   FinalizeRequest,
 ];
 
-/** The validated request (the result of `validate`, an ancestor of every other step). */
+/** The validated request: the result of `validate`, which every step after it lists in its dependencies. */
 function requestOf(ctx: StepContext): ExpenseRequest {
   const request = ctx.getDependencyResult('validate') as ExpenseRequest | null;
   if (request === null) throw new ValidationError("no result from 'validate'");

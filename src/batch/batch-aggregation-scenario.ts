@@ -98,9 +98,14 @@ export class BatchAggregationScenario {
       what,
     );
     const results = source instanceof StepContext ? source.dependencyResults : source;
-    const batchable = Object.hasOwn(results, batchableStepName)
-      ? results[batchableStepName]
-      : undefined;
+    // From a StepContext, a batchable step upstream that the step does not list in its
+    // dependencies is named as such (NotADependencyError), not reported missing.
+    const batchable =
+      source instanceof StepContext
+        ? source.getDependencyResult(batchableStepName)
+        : Object.hasOwn(results, batchableStepName)
+          ? results[batchableStepName]
+          : undefined;
     if (!isPlainObject(batchable)) {
       throw new ValidationError(
         `${what}: no result for the batchable step '${batchableStepName}' among the dependency ` +

@@ -1,3 +1,4 @@
+import { NotADependencyError } from '../errors/not-a-dependency-error';
 import { RetryableError } from '../errors/retryable-error';
 import type { StepLogger } from '../logger';
 import type { TaskMetadata } from '../client/task-metadata';
@@ -94,8 +95,10 @@ export class StepContext {
   }
 
   /**
-   * Results of completed ancestor steps, by step name. A null-prototype object: every step name
-   * is an own key, also `__proto__`, `constructor` or `toString`. Parsed when first read.
+   * Results of the completed dependencies, by step name: the steps of the template steps this
+   * step lists in `dependencies:` (every worker `<name>_<batch id>` of a batch-worker template),
+   * not those further upstream (docs/handlers.md). A null-prototype object: every step name is
+   * an own key, also `__proto__`, `constructor` or `toString`. Parsed when first read.
    */
   get dependencyResults(): Readonly<Record<string, unknown>> {
     this.#dependencyResults ??= unwrapDependencyResults(this.#payload.dependency_results ?? {});
@@ -155,16 +158,22 @@ export class StepContext {
     }
   }
 
-  /** The result of the named ancestor step, or `null` if there is none. */
+  /**
+   * The result of the named dependency, or `null` if it has none (not completed, or a decision
+   * branch not taken). Throws `NotADependencyError` when `name` is a step upstream of this one
+   * that its template step does not list in `dependencies:` (tasker-core would hand it that
+   * result; this engine does not): the message names the fix.
+   */
   getDependencyResult(name: string): unknown {
-    return Object.hasOwn(this.dependencyResults, name)
-      ? (this.dependencyResults[name] ?? null)
-      : null;
+    if (Object.hasOwn(this.dependencyResults, name)) return this.dependencyResults[name] ?? null;
+    this.#refuseAncestor(name);
+    return null;
   }
 
   /**
-   * A field inside an ancestor's result: `getDependencyField('fetch', 'order', 'items', 0)`.
-   * `null` when the step, or any part of the path, is missing.
+   * A field inside a dependency's result: `getDependencyField('fetch', 'order', 'items', 0)`.
+   * `null` when the step, or any part of the path, is missing; throws as `getDependencyResult`
+   * for an ancestor that is not a dependency.
    */
   getDependencyField(name: string, ...path: (string | number)[]): unknown {
     let current = this.getDependencyResult(name);
@@ -177,7 +186,7 @@ export class StepContext {
     return current ?? null;
   }
 
-  /** Non-null results of the ancestors whose name starts with `prefix` (all if omitted). */
+  /** Non-null results of the dependencies whose name starts with `prefix` (all if omitted). */
   getAllDependencyResults(prefix = ''): unknown[] {
     return Object.entries(this.dependencyResults)
       .filter(
@@ -186,9 +195,33 @@ export class StepContext {
       .map(([, result]) => result);
   }
 
-  /** Names of the ancestors whose results are available. */
+  /** Names of the dependencies whose results are available. */
   getDependencyResultKeys(): string[] {
     return Object.keys(this.dependencyResults);
+  }
+
+  /** Throw `NotADependencyError` when `name` is an ancestor of this step but no dependency. */
+  #refuseAncestor(name: string): void {
+    const { step } = this.#payload;
+    const workers = step.indirect_batch_workers ?? [];
+    let ancestor: string | undefined;
+    let what = `'${name}'`;
+    // A batch-worker template names no step (its workers are `<template>_<batch id>`).
+    if ((step.indirect_ancestors ?? []).includes(name) && !workers.includes(name)) {
+      ancestor = name;
+    } else {
+      ancestor = workers.find((w) => name.startsWith(`${w}_`) && name.length > w.length + 1);
+      if (ancestor !== undefined) what += ` (a worker of '${ancestor}')`;
+    }
+    if (ancestor === undefined) return;
+    const deps = step.dependencies ?? [];
+    const listed = deps.length === 0 ? 'it has none' : deps.join(', ');
+    throw new NotADependencyError(
+      this.stepName,
+      name,
+      `step '${this.stepName}' reads the result of ${what}, which is an ancestor but not one of ` +
+        `its dependencies (${listed}): add '${ancestor}' to its dependencies to read it`,
+    );
   }
 
   /** A field of the task's context. */

@@ -12,6 +12,7 @@ export { ClosedError } from './closed-error';
 export { fromNativeError } from './from-native-error';
 export { PermanentError, type PermanentErrorOptions } from './permanent-error';
 export { ValidationError } from './validation-error';
+export { NotADependencyError } from './not-a-dependency-error';
 export { RetryableError, type RetryableErrorOptions } from './retryable-error';
 export { RateLimitError } from './rate-limit-error';
 export { ServiceUnavailableError } from './service-unavailable-error';

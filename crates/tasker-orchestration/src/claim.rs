@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use tasker_domain::{StepLimits, StepState, TaskState};
-use tasker_store::{run_read, run_write, AncestorResult, ClaimedRow, TaskChange, Tx, Uuid};
+use tasker_store::{
+    run_read, run_write, ClaimedRow, DependencyResult, TaskChange, Tx, Uuid, WantedDependencies,
+};
 
 use crate::templates::{Snapshot, Snapshots};
 use crate::work::Work;
@@ -53,7 +55,7 @@ const LIMIT_BATCH: i64 = 1000;
 #[derive(Default)]
 pub(crate) struct Claimed {
     rows: Vec<ClaimedRow>,
-    ancestors: Vec<AncestorResult>,
+    dependencies: Vec<DependencyResult>,
     snapshots: HashMap<String, Arc<Snapshot>>,
     claim_id: Uuid,
 }
@@ -133,15 +135,26 @@ pub(crate) async fn claim_in_tx(
             by_digest.insert(r.template_digest.clone(), s);
         }
     }
-    let with_deps: Vec<Uuid> = rows
+    // A step receives the results of the dependencies its template step declares (not of every
+    // ancestor): the steps of those template steps, found by name, since a deferred-convergence
+    // step has edges from the batch workers only, not from its other declared dependencies. A
+    // step its template lacks is reported by `finish_claims`.
+    let wanted: Vec<WantedDependencies> = rows
         .iter()
-        .filter(|r| r.dep_total > 0)
-        .map(|r| r.step_uuid)
+        .filter_map(|r| {
+            let (_, def) = by_digest
+                .get(&r.template_digest)?
+                .step(&r.template_step_name)?;
+            (!def.dependencies.is_empty()).then(|| WantedDependencies {
+                step_uuid: r.step_uuid,
+                dependencies: def.dependencies.clone(),
+            })
+        })
         .collect();
-    let ancestors = tx.ancestor_results(&with_deps).await?;
+    let dependencies = tx.dependency_results(&wanted).await?;
     Ok(Claimed {
         rows,
-        ancestors,
+        dependencies,
         snapshots: by_digest,
         claim_id,
     })
@@ -186,9 +199,9 @@ async fn give_worker_limits(
 
 /// Build what the handlers need, after the claiming transaction committed.
 pub(crate) fn finish_claims(claimed: Claimed) -> Result<Vec<ClaimedStep>, EngineError> {
-    let mut ancestors: HashMap<Uuid, Vec<&AncestorResult>> = HashMap::new();
-    for a in &claimed.ancestors {
-        ancestors.entry(a.for_step).or_default().push(a);
+    let mut dependencies: HashMap<Uuid, Vec<&DependencyResult>> = HashMap::new();
+    for d in &claimed.dependencies {
+        dependencies.entry(d.for_step).or_default().push(d);
     }
     let claim_id = claimed.claim_id.to_string();
     let mut out = Vec::with_capacity(claimed.rows.len());
@@ -204,7 +217,7 @@ pub(crate) fn finish_claims(claimed: Claimed) -> Result<Vec<ClaimedStep>, Engine
             )));
         };
         let timeout_ms = def.timeout_ms();
-        let deps = ancestors
+        let deps = dependencies
             .get(&r.step_uuid)
             .map(Vec::as_slice)
             .unwrap_or(&[]);

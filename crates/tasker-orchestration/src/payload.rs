@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use tasker_store::{AncestorResult, ClaimedRow, TaskMetadata};
+use tasker_store::{ClaimedRow, DependencyResult, TaskMetadata};
 
 use crate::templates::Snapshot;
 
@@ -65,13 +65,14 @@ fn push_metadata(out: &mut String, m: &TaskMetadata) {
     out.push(']');
 }
 
-/// The payload of one claimed step, and apart from it its dependency results (the completed
-/// ancestors' results, `ancestors`): the runtime parses those only if the handler reads them.
+/// The payload of one claimed step, and apart from it its dependency results (the results of
+/// its completed dependencies, `dependencies`): the runtime parses those only if the handler
+/// reads them.
 pub(crate) fn build(
     row: &ClaimedRow,
     snapshot: &Snapshot,
     timeout_ms: u64,
-    ancestors: &[&AncestorResult],
+    dependencies: &[&DependencyResult],
 ) -> (String, Option<String>) {
     let (index, def) = match snapshot.step(&row.template_step_name) {
         Some(found) => found,
@@ -123,25 +124,27 @@ pub(crate) fn build(
     );
     push_key(&mut out, "checkpoint");
     out.push_str(row.checkpoint.as_deref().unwrap_or("null"));
+    out.push(',');
+    out.push_str(&snapshot.lineage[index]);
     out.push_str("}}");
-    (out, dependencies(ancestors))
+    (out, results(dependencies))
 }
 
 /// The dependency results as one JSON object keyed by step name (`None` when there are none):
 /// `{ "<name>": { "step_uuid", "name", "success": true, "result" } }`.
-fn dependencies(ancestors: &[&AncestorResult]) -> Option<String> {
-    if ancestors.is_empty() {
+fn results(dependencies: &[&DependencyResult]) -> Option<String> {
+    if dependencies.is_empty() {
         return None;
     }
     let mut out = String::with_capacity(
-        2 + ancestors
+        2 + dependencies
             .iter()
             .map(|a| a.result.as_ref().map_or(4, String::len) + 96)
             .sum::<usize>(),
     );
     out.push('{');
-    let by_name: BTreeMap<&str, &AncestorResult> =
-        ancestors.iter().map(|a| (a.name.as_str(), *a)).collect();
+    let by_name: BTreeMap<&str, &DependencyResult> =
+        dependencies.iter().map(|a| (a.name.as_str(), *a)).collect();
     for (i, (name, a)) in by_name.into_iter().enumerate() {
         if i > 0 {
             out.push(',');

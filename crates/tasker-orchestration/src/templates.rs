@@ -6,11 +6,11 @@
 //! settings, decision and batch planning) reads that snapshot, so a template redeployed under
 //! the same version changes only the tasks created afterwards.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
-use tasker_domain::{StepDefinition, TaskTemplate, TemplateSet};
+use tasker_domain::{StepDefinition, StepType, TaskTemplate, TemplateSet};
 use tasker_store::{run_read, run_write, TemplateKey, TemplateRecord, Tx};
 
 use crate::create::initial_steps;
@@ -24,6 +24,9 @@ pub(crate) struct Snapshot {
     pub initial: Vec<usize>,
     /// JSON of each step's `handler.initialization`.
     pub initialization: Vec<String>,
+    /// What each step's payload says about its place in the graph: `"dependencies":[…],
+    /// "indirect_ancestors":[…],"indirect_batch_workers":[…]` (see [`lineage`]).
+    pub lineage: Vec<String>,
 }
 
 impl Snapshot {
@@ -50,11 +53,17 @@ impl Snapshot {
             .iter()
             .map(|s| s.handler.initialization.to_string())
             .collect();
+        let lineage = template
+            .steps
+            .iter()
+            .map(|s| lineage(&template, s))
+            .collect();
         Snapshot {
             template,
             by_name,
             initial,
             initialization,
+            lineage,
         }
     }
 
@@ -72,6 +81,53 @@ impl Snapshot {
             self.template.key()
         )
     }
+}
+
+/// The payload fields naming a step's place in the graph, as JSON members: `dependencies`, the
+/// template steps it declares (it receives the results of their steps, every worker of a
+/// batch-worker template); `indirect_ancestors`, the template steps upstream of those that it
+/// does not declare (tasker-core hands their results to every later step, this engine does not:
+/// the runtime names them when a handler reads one, docs/handlers.md); and
+/// `indirect_batch_workers`, those of them that are batch-worker templates (whose steps are named
+/// `<template>_<batch id>`). All computed from the template, so for every task alike.
+fn lineage(template: &TaskTemplate, step: &StepDefinition) -> String {
+    let mut upstream: BTreeSet<&str> = BTreeSet::new();
+    let mut frontier: Vec<&str> = step.dependencies.iter().map(String::as_str).collect();
+    while let Some(name) = frontier.pop() {
+        if let Some(parent) = template.step(name) {
+            for d in &parent.dependencies {
+                if upstream.insert(d.as_str()) {
+                    frontier.push(d.as_str());
+                }
+            }
+        }
+    }
+    let indirect: Vec<&str> = upstream
+        .into_iter()
+        .filter(|a| *a != step.name && !step.dependencies.iter().any(|d| d == a))
+        .collect();
+    let workers: Vec<&str> = indirect
+        .iter()
+        .copied()
+        .filter(|a| {
+            template
+                .step(a)
+                .is_some_and(|s| s.step_type == StepType::BatchWorker)
+        })
+        .collect();
+    let list = |names: &[&str]| serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+    format!(
+        "\"dependencies\":{},\"indirect_ancestors\":{},\"indirect_batch_workers\":{}",
+        list(
+            &step
+                .dependencies
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        ),
+        list(&indirect),
+        list(&workers)
+    )
 }
 
 /// Snapshots by digest (immutable, so never invalidated).

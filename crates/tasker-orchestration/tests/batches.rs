@@ -51,7 +51,7 @@ steps:
     retry: { max_attempts: 3, backoff: none, backoff_base_ms: 0 }
   - name: aggregate_csv
     type: deferred_convergence
-    dependencies: [process_csv_batch]
+    dependencies: [analyze_csv, process_csv_batch]
     handler: { callable: Csv.Aggregate }
 "#;
 const ANALYZE: &str = "Csv.Analyze";
@@ -667,10 +667,16 @@ async fn decision_branch_can_be_a_batchable_step(db: TestDb) {
     }
     let merge = claim_one(&engine, ROUTED_ALL, "w1").await;
     assert_eq!(merge.step_name, "merge");
+    // Its dependencies only (every worker of `chunk`), not the steps upstream of them, which
+    // the payload names instead.
+    assert_eq!(dep_names(&merge), ["chunk_x", "chunk_y"]);
+    let p = payload(&merge);
+    assert_eq!(p["step"]["dependencies"], json!(["chunk"]));
     assert_eq!(
-        dep_names(&merge),
-        ["analyze", "chunk_x", "chunk_y", "route", "start"]
+        p["step"]["indirect_ancestors"],
+        json!(["analyze", "route", "start"])
     );
+    assert_eq!(p["step"]["indirect_batch_workers"], json!([]));
     record(&engine, success(&merge, json!({}))).await;
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(t.state, "complete");
@@ -706,7 +712,12 @@ async fn step_after_the_batch_convergence_waits_for_it(db: TestDb) {
     record(&engine, success(&agg, json!({ "total": 1 }))).await;
     let report = claim_one(&engine, REPORTED_ALL, "w1").await;
     assert_eq!(report.step_name, "report");
-    assert!(dep_names(&report).contains(&"aggregate".to_string()));
+    // Its dependency; the analyzer and the workers are upstream of it, and the payload says
+    // which of those is a worker template (whose steps are `work_<batch id>`).
+    assert_eq!(dep_names(&report), ["aggregate"]);
+    let p = payload(&report);
+    assert_eq!(p["step"]["indirect_ancestors"], json!(["analyze", "work"]));
+    assert_eq!(p["step"]["indirect_batch_workers"], json!(["work"]));
     record(&engine, success(&report, json!({}))).await;
     assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
 }
@@ -738,7 +749,13 @@ async fn batch_convergence_waits_for_its_other_declared_dependencies(db: TestDb)
     let audit = claim_one(&engine, &["Audited.Audit"], "w1").await;
     record(&engine, success(&audit, json!({ "audited": true }))).await;
     let agg = claim_one(&engine, &["Audited.Aggregate"], "w1").await;
-    assert_eq!(dep_names(&agg), ["analyze", "audit", "work_001"]);
+    // Its two declared dependencies (the worker template's steps, and `audit`, which has no edge
+    // to it); `analyze`, upstream of both, is no dependency of it.
+    assert_eq!(dep_names(&agg), ["audit", "work_001"]);
+    assert_eq!(
+        payload(&agg)["step"]["indirect_ancestors"],
+        json!(["analyze"])
+    );
     record(&engine, success(&agg, json!({}))).await;
     let t = details(&engine, &task.task_uuid).await;
     assert_eq!(t.state, "complete");

@@ -210,7 +210,13 @@ async fn single_branch_creates_only_the_chosen_step_and_convergence(db: TestDb) 
     assert!(claim(&engine, &[FINALIZE], 10, "w1").await.is_empty());
     let auto = claim_one(&engine, ALL, "w1").await;
     assert_eq!(auto.step_name, "auto_approve");
-    assert_eq!(dep_names(&auto), ["route", "validate"]);
+    // Its dependency (the decision), not the step before that, which the payload names.
+    assert_eq!(dep_names(&auto), ["route"]);
+    assert_eq!(payload(&auto)["step"]["dependencies"], json!(["route"]));
+    assert_eq!(
+        payload(&auto)["step"]["indirect_ancestors"],
+        json!(["validate"])
+    );
     assert_eq!(
         payload(&auto)["dependency_results"]["route"]["result"],
         route_result
@@ -221,8 +227,13 @@ async fn single_branch_creates_only_the_chosen_step_and_convergence(db: TestDb) 
     assert_eq!(step(&t, "finalize").state, "enqueued");
     let finalize = claim_one(&engine, ALL, "w1").await;
     assert_eq!(finalize.step_name, "finalize");
-    // Transitive ancestors: the chosen branch, the decision, and what came before.
-    assert_eq!(dep_names(&finalize), ["auto_approve", "route", "validate"]);
+    // Its dependencies that ran (the chosen branch; the other was never created), not the
+    // decision and what came before: those are ancestors, not dependencies.
+    assert_eq!(dep_names(&finalize), ["auto_approve"]);
+    assert_eq!(
+        payload(&finalize)["step"]["indirect_ancestors"],
+        json!(["route", "validate"])
+    );
     assert_eq!(
         payload(&finalize)["dependency_results"]["auto_approve"]["result"],
         json!({ "approved_by": "system" })
@@ -297,16 +308,14 @@ async fn multiple_branches_make_convergence_wait_for_each(db: TestDb) {
     let names: Vec<&str> = next.iter().map(|c| c.step_name.as_str()).collect();
     assert_eq!(names, ["finalize", "notify_finance"]);
     let (finalize, notify) = (&next[0], &next[1]);
-    // Only the branches taken: no auto_approve, and not notify_finance (not a declared dep).
-    assert_eq!(
-        dep_names(finalize),
-        ["finance_review", "manager_approval", "route", "validate"]
-    );
+    // Only the branches taken: no auto_approve, and not notify_finance (not a declared dep);
+    // nor the decision and the step before it (ancestors, not dependencies).
+    assert_eq!(dep_names(finalize), ["finance_review", "manager_approval"]);
     assert_eq!(
         payload(finalize)["dependency_results"]["manager_approval"]["result"],
         json!({ "manager": "ok" })
     );
-    assert_eq!(dep_names(notify), ["finance_review", "route", "validate"]);
+    assert_eq!(dep_names(notify), ["finance_review"]);
 
     record(&engine, success(finalize, json!("final"))).await;
     let t = details(&engine, &task.task_uuid).await;
@@ -389,7 +398,7 @@ async fn nested_decision_creates_its_own_leaves(db: TestDb) {
 
     let inner = claim_one(&engine, NESTED_ALL, "w1").await;
     assert_eq!(inner.step_name, "inner");
-    assert_eq!(dep_names(&inner), ["outer", "start"]);
+    assert_eq!(dep_names(&inner), ["outer"]);
     assert_eq!(payload(&inner)["step"]["step_type"], json!("decision"));
     record(
         &engine,
@@ -420,11 +429,16 @@ async fn nested_decision_creates_its_own_leaves(db: TestDb) {
 
     let leaf = claim_one(&engine, NESTED_ALL, "w1").await;
     assert_eq!(leaf.step_name, "leaf_b");
-    assert_eq!(dep_names(&leaf), ["inner", "outer", "start"]);
+    assert_eq!(dep_names(&leaf), ["inner"]);
     record(&engine, success(&leaf, json!("b"))).await;
     let join = claim_one(&engine, NESTED_ALL, "w1").await;
     assert_eq!(join.step_name, "join");
-    assert_eq!(dep_names(&join), ["inner", "leaf_b", "outer", "start"]);
+    // The leaf that ran (leaf_a was never created), not the decisions before it.
+    assert_eq!(dep_names(&join), ["leaf_b"]);
+    assert_eq!(
+        payload(&join)["step"]["indirect_ancestors"],
+        json!(["inner", "outer", "start"])
+    );
     record(&engine, success(&join, json!("joined"))).await;
 
     let t = details(&engine, &task.task_uuid).await;

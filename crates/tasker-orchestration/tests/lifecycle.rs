@@ -12,6 +12,7 @@ use tasker_orchestration::{CreateTask, ErrorCode, ListTasks, RecordOutcome};
 
 backend_tests!(
     linear_workflow_runs_step_by_step,
+    a_step_receives_its_dependencies_results_not_its_ancestors,
     diamond_join_waits_for_both_branches,
     idempotent_create_returns_the_same_task,
     concurrent_idempotent_creates_make_one_task,
@@ -25,6 +26,68 @@ backend_tests!(
 );
 
 const LINEAR_STEPS: [&str; 4] = ["s1", "s2", "s3", "s4"];
+
+/// a → b → c, and d declaring both a and c.
+const CHAIN: &str = r#"
+name: chain
+namespace_name: test
+version: 1.0.0
+steps:
+  - name: a
+    handler: { callable: Chain.A }
+  - name: b
+    dependencies: [a]
+    handler: { callable: Chain.B }
+  - name: c
+    dependencies: [b]
+    handler: { callable: Chain.C }
+  - name: d
+    dependencies: [a, c]
+    handler: { callable: Chain.D }
+"#;
+const CHAIN_CALLABLES: &[&str] = &["Chain.A", "Chain.B", "Chain.C", "Chain.D"];
+
+/// A large result goes to the steps that depend on it, not to every later step: `c` gets `b`'s
+/// result and only the name of `a`; `d`, which declares `a`, gets it again.
+async fn a_step_receives_its_dependencies_results_not_its_ancestors(db: TestDb) {
+    let engine = engine(&db, &[("chain.yaml", CHAIN)]).await;
+    let task = create(&engine, "chain", json!({})).await;
+    let big = "x".repeat(4 << 20);
+    let a = claim_one(&engine, CHAIN_CALLABLES, "w1").await;
+    record(&engine, success(&a, json!({ "blob": big }))).await;
+
+    let b = claim_one(&engine, CHAIN_CALLABLES, "w1").await;
+    assert_eq!(b.step_name, "b");
+    assert_eq!(dep_names(&b), ["a"]);
+    assert_eq!(
+        payload(&b)["dependency_results"]["a"]["result"]["blob"],
+        json!(big)
+    );
+    record(&engine, success(&b, json!({ "b": 1 }))).await;
+
+    let c = claim_one(&engine, CHAIN_CALLABLES, "w1").await;
+    assert_eq!(c.step_name, "c");
+    assert_eq!(dep_names(&c), ["b"]);
+    let deps = c.dependencies.as_deref().unwrap_or_default();
+    assert!(deps.len() < 1024, "c receives b's result only: {deps}");
+    assert!(!c.payload.contains(&big[..64]));
+    let p = payload(&c);
+    assert_eq!(p["dependency_results"]["b"]["result"], json!({ "b": 1 }));
+    assert_eq!(p["step"]["dependencies"], json!(["b"]));
+    assert_eq!(p["step"]["indirect_ancestors"], json!(["a"]));
+    assert_eq!(p["step"]["indirect_batch_workers"], json!([]));
+    record(&engine, success(&c, json!({ "c": 1 }))).await;
+
+    let d = claim_one(&engine, CHAIN_CALLABLES, "w1").await;
+    assert_eq!(d.step_name, "d");
+    assert_eq!(dep_names(&d), ["a", "c"]);
+    let p = payload(&d);
+    assert_eq!(p["dependency_results"]["a"]["result"]["blob"], json!(big));
+    assert_eq!(p["step"]["dependencies"], json!(["a", "c"]));
+    assert_eq!(p["step"]["indirect_ancestors"], json!(["b"]));
+    record(&engine, success(&d, json!({}))).await;
+    assert_eq!(details(&engine, &task.task_uuid).await.state, "complete");
+}
 
 async fn linear_workflow_runs_step_by_step(db: TestDb) {
     let engine = engine(&db, &[("linear.yaml", LINEAR)]).await;
@@ -65,15 +128,27 @@ async fn linear_workflow_runs_step_by_step(db: TestDb) {
         if *name == "s1" {
             assert_eq!(p["step"]["handler_initialization"], json!({ "factor": 2 }));
         }
-        // Every completed ancestor's result, and nothing else.
+        // The result of its dependency (the step before it), and nothing else: the steps
+        // before that are named as ancestors that are not dependencies.
         let deps = p["dependency_results"].as_object().expect("object");
-        let mut dep_names: Vec<&str> = deps.keys().map(String::as_str).collect();
-        dep_names.sort();
-        assert_eq!(dep_names, LINEAR_STEPS[..i].to_vec());
-        for prev in &LINEAR_STEPS[..i] {
+        let dep_names: Vec<&str> = deps.keys().map(String::as_str).collect();
+        let before = &LINEAR_STEPS[..i];
+        assert_eq!(
+            dep_names,
+            before.last().map(|d| vec![*d]).unwrap_or_default()
+        );
+        if let Some(prev) = before.last() {
             assert_eq!(deps[*prev]["result"], json!({ "from": prev }));
             assert_eq!(deps[*prev]["success"], json!(true));
         }
+        assert_eq!(
+            p["step"]["dependencies"],
+            json!(before.last().into_iter().collect::<Vec<_>>())
+        );
+        assert_eq!(
+            p["step"]["indirect_ancestors"],
+            json!(before[..i.saturating_sub(1)].to_vec())
+        );
         // While it runs nothing else is claimable.
         assert!(claim(&engine, LINEAR_CALLABLES, 10, "w2").await.is_empty());
         let t = details(&engine, &created.task_uuid).await;
@@ -234,7 +309,12 @@ async fn diamond_join_waits_for_both_branches(db: TestDb) {
     let join = claim_one(&engine, DIAMOND_CALLABLES, "w1").await;
     assert_eq!(join.step_name, "join");
     let deps = payload(&join)["dependency_results"].clone();
-    assert_eq!(deps["start"]["result"], json!(9));
+    // Its dependencies' results; `start`, before both, is an ancestor, not a dependency.
+    assert_eq!(deps.get("start"), None);
+    assert_eq!(
+        payload(&join)["step"]["indirect_ancestors"],
+        json!(["start"])
+    );
     assert_eq!(deps["left"]["result"], json!("L"));
     assert_eq!(deps["right"]["result"], json!("R"));
     record(&engine, success(&join, json!({ "sum": "LR" }))).await;

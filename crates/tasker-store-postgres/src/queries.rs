@@ -13,7 +13,7 @@ pub(crate) const DUE_SIGNAL_WAITS: &str = include_str!("../queries/due_signal_wa
 pub(crate) const INSERT_SIGNAL: &str = include_str!("../queries/insert_signal.sql");
 pub(crate) const SIGNALS_OF: &str = include_str!("../queries/signals_of.sql");
 pub(crate) const ADVANCE_SCHEDULES: &str = include_str!("../queries/advance_schedules.sql");
-pub(crate) const ANCESTOR_RESULTS: &str = include_str!("../queries/ancestor_results.sql");
+pub(crate) const DEPENDENCY_RESULTS: &str = include_str!("../queries/dependency_results.sql");
 pub(crate) const BEGIN: &str = include_str!("../queries/begin.sql");
 pub(crate) const CANCEL_STEPS: &str = include_str!("../queries/cancel_steps.sql");
 pub(crate) const CHANGE_STEPS: &str = include_str!("../queries/change_steps.sql");
@@ -96,7 +96,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("now", NOW),
     ("put_schedules", PUT_SCHEDULES),
     ("schedules", SCHEDULES),
-    ("ancestor_results", ANCESTOR_RESULTS),
+    ("dependency_results", DEPENDENCY_RESULTS),
     ("begin", BEGIN),
     ("cancel_steps", CANCEL_STEPS),
     ("change_steps", CHANGE_STEPS),

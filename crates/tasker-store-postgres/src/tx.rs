@@ -718,16 +718,23 @@ impl PgTx {
         Ok(out)
     }
 
-    async fn ancestor_results_now(&mut self, steps: &[Uuid]) -> R<Vec<AncestorResult>> {
+    async fn dependency_results_now(
+        &mut self,
+        wanted: &[WantedDependencies],
+    ) -> R<Vec<DependencyResult>> {
+        let (steps, names): (Vec<Uuid>, Vec<String>) = wanted
+            .iter()
+            .flat_map(|w| w.dependencies.iter().map(|d| (w.step_uuid, d.clone())))
+            .unzip();
         if steps.is_empty() {
             return Ok(Vec::new());
         }
-        let query = sqlx::query(q::ANCESTOR_RESULTS).bind(steps.to_vec());
+        let query = sqlx::query(q::DEPENDENCY_RESULTS).bind(steps).bind(names);
         self.rows(query)
             .await?
             .iter()
             .map(|r| {
-                Ok(AncestorResult {
+                Ok(DependencyResult {
                     for_step: col(r, 0)?,
                     step_uuid: col(r, 1)?,
                     name: col(r, 2)?,
@@ -1398,11 +1405,11 @@ impl Tx for PgTx {
     fn claim<'a>(&'a mut self, request: &'a ClaimRequest) -> BoxFuture<'a, R<Vec<ClaimedRow>>> {
         Box::pin(self.claim_now(request))
     }
-    fn ancestor_results<'a>(
+    fn dependency_results<'a>(
         &'a mut self,
-        steps: &'a [Uuid],
-    ) -> BoxFuture<'a, R<Vec<AncestorResult>>> {
-        Box::pin(self.ancestor_results_now(steps))
+        wanted: &'a [WantedDependencies],
+    ) -> BoxFuture<'a, R<Vec<DependencyResult>>> {
+        Box::pin(self.dependency_results_now(wanted))
     }
     fn unlimited_ready<'a>(
         &'a mut self,

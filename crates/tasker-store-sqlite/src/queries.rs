@@ -9,7 +9,7 @@ pub(crate) const SIGNALS_OF: &str = include_str!("../queries/signals_of.sql");
 pub(crate) const ADVANCE_SCHEDULE: &str = include_str!("../queries/advance_schedule.sql");
 pub(crate) const ADD_PENDING_DEPENDENCY: &str =
     include_str!("../queries/add_pending_dependency.sql");
-pub(crate) const ANCESTOR_RESULTS: &str = include_str!("../queries/ancestor_results.sql");
+pub(crate) const DEPENDENCY_RESULTS: &str = include_str!("../queries/dependency_results.sql");
 pub(crate) const CANCEL_STEP: &str = include_str!("../queries/cancel_step.sql");
 pub(crate) const CHANGE_STEP: &str = include_str!("../queries/change_step.sql");
 pub(crate) const CHANGE_TASK: &str = include_str!("../queries/change_task.sql");
@@ -97,7 +97,7 @@ pub(crate) const ALL: &[(&str, &str)] = &[
     ("delete_schedule", DELETE_SCHEDULE),
     ("put_schedule", PUT_SCHEDULE),
     ("schedule", SCHEDULE),
-    ("ancestor_results", ANCESTOR_RESULTS),
+    ("dependency_results", DEPENDENCY_RESULTS),
     ("cancel_step", CANCEL_STEP),
     ("change_step", CHANGE_STEP),
     ("change_task", CHANGE_TASK),

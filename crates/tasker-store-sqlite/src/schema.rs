@@ -357,7 +357,9 @@ mod tests {
                 "tasker_steps_limit_running",
                 "tasker_steps_limited",
                 "tasker_steps_signal_deadline",
-                "tasker_steps_subtask_waiting"
+                "tasker_steps_subtask_waiting",
+                // Migration 12.
+                "tasker_steps_template_step"
             ]
         );
         conn.execute_batch(

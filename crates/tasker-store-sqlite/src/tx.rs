@@ -592,18 +592,28 @@ impl SqliteTx {
         Ok(())
     }
 
-    fn ancestor_results_now(&mut self, steps: &[Uuid]) -> R<Vec<AncestorResult>> {
+    fn dependency_results_now(
+        &mut self,
+        wanted: &[WantedDependencies],
+    ) -> R<Vec<DependencyResult>> {
         let mut out = Vec::new();
-        for s in steps {
-            let mut stmt = self.stmt(q::ANCESTOR_RESULTS)?;
-            out.extend(collect(&mut stmt, params![id(s)], |r| {
-                Ok(AncestorResult {
-                    for_step: *s,
-                    step_uuid: uuid(r, 0)?,
-                    name: text(r, 1)?,
-                    result: opt_text(r, 2)?,
-                })
-            })?);
+        for w in wanted {
+            if w.dependencies.is_empty() {
+                continue;
+            }
+            let mut stmt = self.stmt(q::DEPENDENCY_RESULTS)?;
+            out.extend(collect(
+                &mut stmt,
+                params![id(&w.step_uuid), json_list(&w.dependencies)],
+                |r| {
+                    Ok(DependencyResult {
+                        for_step: w.step_uuid,
+                        step_uuid: uuid(r, 0)?,
+                        name: text(r, 1)?,
+                        result: opt_text(r, 2)?,
+                    })
+                },
+            )?);
         }
         Ok(out)
     }
@@ -1124,11 +1134,11 @@ impl Tx for SqliteTx {
     fn claim<'a>(&'a mut self, request: &'a ClaimRequest) -> BoxFuture<'a, R<Vec<ClaimedRow>>> {
         done(self.claim_now(request))
     }
-    fn ancestor_results<'a>(
+    fn dependency_results<'a>(
         &'a mut self,
-        steps: &'a [Uuid],
-    ) -> BoxFuture<'a, R<Vec<AncestorResult>>> {
-        done(self.ancestor_results_now(steps))
+        wanted: &'a [WantedDependencies],
+    ) -> BoxFuture<'a, R<Vec<DependencyResult>>> {
+        done(self.dependency_results_now(wanted))
     }
     fn unlimited_ready<'a>(
         &'a mut self,

@@ -127,11 +127,12 @@ pub trait Tx: Send {
         &'a mut self,
         limits: &'a [(Uuid, StepLimit)],
     ) -> BoxFuture<'a, StoreResult<()>>;
-    /// The results of the completed ancestors of each step.
-    fn ancestor_results<'a>(
+    /// The results of the completed (or manually resolved) steps of each wanted step's task
+    /// whose template step is one of its dependencies, grouped by wanted step in the order given.
+    fn dependency_results<'a>(
         &'a mut self,
-        steps: &'a [Uuid],
-    ) -> BoxFuture<'a, StoreResult<Vec<AncestorResult>>>;
+        wanted: &'a [WantedDependencies],
+    ) -> BoxFuture<'a, StoreResult<Vec<DependencyResult>>>;
     /// Milliseconds until the next step for these callables becomes claimable (0 if one is
     /// claimable now; `None` if none is waiting).
     fn next_ready_in<'a>(

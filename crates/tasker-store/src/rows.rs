@@ -226,9 +226,17 @@ pub struct ClaimedRow {
     pub task_metadata: TaskMetadata,
 }
 
-/// The result of a completed ancestor of `for_step`.
+/// The steps whose results a claimed step receives: those of its task whose template step is one
+/// of `dependencies` (its template step's declared dependencies).
 #[derive(Debug, Clone)]
-pub struct AncestorResult {
+pub struct WantedDependencies {
+    pub step_uuid: Uuid,
+    pub dependencies: Vec<String>,
+}
+
+/// The result of a completed dependency of `for_step`.
+#[derive(Debug, Clone)]
+pub struct DependencyResult {
     pub for_step: Uuid,
     pub step_uuid: Uuid,
     pub name: String,

@@ -84,10 +84,12 @@ async fn workflow_completes_through_poll_and_complete(db: TestDb) {
     middle.sort();
     assert_eq!(middle, ["left", "right"]);
     assert_eq!(order[3], "join");
+    // Its dependencies' results; start, before both, is an ancestor, not a dependency.
     let deps = &join_payload.unwrap()["dependency_results"];
-    for dep in ["start", "left", "right"] {
+    for dep in ["left", "right"] {
         assert_eq!(deps[dep]["result"], json!({ "by": dep }), "{dep}");
     }
+    assert_eq!(deps.get("start"), None);
 
     let done = finished(&engine, &task.task_uuid).await;
     assert_eq!(done.state, "complete");

@@ -243,11 +243,17 @@ mod counts {
                     })
                     .await,
                 );
-                let s = ids.clone();
+                let wanted: Vec<WantedDependencies> = ids
+                    .iter()
+                    .map(|s| WantedDependencies {
+                        step_uuid: *s,
+                        dependencies: vec!["a".into(), "b".into()],
+                    })
+                    .collect();
                 one(
-                    "ancestor_results",
+                    "dependency_results",
                     cost(&store, move |tx| {
-                        Box::pin(async move { tx.ancestor_results(&s).await })
+                        Box::pin(async move { tx.dependency_results(&wanted).await })
                     })
                     .await,
                 );
@@ -405,7 +411,7 @@ mod counts {
                         ..nothing
                     };
                     tx.claim(&zero).await?;
-                    tx.ancestor_results(&[]).await?;
+                    tx.dependency_results(&[]).await?;
                     tx.next_ready_in(&[]).await?;
                     tx.lock_claims(&[]).await?;
                     tx.task_steps(&[]).await?;

@@ -884,7 +884,7 @@ async fn locks_are_held_until_commit() {
 }
 
 #[tokio::test]
-async fn ancestors_activity_and_next_ready() {
+async fn dependencies_activity_and_next_ready() {
     with_db(|db| async move {
         let store = db.open().await;
         put_template(&store).await;
@@ -905,9 +905,20 @@ async fn ancestors_activity_and_next_ready() {
             .await
             .unwrap();
         let (a, b, d) = (ids[0], ids[1], ids[3]);
+        // Dependencies are named, not followed through the edges: d gets b (and c, not
+        // complete), not its ancestor a; a name no step has finds nothing.
+        let wanted = |step, names: &[&str]| WantedDependencies {
+            step_uuid: step,
+            dependencies: names.iter().map(|n| n.to_string()).collect(),
+        };
+        let wanted = vec![
+            wanted(d, &["b", "c"]),
+            wanted(b, &["a", "nope"]),
+            wanted(a, &[]),
+        ];
         let (ancestors, activity, next) = read(&store, move |tx| {
             Box::pin(async move {
-                let ancestors = tx.ancestor_results(&[d, b, a]).await?;
+                let ancestors = tx.dependency_results(&wanted).await?;
                 let activity = tx.task_activity(&[task, Uuid::nil()]).await?;
                 let next = tx.next_ready_in(&["h_c".to_string()]).await?;
                 Ok((ancestors, activity, next))
@@ -922,7 +933,6 @@ async fn ancestors_activity_and_next_ready() {
         assert_eq!(
             got,
             vec![
-                (d, "a".into(), Some(r#"{"r":1}"#.into())),
                 (d, "b".into(), None),
                 (b, "a".into(), Some(r#"{"r":1}"#.into())),
             ]

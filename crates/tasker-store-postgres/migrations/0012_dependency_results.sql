@@ -1,0 +1,4 @@
+-- A claimed step receives the results of its dependencies: the steps of its task whose template
+-- step it names in `dependencies:` (every worker of a batch-worker template), found through this
+-- index instead of by walking the edges to every ancestor (docs/handlers.md).
+CREATE INDEX steps_template_step ON steps (task_uuid, template_step_name);
