@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { RetryableError, validateTemplates } from '../../src';
+import { RetryableError, type StepHandlerClass, validateTemplates } from '../../src';
 import {
   aborted,
   deferred,
@@ -24,6 +24,14 @@ import {
 } from '../helpers/e2e';
 
 describeEachBackend('lifecycle limits', (backend) => {
+  /** A worker of the lifecycle templates, and a client (on PostgreSQL, a separate one). */
+  async function start(handlers: StepHandlerClass[]) {
+    const database = await backend.database();
+    const worker = await startWorker({ database, templates: 'lifecycle', handlers });
+    const client = backend.name === 'postgres' ? await openClient(database) : worker.client;
+    return { worker, client };
+  }
+
   it('fail a task past max_duration_minutes and abort its running handler', async () => {
     const started = deferred<void>();
     const abortReason = deferred<unknown>();
@@ -39,13 +47,7 @@ describeEachBackend('lifecycle limits', (backend) => {
       return {};
     });
     const flaky = defineHandler('Lifecycle.Flaky', () => ({}));
-    const database = await backend.database();
-    const worker = await startWorker({
-      database,
-      templates: 'lifecycle',
-      handlers: [slow, after, flaky],
-    });
-    const client = backend.name === 'postgres' ? await openClient(database) : worker.client;
+    const { worker, client } = await start([slow, after, flaky]);
 
     const created = await client.createTask({ namespace: 'e2e', name: 'lifecycle' });
     await within(10000, 'the slow handler to start', started.promise);
@@ -78,13 +80,7 @@ describeEachBackend('lifecycle limits', (backend) => {
     });
     const slow = defineHandler('Lifecycle.Slow', () => ({}));
     const after = defineHandler('Lifecycle.After', () => ({}));
-    const database = await backend.database();
-    const worker = await startWorker({
-      database,
-      templates: 'lifecycle',
-      handlers: [slow, after, flaky],
-    });
-    const client = backend.name === 'postgres' ? await openClient(database) : worker.client;
+    const { client } = await start([slow, after, flaky]);
 
     const created = await client.createTask({ namespace: 'e2e', name: 'lifecycle_retry' });
     const task = await client.waitForTask(created.taskUuid, { timeoutMs: 10000 });

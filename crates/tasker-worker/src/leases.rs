@@ -1,8 +1,11 @@
 //! Leases and aborts: the lease loop (renew this worker's leases, detect lost claims, reap
 //! expired ones), the cancellation loop, and aborting the handlers of steps no longer held.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tasker_orchestration::EngineError;
 
 use crate::claiming::{park_slot, InFlight};
 use crate::diagnostics::{db_failed, db_ok, tell};
@@ -106,30 +109,52 @@ pub(crate) const SIGNAL_SWEEP_PERIOD: Duration = Duration::from_millis(500);
 /// Settle signal steps whose timeout passed (fail them, or complete them with their
 /// `on_timeout` result). Every worker sweeps; each timeout is applied once.
 pub(crate) async fn signal_sweep_loop(inner: Arc<Inner>) {
-    let cfg = &inner.config;
+    let worker_id = inner.config.worker_id.clone();
+    let engine = inner.engine.clone();
+    sweep_every(
+        &inner,
+        SIGNAL_SWEEP_PERIOD,
+        "settling signal timeouts",
+        || engine.expire_signal_waits(&worker_id),
+        |n| {
+            LogLine::new(
+                LogLevel::Info,
+                format!(
+                    "{n} signal step{} timed out waiting for {} signal",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "its" } else { "their" },
+                ),
+            )
+            .field("timedOut", n)
+        },
+    )
+    .await
+}
+
+/// Run `sweep` every `period` until the worker stops, reporting the database's health (a
+/// failure is `doing` something) and, when it acted on anything, the line `acted` makes.
+async fn sweep_every<F, Fut>(
+    inner: &Arc<Inner>,
+    period: Duration,
+    doing: &str,
+    sweep: F,
+    acted: impl Fn(usize) -> LogLine,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<usize, EngineError>>,
+{
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(SIGNAL_SWEEP_PERIOD) => {}
+            _ = tokio::time::sleep(period) => {}
             _ = inner.stop_background.cancelled() => return,
         }
-        match inner.engine.expire_signal_waits(&cfg.worker_id).await {
-            Ok(0) => db_ok(&inner),
+        match sweep().await {
+            Ok(0) => db_ok(inner),
             Ok(n) => {
-                db_ok(&inner);
-                tell(
-                    &inner,
-                    LogLine::new(
-                        LogLevel::Info,
-                        format!(
-                            "{n} signal step{} timed out waiting for {} signal",
-                            if n == 1 { "" } else { "s" },
-                            if n == 1 { "its" } else { "their" },
-                        ),
-                    )
-                    .field("timedOut", n),
-                );
+                db_ok(inner);
+                tell(inner, acted(n));
             }
-            Err(e) => db_failed(&inner, "settling signal timeouts", &e),
+            Err(e) => db_failed(inner, doing, &e),
         }
     }
 }
@@ -172,30 +197,24 @@ pub(crate) const LIFECYCLE_SWEEP_PERIOD: Duration = Duration::from_secs(1);
 /// Fail the tasks past a lifecycle limit (docs/lifecycle.md). Every worker sweeps; each task
 /// fails once.
 pub(crate) async fn lifecycle_sweep_loop(inner: Arc<Inner>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(LIFECYCLE_SWEEP_PERIOD) => {}
-            _ = inner.stop_background.cancelled() => return,
-        }
-        match inner.engine.enforce_lifecycles().await {
-            Ok(0) => db_ok(&inner),
-            Ok(n) => {
-                db_ok(&inner);
-                tell(
-                    &inner,
-                    LogLine::new(
-                        LogLevel::Warn,
-                        format!(
-                            "{n} task{} failed past a lifecycle limit",
-                            if n == 1 { "" } else { "s" }
-                        ),
-                    )
-                    .field("failed", n),
-                );
-            }
-            Err(e) => db_failed(&inner, "enforcing lifecycle limits", &e),
-        }
-    }
+    let engine = inner.engine.clone();
+    sweep_every(
+        &inner,
+        LIFECYCLE_SWEEP_PERIOD,
+        "enforcing lifecycle limits",
+        || engine.enforce_lifecycles(),
+        |n| {
+            LogLine::new(
+                LogLevel::Warn,
+                format!(
+                    "{n} task{} failed past a lifecycle limit",
+                    if n == 1 { "" } else { "s" }
+                ),
+            )
+            .field("failed", n)
+        },
+    )
+    .await
 }
 
 /// Abort the handlers of steps whose task was cancelled, or failed past a lifecycle limit (by
