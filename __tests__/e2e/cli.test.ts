@@ -26,6 +26,7 @@ import {
   openClient,
   startWorker,
   stepOf,
+  taskHops,
   type Backend,
 } from '../helpers/e2e';
 
@@ -523,6 +524,9 @@ describeEachBackend('tasker against a database', (backend: Backend) => {
     expect(task.state).toBe('error');
     const run = await tasker(['tasks', 'show', task.taskUuid], database);
     expect(run.code).toBe(0);
+    // Why the task ended: the reason of its last transition.
+    expect(run.stdout).toContain(`\nfailed: ${taskHops(task).at(-1)!.reason}\n`);
+    expect(taskHops(task).at(-1)!.reason).toContain('the order service said no');
     expect(run.stdout).toMatch(/✖ work +error +1\/2 +[\d.]+ m?s\n/);
     expect(run.stdout).toMatch(/⊘ after +cancelled +0\/3 +- +← work\n/);
     expect(run.stdout).toContain(
@@ -673,6 +677,10 @@ describeEachBackend('tasker against a database', (backend: Backend) => {
     const cancelled = await tasker(['tasks', 'watch', held.taskUuid], database);
     expect(cancelled.code).toBe(3);
     expect(cancelled.stdout).toContain(`Task ${held.taskUuid} cancelled: 2/2 steps done`);
+    // No step failed: the line after says why it ended.
+    expect(cancelled.stdout).toMatch(
+      /steps done, .* after it was created\.\n {2}cancelled by request\n$/,
+    );
 
     const missing = await tasker(['tasks', 'watch', MISSING_TASK], database);
     expect(missing.code).toBe(1);

@@ -82,6 +82,8 @@ export function renderTask(c: Colors, task: Task, now = Date.now()): string[] {
   const times = [`created ${formatTime(task.createdAt)}`, `updated ${formatTime(task.updatedAt)}`];
   if (task.completedAt !== null) times.push(`finished ${formatTime(task.completedAt)}`);
   lines.push(c.dim(`${times.join(' · ')} (UTC)`));
+  const why = endReason(task);
+  if (why !== null) lines.push(`${task.state === 'error' ? 'failed' : 'cancelled'}: ${why}`);
   if (task.parentTaskUuid !== null) {
     lines.push(`child of ${task.parentTaskUuid} (step '${task.parentStepName ?? '?'}')`);
   }
@@ -101,6 +103,16 @@ export function renderTask(c: Colors, task: Task, now = Date.now()): string[] {
     for (const step of failed) lines.push(...renderError(c, step));
   }
   return lines;
+}
+
+/**
+ * Why a task in error or cancelled ended: the reason of its last transition (a step that failed,
+ * a lifecycle limit, a cancel's reason); `null` for other states or when none was recorded.
+ */
+export function endReason(task: Task): string | null {
+  if (task.state !== 'error' && task.state !== 'cancelled') return null;
+  const last = task.transitions.filter((t) => t.entity === 'task').at(-1);
+  return last?.reason ?? null;
 }
 
 /** The steps in layers by depth, each with the steps it waits for (`← a, b`). */

@@ -6,7 +6,7 @@ import type { TaskerClient } from '../client/client';
 import { isTaskFinished, type Task } from '../client/task';
 import { TaskTimeoutError } from '../errors/task-timeout-error';
 import { parseInteger, parseJsonObject, parseTaskState, parseTemplateRef, parseUuid } from './args';
-import { isStepFinished, renderTask, taskTitle } from './dag';
+import { endReason, isStepFinished, renderTask, taskTitle } from './dag';
 import { withClient, withDatabaseOption, type DatabaseOption } from './database';
 import { CliFailure, EXIT, type ExitCode } from './exit-codes';
 import { colorState, formatDuration, formatTime, printJson, type Output } from './output';
@@ -389,5 +389,8 @@ export async function watchTask(
   for (const step of failed) {
     out.out(`  ${c.red('✖')} ${step.name}: ${step.error!.message} (${step.error!.errorType})`);
   }
+  // No step of its own failed (a lifecycle limit, a child task, a cancel): say why it ended.
+  const why = endReason(task);
+  if (failed.length === 0 && why !== null) out.out(`  ${why}`);
   return task;
 }
