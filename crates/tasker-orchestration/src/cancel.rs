@@ -85,15 +85,17 @@ pub(crate) async fn cancel_open_steps(
     Ok(())
 }
 
-/// Fail `task` (now in `from`) for `why`: its steps that have not started are cancelled.
+/// Fail `task` (now in `from`) for `why`: its steps in `steps` are cancelled (those that have
+/// not started, [`NOT_STARTED`], or also the running ones, [`OPEN`]).
 pub(crate) async fn fail_task(
     tx: &mut dyn Tx,
     work: &mut Work,
     task: Uuid,
     from: TaskState,
     why: String,
+    steps: &[StepState],
 ) -> Result<(), EngineError> {
     crate::operate::set_task_state(tx, work, task, from, TaskState::Error, Some(why.clone()))
         .await?;
-    cancel_open_steps(tx, work, task, &NOT_STARTED, &why).await
+    cancel_open_steps(tx, work, task, steps, &why).await
 }

@@ -359,7 +359,15 @@ async fn finish_parent(
             }])
             .await?;
         }
-        crate::cancel::fail_task(tx, work, task, p.row.state, why).await?;
+        crate::cancel::fail_task(
+            tx,
+            work,
+            task,
+            p.row.state,
+            why,
+            &crate::cancel::NOT_STARTED,
+        )
+        .await?;
         // Their children are cancelled by the next sweep (they are orphans now).
         work.signal(Signal::StepsReady);
         return Ok(());

@@ -147,7 +147,7 @@ pub(crate) async fn claim_in_tx(
                 .step(&r.template_step_name)?;
             (!def.dependencies.is_empty()).then(|| WantedDependencies {
                 step_uuid: r.step_uuid,
-                dependencies: def.dependencies.clone(),
+                dependencies: &def.dependencies,
             })
         })
         .collect();

@@ -113,16 +113,8 @@ impl Engine {
                     return Ok(None);
                 };
                 let mut work = Work::default();
-                crate::operate::set_task_state(
-                    tx,
-                    &mut work,
-                    task,
-                    d.state,
-                    TaskState::Error,
-                    Some(why.clone()),
-                )
-                .await?;
-                crate::cancel::cancel_open_steps(tx, &mut work, task, &crate::cancel::OPEN, &why)
+                // Its running steps too: their workers abort the handlers.
+                crate::cancel::fail_task(tx, &mut work, task, d.state, why, &crate::cancel::OPEN)
                     .await?;
                 work.signal(Signal::TaskExpired(task));
                 work.flush(tx).await?;

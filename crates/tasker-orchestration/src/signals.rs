@@ -549,7 +549,7 @@ async fn fail_on_timeout(
         return Ok(());
     }
     let why = first_message.unwrap_or_default();
-    crate::cancel::fail_task(tx, work, task, row.state, why).await
+    crate::cancel::fail_task(tx, work, task, row.state, why, &crate::cancel::NOT_STARTED).await
 }
 
 pub(crate) fn merge(into: &mut Readied, more: Readied) {

@@ -720,7 +720,7 @@ impl PgTx {
 
     async fn dependency_results_now(
         &mut self,
-        wanted: &[WantedDependencies],
+        wanted: &[WantedDependencies<'_>],
     ) -> R<Vec<DependencyResult>> {
         let (steps, names): (Vec<Uuid>, Vec<String>) = wanted
             .iter()
@@ -1407,7 +1407,7 @@ impl Tx for PgTx {
     }
     fn dependency_results<'a>(
         &'a mut self,
-        wanted: &'a [WantedDependencies],
+        wanted: &'a [WantedDependencies<'a>],
     ) -> BoxFuture<'a, R<Vec<DependencyResult>>> {
         Box::pin(self.dependency_results_now(wanted))
     }

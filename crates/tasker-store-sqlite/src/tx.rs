@@ -594,7 +594,7 @@ impl SqliteTx {
 
     fn dependency_results_now(
         &mut self,
-        wanted: &[WantedDependencies],
+        wanted: &[WantedDependencies<'_>],
     ) -> R<Vec<DependencyResult>> {
         let mut out = Vec::new();
         for w in wanted {
@@ -604,7 +604,7 @@ impl SqliteTx {
             let mut stmt = self.stmt(q::DEPENDENCY_RESULTS)?;
             out.extend(collect(
                 &mut stmt,
-                params![id(&w.step_uuid), json_list(&w.dependencies)],
+                params![id(&w.step_uuid), json_list(w.dependencies)],
                 |r| {
                     Ok(DependencyResult {
                         for_step: w.step_uuid,
@@ -1136,7 +1136,7 @@ impl Tx for SqliteTx {
     }
     fn dependency_results<'a>(
         &'a mut self,
-        wanted: &'a [WantedDependencies],
+        wanted: &'a [WantedDependencies<'a>],
     ) -> BoxFuture<'a, R<Vec<DependencyResult>>> {
         done(self.dependency_results_now(wanted))
     }

@@ -131,7 +131,7 @@ pub trait Tx: Send {
     /// whose template step is one of its dependencies, grouped by wanted step in the order given.
     fn dependency_results<'a>(
         &'a mut self,
-        wanted: &'a [WantedDependencies],
+        wanted: &'a [WantedDependencies<'a>],
     ) -> BoxFuture<'a, StoreResult<Vec<DependencyResult>>>;
     /// Milliseconds until the next step for these callables becomes claimable (0 if one is
     /// claimable now; `None` if none is waiting).

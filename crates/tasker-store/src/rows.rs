@@ -229,9 +229,9 @@ pub struct ClaimedRow {
 /// The steps whose results a claimed step receives: those of its task whose template step is one
 /// of `dependencies` (its template step's declared dependencies).
 #[derive(Debug, Clone)]
-pub struct WantedDependencies {
+pub struct WantedDependencies<'a> {
     pub step_uuid: Uuid,
-    pub dependencies: Vec<String>,
+    pub dependencies: &'a [String],
 }
 
 /// The result of a completed dependency of `for_step`.

@@ -243,17 +243,21 @@ mod counts {
                     })
                     .await,
                 );
-                let wanted: Vec<WantedDependencies> = ids
-                    .iter()
-                    .map(|s| WantedDependencies {
-                        step_uuid: *s,
-                        dependencies: vec!["a".into(), "b".into()],
-                    })
-                    .collect();
+                let names: Vec<String> = vec!["a".into(), "b".into()];
+                let steps = ids.clone();
                 one(
                     "dependency_results",
                     cost(&store, move |tx| {
-                        Box::pin(async move { tx.dependency_results(&wanted).await })
+                        Box::pin(async move {
+                            let wanted: Vec<WantedDependencies> = steps
+                                .iter()
+                                .map(|s| WantedDependencies {
+                                    step_uuid: *s,
+                                    dependencies: &names,
+                                })
+                                .collect();
+                            tx.dependency_results(&wanted).await
+                        })
                     })
                     .await,
                 );

@@ -907,17 +907,25 @@ async fn dependencies_activity_and_next_ready() {
         let (a, b, d) = (ids[0], ids[1], ids[3]);
         // Dependencies are named, not followed through the edges: d gets b (and c, not
         // complete), not its ancestor a; a name no step has finds nothing.
-        let wanted = |step, names: &[&str]| WantedDependencies {
-            step_uuid: step,
-            dependencies: names.iter().map(|n| n.to_string()).collect(),
-        };
-        let wanted = vec![
-            wanted(d, &["b", "c"]),
-            wanted(b, &["a", "nope"]),
-            wanted(a, &[]),
-        ];
+        let names =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|n| n.to_string()).collect() };
+        let (of_d, of_b) = (names(&["b", "c"]), names(&["a", "nope"]));
         let (ancestors, activity, next) = read(&store, move |tx| {
             Box::pin(async move {
+                let wanted = [
+                    WantedDependencies {
+                        step_uuid: d,
+                        dependencies: &of_d,
+                    },
+                    WantedDependencies {
+                        step_uuid: b,
+                        dependencies: &of_b,
+                    },
+                    WantedDependencies {
+                        step_uuid: a,
+                        dependencies: &[],
+                    },
+                ];
                 let ancestors = tx.dependency_results(&wanted).await?;
                 let activity = tx.task_activity(&[task, Uuid::nil()]).await?;
                 let next = tx.next_ready_in(&["h_c".to_string()]).await?;
